@@ -1,0 +1,40 @@
+# reelstream — the commands a newcomer needs:
+#   make serve   install what is needed, then run everything on http://127.0.0.1:8000/
+#   make test    install what is needed, then run the test suite
+#   make check   lint (ruff) and type-check (mypy)
+.PHONY: serve test check format install assets bench clean
+
+VENV_STAMP := .venv/.stamp-install
+ASSETS_STAMP := src/reelstream/web/static/vendor/.stamp
+
+install: $(VENV_STAMP)
+assets: $(ASSETS_STAMP)
+
+$(VENV_STAMP): pyproject.toml scripts/bootstrap.sh
+	bash scripts/bootstrap.sh
+	touch $@
+
+$(ASSETS_STAMP): src/reelstream/web/frontend/package.json src/reelstream/web/frontend/package-lock.json scripts/build-assets.sh | $(VENV_STAMP)
+	bash scripts/build-assets.sh
+	touch $@
+
+serve: install assets
+	REELSTREAM_ENV=$${REELSTREAM_ENV:-development} .venv/bin/reelstream serve
+
+test: install assets
+	.venv/bin/python -m pytest $(PYTEST_ARGS)
+
+check: install
+	.venv/bin/ruff check src tests benchmarks
+	.venv/bin/ruff format --check src tests benchmarks
+	.venv/bin/mypy
+
+format: install
+	.venv/bin/ruff check --fix src tests benchmarks
+	.venv/bin/ruff format src tests benchmarks
+
+bench: install assets
+	.venv/bin/python benchmarks/transcode_ladder.py
+
+clean:
+	rm -rf .venv src/reelstream/web/static/vendor src/reelstream/web/frontend/node_modules

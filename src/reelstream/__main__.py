@@ -1,0 +1,3 @@
+from reelstream.cli.main import main
+
+main()

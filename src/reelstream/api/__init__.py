@@ -1,0 +1,1 @@
+"""HTTP control plane: the video API, errors, ops endpoints."""

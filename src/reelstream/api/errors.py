@@ -1,0 +1,84 @@
+"""One table from domain errors to HTTP status; every error body is
+``{"error": {"code": ..., "message": ...}}``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+from reelstream.auth.errors import TokenError
+from reelstream.db.errors import InvalidCursor, VideoNotFound, VideoNotPlayable
+from reelstream.errors import ReelstreamError
+from reelstream.ingest import errors as ingest
+from reelstream.storage.errors import BlobNotFound, InvalidKey, StorageError
+
+log = logging.getLogger(__name__)
+
+STATUS: dict[type[ReelstreamError], int] = {
+    VideoNotFound: 404,
+    VideoNotPlayable: 409,
+    InvalidCursor: 400,
+    TokenError: 403,
+    BlobNotFound: 404,
+    InvalidKey: 404,
+    StorageError: 503,
+    ingest.UploadNotFound: 404,
+    ingest.UploadExpired: 410,
+    ingest.BadTusRequest: 400,
+    ingest.UnsupportedTusVersion: 412,
+    ingest.OffsetMismatch: 409,
+    ingest.UploadTooLarge: 413,
+    ingest.UnsupportedMediaType: 415,
+    ingest.ChecksumMismatch: 460,
+    ingest.UnsupportedChecksum: 400,
+    ingest.UploadLocked: 423,
+    ingest.UploadFinished: 409,
+}
+
+
+def status_for(exc: ReelstreamError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ReelstreamError)
+    async def _domain(request: Request, exc: ReelstreamError) -> JSONResponse:
+        status = status_for(exc)
+        if status >= 500:
+            log.error("%s %s failed: %s", request.method, request.url.path, exc)
+        headers = getattr(exc, "headers", None)
+        return error_response(status, exc.code, exc.message, headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail), exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+            parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+        return error_response(422, "invalid_request", "; ".join(parts) or "invalid request")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal_error", "internal server error")

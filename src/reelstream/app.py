@@ -1,0 +1,72 @@
+"""The app factory: builds settings-driven services, routes, and the background workers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from fastapi import FastAPI
+
+from reelstream import __version__
+from reelstream.api.errors import install_error_handlers
+from reelstream.config import Settings
+from reelstream.db.migrate import upgrade
+from reelstream.observability.metrics import MetricsMiddleware
+from reelstream.services import Services, build_services
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    run_workers: bool | None = None,
+    migrate: bool = True,
+) -> FastAPI:
+    """Build the ASGI app. ``run_workers`` overrides ``settings.embedded_workers``."""
+    settings = settings or Settings()
+    settings.prepare()
+    services = build_services(settings)
+    with_workers = settings.embedded_workers if run_workers is None else run_workers
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if migrate:
+            await anyio.to_thread.run_sync(upgrade, settings.resolved_database_url)
+        pool = None
+        if with_workers:
+            from reelstream.transcode.worker import WorkerPool
+
+            pool = WorkerPool(services)
+            await pool.start()
+        try:
+            yield
+        finally:
+            if pool is not None:
+                await pool.stop()
+            await services.close()
+
+    app = FastAPI(
+        title="reelstream",
+        version=__version__,
+        summary="Self-hostable video-on-demand: resumable upload, ABR transcode, signed playback",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    install_error_handlers(app)
+
+    from reelstream.api.ops import router as ops_router
+    from reelstream.api.videos import router as videos_router
+    from reelstream.delivery.routes import router as delivery_router
+    from reelstream.ingest.routes import router as ingest_router
+    from reelstream.web.pages import mount_web
+
+    app.include_router(ops_router)
+    app.include_router(ingest_router)
+    app.include_router(videos_router)
+    app.include_router(delivery_router)
+    mount_web(app)
+    app.add_middleware(MetricsMiddleware, metrics=services.metrics)
+    return app

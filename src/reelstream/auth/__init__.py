@@ -1,0 +1,1 @@
+"""Authentication and authorisation: signed playback tokens (accounts come later)."""

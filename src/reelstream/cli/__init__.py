@@ -1,0 +1,1 @@
+"""The ``reelstream`` command line."""

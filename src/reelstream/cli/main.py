@@ -1,0 +1,81 @@
+"""``reelstream`` command: run the system or one of its roles, and talk to a server."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import click
+
+from reelstream import __version__
+from reelstream.config import Settings
+from reelstream.observability.logging import configure_logging
+
+
+def _settings(**overrides: object) -> Settings:
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**clean)  # type: ignore[arg-type]
+
+
+@click.group()
+@click.version_option(__version__, prog_name="reelstream")
+def main() -> None:
+    """reelstream: upload, transcode and stream video."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Interface to listen on [127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Port to listen on [8000].")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the database, uploads and media live [./data].",
+)
+def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
+    """Run everything in one process: API, uploads, origin, web pages and workers."""
+    import uvicorn
+
+    from reelstream.app import create_app
+    from reelstream.db.migrate import upgrade
+
+    settings = _settings(host=host, port=port, data_dir=data_dir)
+    configure_logging(settings.log_level)
+    settings.prepare()
+    upgrade(settings.resolved_database_url)
+    app = create_app(settings, migrate=False)
+    click.echo(f"reelstream {__version__} on http://{settings.host}:{settings.port}/")
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=int(settings.shutdown_grace_s),
+    )
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--concurrency", type=int, default=None, help="Jobs run at once [1].")
+def worker(data_dir: Path | None, concurrency: int | None) -> None:
+    """Run transcode workers only, on the configured database and storage."""
+    from reelstream.db.migrate import upgrade
+    from reelstream.transcode.worker import run_worker_process
+
+    settings = _settings(data_dir=data_dir, worker_concurrency=concurrency)
+    configure_logging(settings.log_level)
+    settings.prepare()
+    upgrade(settings.resolved_database_url)
+    asyncio.run(run_worker_process(settings))
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+def migrate(data_dir: Path | None) -> None:
+    """Bring the database schema up to date."""
+    from reelstream.db.migrate import upgrade
+
+    settings = _settings(data_dir=data_dir)
+    settings.prepare()
+    upgrade(settings.resolved_database_url)
+    click.echo("database is up to date")

@@ -1,0 +1,184 @@
+"""All of reelstream's configuration, in one pydantic-settings object.
+
+Every field can be set from the environment as ``REELSTREAM_<FIELD>`` (upper case) or from a
+``.env`` file. ``Settings`` is built by the app factory or the CLI, never at import time.
+``docs/configuration.md`` documents every field; a test fails when one is missing there.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from reelstream.errors import ConfigError
+
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "changeme", "change-me", "secret", "dev", "development", "test", "password", "insecure"}
+)
+
+
+class Rung(BaseModel):
+    """One rendition of the adaptive-bitrate ladder."""
+
+    height: int = Field(gt=0, le=4320)
+    video_kbps: int = Field(gt=0)
+    max_fps: float = Field(default=30.0, gt=0, le=120)
+
+
+DEFAULT_LADDER = [
+    Rung(height=240, video_kbps=400),
+    Rung(height=360, video_kbps=800),
+    Rung(height=480, video_kbps=1400),
+    Rung(height=720, video_kbps=2800, max_fps=60),
+    Rung(height=1080, video_kbps=5000, max_fps=60),
+]
+
+DEFAULT_FORMATS = [
+    "mov,mp4,m4a,3gp,3g2,mj2",
+    "matroska,webm",
+    "avi",
+    "mpegts",
+    "flv",
+    "ogg",
+]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="REELSTREAM_", env_file=".env", extra="ignore", env_nested_delimiter="__"
+    )
+
+    # -- general
+    env: Literal["development", "production"] = "production"
+    data_dir: Path = Path("data")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    public_base_url: str | None = None
+    log_level: str = "INFO"
+
+    # -- database
+    database_url: str | None = None
+
+    # -- storage
+    storage_backend: Literal["local", "memory"] = "local"
+    storage_root: Path | None = None
+
+    # -- ingest
+    upload_dir: Path | None = None
+    max_upload_bytes: int = Field(default=20 * 1024**3, gt=0)
+    upload_expiry_s: int = Field(default=24 * 3600, gt=0)
+
+    # -- validation
+    allowed_formats: list[str] = Field(default_factory=lambda: list(DEFAULT_FORMATS))
+    max_width: int = Field(default=7680, gt=0)
+    max_height: int = Field(default=4320, gt=0)
+    max_duration_s: float = Field(default=6 * 3600, gt=0)
+
+    # -- transcode
+    ffmpeg_path: str | None = None
+    ladder: list[Rung] = Field(default_factory=lambda: list(DEFAULT_LADDER))
+    segment_s: int = Field(default=4, ge=1, le=10)
+    gop_s: int = Field(default=2, ge=1, le=10)
+    x264_preset: str = "veryfast"
+    audio_kbps: int = Field(default=128, gt=0)
+    poster_at_s: float = Field(default=1.0, ge=0)
+    transcode_timeout_s: float = Field(default=3600, gt=0)
+    ffmpeg_threads: int = Field(default=0, ge=0)
+
+    # -- queue and workers
+    embedded_workers: bool = True
+    worker_concurrency: int = Field(default=1, ge=1, le=64)
+    lease_s: float = Field(default=60, gt=0)
+    heartbeat_s: float = Field(default=10, gt=0)
+    reaper_interval_s: float = Field(default=10, gt=0)
+    poll_interval_s: float = Field(default=2, gt=0)
+    max_attempts: int = Field(default=3, ge=1)
+    retry_base_s: float = Field(default=10, ge=0)
+    retry_max_s: float = Field(default=600, ge=0)
+    shutdown_grace_s: float = Field(default=30, ge=0)
+
+    # -- signed playback
+    signing_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    signing_key_id: str = "k1"
+    playback_ttl_s: int = Field(default=6 * 3600, gt=0)
+
+    @field_validator("ladder")
+    @classmethod
+    def _ladder_not_empty(cls, v: list[Rung]) -> list[Rung]:
+        if not v:
+            raise ValueError("the ladder needs at least one rung")
+        return sorted(v, key=lambda r: r.height)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.segment_s % self.gop_s:
+            raise ValueError("segment_s must be a multiple of gop_s so segments start on keyframes")
+        if self.heartbeat_s * 2 > self.lease_s:
+            raise ValueError("heartbeat_s must be at most half of lease_s")
+        for kid in self.signing_keys:
+            if not kid.isalnum():
+                raise ValueError(f"signing key id {kid!r} must be alphanumeric")
+        return self
+
+    # -- derived locations
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'reelstream.db').resolve()}"
+
+    @property
+    def resolved_storage_root(self) -> Path:
+        return (self.storage_root or self.data_dir / "storage").resolve()
+
+    @property
+    def resolved_upload_dir(self) -> Path:
+        return (self.upload_dir or self.data_dir / "uploads").resolve()
+
+    @property
+    def work_dir(self) -> Path:
+        return (self.data_dir / "work").resolve()
+
+    @property
+    def is_development(self) -> bool:
+        return self.env == "development"
+
+    def prepare(self) -> None:
+        """Create the data folders and make sure there is a usable signing key.
+
+        With no key configured, one is generated once and kept in ``<data_dir>/secrets`` (mode
+        0600), so a fresh install is secure without a placeholder. A configured key that is a
+        known placeholder is refused outside development mode.
+        """
+        for d in (self.data_dir, self.resolved_upload_dir, self.work_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        if self.storage_backend == "local":
+            self.resolved_storage_root.mkdir(parents=True, exist_ok=True)
+        if not self.signing_keys:
+            self.signing_keys = {self.signing_key_id: SecretStr(self._stored_key("signing.key"))}
+        if self.signing_key_id not in self.signing_keys:
+            raise ConfigError(f"signing_key_id {self.signing_key_id!r} is not in signing_keys")
+        if not self.is_development:
+            for kid, key in self.signing_keys.items():
+                value = key.get_secret_value()
+                if value.lower() in PLACEHOLDER_SECRETS or len(value) < 32:
+                    raise ConfigError(
+                        f"signing key {kid!r} is a placeholder or shorter than 32 characters; "
+                        "set a real secret or use REELSTREAM_ENV=development"
+                    )
+
+    def _stored_key(self, name: str) -> str:
+        path = self.data_dir / "secrets" / name
+        if path.exists():
+            return path.read_text().strip()
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(48)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(value)
+        tmp.chmod(0o600)
+        tmp.replace(path)
+        return value

@@ -1,0 +1,5 @@
+"""Metadata database: models, engines (reader / writer), migrations and repositories."""
+
+from reelstream.db.database import Database
+
+__all__ = ["Database"]

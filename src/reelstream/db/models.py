@@ -1,0 +1,121 @@
+"""Tables: videos, renditions, uploads, jobs.
+
+State machine of a video (``status``)::
+
+    uploading ──(upload complete: job created in the same transaction)──▶ queued
+    queued ──(a worker claims the job)──▶ processing ──(publish)──▶ ready
+    processing ──(retryable error, attempts left)──▶ queued
+    processing / queued ──(permanent error, or attempts exhausted)──▶ failed
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from reelstream.db.base import Base, UTCDateTime, utcnow
+
+VIDEO_STATUSES = ("uploading", "queued", "processing", "ready", "failed")
+VISIBILITIES = ("public", "unlisted", "private")
+JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+
+
+class Video(Base):
+    __tablename__ = "videos"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    filename: Mapped[str] = mapped_column(String(300))
+    visibility: Mapped[str] = mapped_column(String(16), default="public")
+    status: Mapped[str] = mapped_column(String(16), default="uploading")
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    source_key: Mapped[str | None] = mapped_column(String(200), default=None)
+    source_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    duration_s: Mapped[float | None] = mapped_column(Float, default=None)
+    width: Mapped[int | None] = mapped_column(Integer, default=None)
+    height: Mapped[int | None] = mapped_column(Integer, default=None)
+    has_audio: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    published_rev: Mapped[str | None] = mapped_column(String(16), default=None)
+    output_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    probe: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    ready_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    renditions: Mapped[list[Rendition]] = relationship(
+        back_populates="video",
+        cascade="all, delete-orphan",
+        order_by="Rendition.height",
+        lazy="selectin",
+    )
+
+    __table_args__ = (Index("ix_videos_created", "created_at", "id"),)
+
+
+class Rendition(Base):
+    """One rung of a published (or being published) ladder."""
+
+    __tablename__ = "renditions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    video_id: Mapped[str] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(32))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    bandwidth: Mapped[int] = mapped_column(Integer)
+    average_bandwidth: Mapped[int | None] = mapped_column(Integer, default=None)
+    codecs: Mapped[str | None] = mapped_column(String(100), default=None)
+    playlist: Mapped[str] = mapped_column(String(100))
+    ready: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    video: Mapped[Video] = relationship(back_populates="renditions")
+
+
+class Upload(Base):
+    """A tus upload. The bytes live in the staging folder; ``offset`` counts durable bytes."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    video_id: Mapped[str] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    length: Mapped[int] = mapped_column(BigInteger)
+    offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class Job(Base):
+    """A durable unit of work, claimed by a worker under a lease.
+
+    ``attempts`` counts claims; the pair (id, attempts) fences every write a worker makes, so a
+    worker whose lease expired can neither heartbeat, nor complete, nor publish.
+    """
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    video_id: Mapped[str] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32), default="transcode")
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    run_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(String(100), default=None)
+    lease_rev: Mapped[str | None] = mapped_column(String(16), default=None)
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    __table_args__ = (
+        Index("ix_jobs_claim", "state", "run_at"),
+        Index("ix_jobs_lease", "state", "lease_expires_at"),
+    )

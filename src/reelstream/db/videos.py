@@ -1,0 +1,191 @@
+"""Video repository: the queries and state changes on videos and their renditions.
+
+Functions take the caller's session, so a state change and the job it implies share one
+transaction (no dual write).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reelstream.db.base import utcnow
+from reelstream.db.errors import InvalidCursor, VideoNotFound
+from reelstream.db.models import Rendition, Video
+from reelstream.ids import is_valid_id, new_id
+
+
+@dataclass(frozen=True)
+class RenditionSpec:
+    name: str
+    width: int
+    height: int
+    bandwidth: int
+    average_bandwidth: int | None
+    codecs: str | None
+    playlist: str
+
+
+async def create_video(
+    session: AsyncSession, *, title: str, filename: str, visibility: str = "public"
+) -> Video:
+    video = Video(id=new_id(), title=title, filename=filename, visibility=visibility)
+    session.add(video)
+    await session.flush()
+    return video
+
+
+async def get_video(session: AsyncSession, video_id: str, *, for_update: bool = False) -> Video:
+    if not is_valid_id(video_id):
+        raise VideoNotFound(f"no video {video_id!r}")
+    stmt = select(Video).where(Video.id == video_id)
+    if for_update and session.bind is not None and session.bind.dialect.name != "sqlite":
+        stmt = stmt.with_for_update()
+    video = (await session.execute(stmt)).scalar_one_or_none()
+    if video is None:
+        raise VideoNotFound(f"no video {video_id!r}")
+    return video
+
+
+def _encode_cursor(video: Video) -> str:
+    raw = json.dumps([video.created_at.isoformat(), video.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, vid = json.loads(raw)
+        when = dt.datetime.fromisoformat(created)
+        if when.tzinfo is None or not isinstance(vid, str) or not is_valid_id(vid):
+            raise ValueError("bad cursor")
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
+        raise InvalidCursor("the cursor is not one this server issued") from exc
+    return when, vid
+
+
+async def list_videos(
+    session: AsyncSession,
+    *,
+    limit: int = 20,
+    cursor: str | None = None,
+    status: str | None = None,
+    visibility: str | None = None,
+) -> tuple[list[Video], str | None]:
+    """Newest first. Returns the page and the cursor of the next page (None at the end)."""
+    stmt = select(Video).order_by(Video.created_at.desc(), Video.id.desc()).limit(limit + 1)
+    if cursor:
+        when, vid = _decode_cursor(cursor)
+        stmt = stmt.where(
+            or_(Video.created_at < when, and_(Video.created_at == when, Video.id < vid))
+        )
+    if status:
+        stmt = stmt.where(Video.status == status)
+    if visibility:
+        stmt = stmt.where(Video.visibility == visibility)
+    rows = list((await session.execute(stmt)).scalars().all())
+    page = rows[:limit]
+    nxt = _encode_cursor(page[-1]) if len(rows) > limit and page else None
+    return page, nxt
+
+
+async def mark_uploaded(
+    session: AsyncSession, video: Video, *, source_key: str, source_bytes: int
+) -> None:
+    """The source is stored durably: the video waits in the queue (caller enqueues the job)."""
+    video.source_key = source_key
+    video.source_bytes = source_bytes
+    video.status = "queued"
+    video.error = None
+    await session.flush()
+
+
+async def mark_processing(session: AsyncSession, video_id: str) -> None:
+    video = await get_video(session, video_id)
+    if video.status in ("queued", "processing"):
+        video.status = "processing"
+        await session.flush()
+
+
+async def mark_queued(session: AsyncSession, video_id: str) -> None:
+    video = await get_video(session, video_id)
+    if video.status == "processing":
+        video.status = "queued"
+        await session.flush()
+
+
+async def mark_failed(session: AsyncSession, video_id: str, error: str) -> None:
+    video = await get_video(session, video_id)
+    video.status = "failed"
+    video.error = error
+    await session.flush()
+
+
+async def record_probe(
+    session: AsyncSession,
+    video_id: str,
+    *,
+    duration_s: float,
+    width: int,
+    height: int,
+    has_audio: bool,
+    probe: dict[str, object],
+) -> None:
+    video = await get_video(session, video_id)
+    video.duration_s = duration_s
+    video.width = width
+    video.height = height
+    video.has_audio = has_audio
+    video.probe = probe
+    await session.flush()
+
+
+async def publish(
+    session: AsyncSession,
+    video_id: str,
+    *,
+    rev: str,
+    renditions: list[RenditionSpec],
+    output_bytes: int,
+) -> str | None:
+    """Point the video at the outputs under ``rev`` in one state change.
+
+    Returns the rev that was published before (its outputs can now be removed), if any.
+    """
+    video = await get_video(session, video_id)
+    previous = video.published_rev
+    video.renditions.clear()
+    await session.flush()
+    for spec in renditions:
+        video.renditions.append(
+            Rendition(
+                name=spec.name,
+                width=spec.width,
+                height=spec.height,
+                bandwidth=spec.bandwidth,
+                average_bandwidth=spec.average_bandwidth,
+                codecs=spec.codecs,
+                playlist=spec.playlist,
+                ready=True,
+            )
+        )
+    video.published_rev = rev
+    video.output_bytes = output_bytes
+    video.status = "ready"
+    video.error = None
+    video.ready_at = utcnow()
+    await session.flush()
+    return previous if previous != rev else None
+
+
+async def delete_video(session: AsyncSession, video_id: str) -> Video:
+    video = await get_video(session, video_id)
+    await session.delete(video)
+    await session.flush()
+    return video

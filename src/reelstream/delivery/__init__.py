@@ -1,0 +1,1 @@
+"""Origin delivery: signed playlists, segments and posters from the blob store."""

@@ -1,0 +1,85 @@
+"""Prometheus metrics: one registry per app (several apps can live in one test process)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+TRANSCODE_BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 3600)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.http_requests = Counter(
+            "reelstream_http_requests_total",
+            "HTTP requests by route template, method and status",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.http_latency = Histogram(
+            "reelstream_http_request_duration_seconds",
+            "HTTP request latency by route template",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.uploads_created = Counter(
+            "reelstream_uploads_created_total", "tus uploads created", registry=r
+        )
+        self.uploads_completed = Counter(
+            "reelstream_uploads_completed_total", "tus uploads completed", registry=r
+        )
+        self.upload_bytes = Counter(
+            "reelstream_upload_bytes_total", "bytes received and made durable", registry=r
+        )
+        self.jobs = Gauge("reelstream_jobs", "jobs in the queue by state", ["state"], registry=r)
+        self.transcode_seconds = Histogram(
+            "reelstream_transcode_duration_seconds",
+            "wall time of one successful transcode attempt",
+            buckets=TRANSCODE_BUCKETS,
+            registry=r,
+        )
+        self.transcode_attempts = Counter(
+            "reelstream_transcode_attempts_total",
+            "transcode attempts by outcome",
+            ["outcome"],
+            registry=r,
+        )
+
+
+class MetricsMiddleware:
+    """Counts requests and latency by route template (``/api/v1/videos/{video_id}``)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route: Any = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope.get("method", "GET")
+            self.metrics.http_requests.labels(method, template, str(status)).inc()
+            self.metrics.http_latency.labels(method, template).observe(
+                time.perf_counter() - start
+            )

@@ -1,0 +1,212 @@
+"""The job queue.
+
+Claiming is one atomic ``UPDATE … WHERE id = (SELECT … LIMIT 1) RETURNING`` inside a write
+transaction (``BEGIN IMMEDIATE`` on SQLite; ``FOR UPDATE SKIP LOCKED`` in the sub-select on
+PostgreSQL), so two workers never hold the same job. Each claim increments ``attempts`` and
+draws a fresh ``lease_rev``; every later write of the worker is fenced on (id, attempts), so
+after its lease expires and the reaper re-queues the job, the old worker can change nothing.
+
+Callers pass their own session for the writes that must share a transaction with other state
+(enqueue with the video's status change; complete with publishing).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reelstream.db import Database
+from reelstream.db.base import utcnow
+from reelstream.db.models import Job
+from reelstream.ids import new_rev
+from reelstream.queue.retry import RetryPolicy
+
+
+@dataclass(frozen=True)
+class Lease:
+    job_id: int
+    video_id: str
+    kind: str
+    attempt: int
+    rev: str
+    owner: str
+    expires_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class FailOutcome:
+    """What happened to a job after a failed attempt."""
+
+    final: bool
+    retry_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class DeadJob:
+    job_id: int
+    video_id: str
+    attempts: int
+    last_error: str | None
+
+
+class JobQueue:
+    def __init__(self, db: Database, policy: RetryPolicy, lease_s: float) -> None:
+        self.db = db
+        self.policy = policy
+        self.lease_s = lease_s
+
+    # -- producer side
+    async def enqueue(self, session: AsyncSession, video_id: str, kind: str = "transcode") -> Job:
+        job = Job(video_id=video_id, kind=kind, max_attempts=self.policy.max_attempts)
+        session.add(job)
+        await session.flush()
+        return job
+
+    # -- worker side
+    async def claim(self, session: AsyncSession, owner: str) -> Lease | None:
+        now = utcnow()
+        expires = now + dt.timedelta(seconds=self.lease_s)
+        pick = (
+            select(Job.id)
+            .where(Job.state == "queued", Job.run_at <= now)
+            .order_by(Job.run_at, Job.id)
+            .limit(1)
+        )
+        if not self.db.is_sqlite:
+            pick = pick.with_for_update(skip_locked=True)
+        rev = new_rev()
+        stmt = (
+            update(Job)
+            .where(Job.id == pick.scalar_subquery(), Job.state == "queued")
+            .values(
+                state="running",
+                attempts=Job.attempts + 1,
+                lease_owner=owner,
+                lease_rev=rev,
+                lease_expires_at=expires,
+                heartbeat_at=now,
+                progress=0.0,
+                updated_at=now,
+            )
+            .returning(Job.id, Job.video_id, Job.kind, Job.attempts)
+        )
+        row = (await session.execute(stmt)).first()
+        if row is None:
+            return None
+        return Lease(
+            job_id=row.id,
+            video_id=row.video_id,
+            kind=row.kind,
+            attempt=row.attempts,
+            rev=rev,
+            owner=owner,
+            expires_at=expires,
+        )
+
+    def _fence(self, lease: Lease):  # type: ignore[no-untyped-def]
+        return (
+            Job.id == lease.job_id,
+            Job.attempts == lease.attempt,
+            Job.state == "running",
+        )
+
+    async def heartbeat(self, lease: Lease, progress: float | None = None) -> bool:
+        """Extend the lease. False means the lease is lost and the worker must stop."""
+        now = utcnow()
+        values: dict[str, object] = {
+            "lease_expires_at": now + dt.timedelta(seconds=self.lease_s),
+            "heartbeat_at": now,
+        }
+        if progress is not None:
+            values["progress"] = max(0.0, min(1.0, progress))
+        async with self.db.transaction() as s:
+            res = await s.execute(update(Job).where(*self._fence(lease)).values(**values))
+        return bool(res.rowcount)  # type: ignore[attr-defined]
+
+    async def complete(self, session: AsyncSession, lease: Lease) -> bool:
+        """Mark the job succeeded, fenced on the lease. False: the lease was lost."""
+        now = utcnow()
+        res = await session.execute(
+            update(Job)
+            .where(*self._fence(lease))
+            .values(state="succeeded", progress=1.0, finished_at=now, lease_expires_at=None)
+        )
+        return bool(res.rowcount)  # type: ignore[attr-defined]
+
+    async def fail(
+        self, session: AsyncSession, lease: Lease, error: str, *, retryable: bool
+    ) -> FailOutcome | None:
+        """Record a failed attempt: re-queue with backoff, or fail for good. None: lease lost."""
+        now = utcnow()
+        final = not retryable or self.policy.exhausted(lease.attempt)
+        retry_at = None if final else now + dt.timedelta(seconds=self.policy.delay(lease.attempt))
+        values: dict[str, object] = {
+            "state": "failed" if final else "queued",
+            "last_error": error,
+            "lease_owner": None,
+            "lease_expires_at": None,
+        }
+        if final:
+            values["finished_at"] = now
+        else:
+            values["run_at"] = retry_at
+        res = await session.execute(update(Job).where(*self._fence(lease)).values(**values))
+        if not res.rowcount:  # type: ignore[attr-defined]
+            return None
+        return FailOutcome(final=final, retry_at=retry_at)
+
+    async def reap(self, session: AsyncSession) -> tuple[list[Lease], list[DeadJob]]:
+        """Re-queue running jobs whose lease expired; fail those out of attempts.
+
+        Returns the expired leases (so their partial outputs can be removed) and the jobs that
+        are now dead (so their videos can be marked failed in the same transaction).
+        """
+        now = utcnow()
+        rows = (
+            await session.execute(
+                select(Job).where(Job.state == "running", Job.lease_expires_at < now)
+            )
+        ).scalars().all()
+        expired: list[Lease] = []
+        dead: list[DeadJob] = []
+        for job in rows:
+            expired.append(
+                Lease(
+                    job_id=job.id,
+                    video_id=job.video_id,
+                    kind=job.kind,
+                    attempt=job.attempts,
+                    rev=job.lease_rev or "",
+                    owner=job.lease_owner or "",
+                    expires_at=job.lease_expires_at or now,
+                )
+            )
+            reason = f"worker {job.lease_owner} stopped responding during attempt {job.attempts}"
+            job.last_error = reason
+            job.lease_owner = None
+            job.lease_expires_at = None
+            if job.attempts >= job.max_attempts:
+                job.state = "failed"
+                job.finished_at = now
+                dead.append(DeadJob(job.id, job.video_id, job.attempts, reason))
+            else:
+                job.state = "queued"
+                job.run_at = now
+        await session.flush()
+        return expired, dead
+
+    async def counts(self) -> dict[str, int]:
+        async with self.db.read() as s:
+            rows = (await s.execute(select(Job.state, func.count()).group_by(Job.state))).all()
+        return {state: int(n) for state, n in rows}
+
+    async def active_job(self, session: AsyncSession, video_id: str) -> Job | None:
+        """The newest job of a video, if any."""
+        return (
+            await session.execute(
+                select(Job).where(Job.video_id == video_id).order_by(Job.id.desc()).limit(1)
+            )
+        ).scalar_one_or_none()

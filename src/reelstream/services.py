@@ -1,0 +1,47 @@
+"""The services one reelstream process holds, built once from ``Settings``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reelstream.auth.tokens import TokenSigner
+from reelstream.config import Settings
+from reelstream.db import Database
+from reelstream.observability.metrics import Metrics
+from reelstream.queue import JobQueue, RetryPolicy
+from reelstream.queue.notify import Notifier
+from reelstream.storage import BlobStore, create_store
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    store: BlobStore
+    queue: JobQueue
+    signer: TokenSigner
+    metrics: Metrics
+    notifier: Notifier
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+
+def build_services(settings: Settings) -> Services:
+    """Build everything a process needs. ``settings.prepare()`` must have run."""
+    db = Database(settings.resolved_database_url)
+    policy = RetryPolicy(
+        max_attempts=settings.max_attempts,
+        base_s=settings.retry_base_s,
+        max_s=settings.retry_max_s,
+    )
+    keys = {kid: key.get_secret_value() for kid, key in settings.signing_keys.items()}
+    return Services(
+        settings=settings,
+        db=db,
+        store=create_store(settings),
+        queue=JobQueue(db, policy, settings.lease_s),
+        signer=TokenSigner(keys, settings.signing_key_id),
+        metrics=Metrics(),
+        notifier=Notifier(),
+    )

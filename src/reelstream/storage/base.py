@@ -1,0 +1,101 @@
+"""The blob store interface every backend implements.
+
+Keys are ``/``-separated relative paths made of ``[A-Za-z0-9._-]`` parts; ``validate_key``
+refuses anything else, so no key can escape a backend's root. Layout used by reelstream::
+
+    videos/{video_id}/source                 the uploaded original
+    videos/{video_id}/r/{rev}/...            one transcode attempt's outputs (published by rev)
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from reelstream.storage.errors import InvalidKey
+
+_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+
+
+def validate_key(key: str) -> str:
+    parts = key.split("/")
+    if not key or len(parts) > 16 or not all(_PART.fullmatch(p) and ".." not in p for p in parts):
+        raise InvalidKey(f"invalid storage key {key!r}")
+    return key
+
+
+def source_key(video_id: str) -> str:
+    return f"videos/{video_id}/source"
+
+
+def rev_prefix(video_id: str, rev: str) -> str:
+    return f"videos/{video_id}/r/{rev}"
+
+
+def video_prefix(video_id: str) -> str:
+    return f"videos/{video_id}"
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    key: str
+    size: int
+    etag: str
+    mtime: float
+
+
+class BlobStore(abc.ABC):
+    """Where sources and renditions live. All methods raise ``StorageError`` subclasses."""
+
+    name: str
+
+    @abc.abstractmethod
+    async def put_file(self, key: str, path: Path, *, move: bool = False) -> BlobInfo:
+        """Store the local file ``path`` under ``key`` durably. ``move`` lets the backend take
+        the file (a rename on local disk); the caller must not use ``path`` afterwards."""
+
+    @abc.abstractmethod
+    async def put_bytes(self, key: str, data: bytes) -> BlobInfo: ...
+
+    @abc.abstractmethod
+    async def get_bytes(self, key: str) -> bytes: ...
+
+    @abc.abstractmethod
+    async def stat(self, key: str) -> BlobInfo: ...
+
+    @abc.abstractmethod
+    def iter_range(
+        self, key: str, start: int = 0, end: int | None = None, chunk_size: int = 256 * 1024
+    ) -> AsyncIterator[bytes]:
+        """Yield bytes ``start`` .. ``end`` inclusive (``end`` None: to the end)."""
+
+    @abc.abstractmethod
+    async def list(self, prefix: str) -> list[BlobInfo]:
+        """Every blob whose key starts with ``prefix + '/'``."""
+
+    @abc.abstractmethod
+    async def delete(self, key: str) -> None:
+        """Delete one blob; deleting a missing blob is not an error."""
+
+    async def delete_prefix(self, prefix: str) -> int:
+        blobs = await self.list(prefix)
+        for blob in blobs:
+            await self.delete(blob.key)
+        return len(blobs)
+
+    async def fetch_to(self, key: str, path: Path) -> None:
+        """Copy a blob into a local file (for ffmpeg, which reads local files only)."""
+        with path.open("wb") as fh:
+            async for chunk in self.iter_range(key):
+                fh.write(chunk)
+
+    def local_path(self, key: str) -> Path | None:
+        """The blob's path on this machine's disk when the backend has one (zero-copy serving)."""
+        return None
+
+    async def ping(self) -> None:
+        """Raise ``StorageError`` when the backend cannot be used."""
+        await self.list("healthcheck")

@@ -1,0 +1,170 @@
+"""Local-disk blob store: files under a root folder, written atomically and fsynced."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+
+from reelstream.storage.base import BlobInfo, BlobStore, validate_key
+from reelstream.storage.errors import BlobNotFound, StorageError
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalBlobStore(BlobStore):
+    name = "local"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        return self.root / validate_key(key)
+
+    def _info(self, key: str, path: Path) -> BlobInfo:
+        try:
+            st = path.stat()
+        except FileNotFoundError as exc:
+            raise BlobNotFound(f"no blob {key!r}") from exc
+        except OSError as exc:
+            raise StorageError(f"cannot stat {key!r}: {exc}") from exc
+        tag = hashlib.blake2b(f"{st.st_ino}-{st.st_size}-{st.st_mtime_ns}".encode(), digest_size=8)
+        return BlobInfo(key=key, size=st.st_size, etag=tag.hexdigest(), mtime=st.st_mtime)
+
+    def _put_file_sync(self, key: str, src: Path, move: bool) -> BlobInfo:
+        dest = self._path(key)
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
+            if move:
+                with src.open("rb+") as fh:
+                    os.fsync(fh.fileno())
+                try:
+                    os.replace(src, dest)
+                except OSError:  # another filesystem: copy instead
+                    shutil.copyfile(src, tmp)
+                    self._fsync_file(tmp)
+                    os.replace(tmp, dest)
+                    src.unlink()
+            else:
+                shutil.copyfile(src, tmp)
+                self._fsync_file(tmp)
+                os.replace(tmp, dest)
+            _fsync_dir(dest.parent)
+        except OSError as exc:
+            raise StorageError(f"cannot store {key!r}: {exc}") from exc
+        return self._info(key, dest)
+
+    @staticmethod
+    def _fsync_file(path: Path) -> None:
+        with path.open("rb+") as fh:
+            os.fsync(fh.fileno())
+
+    async def put_file(self, key: str, path: Path, *, move: bool = False) -> BlobInfo:
+        return await anyio.to_thread.run_sync(self._put_file_sync, key, path, move)
+
+    def _put_bytes_sync(self, key: str, data: bytes) -> BlobInfo:
+        dest = self._path(key)
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
+            with tmp.open("wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, dest)
+            _fsync_dir(dest.parent)
+        except OSError as exc:
+            raise StorageError(f"cannot store {key!r}: {exc}") from exc
+        return self._info(key, dest)
+
+    async def put_bytes(self, key: str, data: bytes) -> BlobInfo:
+        return await anyio.to_thread.run_sync(self._put_bytes_sync, key, data)
+
+    async def get_bytes(self, key: str) -> bytes:
+        path = self._path(key)
+        try:
+            return await anyio.Path(path).read_bytes()
+        except FileNotFoundError as exc:
+            raise BlobNotFound(f"no blob {key!r}") from exc
+        except OSError as exc:
+            raise StorageError(f"cannot read {key!r}: {exc}") from exc
+
+    async def stat(self, key: str) -> BlobInfo:
+        path = self._path(key)
+        if not path.is_file():
+            raise BlobNotFound(f"no blob {key!r}")
+        return self._info(key, path)
+
+    async def iter_range(
+        self, key: str, start: int = 0, end: int | None = None, chunk_size: int = 256 * 1024
+    ) -> AsyncIterator[bytes]:
+        path = self._path(key)
+        try:
+            fh = await anyio.open_file(path, "rb")
+        except FileNotFoundError as exc:
+            raise BlobNotFound(f"no blob {key!r}") from exc
+        async with fh:
+            await fh.seek(start)
+            remaining = None if end is None else end - start + 1
+            while remaining is None or remaining > 0:
+                n = chunk_size if remaining is None else min(chunk_size, remaining)
+                chunk = await fh.read(n)
+                if not chunk:
+                    break
+                if remaining is not None:
+                    remaining -= len(chunk)
+                yield chunk
+
+    def _list_sync(self, prefix: str) -> list[BlobInfo]:
+        base = self._path(prefix)
+        if not base.is_dir():
+            return []
+        out = []
+        for p in sorted(base.rglob("*")):
+            if p.is_file() and not p.name.startswith("."):
+                key = p.relative_to(self.root).as_posix()
+                out.append(self._info(key, p))
+        return out
+
+    async def list(self, prefix: str) -> list[BlobInfo]:
+        return await anyio.to_thread.run_sync(self._list_sync, prefix)
+
+    async def delete(self, key: str) -> None:
+        try:
+            self._path(key).unlink(missing_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot delete {key!r}: {exc}") from exc
+
+    def _delete_prefix_sync(self, prefix: str) -> int:
+        base = self._path(prefix)
+        if not base.exists():
+            return 0
+        n = sum(1 for p in base.rglob("*") if p.is_file())
+        shutil.rmtree(base, ignore_errors=True)
+        return n
+
+    async def delete_prefix(self, prefix: str) -> int:
+        return await anyio.to_thread.run_sync(self._delete_prefix_sync, prefix)
+
+    def local_path(self, key: str) -> Path | None:
+        return self._path(key)
+
+    async def ping(self) -> None:
+        probe = self.root / ".ping"
+        try:
+            probe.write_bytes(b"ok")
+            probe.unlink()
+        except OSError as exc:
+            raise StorageError(f"storage root {self.root} is not writable: {exc}") from exc

@@ -1,0 +1,1 @@
+"""Transcoding: probe and validate sources, run the ffmpeg ladder, package HLS, publish."""

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from reelstream.app import create_app
+from reelstream.config import Settings
+from tests.support import make_clip
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        env="development",
+        data_dir=tmp_path / "data",
+        embedded_workers=False,
+        lease_s=4,
+        heartbeat_s=1,
+        reaper_interval_s=1,
+        poll_interval_s=0.2,
+        retry_base_s=0.5,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    """The whole app in-process (no background workers), lifespan run, schema migrated."""
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def clip(media_dir: Path) -> Path:
+    """6 s, 640x360, 30 fps, H.264 + AAC: the standard end-to-end source."""
+    return make_clip(media_dir / "clip.mp4")

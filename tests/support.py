@@ -1,0 +1,199 @@
+"""Helpers shared by the tests: test media made with ffmpeg, servers, service requirements."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import imageio_ffmpeg
+import pytest
+
+IN_CI = bool(os.environ.get("CI"))
+FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def require(available: bool, what: str) -> None:
+    """Skip when a real service/binary is missing locally; fail when it is missing in CI."""
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{what} is required in CI but is not installed (.ci/run must install it)")
+    pytest.skip(f"{what} is not installed on this machine")
+
+
+def require_binary(name: str) -> str:
+    path = shutil.which(name) or (name if Path(name).is_file() else None)
+    require(path is not None, f"the {name!r} binary")
+    assert path
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_clip(
+    path: Path,
+    *,
+    seconds: float = 6,
+    width: int = 640,
+    height: int = 360,
+    fps: str = "30",
+    audio: bool = True,
+    extra: list[str] | None = None,
+) -> Path:
+    """Generate a test clip with ffmpeg: moving test pattern, optional sine tone, H.264/AAC."""
+    cmd = [FFMPEG, "-nostdin", "-y", "-loglevel", "error"]
+    cmd += ["-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate={fps}:duration={seconds}"]
+    if audio:
+        cmd += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}"]
+    cmd += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    if audio:
+        cmd += ["-c:a", "aac", "-b:a", "96k"]
+    cmd += extra or []
+    cmd += [str(path)]
+    subprocess.run(cmd, check=True, timeout=300)
+    return path
+
+
+def media_duration(url_or_path: str) -> float:
+    """Decode a whole stream with ffmpeg (fails on any decode error); return its duration."""
+    out = subprocess.run(
+        [FFMPEG, "-nostdin", "-v", "error", "-xerror", "-i", url_or_path, "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert out.returncode == 0, f"ffmpeg could not decode {url_or_path}: {out.stderr[-2000:]}"
+    # Re-run with stats to read the final timestamp of the decoded output.
+    stats = subprocess.run(
+        [FFMPEG, "-nostdin", "-i", url_or_path, "-map", "0:v:0", "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    times = [
+        line.split("time=")[1].split()[0] for line in stats.stderr.splitlines() if "time=" in line
+    ]
+    assert times, stats.stderr[-2000:]
+    h, m, s = times[-1].replace("\r", " ").split()[-1].split(":")
+    return int(h) * 3600 + int(m) * 60 + float(s)
+
+
+@dataclass
+class Server:
+    """A real ``reelstream`` process on a free loopback port."""
+
+    base_url: str
+    data_dir: Path
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+
+def server_env(data_dir: Path, **settings: object) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "REELSTREAM_ENV": "development",
+            "REELSTREAM_DATA_DIR": str(data_dir),
+            "REELSTREAM_LEASE_S": "6",
+            "REELSTREAM_HEARTBEAT_S": "1",
+            "REELSTREAM_REAPER_INTERVAL_S": "1",
+            "REELSTREAM_POLL_INTERVAL_S": "0.5",
+            "REELSTREAM_RETRY_BASE_S": "1",
+            "REELSTREAM_LOG_LEVEL": "INFO",
+        }
+    )
+    env.update({f"REELSTREAM_{k.upper()}": str(v) for k, v in settings.items()})
+    return env
+
+
+def wait_ready(base_url: str, proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {log_path.read_text(errors='replace')[-3000:]}")
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"server not ready: {log_path.read_text(errors='replace')[-3000:]}")
+
+
+@contextmanager
+def run_server(data_dir: Path, **settings: object) -> Iterator[Server]:
+    port = free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / "server.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "reelstream", "serve", "--port", str(port)],
+            env=server_env(data_dir, **settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base_url, proc, log_path)
+        yield Server(base_url, data_dir, proc, log_path)
+    finally:
+        stop_process(proc)
+
+
+@contextmanager
+def run_worker(data_dir: Path, **settings: object) -> Iterator[subprocess.Popen[bytes]]:
+    log_path = data_dir / f"worker-{time.monotonic_ns()}.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "reelstream", "worker"],
+            env=server_env(data_dir, **settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield proc
+    finally:
+        stop_process(proc)
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wait_for_status(
+    base_url: str, video_id: str, statuses: set[str], timeout: float = 180
+) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    last: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        r = httpx.get(f"{base_url}/api/v1/videos/{video_id}", timeout=10)
+        assert r.status_code == 200, r.text
+        last = r.json()
+        if last["status"] in statuses:
+            return last
+        time.sleep(0.3)
+    raise AssertionError(f"video {video_id} never reached {statuses}; last state: {last}")
