@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -68,29 +69,34 @@ def make_clip(
 
 
 def media_duration(url_or_path: str) -> float:
-    """Decode a whole stream with ffmpeg (fails on any decode error); return its duration."""
+    """Decode a whole stream with ffmpeg, failing on any decode error; return the duration
+    of the decoded video (the last timestamp ffmpeg reports)."""
     out = subprocess.run(
-        [FFMPEG, "-nostdin", "-v", "error", "-xerror", "-i", url_or_path, "-f", "null", "-"],
+        [FFMPEG, "-nostdin", "-xerror", "-i", url_or_path, "-map", "0:v:0", "-f", "null", "-"],
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
     assert out.returncode == 0, f"ffmpeg could not decode {url_or_path}: {out.stderr[-2000:]}"
-    # Re-run with stats to read the final timestamp of the decoded output.
-    stats = subprocess.run(
-        [FFMPEG, "-nostdin", "-i", url_or_path, "-map", "0:v:0", "-f", "null", "-"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    times = [
-        line.split("time=")[1].split()[0] for line in stats.stderr.splitlines() if "time=" in line
-    ]
-    assert times, stats.stderr[-2000:]
-    h, m, s = times[-1].replace("\r", " ").split()[-1].split(":")
+    times = re.findall(r"time=(\d+):(\d+):(\d+(?:\.\d+)?)", out.stderr)
+    assert times, out.stderr[-2000:]
+    h, m, s = times[-1]
     return int(h) * 3600 + int(m) * 60 + float(s)
+
+
+def playlist_uris(text: str) -> list[str]:
+    """Every URI a playlist names: plain lines and URI="..." attributes."""
+    uris = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("#"):
+            uris += re.findall(r'URI="([^"]+)"', line)
+        else:
+            uris.append(line)
+    return uris
 
 
 @dataclass

@@ -14,7 +14,7 @@ from reelstream.api.errors import install_error_handlers
 from reelstream.config import Settings
 from reelstream.db.migrate import upgrade
 from reelstream.observability.metrics import MetricsMiddleware
-from reelstream.services import Services, build_services
+from reelstream.services import build_services
 
 log = logging.getLogger(__name__)
 

@@ -1,10 +1,10 @@
 """Video metadata errors.
 
-    ReelstreamError
-    └── VideoError
-        ├── VideoNotFound        no such video (or not visible to the caller)
-        ├── VideoNotPlayable     the video has no rendition that can be streamed yet
-        └── InvalidCursor        a pagination cursor that was not issued by us
+ReelstreamError
+└── VideoError
+    ├── VideoNotFound        no such video (or not visible to the caller)
+    ├── VideoNotPlayable     the video has no rendition that can be streamed yet
+    └── InvalidCursor        a pagination cursor that was not issued by us
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Queue errors.
 
-    ReelstreamError
-    └── QueueError
-        └── LeaseLost       the worker's lease expired or was taken over; it must stop and
-                            discard its work (another attempt owns the job now)
+ReelstreamError
+└── QueueError
+    └── LeaseLost       the worker's lease expired or was taken over; it must stop and
+                        discard its work (another attempt owns the job now)
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstream.db import Database
@@ -106,7 +106,7 @@ class JobQueue:
             expires_at=expires,
         )
 
-    def _fence(self, lease: Lease):  # type: ignore[no-untyped-def]
+    def _fence(self, lease: Lease) -> tuple[ColumnElement[bool], ...]:
         return (
             Job.id == lease.job_id,
             Job.attempts == lease.attempt,
@@ -166,10 +166,14 @@ class JobQueue:
         """
         now = utcnow()
         rows = (
-            await session.execute(
-                select(Job).where(Job.state == "running", Job.lease_expires_at < now)
+            (
+                await session.execute(
+                    select(Job).where(Job.state == "running", Job.lease_expires_at < now)
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
         expired: list[Lease] = []
         dead: list[DeadJob] = []
         for job in rows:

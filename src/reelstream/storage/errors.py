@@ -1,9 +1,9 @@
 """Blob storage errors. Backends translate their own errors into these at the boundary.
 
-    ReelstreamError
-    └── StorageError             the backend failed (I/O error, unreachable service)
-        ├── BlobNotFound         no blob under that key
-        └── InvalidKey           a key that could escape the store's root or is malformed
+ReelstreamError
+└── StorageError             the backend failed (I/O error, unreachable service)
+    ├── BlobNotFound         no blob under that key
+    └── InvalidKey           a key that could escape the store's root or is malformed
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio
+
 from reelstream.storage.base import BlobInfo, BlobStore, validate_key
 from reelstream.storage.errors import BlobNotFound
 
@@ -26,9 +28,9 @@ class MemoryBlobStore(BlobStore):
         return BlobInfo(key=key, size=len(data), etag=etag, mtime=mtime)
 
     async def put_file(self, key: str, path: Path, *, move: bool = False) -> BlobInfo:
-        data = path.read_bytes()
+        data = await anyio.Path(path).read_bytes()
         if move:
-            path.unlink()
+            await anyio.Path(path).unlink()
         return await self.put_bytes(key, data)
 
     async def put_bytes(self, key: str, data: bytes) -> BlobInfo:

@@ -9,8 +9,8 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from reelstream.db.base import Base
 from reelstream.db import models  # noqa: F401  (registers the tables)
+from reelstream.db.base import Base
 
 config = context.config
 target_metadata = Base.metadata

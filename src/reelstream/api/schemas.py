@@ -1,0 +1,78 @@
+"""Request and response bodies of the public API (the contract in ``docs/api.md``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+VideoStatus = Literal["uploading", "queued", "processing", "ready", "failed"]
+Visibility = Literal["public", "unlisted", "private"]
+
+
+class RenditionOut(BaseModel):
+    name: str
+    width: int
+    height: int
+    bandwidth: int = Field(description="Peak bits per second (HLS BANDWIDTH)")
+    average_bandwidth: int | None = Field(description="Average bits per second")
+    codecs: str | None
+    ready: bool
+
+
+class JobOut(BaseModel):
+    state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    attempts: int
+    max_attempts: int
+    progress: float = Field(description="0.0 .. 1.0 of the current attempt")
+    last_error: str | None
+
+
+class VideoOut(BaseModel):
+    id: str
+    title: str
+    filename: str
+    visibility: Visibility
+    status: VideoStatus
+    playable: bool = Field(description="True once at least one rendition can be streamed")
+    duration_s: float | None
+    width: int | None
+    height: int | None
+    renditions: list[RenditionOut]
+    error: str | None = Field(description="Why the video failed, in words a user understands")
+    progress: float = Field(description="Processing progress 0.0 .. 1.0 (1.0 when ready)")
+    job: JobOut | None
+    poster_url: str | None = Field(description="Signed poster image URL once ready")
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    ready_at: dt.datetime | None
+
+
+class VideoPage(BaseModel):
+    items: list[VideoOut]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null at end")
+
+
+class VideoPatch(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    title: str | None = Field(default=None, min_length=1, max_length=300)
+    visibility: Visibility | None = None
+
+
+class PlaybackOut(BaseModel):
+    hls_url: str
+    dash_url: str | None
+    expires_at: dt.datetime
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine-readable error code")
+    message: str = Field(description="What went wrong, in words a user understands")
+
+
+class ErrorOut(BaseModel):
+    """The body of every 4xx/5xx response."""
+
+    error: ErrorDetail
