@@ -1,5 +1,175 @@
-"""Video endpoints (filled in by the API work)."""
+"""The video API: list, read, edit, delete videos and hand out signed playback URLs.
 
-from fastapi import APIRouter
+Visibility: only ``public`` videos are listed. ``unlisted`` and ``private`` videos are reachable
+by id only; accounts (and with them, owners who may see their private videos) come later, so
+for now ``private`` behaves like ``unlisted``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Query, Request
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import Response
+
+from reelstream.api.deps import ServicesDep
+from reelstream.api.presenters import MediaLinks, playback_out, video_out
+from reelstream.api.schemas import (
+    ErrorOut,
+    PlaybackOut,
+    VideoOut,
+    VideoPage,
+    VideoPatch,
+    VideoStatus,
+)
+from reelstream.db import videos as repo
+from reelstream.db.models import Job, Upload
+from reelstream.errors import ReelstreamError
+from reelstream.ingest.staging import StagingArea
+from reelstream.services import Services
+from reelstream.storage.base import video_prefix
+from reelstream.storage.errors import StorageError
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1", tags=["videos"])
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorOut, "description": "No such video"}
+}
+_INVALID: dict[int | str, dict[str, Any]] = {
+    422: {"model": ErrorOut, "description": "Invalid parameters"}
+}
+
+
+def _links(services: Services, request: Request) -> MediaLinks:
+    return MediaLinks.create(
+        public_base_url=services.settings.public_base_url,
+        request_base_url=str(request.base_url),
+        signer=services.signer,
+        ttl_s=services.settings.playback_ttl_s,
+    )
+
+
+async def _newest_jobs(session: AsyncSession, video_ids: list[str]) -> dict[str, Job]:
+    """The newest job of each video (one query for a whole page)."""
+    if not video_ids:
+        return {}
+    rows = await session.execute(
+        select(Job).where(Job.video_id.in_(video_ids)).order_by(Job.id.desc())
+    )
+    newest: dict[str, Job] = {}
+    for job in rows.scalars():
+        newest.setdefault(job.video_id, job)
+    return newest
+
+
+@router.get(
+    "/videos",
+    response_model=VideoPage,
+    responses={400: {"model": ErrorOut, "description": "Invalid cursor"}, **_INVALID},
+)
+async def list_videos(
+    services: ServicesDep,
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=100, description="Page size")] = 20,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="next_cursor of the previous page")
+    ] = None,
+    status: Annotated[VideoStatus | None, Query(description="Only videos in this state")] = None,
+) -> VideoPage:
+    """Public videos, newest first, one page at a time.
+
+    Pass the ``next_cursor`` of a page as ``cursor`` to get the next one; it is null on the last
+    page. Unlisted and private videos are never listed.
+    """
+    async with services.db.read() as s:
+        page, nxt = await repo.list_videos(
+            s, limit=limit, cursor=cursor, status=status, visibility="public"
+        )
+        jobs = await _newest_jobs(s, [v.id for v in page])
+    links = _links(services, request)
+    return VideoPage(items=[video_out(v, jobs.get(v.id), links) for v in page], next_cursor=nxt)
+
+
+@router.get("/videos/{video_id}", response_model=VideoOut, responses=_NOT_FOUND)
+async def get_video(video_id: str, services: ServicesDep, request: Request) -> VideoOut:
+    """One video: state, processing progress, renditions, why it failed."""
+    async with services.db.read() as s:
+        video = await repo.get_video(s, video_id)
+        job = await services.queue.active_job(s, video.id)
+    return video_out(video, job, _links(services, request))
+
+
+@router.patch("/videos/{video_id}", response_model=VideoOut, responses={**_NOT_FOUND, **_INVALID})
+async def update_video(
+    video_id: str, patch: VideoPatch, services: ServicesDep, request: Request
+) -> VideoOut:
+    """Change the title and/or the visibility. Absent (or null) fields are left as they are."""
+    async with services.db.transaction() as s:
+        video = await repo.get_video(s, video_id, for_update=True)
+        if patch.title is not None:
+            video.title = patch.title
+        if patch.visibility is not None:
+            video.visibility = patch.visibility
+        await s.flush()
+        job = await services.queue.active_job(s, video.id)
+    return video_out(video, job, _links(services, request))
+
+
+@router.delete("/videos/{video_id}", status_code=204, response_class=Response, responses=_NOT_FOUND)
+async def delete_video(video_id: str, services: ServicesDep) -> Response:
+    """Delete a video with its jobs, renditions, uploads and stored files.
+
+    The database row goes first (one transaction), so the video disappears at once and
+    atomically; files are removed afterwards. A storage failure then is logged, not returned:
+    the files are unreachable without the row and can be collected later.
+    """
+    async with services.db.transaction() as s:
+        video = await repo.get_video(s, video_id, for_update=True)
+        upload_ids = list(
+            (await s.execute(select(Upload.id).where(Upload.video_id == video.id))).scalars()
+        )
+        await repo.delete_video(s, video.id)
+    try:
+        await services.store.delete_prefix(video_prefix(video_id))
+    except StorageError as exc:
+        log.error("video %s deleted, but its files could not be removed: %s", video_id, exc)
+    staging = services.settings.resolved_upload_dir
+    await anyio.to_thread.run_sync(_remove_staging, staging, upload_ids)
+    return Response(status_code=204)
+
+
+def _remove_staging(upload_dir: Path, upload_ids: list[str]) -> None:
+    """Remove the tus staging files (layout owned by ``reelstream.ingest.staging``) of these
+    uploads; a failure is logged: the ingest janitor removes orphan staging files later."""
+    staging = StagingArea(upload_dir)
+    for upload_id in upload_ids:
+        try:
+            staging.remove(upload_id)
+        except (OSError, ReelstreamError) as exc:
+            log.error("cannot remove the staging files of upload %s: %s", upload_id, exc)
+
+
+@router.get(
+    "/videos/{video_id}/playback",
+    response_model=PlaybackOut,
+    responses={
+        **_NOT_FOUND,
+        409: {"model": ErrorOut, "description": "Not playable yet (or failed); says why"},
+    },
+)
+async def get_playback(video_id: str, services: ServicesDep, request: Request) -> PlaybackOut:
+    """Signed HLS URL of the published ladder, valid until ``expires_at``.
+
+    The URL works as it is in any HLS client: the token is part of the path, so every playlist
+    and segment below the master playlist carries it.
+    """
+    async with services.db.read() as s:
+        video = await repo.get_video(s, video_id)
+    return playback_out(video, _links(services, request))

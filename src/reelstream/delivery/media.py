@@ -1,0 +1,73 @@
+"""What the origin may serve, and how: path validation, content types, cache policy.
+
+Everything here is pure (no I/O), so the rules that keep a request inside the storage root
+can be read and tested on their own.
+"""
+
+from __future__ import annotations
+
+import re
+
+from reelstream.ids import is_valid_id, is_valid_rev
+
+MAX_DEPTH = 4
+"""Deepest file below a rev folder, e.g. ``v360/index.m3u8`` is depth 2."""
+
+_PART = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
+
+CONTENT_TYPES: dict[str, str] = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".mpd": "application/dash+xml",
+    ".m4s": "video/iso.segment",
+    ".mp4": "video/mp4",
+    ".m4a": "audio/mp4",
+    ".ts": "video/mp2t",
+    ".aac": "audio/aac",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
+    ".vtt": "text/vtt; charset=utf-8",
+}
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+
+MANIFEST_SUFFIXES = frozenset({".m3u8", ".mpd"})
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+"""Segments, init segments, posters: a rev folder never changes once published."""
+
+MANIFEST_CACHE = "public, max-age=10"
+"""Playlists: short, so an edge re-validates soon (cheap with the ETag) if they ever change."""
+
+
+def is_safe_path(path: str) -> bool:
+    """True when ``path`` is a plain relative file path that cannot leave a rev folder.
+
+    Every ``/``-separated part must be made of ``[A-Za-z0-9._-]``, must not start with a dot
+    (no ``.``/``..``, no hidden or temporary files) and must not contain ``..``; at most
+    ``MAX_DEPTH`` parts. Empty parts (``//``, a leading or trailing ``/``) are refused, and so
+    are backslashes, NUL bytes and anything percent-decoding could have produced.
+    """
+    parts = path.split("/")
+    if not path or len(parts) > MAX_DEPTH:
+        return False
+    return all(_PART.fullmatch(p) is not None and ".." not in p for p in parts)
+
+
+def is_valid_location(video_id: str, rev: str, path: str) -> bool:
+    """The three path parameters of a ``/media`` URL name a possible blob."""
+    return is_valid_id(video_id) and is_valid_rev(rev) and is_safe_path(path)
+
+
+def _suffix(path: str) -> str:
+    name = path.rsplit("/", 1)[-1]
+    dot = name.rfind(".")
+    return name[dot:].lower() if dot > 0 else ""
+
+
+def content_type(path: str) -> str:
+    return CONTENT_TYPES.get(_suffix(path), DEFAULT_CONTENT_TYPE)
+
+
+def cache_control(path: str) -> str:
+    return MANIFEST_CACHE if _suffix(path) in MANIFEST_SUFFIXES else IMMUTABLE

@@ -1,0 +1,59 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import shutil
+
+from fastapi.testclient import TestClient
+
+
+def test_healthz(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_readyz_checks_database_and_storage(client: TestClient) -> None:
+    body = client.get("/readyz").json()
+    assert body == {"status": "ready", "checks": {"database": "ok", "storage": "ok"}}
+
+
+def test_readyz_fails_with_a_reason_when_storage_is_gone(client: TestClient) -> None:
+    root = client.app.state.services.settings.resolved_storage_root  # type: ignore[attr-defined]
+    shutil.rmtree(root)
+    root.write_text("not a folder")
+    resp = client.get("/readyz")
+    assert resp.status_code == 503
+    assert resp.json()["checks"]["storage"].startswith("error:")
+    assert resp.json()["checks"]["database"] == "ok"
+
+
+def test_metrics_count_requests_by_route_template(client: TestClient) -> None:
+    client.get("/api/v1/videos/AAAAAAAAAAAAAAAA")
+    client.get("/api/v1/videos/BBBBBBBBBBBBBBBB")
+    text = client.get("/metrics").text
+    assert (
+        'reelstream_http_requests_total{method="GET",route="/api/v1/videos/{video_id}",'
+        'status="404"} 2.0' in text
+    )
+    assert "reelstream_http_request_duration_seconds_bucket" in text
+    assert 'reelstream_jobs{state="queued"} 0.0' in text
+    for name in (
+        "reelstream_uploads_created_total",
+        "reelstream_uploads_completed_total",
+        "reelstream_transcode_duration_seconds",
+    ):
+        assert name in text
+
+
+def test_openapi_lists_the_public_contract(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in (
+        "/api/v1/uploads",
+        "/api/v1/uploads/{upload_id}",
+        "/api/v1/videos",
+        "/api/v1/videos/{video_id}",
+        "/api/v1/videos/{video_id}/playback",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ):
+        assert path in paths, path
