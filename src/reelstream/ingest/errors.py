@@ -1,18 +1,18 @@
 """tus upload errors (the HTTP status each maps to is in ``reelstream.api.errors``).
 
-    ReelstreamError
-    └── UploadError
-        ├── UploadNotFound          404  no such upload
-        ├── UploadExpired           410  the upload passed its Upload-Expires time
-        ├── BadTusRequest           400  a missing or malformed tus header, bad metadata
-        ├── UnsupportedTusVersion   412  Tus-Resumable is not 1.0.0
-        ├── OffsetMismatch          409  Upload-Offset differs from the bytes we hold
-        ├── UploadTooLarge          413  beyond the size limit or the declared length
-        ├── UnsupportedMediaType    415  PATCH without application/offset+octet-stream
-        ├── ChecksumMismatch        460  Upload-Checksum does not match the chunk (discarded)
-        ├── UnsupportedChecksum     400  a checksum algorithm we do not offer
-        ├── UploadLocked            423  another request is writing to this upload right now
-        └── UploadFinished          409  the upload is complete; nothing more can be written
+ReelstreamError
+└── UploadError
+    ├── UploadNotFound          404  no such upload
+    ├── UploadExpired           410  the upload passed its Upload-Expires time
+    ├── BadTusRequest           400  a missing or malformed tus header, bad metadata
+    ├── UnsupportedTusVersion   412  Tus-Resumable is not 1.0.0
+    ├── OffsetMismatch          409  Upload-Offset differs from the bytes we hold
+    ├── UploadTooLarge          413  beyond the size limit or the declared length
+    ├── UnsupportedMediaType    415  PATCH without application/offset+octet-stream
+    ├── ChecksumMismatch        460  Upload-Checksum does not match the chunk (discarded)
+    ├── UnsupportedChecksum     400  a checksum algorithm we do not offer
+    ├── UploadLocked            423  another request is writing to this upload right now
+    └── UploadFinished          409  the upload is complete; nothing more can be written
 """
 
 from __future__ import annotations

@@ -1,5 +1,164 @@
-"""tus routes (filled in by the ingest work)."""
+"""tus 1.0.0 endpoints: ``/api/v1/uploads`` (creation) and ``/api/v1/uploads/{upload_id}``.
 
-from fastapi import APIRouter
+Extensions: creation, creation-with-upload, termination, checksum (sha1, md5, sha256),
+expiration. Every response, errors included, carries ``Tus-Resumable: 1.0.0``.
+"""
 
-router = APIRouter(prefix="/api/v1/uploads", tags=["uploads"])
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request
+from fastapi.routing import APIRoute
+from starlette.datastructures import MutableHeaders
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
+
+from reelstream.api.deps import ServicesDep
+from reelstream.ingest import tus
+from reelstream.ingest.errors import UnsupportedMediaType, UploadError
+from reelstream.ingest.service import BodyInterrupted, UploadService, UploadState
+
+log = logging.getLogger(__name__)
+
+
+class TusRoute(APIRoute):
+    """Adds ``Tus-Resumable`` to every response of the route, error responses included."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_tus(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if "tus-resumable" not in headers:
+                    headers["Tus-Resumable"] = tus.TUS_VERSION
+            await send(message)
+
+        await super().handle(scope, receive, send_tus)
+
+
+router = APIRouter(prefix="/api/v1/uploads", tags=["uploads"], route_class=TusRoute)
+
+
+async def _body(request: Request) -> AsyncIterator[bytes]:
+    """The request body as it arrives; a dropped connection ends it with BodyInterrupted."""
+    try:
+        async for chunk in request.stream():
+            if chunk:
+                yield chunk
+    except ClientDisconnect:
+        raise BodyInterrupted from None
+
+
+def _content_length(request: Request) -> int | None:
+    value = request.headers.get("content-length")
+    return None if value is None else tus.parse_int_header("Content-Length", value)
+
+
+def _progress_headers(state: UploadState) -> dict[str, str]:
+    headers = {"Upload-Offset": str(state.offset)}
+    if not state.completed:
+        headers["Upload-Expires"] = tus.http_date(state.expires_at)
+    return headers
+
+
+@router.options("", status_code=204)
+async def upload_options(services: ServicesDep) -> Response:
+    """tus discovery: versions, extensions, maximum size and checksum algorithms."""
+    return Response(
+        status_code=204, headers=tus.options_headers(services.settings.max_upload_bytes)
+    )
+
+
+@router.post("", status_code=201)
+async def create_upload(request: Request, services: ServicesDep) -> Response:
+    """tus creation (and creation-with-upload): creates the video and its upload."""
+    h = request.headers
+    tus.check_resumable(h.get("tus-resumable"))
+    length = tus.parse_length(
+        h.get("upload-length"),
+        services.settings.max_upload_bytes,
+        defer=h.get("upload-defer-length"),
+    )
+    pairs = tus.parse_metadata(h.get("upload-metadata"))
+    video = tus.VideoMetadata.from_pairs(pairs)
+    content_length = _content_length(request)
+    if content_length is None:
+        with_body = "chunked" in h.get("transfer-encoding", "").lower()
+    else:
+        with_body = content_length > 0
+    checksum = None
+    if with_body:  # creation-with-upload
+        if h.get("content-type") is None:
+            raise UnsupportedMediaType(
+                f"a body sent with creation must be Content-Type: {tus.OFFSET_CONTENT_TYPE}"
+            )
+        tus.check_content_type(h.get("content-type"))
+        checksum = tus.parse_checksum(h.get("upload-checksum"))
+        if content_length is not None:
+            tus.check_fits(0, content_length, length)
+
+    uploads = UploadService(services)
+    state = await uploads.create(length=length, metadata=pairs, video=video)
+    if with_body:
+        try:
+            state = await uploads.write(
+                state.id,
+                offset=0,
+                body=_body(request),
+                content_length=content_length,
+                checksum=checksum,
+            )
+        except UploadError as exc:
+            # The upload exists; the client continues with PATCH from the offset we report.
+            log.info("upload %s: data sent with creation not kept: %s", state.id, exc)
+            state = await uploads.state(state.id)
+    headers = {
+        "Location": f"{router.prefix}/{state.id}",
+        "Video-Id": state.video_id,
+        **_progress_headers(state),
+    }
+    return Response(status_code=201, headers=headers)
+
+
+@router.head("/{upload_id}")
+async def upload_status(upload_id: str, request: Request, services: ServicesDep) -> Response:
+    """tus core: how many bytes the server holds durably."""
+    tus.check_resumable(request.headers.get("tus-resumable"))
+    state = await UploadService(services).status(upload_id)
+    headers = {
+        "Upload-Length": str(state.length),
+        "Cache-Control": "no-store",
+        "Video-Id": state.video_id,
+        **_progress_headers(state),
+    }
+    if state.metadata:
+        headers["Upload-Metadata"] = tus.encode_metadata(state.metadata)
+    return Response(status_code=200, headers=headers)
+
+
+@router.patch("/{upload_id}", status_code=204)
+async def upload_chunk(upload_id: str, request: Request, services: ServicesDep) -> Response:
+    """tus core: append the body at Upload-Offset; answers the new durable offset."""
+    h = request.headers
+    tus.check_resumable(h.get("tus-resumable"))
+    tus.check_content_type(h.get("content-type"))
+    offset = tus.parse_int_header("Upload-Offset", h.get("upload-offset"))
+    checksum = tus.parse_checksum(h.get("upload-checksum"))
+    state = await UploadService(services).write(
+        upload_id,
+        offset=offset,
+        body=_body(request),
+        content_length=_content_length(request),
+        checksum=checksum,
+    )
+    return Response(status_code=204, headers=_progress_headers(state))
+
+
+@router.delete("/{upload_id}", status_code=204)
+async def terminate_upload(upload_id: str, request: Request, services: ServicesDep) -> Response:
+    """tus termination: removes an unfinished upload and its video."""
+    tus.check_resumable(request.headers.get("tus-resumable"))
+    await UploadService(services).terminate(upload_id)
+    return Response(status_code=204)

@@ -1,0 +1,187 @@
+"""The upload state machine driven directly (no HTTP): disconnects, locking, the janitor."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import os
+from collections.abc import AsyncIterator
+
+import anyio
+import pytest
+from sqlalchemy import select, update
+
+from reelstream.db.models import Job, Upload, Video
+from reelstream.ingest import service as service_mod
+from reelstream.ingest.errors import UploadLocked
+from reelstream.ingest.service import BodyInterrupted, UploadService, UploadState, purge_expired
+from reelstream.ingest.tus import VideoMetadata, parse_checksum
+from reelstream.services import Services
+from tests.ingest.helpers import checksum
+
+DATA = os.urandom(200_000)
+META = VideoMetadata(filename="clip.mp4", title="clip", visibility="public")
+
+
+async def new_upload(svc: UploadService, length: int = len(DATA)) -> UploadState:
+    return await svc.create(length=length, metadata={}, video=META)
+
+
+async def body(*parts: bytes, interrupt: bool = False) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+    if interrupt:
+        raise BodyInterrupted
+
+
+async def expire(services: Services, upload_id: str) -> None:
+    async with services.db.transaction() as s:
+        past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+        await s.execute(update(Upload).where(Upload.id == upload_id).values(expires_at=past))
+
+
+async def video_status(services: Services, video_id: str) -> str | None:
+    async with services.db.read() as s:
+        video = (await s.execute(select(Video).where(Video.id == video_id))).scalar_one_or_none()
+    return None if video is None else video.status
+
+
+async def test_dropped_connection_keeps_the_bytes_that_arrived(services: Services) -> None:
+    svc = UploadService(services)
+    up = await new_upload(svc)
+    state = await svc.write(
+        up.id,
+        offset=0,
+        body=body(DATA[:30_000], DATA[30_000:70_000], interrupt=True),
+        content_length=len(DATA),
+        checksum=None,
+    )
+    assert state.offset == 70_000
+    assert (await svc.status(up.id)).offset == 70_000
+    assert svc.staging.data_path(up.id).read_bytes() == DATA[:70_000]
+    state = await svc.write(
+        up.id, offset=70_000, body=body(DATA[70_000:]), content_length=None, checksum=None
+    )
+    assert state.completed
+    assert await video_status(services, up.video_id) == "queued"
+
+
+async def test_dropped_connection_discards_an_unverifiable_chunk(services: Services) -> None:
+    svc = UploadService(services)
+    up = await new_upload(svc)
+    state = await svc.write(
+        up.id,
+        offset=0,
+        body=body(DATA[:50_000], interrupt=True),
+        content_length=100_000,
+        checksum=parse_checksum(checksum("sha1", DATA[:100_000])),
+    )
+    assert state.offset == 0
+    assert svc.staging.data_path(up.id).read_bytes() == b""
+    assert not svc.staging.chunk_path(up.id).exists()
+
+
+async def test_long_patch_checkpoints_its_offset(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service_mod, "WRITE_BUFFER", 10_000)
+    monkeypatch.setattr(service_mod, "CHECKPOINT_BYTES", 50_000)
+    svc = UploadService(services)
+    up = await new_upload(svc)
+    seen: list[int] = []
+
+    async def observed() -> AsyncIterator[bytes]:
+        for i in range(0, len(DATA), 10_000):
+            seen.append((await svc.state(up.id)).offset)
+            yield DATA[i : i + 10_000]
+
+    await svc.write(up.id, offset=0, body=observed(), content_length=len(DATA), checksum=None)
+    # Durable progress was visible to other requests before this one ended.
+    assert 0 < max(seen) < len(DATA)
+    assert all(b >= a for a, b in itertools.pairwise(seen))
+
+
+async def test_two_writers_at_once_do_not_corrupt(services: Services) -> None:
+    svc = UploadService(services)
+    up = await new_upload(svc)
+    release = anyio.Event()
+    started = anyio.Event()
+
+    async def slow() -> AsyncIterator[bytes]:
+        yield DATA[:1000]
+        started.set()
+        await release.wait()
+        yield DATA[1000:2000]
+
+    results: list[UploadState] = []
+
+    async def first() -> None:
+        results.append(
+            await svc.write(up.id, offset=0, body=slow(), content_length=2000, checksum=None)
+        )
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(first)
+        await started.wait()
+        with pytest.raises(UploadLocked):
+            await svc.write(
+                up.id, offset=0, body=body(b"x" * 2000), content_length=2000, checksum=None
+            )
+        with pytest.raises(UploadLocked):
+            await svc.terminate(up.id)
+        release.set()
+    assert results[0].offset == 2000
+    assert svc.staging.data_path(up.id).read_bytes() == DATA[:2000]
+
+
+async def test_purge_expired(services: Services) -> None:
+    svc = UploadService(services)
+    stale = await new_upload(svc)
+    await svc.write(stale.id, offset=0, body=body(DATA[:100]), content_length=100, checksum=None)
+    fresh = await new_upload(svc)
+    done_but_uncommitted = await new_upload(svc, 1000)
+    await svc.write(
+        done_but_uncommitted.id, offset=0, body=body(DATA[:999]), content_length=999, checksum=None
+    )
+    # The last byte is on disk and counted, but the process died before the completion.
+    with svc.staging.data_path(done_but_uncommitted.id).open("ab") as fh:
+        fh.write(DATA[999:1000])
+    async with services.db.transaction() as s:
+        await s.execute(
+            update(Upload).where(Upload.id == done_but_uncommitted.id).values(offset=1000)
+        )
+    for up in (stale, done_but_uncommitted):
+        await expire(services, up.id)
+    orphan = services.settings.resolved_upload_dir / "OrphanOrphan0001"
+    orphan.write_bytes(b"left behind by a crash")
+    old = dt.datetime.now(dt.UTC).timestamp() - services.settings.upload_expiry_s - 10
+    os.utime(orphan, (old, old))
+
+    assert await purge_expired(services) == 1
+
+    assert not svc.staging.data_path(stale.id).exists()
+    assert await video_status(services, stale.video_id) is None
+    async with services.db.read() as s:
+        ids = set((await s.execute(select(Upload.id))).scalars())
+        jobs = list((await s.execute(select(Job.video_id))).scalars())
+    assert ids == {fresh.id, done_but_uncommitted.id}
+    assert svc.staging.data_path(fresh.id).exists()
+    assert await video_status(services, fresh.video_id) == "uploading"
+    assert await video_status(services, done_but_uncommitted.video_id) == "queued"
+    assert jobs == [done_but_uncommitted.video_id]
+    assert not orphan.exists()
+    assert await purge_expired(services) == 0
+
+
+async def test_purge_skips_an_upload_being_written(services: Services) -> None:
+    svc = UploadService(services)
+    up = await new_upload(svc)
+    await expire(services, up.id)
+    handle = svc.staging.open_locked(up.id)
+    assert handle is not None
+    try:
+        assert await purge_expired(services) == 0
+    finally:
+        handle.close()
+    assert await purge_expired(services) == 1
+    assert await video_status(services, up.video_id) is None
