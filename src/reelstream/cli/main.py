@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 
 from reelstream import __version__
+from reelstream.cli.upload import upload
+from reelstream.cli.videos import videos
 from reelstream.config import Settings
 from reelstream.observability.logging import configure_logging
 
@@ -79,3 +81,7 @@ def migrate(data_dir: Path | None) -> None:
     settings.prepare()
     upgrade(settings.resolved_database_url)
     click.echo("database is up to date")
+
+
+main.add_command(upload)
+main.add_command(videos)

@@ -1,7 +1,190 @@
-"""Pages (filled in by the web work)."""
+"""Server-rendered pages: the library (``/``), the upload page and the watch page.
 
-from fastapi import FastAPI
+The pages read the database directly (the same repository functions the JSON API uses) so the
+first paint needs no API round trip; the small scripts in ``static/`` then talk to the JSON API
+(tus uploads, status polling, signed playback URLs). Templates are Jinja2 with autoescaping on.
+
+Errors: an unknown video on ``/watch/...`` renders the HTML 404 page. Other HTTP errors render
+HTML only when a browser asks for a page (``Accept: text/html``) outside the API and media
+paths; API clients keep getting the JSON error body.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import inspect
+import time
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import HTMLResponse, Response
+
+from reelstream.api.deps import ServicesDep
+from reelstream.db import videos as repo
+from reelstream.db.errors import InvalidCursor, VideoNotFound
+from reelstream.db.models import Video
+from reelstream.services import Services
+
+WEB_DIR = Path(__file__).resolve().parent
+TEMPLATE_DIR = WEB_DIR / "templates"
+STATIC_DIR = WEB_DIR / "static"
+PAGE_SIZE = 24
+_JSON_PREFIXES = ("/api/", "/media/", "/static/")
+
+router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+
+
+# -- formatting helpers (also used by the tests) -------------------------------------------
+
+
+def format_duration(seconds: float | None) -> str:
+    """``75.4`` -> ``1:15``; ``3725`` -> ``1:02:05``; unknown -> an em dash."""
+    if seconds is None:
+        return "—"
+    total = round(seconds)
+    h, rest = divmod(total, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def format_bitrate(bits_per_s: int | None) -> str:
+    if not bits_per_s:
+        return "—"
+    if bits_per_s >= 1_000_000:
+        return f"{bits_per_s / 1_000_000:.1f} Mbps"
+    return f"{round(bits_per_s / 1000)} kbps"
+
+
+def format_when(when: dt.datetime | None) -> str:
+    if when is None:
+        return ""
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def poster_url(services: Services, video: Video) -> str | None:
+    """The signed poster URL of a published video (same token scheme as playback)."""
+    if video.status != "ready" or not video.published_rev:
+        return None
+    expires = int(time.time()) + services.settings.playback_ttl_s
+    token = services.signer.sign(video.id, expires)
+    return f"/media/{video.id}/{video.published_rev}/{token}/poster.jpg"
+
+
+def _card(services: Services, video: Video) -> dict[str, Any]:
+    return {
+        "id": video.id,
+        "title": video.title,
+        "status": video.status,
+        "duration_s": video.duration_s,
+        "created_at": video.created_at,
+        "poster_url": poster_url(services, video),
+        "heights": [r.height for r in video.renditions if r.ready],
+    }
+
+
+@functools.cache
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATE_DIR),
+        autoescape=select_autoescape(enabled_extensions=("html",), default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["duration"] = format_duration
+    env.filters["bitrate"] = format_bitrate
+    env.filters["when"] = format_when
+    return env
+
+
+def render(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    html = _environment().get_template(name).render(**context)
+    return HTMLResponse(html, status_code=status_code)
+
+
+# -- pages ----------------------------------------------------------------------------------
+
+
+@router.get("/", name="library")
+async def library(services: ServicesDep, cursor: str | None = None) -> Response:
+    try:
+        async with services.db.read() as session:
+            videos, next_cursor = await repo.list_videos(
+                session, limit=PAGE_SIZE, cursor=cursor, visibility="public"
+            )
+            cards = [_card(services, v) for v in videos]
+    except InvalidCursor as exc:
+        return render("error.html", 400, heading="Bad page link", message=exc.message)
+    return render(
+        "library.html", page="library", videos=cards, next_cursor=next_cursor, paged=bool(cursor)
+    )
+
+
+@router.get("/upload", name="upload")
+async def upload_page() -> Response:
+    return render("upload.html", page="upload")
+
+
+@router.get("/watch/{video_id}", name="watch")
+async def watch(video_id: str, services: ServicesDep) -> Response:
+    try:
+        async with services.db.read() as session:
+            video = await repo.get_video(session, video_id)
+            renditions = [
+                {"height": r.height, "bandwidth": r.bandwidth}
+                for r in sorted(video.renditions, key=lambda r: -r.height)
+                if r.ready
+            ]
+            card = _card(services, video)
+            card["error"] = video.error
+            card["visibility"] = video.visibility
+    except VideoNotFound:
+        return render(
+            "error.html",
+            404,
+            heading="Video not found",
+            message="There is no video at this address. It may have been deleted.",
+        )
+    return render("watch.html", page="watch", video=card, renditions=renditions)
+
+
+# -- HTML error pages for browsers ------------------------------------------------------------
+
+
+def _wants_html(request: Request) -> bool:
+    if request.url.path.startswith(_JSON_PREFIXES):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _install_html_errors(app: FastAPI) -> None:
+    """Render HTTP errors as HTML for browsers on page paths; keep JSON for everyone else."""
+    json_handler = app.exception_handlers.get(StarletteHTTPException)
+
+    async def _http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if _wants_html(request) or json_handler is None:
+            heading = "Page not found" if exc.status_code == 404 else "Something went wrong"
+            message = (
+                "There is nothing at this address."
+                if exc.status_code == 404
+                else f"The request could not be completed ({exc.status_code})."
+            )
+            return render("error.html", exc.status_code, heading=heading, message=message)
+        response = json_handler(request, exc)
+        if inspect.isawaitable(response):
+            response = await response
+        return response
+
+    app.add_exception_handler(StarletteHTTPException, _http_error)
 
 
 def mount_web(app: FastAPI) -> None:
-    return None
+    """Add the pages, the static files (``/static``) and the HTML error pages to ``app``."""
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    _install_html_errors(app)

@@ -1,0 +1,320 @@
+"""Headless Chromium against a real server: the watch page really plays, the upload page
+really uploads (tus-js-client), through a dropped connection too."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, Route, sync_playwright
+from tusclient import client as tus_client
+
+from reelstream.web.pages import STATIC_DIR
+from tests.support import Server, require, require_binary, run_server, wait_for_status
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+SCREENSHOT = Path("/tmp/reelstream-watch.png")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
+WATCH_URL = re.compile(r"/watch/([A-Za-z0-9]{16})$")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    executable = require_binary("chromium")
+    vendor = STATIC_DIR / "vendor"
+    require(
+        (vendor / "hls.min.js").is_file() and (vendor / "tus.min.js").is_file(),
+        "the browser libraries in web/static/vendor (run `make assets`)",
+    )
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    pg = context.new_page()
+    logs: list[str] = []
+    pg.on("console", lambda m: logs.append(_console(m)))
+    pg.on("pageerror", lambda e: logs.append(f"pageerror: {e}"))
+    pg.reelstream_logs = logs  # type: ignore[attr-defined]
+    try:
+        yield pg
+    finally:
+        context.close()
+
+
+def _console(message: ConsoleMessage) -> str:
+    return f"{message.type}: {message.text}"
+
+
+def _logs(page: Page) -> str:
+    return "\n".join(getattr(page, "reelstream_logs", []))
+
+
+def _source(server: Server, video_id: str) -> bytes:
+    return (server.data_dir / "storage" / "videos" / video_id / "source").read_bytes()
+
+
+def tus_upload(server: Server, path: Path, title: str) -> str:
+    """Upload with tuspy; the video id comes from the upload's HEAD (Video-Id)."""
+    with path.open("rb") as stream:  # tuspy leaves files it opens itself unclosed
+        uploader = tus_client.TusClient(f"{server.base_url}/api/v1/uploads").uploader(
+            file_stream=stream,
+            chunk_size=512 * 1024,
+            metadata={"filename": path.name, "title": title, "visibility": "public"},
+        )
+        uploader.upload()
+    assert uploader.url
+    head = httpx.head(uploader.url, headers={"Tus-Resumable": "1.0.0"}, timeout=10)
+    assert head.status_code == 200, head.text
+    assert int(head.headers["upload-offset"]) == path.stat().st_size
+    video_id = head.headers.get("video-id")
+    assert video_id, dict(head.headers)
+    return str(video_id)
+
+
+def test_watch_page_plays_the_video_with_hls_js(page: Page, clip: Path, tmp_path: Path) -> None:
+    with run_server(tmp_path / "data") as server:
+        vid = tus_upload(server, clip, "Test pattern <6 s>")
+        video = wait_for_status(server.base_url, vid, {"ready", "failed"}, timeout=300)
+        assert video["status"] == "ready", f"{video}\n{server.log()}"
+        renditions: list[dict[str, Any]] = video["renditions"]  # type: ignore[assignment]
+        heights = sorted({r["height"] for r in renditions if r["ready"]}, reverse=True)
+        assert heights
+
+        page.goto(f"{server.base_url}/watch/{vid}")
+        assert page.title() == "Test pattern <6 s> · reelstream"
+        try:
+            page.wait_for_function(
+                "() => { const v = document.querySelector('video');"
+                " return v !== null && v.currentTime > 2; }",
+                timeout=90_000,
+            )
+        except Exception:
+            state = page.evaluate(
+                "() => window.reelstreamPlayer && window.reelstreamPlayer.fatalError"
+            )
+            pytest.fail(f"the video did not play (fatal: {state})\n{_logs(page)}\n{server.log()}")
+        page.screenshot(path=str(SCREENSHOT))
+
+        player: dict[str, Any] = page.evaluate(
+            """() => {
+                const p = window.reelstreamPlayer;
+                const v = document.querySelector('video');
+                return {
+                    fatal: p.fatalError,
+                    levels: p.hls.levels.map(l => l.height),
+                    paused: v.paused,
+                    width: v.videoWidth,
+                    decoded: v.getVideoPlaybackQuality().totalVideoFrames,
+                };
+            }"""
+        )
+        assert player["fatal"] is None, _logs(page)
+        assert sorted(player["levels"], reverse=True) == heights
+        assert not player["paused"]
+        assert player["width"] > 0 and player["decoded"] > 30
+
+        options = page.locator("#quality option").all_inner_texts()
+        assert options == ["Auto", *[f"{h}p" for h in heights]]
+        label = page.locator("#current-rendition").inner_text()
+        assert re.fullmatch(r"Auto · \d+p · [\d.]+ (Mbps|kbps)", label), label
+        assert page.locator("#player-overlay").is_hidden()
+
+        # Choosing another quality really switches rendition, and the label follows. (Paused
+        # first: the clip is short and must not end before the new rendition is buffered.)
+        page.evaluate("() => document.querySelector('video').pause()")
+        playing = int(label.split(" · ")[1].removesuffix("p"))
+        other = next((h for h in heights if h != playing), playing)
+        page.select_option("#quality", label=f"{other}p")
+        page.wait_for_function(
+            "h => document.getElementById('current-rendition').textContent.startsWith(h + 'p')",
+            arg=other,
+            timeout=30_000,
+        )
+        switched = page.evaluate(
+            "() => window.reelstreamPlayer.hls.levels[window.reelstreamPlayer.hls.currentLevel]"
+            ".height"
+        )
+        assert switched == other
+        assert page.evaluate("() => window.reelstreamPlayer.fatalError") is None
+
+
+def _upload_through_page(page: Page, server: Server, path: Path, title: str) -> str:
+    page.goto(f"{server.base_url}/upload")
+    assert page.locator("#pause-button").is_hidden()
+    assert page.locator("#upload-status").is_hidden()
+    page.set_input_files("#file", str(path))
+    page.fill("#title", title)
+    page.click("#upload-button")
+    try:
+        page.wait_for_url(WATCH_URL, timeout=120_000)
+    except Exception:
+        error = page.locator("#upload-error").inner_text()
+        pytest.fail(f"no navigation to the watch page; error box: {error!r}\n{_logs(page)}")
+    match = WATCH_URL.search(page.url)
+    assert match
+    return match.group(1)
+
+
+def test_upload_page_uploads_with_tus_js_client(page: Page, clip: Path, tmp_path: Path) -> None:
+    with run_server(tmp_path / "data", embedded_workers=False) as server:
+        vid = _upload_through_page(page, server, clip, "From the <browser>")
+
+        assert _source(server, vid) == clip.read_bytes()
+        video = httpx.get(f"{server.base_url}/api/v1/videos/{vid}", timeout=10).json()
+        assert video["title"] == "From the <browser>"
+        assert video["filename"] == clip.name
+        assert video["status"] == "queued"  # no workers on this server
+        page.wait_for_load_state()
+        assert page.locator("#video-title").inner_text() == "From the <browser>"
+        page.wait_for_function(
+            "() => document.getElementById('status-badge').textContent === 'queued'"
+        )
+
+
+def test_upload_page_survives_a_dropped_connection(page: Page, tmp_path: Path) -> None:
+    source = tmp_path / "big.mp4"
+    source.write_bytes(os.urandom(12 * 1024 * 1024))  # 3 chunks of 5 MiB; bytes are not checked yet
+    dropped: list[str] = []
+
+    def drop_second_patch(route: Route) -> None:
+        request = route.request
+        if (
+            request.method == "PATCH"
+            and not dropped
+            and request.headers.get("upload-offset") != "0"
+        ):
+            dropped.append(request.headers["upload-offset"])
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    with run_server(tmp_path / "data", embedded_workers=False) as server:
+        page.route(re.compile(r".*/api/v1/uploads/.*"), drop_second_patch)
+        vid = _upload_through_page(page, server, source, "dropped once")
+        assert dropped, "the test never dropped a request"
+        assert _source(server, vid) == source.read_bytes()
+
+
+def test_watch_page_follows_processing_then_plays_without_reload(
+    page: Page, clip: Path, tmp_path: Path
+) -> None:
+    with run_server(tmp_path / "data") as server:
+        vid = tus_upload(server, clip, "watch me process")
+        page.goto(f"{server.base_url}/watch/{vid}")
+        page.evaluate("() => { window.sameDocument = true; }")
+        if page.get_attribute("#watch", "data-status") != "ready":
+            # Still processing when the page was rendered: status shown over the player.
+            assert page.locator("#player-overlay").is_visible()
+            assert page.locator("#status-badge").text_content() in {"queued", "processing", "ready"}
+        video = wait_for_status(server.base_url, vid, {"ready", "failed"}, timeout=300)
+        assert video["status"] == "ready", f"{video}\n{server.log()}"
+        page.wait_for_function(
+            "() => document.querySelector('video').currentTime > 1", timeout=90_000
+        )
+        assert page.evaluate("() => window.sameDocument") is True  # no reload happened
+        assert page.evaluate("() => window.reelstreamPlayer.fatalError") is None
+        assert page.locator("#player-overlay").is_hidden()
+        assert page.locator("#head-status").text_content() == "ready"
+        renditions: list[dict[str, Any]] = video["renditions"]  # type: ignore[assignment]
+        assert page.locator("#rendition-list li").count() == len(renditions)
+
+
+def test_watch_page_shows_why_processing_failed(page: Page, tmp_path: Path) -> None:
+    junk = tmp_path / "not-a-video.mp4"
+    junk.write_bytes(os.urandom(256 * 1024))
+    with run_server(tmp_path / "data") as server:
+        vid = tus_upload(server, junk, "junk")
+        page.goto(f"{server.base_url}/watch/{vid}")
+        video = wait_for_status(server.base_url, vid, {"ready", "failed"}, timeout=120)
+        assert video["status"] == "failed", video
+        assert video["error"]
+        failure = page.locator("#failure")
+        failure.wait_for(state="visible", timeout=30_000)
+        assert failure.inner_text() == video["error"]
+        assert page.locator("#status-badge").text_content() == "failed"
+        assert page.locator("#processing-progress").is_hidden()
+
+
+def test_upload_page_resumes_after_a_reload(page: Page, tmp_path: Path) -> None:
+    source = tmp_path / "resume.mp4"
+    source.write_bytes(os.urandom(12 * 1024 * 1024))  # 3 chunks of 5 MiB
+    held: list[Route] = []
+
+    def stall_after_first_chunk(route: Route) -> None:
+        offset = route.request.headers.get("upload-offset")
+        if route.request.method == "PATCH" and offset not in (None, "0"):
+            held.append(route)  # never answered: the upload hangs like a dead network
+        else:
+            route.continue_()
+
+    with run_server(tmp_path / "data", embedded_workers=False) as server:
+        page.route(re.compile(r".*/api/v1/uploads/.*"), stall_after_first_chunk)
+        page.goto(f"{server.base_url}/upload")
+        page.set_input_files("#file", str(source))
+        page.click("#upload-button")
+        for _ in range(600):  # the route handler runs while Playwright waits
+            if held:
+                break
+            page.wait_for_timeout(100)
+        assert held, "the second chunk was never sent"
+        listed = httpx.get(f"{server.base_url}/api/v1/videos", timeout=10).json()["items"]
+        assert len(listed) == 1
+        vid = listed[0]["id"]
+
+        page.unroute(re.compile(r".*/api/v1/uploads/.*"))
+        page.reload()
+        page.set_input_files("#file", str(source))
+        page.click("#upload-button")
+        page.wait_for_url(WATCH_URL, timeout=120_000)
+        assert page.url.endswith(f"/watch/{vid}"), "the reload started a new upload"
+        assert _source(server, vid) == source.read_bytes()
+        listed = httpx.get(f"{server.base_url}/api/v1/videos", timeout=10).json()["items"]
+        assert [v["id"] for v in listed] == [vid]
+
+
+def test_upload_page_shows_the_server_reason_on_refusal(page: Page, tmp_path: Path) -> None:
+    source = tmp_path / "too-big.mp4"
+    source.write_bytes(os.urandom(3 * 1024 * 1024))
+    with run_server(tmp_path / "data", embedded_workers=False, max_upload_bytes=2**21) as server:
+        direct = httpx.post(
+            f"{server.base_url}/api/v1/uploads",
+            headers={
+                "Tus-Resumable": "1.0.0",
+                "Upload-Length": str(source.stat().st_size),
+                "Upload-Metadata": "filename dG9vLWJpZy5tcDQ=",
+            },
+            timeout=10,
+        )
+        assert direct.status_code == 413
+        reason = direct.json()["error"]["message"]
+
+        page.goto(f"{server.base_url}/upload")
+        page.set_input_files("#file", str(source))
+        page.click("#upload-button")
+        error = page.locator("#upload-error")
+        error.wait_for(state="visible", timeout=30_000)
+        assert error.inner_text() == reason
+        assert page.url.endswith("/upload")
+        assert page.locator("#upload-button").is_enabled()  # the user can try another file
