@@ -1,11 +1,11 @@
 """Token errors. All map to 403 with the message as the reason.
 
-    ReelstreamError
-    └── TokenError
-        ├── TokenMissing        no token where one is required
-        ├── TokenMalformed      not a token we could have issued
-        ├── TokenExpired        a genuine token past its expiry
-        └── TokenInvalid        wrong signature, unknown key id, or a token for another video
+ReelstreamError
+└── TokenError
+    ├── TokenMissing        no token where one is required
+    ├── TokenMalformed      not a token we could have issued
+    ├── TokenExpired        a genuine token past its expiry
+    └── TokenInvalid        wrong signature, unknown key id, or a token for another video
 """
 
 from __future__ import annotations

@@ -80,6 +80,4 @@ class MetricsMiddleware:
             template = getattr(route, "path", None) or "unmatched"
             method = scope.get("method", "GET")
             self.metrics.http_requests.labels(method, template, str(status)).inc()
-            self.metrics.http_latency.labels(method, template).observe(
-                time.perf_counter() - start
-            )
+            self.metrics.http_latency.labels(method, template).observe(time.perf_counter() - start)
