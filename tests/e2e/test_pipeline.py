@@ -15,10 +15,13 @@ pytestmark = pytest.mark.e2e
 
 
 def upload_with_tuspy(base_url: str, path: Path, title: str) -> str:
-    uploader = tus.TusClient(f"{base_url}/api/v1/uploads").uploader(
-        str(path), chunk_size=512 * 1024, metadata={"filename": path.name, "title": title}
-    )
-    uploader.upload()
+    with path.open("rb") as stream:  # tuspy leaves a file it opened itself unclosed
+        uploader = tus.TusClient(f"{base_url}/api/v1/uploads").uploader(
+            file_stream=stream,
+            chunk_size=512 * 1024,
+            metadata={"filename": path.name, "title": title},
+        )
+        uploader.upload()
     head = httpx.head(uploader.url, headers={"Tus-Resumable": "1.0.0"})
     assert head.status_code == 200, head.text
     assert int(head.headers["Upload-Offset"]) == path.stat().st_size

@@ -1,16 +1,264 @@
-"""Worker pool (filled in by the transcode work)."""
+"""The worker pool: claim loops under leases, a reaper, graceful shutdown.
+
+``WorkerPool`` runs ``settings.worker_concurrency`` claim loops (so at most that many encodes
+at once) and one reaper loop in the current event loop. A claim loop claims a job and marks its
+video ``processing`` in one transaction, runs the attempt, and when the queue is empty sleeps
+until the notifier wakes it or ``poll_interval_s`` passes. The reaper re-queues jobs whose
+worker stopped heart-beating (and fails those out of attempts), in the same transaction as the
+videos' status, then removes the expired attempts' partial outputs.
+
+``stop()`` stops claiming, waits up to ``shutdown_grace_s`` for running attempts, then cancels
+them (which kills their ffmpeg and hands the jobs back to the queue).
+
+``run_worker_process`` is the ``reelstream worker`` role: a pool until SIGTERM/SIGINT.
+"""
 
 from __future__ import annotations
 
-from reelstream.services import Services
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import time
+from pathlib import Path
+
+import anyio
+from sqlalchemy import select
+
+from reelstream.config import Settings
+from reelstream.db import videos
+from reelstream.db.errors import VideoNotFound
+from reelstream.db.models import Job
+from reelstream.queue.jobs import Lease
+from reelstream.services import Services, build_services
+from reelstream.storage.base import rev_prefix
+from reelstream.storage.errors import StorageError
+from reelstream.transcode.pipeline import run_attempt, work_dir_name
+
+log = logging.getLogger(__name__)
+
+JANITOR_INTERVAL_S = 300.0
+_WORK_DIR_RE = re.compile(r"^\d+-\d+-[a-z0-9]{12}$")
+
+
+async def claim_next(services: Services, owner: str) -> Lease | None:
+    """Claim the next due job and mark its video ``processing`` in the same transaction."""
+    async with services.db.transaction() as s:
+        lease = await services.queue.claim(s, owner)
+        if lease is not None:
+            await videos.mark_processing(s, lease.video_id)
+    return lease
+
+
+async def reap_once(services: Services) -> int:
+    """Re-queue or fail jobs whose lease expired; returns how many leases expired."""
+    async with services.db.transaction() as s:
+        expired, dead = await services.queue.reap(s)
+        dead_ids = {d.job_id for d in dead}
+        for d in dead:
+            with contextlib.suppress(VideoNotFound):
+                await videos.mark_failed(
+                    s,
+                    d.video_id,
+                    f"processing stopped: the worker died {d.attempts} "
+                    f"time{'s' if d.attempts != 1 else ''}",
+                )
+        for lease in expired:
+            if lease.job_id not in dead_ids:
+                with contextlib.suppress(VideoNotFound):
+                    await videos.mark_queued(s, lease.video_id)
+    for lease in expired:
+        log.warning(
+            "job %d (video %s): worker %s stopped responding during attempt %d",
+            lease.job_id,
+            lease.video_id,
+            lease.owner,
+            lease.attempt,
+        )
+        await _remove_expired_outputs(services, lease)
+    if expired:
+        services.notifier.notify()
+    return len(expired)
+
+
+async def _remove_expired_outputs(services: Services, lease: Lease) -> None:
+    """Remove what an expired attempt left: its storage folder (never the published rev) and
+    its temp dir when it ran on this machine."""
+    if not lease.rev:
+        return
+    try:
+        async with services.db.read() as s:
+            video = await videos.get_video(s, lease.video_id)
+            published = video.published_rev
+    except VideoNotFound:
+        published = None
+    if lease.rev != published:
+        try:
+            await services.store.delete_prefix(rev_prefix(lease.video_id, lease.rev))
+        except StorageError as exc:
+            log.warning("cannot remove outputs of expired rev %s: %s", lease.rev, exc)
+    work = services.settings.work_dir / work_dir_name(lease)
+    await anyio.to_thread.run_sync(_remove_tree, work)
+
+
+async def remove_stale_work_dirs(services: Services) -> int:
+    """Remove temp dirs under ``work_dir`` that no running job owns (left by a crash)."""
+    root = services.settings.work_dir
+    if not root.is_dir():
+        return 0
+    # List first, then ask the database: a dir created after a claim that committed after
+    # this listing is not in the list, so it cannot be removed by mistake.
+    candidates = [p for p in root.iterdir() if p.is_dir() and _WORK_DIR_RE.match(p.name)]
+    if not candidates:
+        return 0
+    async with services.db.read() as s:
+        rows = (
+            await s.execute(
+                select(Job.id, Job.attempts, Job.lease_rev).where(Job.state == "running")
+            )
+        ).all()
+    live = {f"{r.id}-{r.attempts}-{r.lease_rev}" for r in rows}
+    stale = [p for p in candidates if p.name not in live]
+    for path in stale:
+        await anyio.to_thread.run_sync(_remove_tree, path)
+    removed = len(stale)
+    if removed:
+        log.info("removed %d leftover work dirs", removed)
+    return removed
+
+
+async def run_janitor(services: Services) -> None:
+    """The ingest janitor (expired uploads), when the ingest component provides one."""
+    try:
+        from reelstream.ingest.service import purge_expired
+    except ImportError:
+        return
+    removed = await purge_expired(services)
+    if removed:
+        log.info("removed %d expired upload(s)", removed)
+
+
+def _remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
 
 
 class WorkerPool:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, *, concurrency: int | None = None) -> None:
         self.services = services
+        self.settings = services.settings
+        self.concurrency = concurrency or self.settings.worker_concurrency
+        self._stopping = False
+        self._loops: list[asyncio.Task[None]] = []
+        self._idle: dict[int, bool] = {}
+        self._reaper: asyncio.Task[None] | None = None
+        self._prefix = f"{socket.gethostname()}:{os.getpid()}"
+
+    def owner(self, n: int) -> str:
+        return f"{self._prefix}:{n}"
+
+    @property
+    def running(self) -> bool:
+        return bool(self._loops) and not self._stopping
 
     async def start(self) -> None:
-        return None
+        if self._loops:
+            return
+        self._stopping = False
+        try:
+            await remove_stale_work_dirs(self.services)
+        except Exception:
+            log.exception("cannot clean the work dir")
+        for n in range(self.concurrency):
+            self._idle[n] = False
+            self._loops.append(asyncio.create_task(self._claim_loop(n), name=f"worker-{n}"))
+        self._reaper = asyncio.create_task(self._reaper_loop(), name="reaper")
+        log.info("worker pool started: %d slot(s) as %s", self.concurrency, self._prefix)
 
     async def stop(self) -> None:
-        return None
+        """Stop claiming; give running attempts ``shutdown_grace_s``, then cancel them."""
+        if not self._loops:
+            return
+        self._stopping = True
+        for n, task in enumerate(self._loops):
+            if self._idle.get(n):
+                task.cancel()
+        _, pending = await asyncio.wait(self._loops, timeout=self.settings.shutdown_grace_s)
+        if pending:
+            log.warning("cancelling %d running transcode(s) after the grace period", len(pending))
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        if self._reaper is not None:
+            self._reaper.cancel()
+            await asyncio.gather(self._reaper, return_exceptions=True)
+        self._loops.clear()
+        self._reaper = None
+        log.info("worker pool stopped")
+
+    async def _claim_loop(self, n: int) -> None:
+        owner = self.owner(n)
+        while not self._stopping:
+            try:
+                lease = await claim_next(self.services, owner)
+            except Exception:
+                log.exception("%s: claiming failed", owner)
+                lease = None
+            if lease is not None:
+                log.info(
+                    "%s: claimed job %d (video %s, attempt %d, rev %s)",
+                    owner,
+                    lease.job_id,
+                    lease.video_id,
+                    lease.attempt,
+                    lease.rev,
+                )
+                try:
+                    await run_attempt(self.services, lease)
+                except Exception:  # run_attempt handles its errors; this is a last resort
+                    log.exception("%s: attempt crashed", owner)
+                continue
+            if self._stopping:
+                break
+            self._idle[n] = True
+            try:
+                await self.services.notifier.wait(self.settings.poll_interval_s)
+            finally:
+                self._idle[n] = False
+
+    async def _reaper_loop(self) -> None:
+        next_janitor = time.monotonic() + min(JANITOR_INTERVAL_S, 30.0)
+        while True:
+            try:
+                await reap_once(self.services)
+            except Exception:
+                log.exception("reaping failed")
+            if time.monotonic() >= next_janitor:
+                next_janitor = time.monotonic() + JANITOR_INTERVAL_S
+                try:
+                    await run_janitor(self.services)
+                except Exception:
+                    log.exception("the upload janitor failed")
+            await asyncio.sleep(self.settings.reaper_interval_s)
+
+
+async def run_worker_process(settings: Settings) -> None:
+    """``reelstream worker``: run a pool until SIGTERM or SIGINT, then stop gracefully."""
+    services = build_services(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    pool = WorkerPool(services)
+    try:
+        await pool.start()
+        await stop.wait()
+        log.info("signal received: stopping the worker pool")
+        await pool.stop()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await services.close()

@@ -1,0 +1,137 @@
+"""Benchmark: reelstream's upload-complete -> ready time against the bare ffmpeg ladder.
+
+Both sides run in the same invocation on the same machine and the same generated source:
+
+* anchor: the exact ffmpeg command reelstream builds for that source (one process, every rung),
+  run bare into a temp folder;
+* reelstream: a real ``reelstream serve`` process with its embedded worker; the clock starts
+  when the last tus PATCH is acknowledged and stops when ``GET /api/v1/videos/{id}`` says ready.
+
+The ratio reelstream / anchor is the overhead of the platform (probe, queue, packaging, poster,
+storage, publish). Results are appended to docs/benchmarks.md unless --no-write is given.
+
+    .venv/bin/python benchmarks/transcode_ladder.py [--seconds 60] [--height 1080] [--runs 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from reelstream.config import Settings  # noqa: E402
+from reelstream.transcode.ffmpeg import bare_ladder_command  # noqa: E402
+from tests.support import FFMPEG, make_clip, run_server  # noqa: E402
+
+
+def run_anchor(source: Path, settings: Settings) -> float:
+    with tempfile.TemporaryDirectory(prefix="bench-anchor-") as out:
+        argv = bare_ladder_command(source, Path(out), settings)
+        start = time.perf_counter()
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return time.perf_counter() - start
+
+
+def run_reelstream(source: Path, workdir: Path) -> float:
+    with run_server(workdir, log_level="WARNING") as server:
+        base = server.base_url
+        size = source.stat().st_size
+        meta = "filename " + __import__("base64").b64encode(source.name.encode()).decode()
+        created = httpx.post(
+            f"{base}/api/v1/uploads",
+            headers={"Tus-Resumable": "1.0.0", "Upload-Length": str(size), "Upload-Metadata": meta},
+        )
+        created.raise_for_status()
+        upload_url = httpx.URL(base).join(created.headers["Location"])
+        video_id = created.headers["Video-Id"]
+        offset = 0
+        chunk = 8 * 1024 * 1024
+        with source.open("rb") as fh, httpx.Client(timeout=120) as client:
+            while offset < size:
+                data = fh.read(chunk)
+                resp = client.patch(
+                    upload_url,
+                    content=data,
+                    headers={
+                        "Tus-Resumable": "1.0.0",
+                        "Upload-Offset": str(offset),
+                        "Content-Type": "application/offset+octet-stream",
+                    },
+                )
+                resp.raise_for_status()
+                offset = int(resp.headers["Upload-Offset"])
+            start = time.perf_counter()
+            while True:
+                video = client.get(f"{base}/api/v1/videos/{video_id}").json()
+                if video["status"] == "ready":
+                    return time.perf_counter() - start
+                if video["status"] == "failed":
+                    raise RuntimeError(f"transcode failed: {video['error']}")
+                time.sleep(0.05)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--height", type=int, default=1080)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    width = args.height * 16 // 9
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+
+    with tempfile.TemporaryDirectory(prefix="reelstream-bench-") as tmp:
+        tmpdir = Path(tmp)
+        source = make_clip(
+            tmpdir / "source.mp4",
+            seconds=args.seconds,
+            width=width,
+            height=args.height,
+            extra=["-b:v", "8M"],
+        )
+        anchor, platform_times = [], []
+        for n in range(args.runs):
+            anchor.append(run_anchor(source, settings))
+            platform_times.append(run_reelstream(source, tmpdir / f"run{n}"))
+            print(f"run {n + 1}: anchor {anchor[-1]:.2f} s, reelstream {platform_times[-1]:.2f} s")
+    a, r = statistics.median(anchor), statistics.median(platform_times)
+    ffmpeg_version = subprocess.run(
+        [FFMPEG, "-version"], capture_output=True, text=True, check=True
+    ).stdout.split("\n")[0]
+    rungs = [r_.height for r_ in settings.ladder if r_.height <= args.height]
+    report = (
+        f"\n## Transcode: upload complete -> ready vs bare ffmpeg ladder ({dt.date.today()})\n\n"
+        f"Command: `.venv/bin/python benchmarks/transcode_ladder.py --seconds {args.seconds:g} "
+        f"--height {args.height} --runs {args.runs}`\n\n"
+        f"Source: {args.seconds:g} s {width}x{args.height} 30 fps H.264 + AAC (generated). "
+        f"Ladder: {', '.join(f'{h}p' for h in rungs)}, preset {settings.x264_preset}. "
+        f"Machine: {os.cpu_count()} cores, {platform.machine()}, {ffmpeg_version}.\n\n"
+        "| | median wall time (s) | runs (s) |\n|---|---|---|\n"
+        f"| bare ffmpeg ladder (anchor) | {a:.2f} | {', '.join(f'{x:.2f}' for x in anchor)} |\n"
+        f"| reelstream upload complete -> ready | {r:.2f} | "
+        f"{', '.join(f'{x:.2f}' for x in platform_times)} |\n"
+        f"| **ratio reelstream / anchor** | **{r / a:.2f}** | |\n"
+    )
+    print(report)
+    if not args.no_write:
+        path = ROOT / "docs" / "benchmarks.md"
+        if not path.exists():
+            path.write_text("# Benchmarks\n\nEach section is one run of the command it names.\n")
+        with path.open("a") as fh:
+            fh.write(report)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Transcode errors.
+
+    ReelstreamError
+    └── MediaError                     something went wrong with a video's media
+        ├── InvalidMedia               the source is not acceptable (permanent: no retry);
+        │                              the message is the reason shown to the uploader
+        └── TranscodeError             producing the outputs failed (``retryable`` says whether
+            │                          another attempt may succeed)
+            ├── FFmpegFailed           ffmpeg exited non-zero or was killed; carries the
+            │                          tail of its stderr
+            └── FFmpegTimeout          ffmpeg ran past ``transcode_timeout_s`` and was killed
+
+Whether a failure is permanent is decided from what the probe learned about the input, never by
+matching ffmpeg's stderr text: a source that passed validation and still fails to encode is
+retried (the cause is usually the machine: memory, disk, a killed process).
+"""
+
+from __future__ import annotations
+
+from reelstream.errors import ReelstreamError
+
+
+class MediaError(ReelstreamError):
+    code = "media_error"
+
+
+class InvalidMedia(MediaError):
+    """The uploaded file cannot be accepted. ``message`` is human-readable."""
+
+    code = "invalid_media"
+
+
+class TranscodeError(MediaError):
+    code = "transcode_failed"
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class FFmpegFailed(TranscodeError):
+    code = "ffmpeg_failed"
+
+    def __init__(self, returncode: int, stderr_tail: str, *, retryable: bool = True) -> None:
+        last = _last_line(stderr_tail)
+        if returncode < 0:
+            what = f"ffmpeg was killed by signal {-returncode}"
+        else:
+            what = f"ffmpeg exited with code {returncode}"
+        super().__init__(f"{what}: {last}" if last else what, retryable=retryable)
+        self.returncode = returncode
+        self.stderr_tail = stderr_tail
+
+
+class FFmpegTimeout(TranscodeError):
+    code = "ffmpeg_timeout"
+
+    def __init__(self, timeout_s: float, stderr_tail: str = "") -> None:
+        super().__init__(f"ffmpeg did not finish within {timeout_s:g} s and was stopped")
+        self.timeout_s = timeout_s
+        self.stderr_tail = stderr_tail
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""
