@@ -31,9 +31,10 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.support import FFMPEG, make_clip, run_server  # noqa: E402
+
 from reelstream.config import Settings  # noqa: E402
 from reelstream.transcode.ffmpeg import bare_ladder_command  # noqa: E402
-from tests.support import FFMPEG, make_clip, run_server  # noqa: E402
 
 
 def run_anchor(source: Path, settings: Settings) -> float:
