@@ -33,6 +33,7 @@ from reelstream.config import Settings
 from reelstream.db import videos
 from reelstream.db.errors import VideoNotFound
 from reelstream.db.models import Job
+from reelstream.ingest.service import purge_expired
 from reelstream.queue.jobs import Lease
 from reelstream.services import Services, build_services
 from reelstream.storage.base import rev_prefix
@@ -132,11 +133,7 @@ async def remove_stale_work_dirs(services: Services) -> int:
 
 
 async def run_janitor(services: Services) -> None:
-    """The ingest janitor (expired uploads), when the ingest component provides one."""
-    try:
-        from reelstream.ingest.service import purge_expired
-    except ImportError:
-        return
+    """The ingest janitor: remove expired, unfinished uploads."""
     removed = await purge_expired(services)
     if removed:
         log.info("removed %d expired upload(s)", removed)
