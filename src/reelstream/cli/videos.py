@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from reelstream.cli.remote import ServerError, server_message, server_option, unreachable
+from reelstream.formatting import clock
 
 STATUSES = ("uploading", "queued", "processing", "ready", "failed")
 MAX_PAGE = 100
@@ -48,15 +49,6 @@ def fetch_videos(
     return items[:limit]
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    total = round(seconds)
-    h, rest = divmod(total, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
 def _created(value: str) -> str:
     try:
         when = dt.datetime.fromisoformat(value)
@@ -85,7 +77,7 @@ def render_table(videos: list[dict[str, Any]]) -> Table:
             escape(str(v["id"])),
             escape(str(v["title"])),
             f"[{style}]{status}[/{style}]" if style else status,
-            _duration(v.get("duration_s")),
+            clock(v.get("duration_s"), missing="-"),
             _renditions(v),
             _created(str(v.get("created_at", ""))),
         )

@@ -17,18 +17,11 @@ import fcntl
 import os
 from pathlib import Path
 
+from reelstream.fsutil import fsync_dir
 from reelstream.ids import is_valid_id
 from reelstream.ingest.errors import UploadLocked, UploadNotFound
 
 COPY_BLOCK = 1024 * 1024
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class StagingArea:

@@ -10,16 +10,9 @@ from pathlib import Path
 
 import anyio
 
+from reelstream.fsutil import fsync_dir, fsync_file
 from reelstream.storage.base import BlobInfo, BlobStore, validate_key
 from reelstream.storage.errors import BlobNotFound, StorageError
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class LocalBlobStore(BlobStore):
@@ -48,28 +41,22 @@ class LocalBlobStore(BlobStore):
             dest.parent.mkdir(parents=True, exist_ok=True)
             tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
             if move:
-                with src.open("rb+") as fh:
-                    os.fsync(fh.fileno())
+                fsync_file(src)
                 try:
                     os.replace(src, dest)
                 except OSError:  # another filesystem: copy instead
                     shutil.copyfile(src, tmp)
-                    self._fsync_file(tmp)
+                    fsync_file(tmp)
                     os.replace(tmp, dest)
                     src.unlink()
             else:
                 shutil.copyfile(src, tmp)
-                self._fsync_file(tmp)
+                fsync_file(tmp)
                 os.replace(tmp, dest)
-            _fsync_dir(dest.parent)
+            fsync_dir(dest.parent)
         except OSError as exc:
             raise StorageError(f"cannot store {key!r}: {exc}") from exc
         return self._info(key, dest)
-
-    @staticmethod
-    def _fsync_file(path: Path) -> None:
-        with path.open("rb+") as fh:
-            os.fsync(fh.fileno())
 
     async def put_file(self, key: str, path: Path, *, move: bool = False) -> BlobInfo:
         return await anyio.to_thread.run_sync(self._put_file_sync, key, path, move)
@@ -84,7 +71,7 @@ class LocalBlobStore(BlobStore):
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, dest)
-            _fsync_dir(dest.parent)
+            fsync_dir(dest.parent)
         except OSError as exc:
             raise StorageError(f"cannot store {key!r}: {exc}") from exc
         return self._info(key, dest)

@@ -26,6 +26,7 @@ import av
 import av.error
 
 from reelstream.config import Settings
+from reelstream.formatting import clock
 from reelstream.transcode.errors import InvalidMedia
 
 log = logging.getLogger(__name__)
@@ -175,16 +176,8 @@ def check_resolution(width: int, height: int, settings: Settings) -> None:
 def check_duration(duration_s: float, settings: Settings) -> None:
     if duration_s > settings.max_duration_s:
         raise InvalidMedia(
-            f"the video is {format_duration(duration_s)} long; "
-            f"the limit is {format_duration(settings.max_duration_s)}"
+            f"the video is {clock(duration_s)} long; the limit is {clock(settings.max_duration_s)}"
         )
-
-
-def format_duration(seconds: float) -> str:
-    total = round(seconds)
-    h, rest = divmod(total, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 def is_truncated(declared_s: float | None, measured_s: float) -> bool:

@@ -28,6 +28,7 @@ from reelstream.api.deps import ServicesDep
 from reelstream.db import videos as repo
 from reelstream.db.errors import InvalidCursor, VideoNotFound
 from reelstream.db.models import Video
+from reelstream.formatting import clock
 from reelstream.services import Services
 
 WEB_DIR = Path(__file__).resolve().parent
@@ -44,12 +45,7 @@ router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
 def format_duration(seconds: float | None) -> str:
     """``75.4`` -> ``1:15``; ``3725`` -> ``1:02:05``; unknown -> an em dash."""
-    if seconds is None:
-        return "—"
-    total = round(seconds)
-    h, rest = divmod(total, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+    return clock(seconds)
 
 
 def format_bitrate(bits_per_s: int | None) -> str:

@@ -1,0 +1,13 @@
+"""Formatting shared by the pages, the CLI and user-facing error messages."""
+
+from __future__ import annotations
+
+
+def clock(seconds: float | None, missing: str = "—") -> str:
+    """``75.4`` -> ``1:15``; ``3725`` -> ``1:02:05``; ``None`` -> ``missing``."""
+    if seconds is None:
+        return missing
+    total = round(seconds)
+    h, rest = divmod(total, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
