@@ -10,6 +10,13 @@ from reelstream.app import create_app
 from reelstream.config import Settings
 from tests.support import make_clip
 
+pytest_plugins = [
+    "tests.fixtures.postgres",
+    "tests.fixtures.redis",
+    "tests.fixtures.s3",
+    "tests.fixtures.nginx",
+]
+
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:

@@ -62,10 +62,24 @@ class Settings(BaseSettings):
 
     # -- database
     database_url: str | None = None
+    database_replica_url: str | None = None
+    database_pool_size: int = Field(default=10, ge=1)
+    database_timeout_s: float = Field(default=5, gt=0)
+
+    # -- redis (optional accelerator: cache, wake-ups; never the source of truth)
+    redis_url: str | None = None
+    cache_ttl_s: float = Field(default=30, gt=0)
 
     # -- storage
-    storage_backend: Literal["local", "memory"] = "local"
+    storage_backend: Literal["local", "memory", "s3"] = "local"
     storage_root: Path | None = None
+    s3_endpoint_url: str | None = None
+    s3_bucket: str = "reelstream"
+    s3_region: str = "us-east-1"
+    s3_access_key: str | None = None
+    s3_secret_key: SecretStr | None = None
+    s3_addressing_style: Literal["path", "virtual", "auto"] = "path"
+    s3_part_size: int = Field(default=8 * 1024**2, ge=5 * 1024**2)
 
     # -- ingest
     upload_dir: Path | None = None

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reelstream.auth.tokens import TokenSigner
+from reelstream.cache import Cache, create_cache
 from reelstream.config import Settings
 from reelstream.db import Database
 from reelstream.observability.metrics import Metrics
 from reelstream.queue import JobQueue, RetryPolicy
-from reelstream.queue.notify import Notifier
+from reelstream.queue.notify import Notifier, create_notifier
 from reelstream.storage import BlobStore, create_store
 
 
@@ -22,14 +23,28 @@ class Services:
     signer: TokenSigner
     metrics: Metrics
     notifier: Notifier
+    cache: Cache
+
+    async def start(self) -> None:
+        """Open what needs an event loop (listeners, buckets)."""
+        await self.store.open()
+        await self.notifier.start()
 
     async def close(self) -> None:
+        await self.notifier.close()
+        await self.cache.close()
+        await self.store.close()
         await self.db.dispose()
 
 
 def build_services(settings: Settings) -> Services:
     """Build everything a process needs. ``settings.prepare()`` must have run."""
-    db = Database(settings.resolved_database_url)
+    db = Database(
+        settings.resolved_database_url,
+        settings.database_replica_url,
+        pool_size=settings.database_pool_size,
+        timeout_s=settings.database_timeout_s,
+    )
     policy = RetryPolicy(
         max_attempts=settings.max_attempts,
         base_s=settings.retry_base_s,
@@ -43,5 +58,6 @@ def build_services(settings: Settings) -> Services:
         queue=JobQueue(db, policy, settings.lease_s),
         signer=TokenSigner(keys, settings.signing_key_id),
         metrics=Metrics(),
-        notifier=Notifier(),
+        notifier=create_notifier(settings),
+        cache=create_cache(settings),
     )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,6 +14,9 @@ from reelstream.cli.upload import upload
 from reelstream.cli.videos import videos
 from reelstream.config import Settings
 from reelstream.observability.logging import configure_logging
+
+if TYPE_CHECKING:
+    from reelstream.app import Role
 
 
 def _settings(**overrides: object) -> Settings:
@@ -25,17 +30,18 @@ def main() -> None:
     """reelstream: upload, transcode and stream video."""
 
 
-@main.command()
-@click.option("--host", default=None, help="Interface to listen on [127.0.0.1].")
-@click.option("--port", type=int, default=None, help="Port to listen on [8000].")
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Where the database, uploads and media live [./data].",
-)
-def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
-    """Run everything in one process: API, uploads, origin, web pages and workers."""
+def _listen_options(f: Callable[..., None]) -> Callable[..., None]:
+    f = click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Where the database, uploads and media live [./data].",
+    )(f)
+    f = click.option("--port", type=int, default=None, help="Port to listen on [8000].")(f)
+    return click.option("--host", default=None, help="Interface to listen on [127.0.0.1].")(f)
+
+
+def _run(role: Role, host: str | None, port: int | None, data_dir: Path | None) -> None:
     import uvicorn
 
     from reelstream.app import create_app
@@ -45,8 +51,8 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     configure_logging(settings.log_level)
     settings.prepare()
     upgrade(settings.resolved_database_url)
-    app = create_app(settings, migrate=False)
-    click.echo(f"reelstream {__version__} on http://{settings.host}:{settings.port}/")
+    app = create_app(settings, role=role, migrate=False)
+    click.echo(f"reelstream {__version__} ({role}) on http://{settings.host}:{settings.port}/")
     uvicorn.run(
         app,
         host=settings.host,
@@ -54,6 +60,27 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=int(settings.shutdown_grace_s),
     )
+
+
+@main.command()
+@_listen_options
+def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
+    """Run everything in one process: API, uploads, origin, web pages and workers."""
+    _run("all", host, port, data_dir)
+
+
+@main.command()
+@_listen_options
+def api(host: str | None, port: int | None, data_dir: Path | None) -> None:
+    """Run the control plane only: tus uploads, the video API and the web pages."""
+    _run("api", host, port, data_dir)
+
+
+@main.command()
+@_listen_options
+def origin(host: str | None, port: int | None, data_dir: Path | None) -> None:
+    """Run media delivery only: signed playlists, segments and posters."""
+    _run("origin", host, port, data_dir)
 
 
 @main.command()

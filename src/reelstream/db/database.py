@@ -42,16 +42,26 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
 
 
 class Database:
-    def __init__(self, url: str, replica_url: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        replica_url: str | None = None,
+        *,
+        pool_size: int = 10,
+        timeout_s: float = 5,
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self.timeout_s = timeout_s
         if self.is_sqlite:
             self.writer = _sqlite_engine(url, immediate=True)
             self.reader = _sqlite_engine(url, immediate=False)
         else:
-            self.writer = create_async_engine(url, pool_pre_ping=True)
+            self.writer = create_async_engine(url, pool_pre_ping=True, pool_size=pool_size)
             self.reader = (
-                create_async_engine(replica_url, pool_pre_ping=True) if replica_url else self.writer
+                create_async_engine(replica_url, pool_pre_ping=True, pool_size=pool_size)
+                if replica_url
+                else self.writer
             )
         self._write_sessions = async_sessionmaker(self.writer, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(self.reader, expire_on_commit=False)

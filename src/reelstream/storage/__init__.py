@@ -8,6 +8,10 @@ from reelstream.storage.errors import BlobNotFound, InvalidKey, StorageError
 
 
 def create_store(settings: Settings) -> BlobStore:
+    if settings.storage_backend == "s3":
+        from reelstream.storage.s3 import S3BlobStore
+
+        return S3BlobStore.from_settings(settings)
     if settings.storage_backend == "memory":
         from reelstream.storage.memory import MemoryBlobStore
 

@@ -96,6 +96,14 @@ class BlobStore(abc.ABC):
         """The blob's path on this machine's disk when the backend has one (zero-copy serving)."""
         return None
 
+    async def open(self) -> None:
+        """Prepare the backend (for example create the bucket); called once at start."""
+        return None
+
+    async def close(self) -> None:
+        """Release connections."""
+        return None
+
     async def ping(self) -> None:
         """Raise ``StorageError`` when the backend cannot be used."""
         await self.list("healthcheck")

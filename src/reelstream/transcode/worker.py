@@ -251,6 +251,7 @@ async def run_worker_process(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     pool = WorkerPool(services)
     try:
+        await services.start()
         await pool.start()
         await stop.wait()
         log.info("signal received: stopping the worker pool")
