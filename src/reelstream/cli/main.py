@@ -13,6 +13,7 @@ from reelstream import __version__
 from reelstream.cli.upload import upload
 from reelstream.cli.videos import videos
 from reelstream.config import Settings
+from reelstream.edge.cli import edge_config_command
 from reelstream.observability.logging import configure_logging
 
 if TYPE_CHECKING:
@@ -112,3 +113,4 @@ def migrate(data_dir: Path | None) -> None:
 
 main.add_command(upload)
 main.add_command(videos)
+main.add_command(edge_config_command)
