@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 from reelstream.auth.tokens import TokenSigner
 from reelstream.cache import Cache, create_cache
+from reelstream.cache.videos import VideoCache
 from reelstream.config import Settings
 from reelstream.db import Database
+from reelstream.db.invalidation import install as install_invalidation
 from reelstream.observability.metrics import Metrics
 from reelstream.queue import JobQueue, RetryPolicy
 from reelstream.queue.notify import Notifier, create_notifier
@@ -24,6 +26,7 @@ class Services:
     metrics: Metrics
     notifier: Notifier
     cache: Cache
+    video_cache: VideoCache
 
     async def start(self) -> None:
         """Open what needs an event loop (listeners, buckets)."""
@@ -51,13 +54,18 @@ def build_services(settings: Settings) -> Services:
         max_s=settings.retry_max_s,
     )
     keys = {kid: key.get_secret_value() for kid, key in settings.signing_keys.items()}
+    metrics = Metrics()
+    cache = create_cache(settings, metrics)
+    video_cache = VideoCache(cache, settings.cache_ttl_s, metrics=metrics)
+    install_invalidation(db, video_cache)
     return Services(
         settings=settings,
         db=db,
         store=create_store(settings),
         queue=JobQueue(db, policy, settings.lease_s),
         signer=TokenSigner(keys, settings.signing_key_id),
-        metrics=Metrics(),
+        metrics=metrics,
         notifier=create_notifier(settings),
-        cache=create_cache(settings),
+        cache=cache,
+        video_cache=video_cache,
     )

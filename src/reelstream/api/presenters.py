@@ -1,4 +1,5 @@
-"""From database rows to the public JSON: ``VideoOut``, ``PlaybackOut`` and signed media URLs.
+"""From database rows (or their cached ``VideoView``) to the public JSON: ``VideoOut``,
+``PlaybackOut`` and signed media URLs (signed per response, never cached).
 
 Signed URLs put the token in the path (``/media/{video_id}/{rev}/{token}/{file}``), so relative
 URIs inside the playlists inherit it and any HLS client can play the URL as it is.
@@ -10,8 +11,9 @@ import datetime as dt
 import time
 from dataclasses import dataclass
 
-from reelstream.api.schemas import JobOut, PlaybackOut, RenditionOut, VideoOut
+from reelstream.api.schemas import PlaybackOut, RenditionOut, VideoOut
 from reelstream.auth.tokens import TokenSigner
+from reelstream.cache.videos import VideoView
 from reelstream.db.errors import VideoNotPlayable
 from reelstream.db.models import Job, Video
 
@@ -43,42 +45,32 @@ class MediaLinks:
         return f"{self.base_url}/media/{video_id}/{rev}/{token}/{path}"
 
 
-def is_playable(video: Video) -> bool:
-    return video.published_rev is not None and any(r.ready for r in video.renditions)
-
-
-def job_out(job: Job) -> JobOut:
-    return JobOut.model_validate(
-        {
-            "state": job.state,
-            "attempts": job.attempts,
-            "max_attempts": job.max_attempts,
-            "progress": job.progress,
-            "last_error": job.last_error,
-        }
-    )
-
-
 def video_out(video: Video, job: Job | None, links: MediaLinks) -> VideoOut:
     """``job`` is the video's newest job (``JobQueue.active_job``), if it has one."""
-    if video.status == "ready":
+    return view_out(VideoView.from_row(video, job), links)
+
+
+def view_out(view: VideoView, links: MediaLinks) -> VideoOut:
+    """The public JSON of a video, from the database or the cache alike."""
+    job = view.job
+    if view.status == "ready":
         progress = 1.0
     elif job is not None:
         progress = max(0.0, min(1.0, job.progress))
     else:
         progress = 0.0
-    rev = video.published_rev
+    rev = view.published_rev
     return VideoOut.model_validate(
         {
-            "id": video.id,
-            "title": video.title,
-            "filename": video.filename,
-            "visibility": video.visibility,
-            "status": video.status,
-            "playable": is_playable(video),
-            "duration_s": video.duration_s,
-            "width": video.width,
-            "height": video.height,
+            "id": view.id,
+            "title": view.title,
+            "filename": view.filename,
+            "visibility": view.visibility,
+            "status": view.status,
+            "playable": view.playable,
+            "duration_s": view.duration_s,
+            "width": view.width,
+            "height": view.height,
             "renditions": [
                 RenditionOut(
                     name=r.name,
@@ -89,20 +81,20 @@ def video_out(video: Video, job: Job | None, links: MediaLinks) -> VideoOut:
                     codecs=r.codecs,
                     ready=r.ready,
                 )
-                for r in video.renditions
+                for r in view.renditions
             ],
-            "error": video.error,
+            "error": view.error,
             "progress": progress,
-            "job": job_out(job) if job is not None else None,
-            "poster_url": links.url(video.id, rev, POSTER) if rev is not None else None,
-            "created_at": video.created_at,
-            "updated_at": video.updated_at,
-            "ready_at": video.ready_at,
+            "job": job.model_dump() if job is not None else None,
+            "poster_url": links.url(view.id, rev, POSTER) if rev is not None else None,
+            "created_at": view.created_at,
+            "updated_at": view.updated_at,
+            "ready_at": view.ready_at,
         }
     )
 
 
-def _not_playable_reason(video: Video) -> str:
+def _not_playable_reason(video: VideoView) -> str:
     if video.status == "failed":
         return f"the video failed to process: {video.error or 'unknown error'}"
     if video.status == "uploading":
@@ -112,9 +104,9 @@ def _not_playable_reason(video: Video) -> str:
     return f"the video has no playable rendition (status {video.status})"
 
 
-def playback_out(video: Video, links: MediaLinks) -> PlaybackOut:
+def playback_out(video: VideoView, links: MediaLinks) -> PlaybackOut:
     """Signed playback URLs, or ``VideoNotPlayable`` saying why there are none yet."""
-    if video.published_rev is None or not is_playable(video):
+    if video.published_rev is None or not video.playable:
         raise VideoNotPlayable(_not_playable_reason(video))
     return PlaybackOut(
         hls_url=links.url(video.id, video.published_rev, MASTER_PLAYLIST),

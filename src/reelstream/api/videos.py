@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from reelstream.api.deps import ServicesDep
-from reelstream.api.presenters import MediaLinks, playback_out, video_out
+from reelstream.api.presenters import MediaLinks, playback_out, video_out, view_out
 from reelstream.api.schemas import (
     ErrorOut,
     PlaybackOut,
@@ -27,6 +27,7 @@ from reelstream.api.schemas import (
     VideoPatch,
     VideoStatus,
 )
+from reelstream.cache.videos import VideoView
 from reelstream.db import videos as repo
 from reelstream.db.models import Job, Upload
 from reelstream.errors import ReelstreamError
@@ -97,13 +98,23 @@ async def list_videos(
     return VideoPage(items=[video_out(v, jobs.get(v.id), links) for v in page], next_cursor=nxt)
 
 
+async def _view(services: Services, video_id: str) -> VideoView:
+    """The video as viewers see it: from the cache when it holds it (no database query),
+    else from the database (and cached when final; see ``reelstream.cache.videos``)."""
+
+    async def load() -> VideoView:
+        async with services.db.read() as s:
+            video = await repo.get_video(s, video_id)
+            job = await services.queue.active_job(s, video.id)
+            return VideoView.from_row(video, job)
+
+    return await services.video_cache.load(video_id, load)
+
+
 @router.get("/videos/{video_id}", response_model=VideoOut, responses=_NOT_FOUND)
 async def get_video(video_id: str, services: ServicesDep, request: Request) -> VideoOut:
     """One video: state, processing progress, renditions, why it failed."""
-    async with services.db.read() as s:
-        video = await repo.get_video(s, video_id)
-        job = await services.queue.active_job(s, video.id)
-    return video_out(video, job, _links(services, request))
+    return view_out(await _view(services, video_id), _links(services, request))
 
 
 @router.patch("/videos/{video_id}", response_model=VideoOut, responses={**_NOT_FOUND, **_INVALID})
@@ -170,6 +181,4 @@ async def get_playback(video_id: str, services: ServicesDep, request: Request) -
     The URL works as it is in any HLS client: the token is part of the path, so every playlist
     and segment below the master playlist carries it.
     """
-    async with services.db.read() as s:
-        video = await repo.get_video(s, video_id)
-    return playback_out(video, _links(services, request))
+    return playback_out(await _view(services, video_id), _links(services, request))

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from reelstream.config import Settings
+    from reelstream.observability.metrics import Metrics
 
 
 class Cache:
@@ -22,6 +23,10 @@ class Cache:
 
     async def set(self, key: str, value: bytes, ttl_s: float) -> None:
         return None
+
+    async def add(self, key: str, value: bytes, ttl_s: float) -> bool:
+        """Store only if ``key`` is absent (atomic); True when stored."""
+        return False
 
     async def delete(self, *keys: str) -> None:
         return None
@@ -49,14 +54,20 @@ class MemoryCache(Cache):
     async def set(self, key: str, value: bytes, ttl_s: float) -> None:
         self._data[key] = (value, time.monotonic() + ttl_s)
 
+    async def add(self, key: str, value: bytes, ttl_s: float) -> bool:
+        if await self.get(key) is not None:
+            return False
+        await self.set(key, value, ttl_s)
+        return True
+
     async def delete(self, *keys: str) -> None:
         for key in keys:
             self._data.pop(key, None)
 
 
-def create_cache(settings: Settings) -> Cache:
+def create_cache(settings: Settings, metrics: Metrics | None = None) -> Cache:
     if settings.redis_url:
         from reelstream.cache.redis import RedisCache
 
-        return RedisCache(settings.redis_url)
+        return RedisCache(settings.redis_url, metrics=metrics)
     return NullCache()

@@ -51,6 +51,18 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self.cache_lookups = Counter(
+            "reelstream_cache_lookups_total",
+            "video metadata cache lookups by outcome (hit, miss)",
+            ["outcome"],
+            registry=r,
+        )
+        self.cache_errors = Counter(
+            "reelstream_cache_errors_total",
+            "cache (Redis) calls that failed; the request went on without the cache",
+            ["op"],
+            registry=r,
+        )
 
 
 class MetricsMiddleware:
