@@ -50,7 +50,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if migrate:
+        if migrate and role != "origin":  # the origin never queries the database
             await anyio.to_thread.run_sync(upgrade, settings.resolved_database_url)
         await services.start()
         pool = None

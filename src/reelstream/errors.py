@@ -9,7 +9,8 @@ Each component has its own small tree below this root, drawn in its ``errors`` m
     ├── QueueError                       (reelstream.queue.errors)
     ├── UploadError                      (reelstream.ingest.errors)
     ├── MediaError                       (reelstream.transcode.errors)
-    └── VideoError                       (reelstream.db.errors)
+    ├── VideoError                       (reelstream.db.errors)
+    └── EdgeError                        (reelstream.edge.errors)
 
 Services raise these; ``reelstream.api.errors`` maps them to an HTTP status and a JSON body
 ``{"error": {"code": ..., "message": ...}}`` in one table.

@@ -19,10 +19,11 @@ from reelstream.services import Services, build_services
 
 
 @pytest.fixture
-async def services(settings: Settings) -> AsyncIterator[Services]:
-    settings.prepare()
-    await asyncio.to_thread(upgrade, settings.resolved_database_url)
-    svc = build_services(settings)
+async def services(db_settings: Settings) -> AsyncIterator[Services]:
+    """Services on each database backend (SQLite, then PostgreSQL): every test runs on both."""
+    db_settings.prepare()
+    await asyncio.to_thread(upgrade, db_settings.resolved_database_url)
+    svc = build_services(db_settings)
     yield svc
     await svc.close()
 

@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from reelstream.config import Settings
 from reelstream.storage import BlobNotFound, BlobStore, InvalidKey
 from reelstream.storage.local import LocalBlobStore
 from reelstream.storage.memory import MemoryBlobStore
+from reelstream.storage.s3 import S3BlobStore
 
 
-@pytest.fixture(params=["local", "memory"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]:
+@pytest.fixture(params=["local", "memory", "s3"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BlobStore]:
+    backend: BlobStore
     if request.param == "local":
-        yield LocalBlobStore(tmp_path / "root")
-    else:
-        yield MemoryBlobStore()
+        backend = LocalBlobStore(tmp_path / "root")
+    elif request.param == "memory":
+        backend = MemoryBlobStore()
+    else:  # a real Swift cluster (s3api), a fresh bucket per test
+        s3: dict[str, str] = request.getfixturevalue("s3_settings")
+        backend = S3BlobStore.from_settings(Settings(**s3, _env_file=None))  # type: ignore[arg-type]
+    await backend.open()
+    yield backend
+    await backend.close()
 
 
 async def _read(store: BlobStore, key: str, start: int = 0, end: int | None = None) -> bytes:

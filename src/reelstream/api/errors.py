@@ -13,7 +13,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from reelstream.auth.errors import TokenError
-from reelstream.db.errors import InvalidCursor, VideoNotFound, VideoNotPlayable
+from reelstream.db.errors import (
+    DatabaseUnavailable,
+    InvalidCursor,
+    VideoNotFound,
+    VideoNotPlayable,
+)
 from reelstream.errors import ReelstreamError
 from reelstream.ingest import errors as ingest
 from reelstream.storage.errors import BlobNotFound, InvalidKey, StorageError
@@ -24,6 +29,7 @@ STATUS: dict[type[ReelstreamError], int] = {
     VideoNotFound: 404,
     VideoNotPlayable: 409,
     InvalidCursor: 400,
+    DatabaseUnavailable: 503,  # carries Retry-After
     TokenError: 403,
     BlobNotFound: 404,
     InvalidKey: 404,

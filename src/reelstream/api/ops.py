@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import JSONResponse, Response
 
 from reelstream.api.deps import ServicesDep
+from reelstream.db.errors import DatabaseUnavailable
 from reelstream.db.models import JOB_STATES
 
 router = APIRouter(tags=["ops"])
@@ -19,10 +20,14 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-async def readyz(services: ServicesDep) -> JSONResponse:
-    """The process can do its work: the database and the storage answer."""
+async def readyz(services: ServicesDep, request: Request) -> JSONResponse:
+    """The process can do its work: the storage answers and, except on the origin role (which
+    never queries the database), the database primary accepts writes (``Database.ping``)."""
     checks: dict[str, str] = {}
-    for name, probe in (("database", services.db.ping), ("storage", services.store.ping)):
+    probes = [("database", services.db.ping), ("storage", services.store.ping)]
+    if request.app.state.role == "origin":
+        probes = probes[1:]
+    for name, probe in probes:
         try:
             await probe()
             checks[name] = "ok"
@@ -36,9 +41,18 @@ async def readyz(services: ServicesDep) -> JSONResponse:
 
 
 @router.get("/metrics")
-async def metrics(services: ServicesDep) -> Response:
-    """Prometheus exposition: HTTP, uploads, jobs by state, transcode durations."""
-    counts = await services.queue.counts()
-    for state in JOB_STATES:
-        services.metrics.jobs.labels(state).set(counts.get(state, 0))
+async def metrics(services: ServicesDep, request: Request) -> Response:
+    """Prometheus exposition: HTTP, uploads, jobs by state, transcode durations.
+
+    The origin role never queries the database, so it exports no job gauges. Elsewhere, while
+    the database is unreachable the job gauges keep their last values and the rest is still
+    exported (metrics matter most during an outage)."""
+    if request.app.state.role != "origin":
+        try:
+            counts = await services.queue.counts()
+        except DatabaseUnavailable:
+            counts = None
+        if counts is not None:
+            for state in JOB_STATES:
+                services.metrics.jobs.labels(state).set(counts.get(state, 0))
     return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)

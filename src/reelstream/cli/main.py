@@ -51,7 +51,8 @@ def _run(role: Role, host: str | None, port: int | None, data_dir: Path | None) 
     settings = _settings(host=host, port=port, data_dir=data_dir)
     configure_logging(settings.log_level)
     settings.prepare()
-    upgrade(settings.resolved_database_url)
+    if role != "origin":  # the origin never queries the database: it starts without one
+        upgrade(settings.resolved_database_url)
     app = create_app(settings, role=role, migrate=False)
     click.echo(f"reelstream {__version__} ({role}) on http://{settings.host}:{settings.port}/")
     uvicorn.run(

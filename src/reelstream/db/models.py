@@ -75,7 +75,14 @@ class Rendition(Base):
 
 
 class Upload(Base):
-    """A tus upload. The bytes live in the staging folder; ``offset`` counts durable bytes."""
+    """A tus upload; ``offset`` counts durable bytes.
+
+    With local storage the bytes live in the staging folder. With S3 storage they live in the
+    object store (``reelstream.ingest.staging_s3``): ``multipart_id`` is the multipart upload
+    into ``videos/{video_id}/source``, ``parts`` its uploaded parts as ``[number, etag, size]``
+    and the rest of ``offset`` (the bytes after the last part) a tail object. ``lock_token``
+    and ``locked_until`` are the write lease one request holds (any api instance).
+    """
 
     __tablename__ = "uploads"
 
@@ -87,6 +94,10 @@ class Upload(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    multipart_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    parts: Mapped[list[list[Any]] | None] = mapped_column(JSON, default=None)
+    lock_token: Mapped[str | None] = mapped_column(String(32), default=None)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
 class Job(Base):

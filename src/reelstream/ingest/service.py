@@ -45,7 +45,7 @@ from reelstream.ingest.errors import (
 from reelstream.ingest.staging import ChunkFile, StagingArea, StagingFile
 from reelstream.ingest.tus import Checksum, VideoMetadata, check_fits
 from reelstream.services import Services
-from reelstream.storage.base import source_key
+from reelstream.storage.base import BlobInfo, source_key
 from reelstream.storage.errors import BlobNotFound, StorageError
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,17 @@ def _rowcount(result: Any) -> int:
 
 
 class UploadService:
+    """The tus state machine. With ``storage_backend == "s3"`` constructing it gives the
+    object-store staging variant (``reelstream.ingest.staging_s3.ObjectStagedUploads``):
+    api instances then share nothing but the database and the object store."""
+
+    def __new__(cls, services: Services) -> UploadService:
+        if cls is UploadService and services.settings.storage_backend == "s3":
+            from reelstream.ingest.staging_s3 import ObjectStagedUploads
+
+            return super().__new__(ObjectStagedUploads)
+        return super().__new__(cls)
+
     def __init__(self, services: Services) -> None:
         self.services = services
         self.db = services.db
@@ -102,7 +113,7 @@ class UploadService:
     async def _load(self, upload_id: str) -> Upload:
         if not is_valid_id(upload_id):
             raise UploadNotFound(f"no upload {upload_id!r}")
-        async with self.db.read() as s:
+        async with self.db.read(primary=True) as s:
             upload = (
                 await s.execute(select(Upload).where(Upload.id == upload_id))
             ).scalar_one_or_none()
@@ -128,26 +139,33 @@ class UploadService:
         upload_id = new_id()
         await anyio.to_thread.run_sync(self.staging.create, upload_id)
         try:
-            async with self.db.transaction() as s:
-                row = await videos.create_video(
-                    s, title=video.title, filename=video.filename, visibility=video.visibility
-                )
-                upload = Upload(
-                    id=upload_id,
-                    video_id=row.id,
-                    length=length,
-                    offset=0,
-                    metadata_=metadata,
-                    expires_at=self._expires(),
-                )
-                s.add(upload)
-                await s.flush()
+            upload = await self._create_rows(upload_id, length, metadata, video)
         except Exception:
             await anyio.to_thread.run_sync(self.staging.remove, upload_id)
             raise
         self.services.metrics.uploads_created.inc()
-        log.info("upload %s created for video %s (%d bytes)", upload_id, row.id, length)
+        log.info("upload %s created for video %s (%d bytes)", upload_id, upload.video_id, length)
         return UploadState.of(upload)
+
+    async def _create_rows(
+        self, upload_id: str, length: int, metadata: dict[str, str], video: VideoMetadata
+    ) -> Upload:
+        """The video and its upload, in one transaction."""
+        async with self.db.transaction() as s:
+            row = await videos.create_video(
+                s, title=video.title, filename=video.filename, visibility=video.visibility
+            )
+            upload = Upload(
+                id=upload_id,
+                video_id=row.id,
+                length=length,
+                offset=0,
+                metadata_=metadata,
+                expires_at=self._expires(),
+            )
+            s.add(upload)
+            await s.flush()
+        return upload
 
     # -- HEAD
 
@@ -355,6 +373,12 @@ class UploadService:
                 raise UploadExpired(
                     f"the bytes of upload {upload.id} are gone; start a new upload"
                 ) from exc
+        return await self._finish(upload, info)
+
+    async def _finish(self, upload: Upload, info: BlobInfo) -> UploadState:
+        """The source ``info`` is stored: mark the video uploaded and queue it (one
+        transaction, idempotent), then wake the workers."""
+        key = source_key(upload.video_id)
         if info.size != upload.length:
             raise StorageError(
                 f"stored source of upload {upload.id} has {info.size} bytes, "
@@ -408,15 +432,19 @@ class UploadService:
             await s.execute(
                 delete(Video).where(Video.id == upload.video_id, Video.status == "uploading")
             )
-        await anyio.to_thread.run_sync(self.staging.remove, upload.id)
+        await self._drop_staged(upload)
         # A completion that moved the bytes but never committed leaves the source behind.
         await self.services.store.delete(source_key(upload.video_id))
         log.info("upload %s removed (video %s)", upload.id, upload.video_id)
         return True
 
+    async def _drop_staged(self, upload: Upload) -> None:
+        """Remove the staged bytes of an upload whose row is gone."""
+        await anyio.to_thread.run_sync(self.staging.remove, upload.id)
+
     async def purge_expired(self) -> int:
         """Delete expired unfinished uploads; finish those that already hold every byte."""
-        async with self.db.read() as s:
+        async with self.db.read(primary=True) as s:
             rows = (
                 (
                     await s.execute(
@@ -469,7 +497,7 @@ class UploadService:
         candidates = await anyio.to_thread.run_sync(old_files)
         if not candidates:
             return
-        async with self.db.read() as s:
+        async with self.db.read(primary=True) as s:
             known = set(
                 (await s.execute(select(Upload.id).where(Upload.id.in_(list(candidates)))))
                 .scalars()

@@ -225,7 +225,7 @@ class Attempt:
             self.progress = max(self.progress, min(1.0, out_time_s / duration_s) * ENCODE_SHARE)
 
     async def _fetch_source(self) -> Path:
-        async with self.services.db.read() as s:
+        async with self.services.db.read(primary=True) as s:
             video = await videos.get_video(s, self.video_id)
             key = video.source_key or source_key(self.video_id)
         store = self.services.store

@@ -31,7 +31,7 @@ from sqlalchemy import select
 
 from reelstream.config import Settings
 from reelstream.db import videos
-from reelstream.db.errors import VideoNotFound
+from reelstream.db.errors import DatabaseUnavailable, VideoNotFound
 from reelstream.db.models import Job
 from reelstream.ingest.service import purge_expired
 from reelstream.queue.jobs import Lease
@@ -92,7 +92,7 @@ async def _remove_expired_outputs(services: Services, lease: Lease) -> None:
     if not lease.rev:
         return
     try:
-        async with services.db.read() as s:
+        async with services.db.read(primary=True) as s:
             video = await videos.get_video(s, lease.video_id)
             published = video.published_rev
     except VideoNotFound:
@@ -116,7 +116,7 @@ async def remove_stale_work_dirs(services: Services) -> int:
     candidates = [p for p in root.iterdir() if p.is_dir() and _WORK_DIR_RE.match(p.name)]
     if not candidates:
         return 0
-    async with services.db.read() as s:
+    async with services.db.read(primary=True) as s:
         rows = (
             await s.execute(
                 select(Job.id, Job.attempts, Job.lease_rev).where(Job.state == "running")
@@ -201,6 +201,9 @@ class WorkerPool:
         while not self._stopping:
             try:
                 lease = await claim_next(self.services, owner)
+            except DatabaseUnavailable as exc:
+                log.warning("%s: cannot claim jobs: %s", owner, exc)
+                lease = None
             except Exception:
                 log.exception("%s: claiming failed", owner)
                 lease = None
@@ -231,6 +234,8 @@ class WorkerPool:
         while True:
             try:
                 await reap_once(self.services)
+            except DatabaseUnavailable as exc:
+                log.warning("cannot reap expired leases: %s", exc)
             except Exception:
                 log.exception("reaping failed")
             if time.monotonic() >= next_janitor:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from reelstream.db import models  # noqa: F401  (registers the tables)
 from reelstream.db.base import Base
+from reelstream.db.database import normalize_url
 
 config = context.config
 target_metadata = Base.metadata
@@ -29,7 +30,8 @@ def _run(connection: Connection) -> None:
 async def _run_async() -> None:
     url = config.get_main_option("sqlalchemy.url")
     assert url
-    engine = create_async_engine(url, poolclass=pool.NullPool)
+    # The same URL forms as the app (a libpq-style multi-host URL too).
+    engine = create_async_engine(normalize_url(url), poolclass=pool.NullPool)
     async with engine.connect() as connection:
         await connection.run_sync(_run)
     await engine.dispose()

@@ -1,0 +1,325 @@
+"""tus uploads staged in the object store (real Swift s3api): parts, tails, checksums, the
+cross-instance lock, completion, termination and the janitor. Two ``Services`` on one
+database and one bucket stand for two stateless api instances."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import pytest
+from sqlalchemy import delete, select, update
+
+from reelstream.config import Settings
+from reelstream.db.migrate import upgrade
+from reelstream.db.models import Job, Upload, Video
+from reelstream.ingest.errors import (
+    ChecksumMismatch,
+    OffsetMismatch,
+    UploadFinished,
+    UploadLocked,
+    UploadNotFound,
+)
+from reelstream.ingest.service import BodyInterrupted, UploadService, UploadState, purge_expired
+from reelstream.ingest.staging_s3 import ObjectStagedUploads, staging_prefix
+from reelstream.ingest.tus import VideoMetadata, parse_checksum
+from reelstream.services import Services, build_services
+from reelstream.storage.base import source_key
+from reelstream.storage.errors import StorageError
+from reelstream.storage.s3 import S3BlobStore
+from tests.ingest.helpers import checksum
+
+PART = 5 * 1024 * 1024
+DATA = os.urandom(2 * PART + 1_234_567)
+META = VideoMetadata(filename="clip.mp4", title="clip", visibility="public")
+
+Instance = Callable[[], Awaitable[Services]]
+
+
+@pytest.fixture(params=["sqlite"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The shared database: SQLite, or (parametrised indirectly) a fresh PostgreSQL one."""
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("pg_url")
+        return url
+    return f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+
+
+BOTH_DATABASES = pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
+
+
+@pytest.fixture
+async def instances(
+    tmp_path: Path, s3_settings: dict[str, str], db_url: str
+) -> AsyncIterator[Instance]:
+    """Start api "instances": separate Services on one database and one bucket."""
+    started: list[Services] = []
+
+    async def start() -> Services:
+        settings = Settings(
+            env="development",
+            data_dir=tmp_path / f"instance{len(started)}",
+            database_url=db_url,
+            s3_part_size=PART,
+            _env_file=None,  # type: ignore[call-arg]
+            **s3_settings,  # type: ignore[arg-type]
+        )
+        settings.prepare()
+        if not started:
+            await anyio.to_thread.run_sync(upgrade, db_url)
+        svc = build_services(settings)
+        await svc.start()
+        started.append(svc)
+        return svc
+
+    yield start
+    for svc in started:
+        await svc.close()
+
+
+async def body(*chunks: bytes, interrupt: bool = False) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+    if interrupt:
+        raise BodyInterrupted
+
+
+def pieces(data: bytes, size: int = 256 * 1024) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+async def write(
+    svc: UploadService, up: UploadState, start: int, end: int, **kw: Any
+) -> UploadState:
+    return await svc.write(
+        up.id,
+        offset=start,
+        body=body(*pieces(DATA[start:end]), interrupt=kw.pop("interrupt", False)),
+        content_length=kw.pop("content_length", end - start),
+        checksum=kw.pop("checksum", None),
+    )
+
+
+async def row(svc: Services, upload_id: str) -> Upload | None:
+    async with svc.db.read() as s:
+        return (await s.execute(select(Upload).where(Upload.id == upload_id))).scalar_one_or_none()
+
+
+def s3(svc: Services) -> S3BlobStore:
+    assert isinstance(svc.store, S3BlobStore)
+    return svc.store
+
+
+@BOTH_DATABASES
+async def test_upload_continues_on_another_instance(instances: Instance) -> None:
+    a, b = await instances(), await instances()
+    ua, ub = UploadService(a), UploadService(b)
+    assert isinstance(ua, ObjectStagedUploads)
+    up = await ua.create(length=len(DATA), metadata={"filename": "clip.mp4"}, video=META)
+
+    # A: less than a part -> everything in the tail object, acknowledged
+    st = await write(ua, up, 0, 3_000_000)
+    assert st.offset == 3_000_000
+    r = await row(a, up.id)
+    assert r is not None and r.parts == [] and r.multipart_id
+    tails = await s3(a).list(staging_prefix(up.id))
+    assert [(t.key, t.size) for t in tails] == [(f"uploads/{up.id}/tail-3000000", 3_000_000)]
+
+    # B reads the tail back, crosses a part boundary, leaves a new tail
+    assert (await ub.status(up.id)).offset == 3_000_000
+    st = await write(
+        ub,
+        up,
+        3_000_000,
+        PART + 777,
+        checksum=parse_checksum(checksum("sha256", DATA[3_000_000 : PART + 777])),
+    )
+    assert st.offset == PART + 777
+    r = await row(b, up.id)
+    assert r is not None and [p[0] for p in r.parts or []] == [1]
+    assert [t.key for t in await s3(b).list(staging_prefix(up.id))] == [
+        f"uploads/{up.id}/tail-{PART + 777}"
+    ]
+
+    # A finishes: one more full part and a short last part, then completion
+    st = await write(ua, up, PART + 777, len(DATA))
+    assert st.completed and st.offset == len(DATA)
+    stored = await s3(a).get_bytes(source_key(up.video_id))
+    assert hashlib.sha256(stored).digest() == hashlib.sha256(DATA).digest()
+    assert await s3(a).list(staging_prefix(up.id)) == []
+    assert await s3(a).list_multipart("videos") == []
+    async with b.db.read() as s:
+        video = (await s.execute(select(Video).where(Video.id == up.video_id))).scalar_one()
+        jobs = list((await s.execute(select(Job.video_id))).scalars())
+    assert video.status == "queued" and video.source_bytes == len(DATA)
+    assert jobs == [up.video_id]
+
+
+async def test_checksum_mismatch_acknowledges_nothing(instances: Instance) -> None:
+    a = await instances()
+    svc = UploadService(a)
+    up = await svc.create(length=len(DATA), metadata={}, video=META)
+    await write(svc, up, 0, 1000)
+    end = PART + 5000  # spans a part boundary: a part is uploaded, then the checksum fails
+    with pytest.raises(ChecksumMismatch):
+        await write(svc, up, 1000, end, checksum=parse_checksum(checksum("sha1", b"other")))
+    r = await row(a, up.id)
+    assert r is not None and r.offset == 1000 and r.parts == []
+    # a dropped connection in a checksummed PATCH keeps nothing either
+    st = await write(
+        svc,
+        up,
+        1000,
+        end,
+        interrupt=True,
+        checksum=parse_checksum(checksum("sha1", DATA[1000 : end + 1])),
+    )
+    assert st.offset == 1000
+    st = await write(
+        svc, up, 1000, len(DATA), checksum=parse_checksum(checksum("md5", DATA[1000:]))
+    )
+    assert st.completed
+    assert await s3(a).get_bytes(source_key(up.video_id)) == DATA
+
+
+async def test_dropped_connection_keeps_what_arrived(instances: Instance) -> None:
+    a, b = await instances(), await instances()
+    up = await UploadService(a).create(length=len(DATA), metadata={}, video=META)
+    st = await write(UploadService(a), up, 0, PART + 100, interrupt=True)
+    assert st.offset == PART + 100
+    assert (await UploadService(b).status(up.id)).offset == PART + 100
+    with pytest.raises(OffsetMismatch):
+        await write(UploadService(b), up, 0, 10)
+    st = await write(UploadService(b), up, PART + 100, len(DATA))
+    assert st.completed
+    assert await s3(b).get_bytes(source_key(up.video_id)) == DATA
+
+
+@BOTH_DATABASES
+async def test_a_second_writer_on_another_instance_gets_423(instances: Instance) -> None:
+    a, b = await instances(), await instances()
+    ua, ub = UploadService(a), UploadService(b)
+    up = await ua.create(length=len(DATA), metadata={}, video=META)
+    started, release = anyio.Event(), anyio.Event()
+
+    async def slow() -> AsyncIterator[bytes]:
+        yield DATA[:1000]
+        started.set()
+        await release.wait()
+        yield DATA[1000:2000]
+
+    results: list[UploadState] = []
+
+    async def first() -> None:
+        results.append(
+            await ua.write(up.id, offset=0, body=slow(), content_length=2000, checksum=None)
+        )
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(first)
+        await started.wait()
+        with pytest.raises(UploadLocked):
+            await ub.write(up.id, offset=0, body=body(b"x" * 10), content_length=10, checksum=None)
+        with pytest.raises(UploadLocked):
+            await ub.terminate(up.id)
+        release.set()
+    assert results[0].offset == 2000
+    r = await row(a, up.id)
+    assert r is not None and r.lock_token is None and r.locked_until is None
+
+    # a lease left by a crashed instance runs out, then anyone may write
+    async with a.db.transaction() as s:
+        await s.execute(
+            update(Upload)
+            .where(Upload.id == up.id)
+            .values(
+                lock_token="dead", locked_until=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=60)
+            )
+        )
+    with pytest.raises(UploadLocked):
+        await write(ub, up, 2000, 3000)
+    async with a.db.transaction() as s:
+        await s.execute(
+            update(Upload)
+            .where(Upload.id == up.id)
+            .values(locked_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+        )
+    assert (await write(ub, up, 2000, 3000)).offset == 3000
+
+
+async def test_interrupted_completion_is_finished_by_head(
+    instances: Instance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = await instances(), await instances()
+    up = await UploadService(a).create(length=PART + 10, metadata={}, video=META)
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise StorageError("the object store went away")
+
+    monkeypatch.setattr(s3(a), "complete_multipart", broken)
+    with pytest.raises(StorageError):
+        await write(UploadService(a), up, 0, PART + 10)
+    r = await row(a, up.id)
+    assert r is not None and r.offset == PART + 10 and r.completed_at is None
+    st = await UploadService(b).status(up.id)  # any instance finishes it
+    assert st.completed
+    assert await s3(b).get_bytes(source_key(up.video_id)) == DATA[: PART + 10]
+    # a PATCH repeating the last, already acknowledged, offset is answered without writing
+    with pytest.raises(UploadFinished):
+        await write(UploadService(b), up, PART + 10, PART + 20)
+
+
+async def test_empty_upload_completes(instances: Instance) -> None:
+    a = await instances()
+    svc = UploadService(a)
+    up = await svc.create(length=0, metadata={}, video=META)
+    st = await svc.write(up.id, offset=0, body=body(), content_length=0, checksum=None)
+    assert st.completed
+    assert (await s3(a).stat(source_key(up.video_id))).size == 0
+    assert await s3(a).list_multipart("videos") == []
+
+
+@BOTH_DATABASES
+async def test_termination_and_expiry_abort_the_multipart_upload(instances: Instance) -> None:
+    a = await instances()
+    svc = UploadService(a)
+    killed = await svc.create(length=len(DATA), metadata={}, video=META)
+    await write(svc, killed, 0, PART + 10)
+    stale = await svc.create(length=len(DATA), metadata={}, video=META)
+    await write(svc, stale, 0, 100)
+    fresh = await svc.create(length=len(DATA), metadata={}, video=META)
+    assert len(await s3(a).list_multipart("videos")) == 3
+
+    await svc.terminate(killed.id)
+    with pytest.raises(UploadNotFound):
+        await svc.state(killed.id)
+    assert await s3(a).list(staging_prefix(killed.id)) == []
+
+    async with a.db.transaction() as s:
+        past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+        await s.execute(update(Upload).where(Upload.id == stale.id).values(expires_at=past))
+    assert await purge_expired(a) == 1
+    assert await s3(a).list(staging_prefix(stale.id)) == []
+    remaining = await s3(a).list_multipart("videos")
+    assert [m.key for m in remaining] == [source_key(fresh.video_id)]
+    assert (await svc.state(fresh.id)).offset == 0
+
+
+async def test_orphans_of_a_deleted_video_are_swept(instances: Instance) -> None:
+    a = await instances()
+    a.settings.upload_expiry_s = 1
+    svc = UploadService(a)
+    up = await svc.create(length=len(DATA), metadata={}, video=META)
+    await write(svc, up, 0, 100)
+    async with a.db.transaction() as s:  # the video was deleted while uploading
+        await s.execute(delete(Video).where(Video.id == up.video_id))
+    await anyio.sleep(2.1)
+    assert await purge_expired(a) == 0
+    assert await s3(a).list("uploads") == []
+    assert await s3(a).list_multipart("videos") == []
