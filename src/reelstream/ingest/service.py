@@ -194,16 +194,11 @@ class UploadService:
 
     # -- PATCH
 
-    async def write(
-        self,
-        upload_id: str,
-        *,
-        offset: int,
-        body: AsyncIterator[bytes],
-        content_length: int | None,
-        checksum: Checksum | None,
-    ) -> UploadState:
-        """Append one request body at ``offset``; returns the state after the durable write."""
+    async def _check_write(
+        self, upload_id: str, offset: int, content_length: int | None
+    ) -> Upload | UploadState:
+        """The tus checks every PATCH makes before touching bytes. Returns the upload to write
+        to, or the answer already due (a repeated final PATCH, or a completion to finish)."""
         upload = await self._load(upload_id)
         if upload.completed_at is not None:
             if offset == upload.length and not content_length:
@@ -218,6 +213,22 @@ class UploadService:
         self._check_not_expired(upload)
         if content_length is not None:
             check_fits(offset, content_length, upload.length)
+        return upload
+
+    async def write(
+        self,
+        upload_id: str,
+        *,
+        offset: int,
+        body: AsyncIterator[bytes],
+        content_length: int | None,
+        checksum: Checksum | None,
+    ) -> UploadState:
+        """Append one request body at ``offset``; returns the state after the durable write."""
+        checked = await self._check_write(upload_id, offset, content_length)
+        if isinstance(checked, UploadState):
+            return checked
+        upload = checked
 
         handle = await anyio.to_thread.run_sync(self.staging.open_locked, upload_id)
         if handle is None:

@@ -60,7 +60,7 @@ from reelstream.ingest.service import (
     UploadState,
     _rowcount,
 )
-from reelstream.ingest.tus import Checksum, VideoMetadata, check_fits
+from reelstream.ingest.tus import Checksum, VideoMetadata
 from reelstream.services import Services
 from reelstream.storage.base import BlobInfo, source_key
 from reelstream.storage.errors import BlobNotFound, StorageError
@@ -284,20 +284,10 @@ class ObjectStagedUploads(UploadService):
         content_length: int | None,
         checksum: Checksum | None,
     ) -> UploadState:
-        upload = await self._load(upload_id)
-        if upload.completed_at is not None:
-            if offset == upload.length and not content_length:
-                return UploadState.of(upload)
-            raise UploadFinished(f"upload {upload_id} is complete; nothing more can be written")
-        if offset != upload.offset:
-            raise OffsetMismatch(
-                f"Upload-Offset {offset} does not match the server's offset {upload.offset}"
-            )
-        if upload.offset == upload.length:
-            return await self._recover(upload)
-        self._check_not_expired(upload)
-        if content_length is not None:
-            check_fits(offset, content_length, upload.length)
+        checked = await self._check_write(upload_id, offset, content_length)
+        if isinstance(checked, UploadState):
+            return checked
+        upload = checked
 
         async with self._locked(upload_id) as lease:
             upload = await self._load(upload_id)  # the truth, now that we hold the lock
