@@ -2,7 +2,8 @@
 #   make serve   install what is needed, then run everything on http://127.0.0.1:8000/
 #   make test    install what is needed, then run the test suite
 #   make check   lint (ruff) and type-check (mypy)
-.PHONY: serve test check format install assets bench clean
+#   make cluster the scale-out stack on this machine (PostgreSQL, Redis, Swift, nginx; see README)
+.PHONY: serve cluster test check format install assets bench clean
 
 VENV_STAMP := .venv/.stamp-install
 ASSETS_STAMP := src/reelstream/web/static/vendor/.stamp
@@ -20,6 +21,9 @@ $(ASSETS_STAMP): src/reelstream/web/frontend/package.json src/reelstream/web/fro
 
 serve: install assets
 	REELSTREAM_ENV=$${REELSTREAM_ENV:-development} .venv/bin/reelstream serve
+
+cluster: install assets
+	.venv/bin/reelstream cluster up $(CLUSTER_ARGS)
 
 test: install assets
 	.venv/bin/python -m pytest $(PYTEST_ARGS)

@@ -13,6 +13,7 @@ from reelstream import __version__
 from reelstream.cli.upload import upload
 from reelstream.cli.videos import videos
 from reelstream.config import Settings
+from reelstream.devcluster.cli import cluster
 from reelstream.edge.cli import edge_config_command
 from reelstream.observability.logging import configure_logging
 
@@ -115,3 +116,4 @@ def migrate(data_dir: Path | None) -> None:
 main.add_command(upload)
 main.add_command(videos)
 main.add_command(edge_config_command)
+main.add_command(cluster)

@@ -1,0 +1,84 @@
+"""``reelstream cluster up``: the whole scale-out stack on this machine, until Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from types import FrameType
+
+import click
+
+
+@click.group("cluster")
+def cluster() -> None:
+    """Run PostgreSQL, Redis, Swift, api/origin/worker roles and the nginx edge locally."""
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _already_stopping(signum: int, frame: FrameType | None) -> None:
+    click.echo("already stopping; please wait", err=True)
+
+
+@cluster.command("up")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("data/cluster"),
+    show_default=True,
+    help="Where the engines keep their data, and the logs and cluster.json.",
+)
+@click.option(
+    "--api", "apis", type=click.IntRange(1, 32), default=2, show_default=True, help="api processes."
+)
+@click.option(
+    "--origins", type=click.IntRange(1, 32), default=2, show_default=True, help="origin processes."
+)
+@click.option(
+    "--workers", type=click.IntRange(0, 32), default=2, show_default=True, help="worker processes."
+)
+@click.option(
+    "--edge-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Port of the nginx edge [8080 when free, else any free port].",
+)
+def up(data_dir: Path, apis: int, origins: int, workers: int, edge_port: int | None) -> None:
+    """Start everything on 127.0.0.1, print the URLs, and stop it all on Ctrl-C or SIGTERM."""
+    from reelstream.devcluster.cluster import ClusterError, ClusterSpec, LocalCluster
+    from reelstream.devcluster.process import StartError
+    from reelstream.edge.errors import EdgeError
+
+    spec = ClusterSpec(data_dir, apis=apis, origins=origins, workers=workers, edge_port=edge_port)
+    local = LocalCluster(spec, echo=click.echo)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)  # even where a shell started us with SIGINT ignored
+    failure: str | None = None
+    try:
+        local.start()
+        for line in local.summary():
+            click.echo(line)
+        click.echo("Ctrl-C stops everything.")
+        while True:
+            time.sleep(1)
+            for message in local.check():
+                click.echo(f"warning: {message}", err=True)
+    except KeyboardInterrupt:
+        click.echo("stopping: roles, then the edge, then the engines")
+    except ClusterError as exc:
+        failure = str(exc)
+    except (StartError, EdgeError, OSError) as exc:
+        failure = f"the cluster did not start: {exc}"
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, _already_stopping)
+        left = local.stop()
+        if left:
+            click.echo(f"killed processes that outlived the stop: {left}", err=True)
+        elif failure is None:
+            click.echo("stopped; no process left behind")
+    if failure is not None:
+        raise click.ClickException(failure)

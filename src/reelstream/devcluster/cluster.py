@@ -1,0 +1,462 @@
+"""The local cluster (``reelstream cluster up``): every engine and role on one machine.
+
+Start order: PostgreSQL primary + streaming standby, Redis and Swift (in parallel), the
+database and bucket, migrations (once), then N api, N origin and N worker processes and the
+nginx edge in front of them. Stop order is the reverse: roles, edge, engines. Everything
+listens on 127.0.0.1.
+
+Layout of the data dir::
+
+    cluster.json          URLs, and every process with its pid and role (written when ready)
+    cluster.lock          held while a cluster runs from this folder
+    secrets/              the signing keys every role and the edge share (generated once)
+    postgres/             primary/ and standby/ data folders (persist between runs)
+    swift/                rings, configs and the three devices under srv/ (objects persist)
+    redis/                scratch (Redis runs without persistence: it is only a cache)
+    edge/                 nginx.conf, its token script, cache/, logs/access.log, logs/error.log
+    roles/<name>/         scratch of each role process (tus part buffers, transcode work)
+    logs/<name>.log       stdout/stderr of every process
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import httpx
+
+from reelstream.devcluster.nginx import NginxEdge
+from reelstream.devcluster.postgres import (
+    PG_BIN,
+    PgPair,
+    PgServer,
+    chown_postgres,
+    pg_available,
+    writable_by_postgres,
+)
+from reelstream.devcluster.process import (
+    AS_ROOT,
+    StartError,
+    alive,
+    free_port,
+    port_free,
+    process_tree,
+    stop_all,
+    tail,
+    wait_until,
+    which,
+)
+from reelstream.devcluster.redis import RedisServer, find_redis
+from reelstream.devcluster.roles import RoleName, RoleProcess
+from reelstream.devcluster.swift import SWIFT_BINARIES, SWIFT_CONF, SwiftCluster, supports_xattrs
+from reelstream.edge import render
+from reelstream.edge.config import NJS_MODULE, edge_config
+
+APT_PACKAGES = (
+    "postgresql-15 redis-server nginx libnginx-mod-http-js memcached "
+    "swift swift-proxy swift-object swift-account swift-container"
+)
+DEFAULT_EDGE_PORT = 8080
+ROLE_READY_TIMEOUT_S = 180
+SIGNING_KEY_ID = "k1"
+
+
+class ClusterError(Exception):
+    """The cluster cannot start; the message says why and what to do."""
+
+
+def missing_requirements() -> list[str]:
+    """What the cluster needs and this machine lacks (empty when everything is installed)."""
+    missing = []
+    if not pg_available():
+        missing.append(f"postgresql-15 ({PG_BIN})")
+    if find_redis() is None:
+        missing.append("redis-server")
+    if render.find_nginx() is None:
+        missing.append("nginx")
+    if not NJS_MODULE.is_file():
+        missing.append(f"libnginx-mod-http-js ({NJS_MODULE})")
+    missing += [b for b in SWIFT_BINARIES if which(b) is None]
+    if not SWIFT_CONF.is_file():
+        missing.append(f"swift ({SWIFT_CONF})")
+    return missing
+
+
+def check_requirements() -> None:
+    missing = missing_requirements()
+    if missing:
+        verb = "is" if len(missing) == 1 else "are"
+        raise ClusterError(
+            f"{', '.join(missing)} {verb} not installed: apt-get install {APT_PACKAGES}"
+        )
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    data_dir: Path
+    apis: int = 2
+    origins: int = 2
+    workers: int = 2
+    edge_port: int | None = None
+    """None: 8080 when it is free, else any free port."""
+    database: str = "reelstream"
+    bucket: str = "reelstream"
+
+
+class LocalCluster:
+    """Start, watch and stop the whole cluster described by a ``ClusterSpec``."""
+
+    def __init__(self, spec: ClusterSpec, echo: Callable[[str], None] = print) -> None:
+        self.spec = spec
+        self.echo = echo
+        self.data_dir = spec.data_dir.expanduser().resolve()
+        self.logs_dir = self.data_dir / "logs"
+        self.manifest_path = self.data_dir / "cluster.json"
+        self.pg: PgPair | None = None
+        self.redis: RedisServer | None = None
+        self.swift: SwiftCluster | None = None
+        self.edge: NginxEdge | None = None
+        self.roles: list[RoleProcess] = []
+        self.edge_url = ""
+        self._lock: TextIO | None = None
+        self._reported: set[str] = set()
+
+    # -- start
+    def start(self) -> None:
+        check_requirements()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
+        self.manifest_path.unlink(missing_ok=True)
+        self.logs_dir.mkdir(exist_ok=True)
+        keys = self._signing_keys()
+        edge_port = self._edge_port()
+        self.edge_url = f"http://127.0.0.1:{edge_port}"
+
+        t0 = time.monotonic()
+        with ThreadPoolExecutor(3) as pool:
+            jobs = [pool.submit(f) for f in (self._start_pg, self._start_redis, self._start_swift)]
+            for job in jobs:
+                job.result()
+        assert self.pg is not None
+        assert self.pg.standby is not None
+        assert self.redis is not None
+        assert self.swift is not None
+        self.pg.primary.ensure_database(self.spec.database)
+        self.swift.ensure_bucket(self.spec.bucket)
+        self.echo(f"engines up in {time.monotonic() - t0:.1f} s; running migrations")
+
+        env = self._role_env(keys)
+        self._migrate(env)
+        self.roles = self._plan_roles(env)
+        for role in self.roles:
+            role.start()
+        self._start_edge(edge_port, keys)
+        with ThreadPoolExecutor(max(1, len(self.roles))) as pool:
+            for job in [pool.submit(r.wait_ready, ROLE_READY_TIMEOUT_S) for r in self.roles]:
+                job.result()
+        wait_until(
+            lambda: httpx.get(f"{self.edge_url}/readyz", timeout=5).status_code == 200,
+            timeout=60,
+            what="the edge (/readyz through nginx)",
+        )
+        self._write_manifest()
+        self.echo(f"cluster ready in {time.monotonic() - t0:.1f} s")
+
+    def _take_lock(self) -> None:
+        lock = (self.data_dir / "cluster.lock").open("a+")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise ClusterError(
+                f"another `reelstream cluster up` is running from {self.data_dir}"
+            ) from None
+        self._lock = lock
+
+    def _signing_keys(self) -> dict[str, str]:
+        path = self.data_dir / "secrets" / "signing-keys.json"
+        if path.exists():
+            keys: dict[str, str] = json.loads(path.read_text())
+            return keys
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        keys = {SIGNING_KEY_ID: secrets.token_urlsafe(48)}
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(keys, f)
+        return keys
+
+    def _edge_port(self) -> int:
+        if self.spec.edge_port is not None:
+            if not port_free(self.spec.edge_port):
+                raise ClusterError(f"port {self.spec.edge_port} is in use; pick another edge port")
+            return self.spec.edge_port
+        return DEFAULT_EDGE_PORT if port_free(DEFAULT_EDGE_PORT) else free_port()
+
+    def _start_pg(self) -> None:
+        root = self.data_dir / "postgres"
+        root.mkdir(exist_ok=True)
+        chown_postgres(root)
+        if not writable_by_postgres(root):
+            raise ClusterError(
+                f"PostgreSQL runs as the postgres user, which cannot write to {root}: make "
+                "every folder above it traversable (chmod o+x) or choose another --data-dir"
+            )
+        primary = PgServer(root, "primary", log_path=self.logs_dir / "postgres-primary.log")
+        standby = PgServer(root, "standby", log_path=self.logs_dir / "postgres-replica.log")
+        self.pg = PgPair(root, primary, standby)
+        self.pg.start()
+
+    def _start_redis(self) -> None:
+        binary = find_redis()
+        assert binary is not None
+        self.redis = RedisServer(
+            binary, self.data_dir / "redis", log_path=self.logs_dir / "redis.log"
+        )
+        self.redis.start()
+
+    def _start_swift(self) -> None:
+        root = self.data_dir / "swift"
+        root.mkdir(exist_ok=True)
+        if not supports_xattrs(root):
+            raise ClusterError(
+                f"{root} is on a filesystem without extended attributes, which Swift needs "
+                "for its devices: choose a --data-dir on ext4 or xfs"
+            )
+        self.swift = SwiftCluster(root, self.logs_dir)
+        self.swift.start()
+
+    # -- roles
+    @property
+    def writer_url(self) -> str:
+        assert self.pg is not None
+        return self.pg.multi_host_url(self.spec.database)
+
+    @property
+    def replica_url(self) -> str:
+        assert self.pg is not None
+        assert self.pg.standby is not None
+        return self.pg.standby.url(self.spec.database)
+
+    def _role_env(self, keys: dict[str, str]) -> dict[str, str]:
+        assert self.redis is not None
+        assert self.swift is not None
+        env = dict(os.environ)
+        env.setdefault("REELSTREAM_SHUTDOWN_GRACE_S", "10")
+        env.update(
+            {
+                "PYTHONUNBUFFERED": "1",
+                "REELSTREAM_ENV": "production",
+                "REELSTREAM_DATABASE_URL": self.writer_url,
+                "REELSTREAM_DATABASE_REPLICA_URL": self.replica_url,
+                "REELSTREAM_REDIS_URL": self.redis.url,
+                "REELSTREAM_SIGNING_KEYS": json.dumps(keys),
+                "REELSTREAM_SIGNING_KEY_ID": SIGNING_KEY_ID,
+                "REELSTREAM_PUBLIC_BASE_URL": self.edge_url,
+            }
+        )
+        settings = self.swift.settings(self.spec.bucket)
+        env.update({f"REELSTREAM_{k.upper()}": v for k, v in settings.items()})
+        return env
+
+    def _migrate(self, env: dict[str, str]) -> None:
+        log_path = self.logs_dir / "migrate.log"
+        argv = [sys.executable, "-m", "reelstream", "migrate"]
+        argv += ["--data-dir", str(self.data_dir / "roles" / "migrate")]
+        with log_path.open("ab") as log:
+            out = subprocess.run(
+                argv, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=300, check=False
+            )
+        if out.returncode != 0:
+            raise StartError(f"migrations failed:\n{tail(log_path)}")
+
+    def _plan_roles(self, env: dict[str, str]) -> list[RoleProcess]:
+        plan: list[tuple[RoleName, int]] = [
+            ("api", self.spec.apis),
+            ("origin", self.spec.origins),
+            ("worker", self.spec.workers),
+        ]
+        roles = []
+        for role, count in plan:
+            for i in range(1, count + 1):
+                name = f"{role}-{i}"
+                roles.append(
+                    RoleProcess(
+                        name=name,
+                        role=role,
+                        data_dir=self.data_dir / "roles" / name,
+                        log_path=self.logs_dir / f"{name}.log",
+                        env=env,
+                        port=None if role == "worker" else free_port(),
+                    )
+                )
+        return roles
+
+    def _urls(self, role: RoleName) -> list[str]:
+        return [r.url for r in self.roles if r.role == role and r.url is not None]
+
+    def _start_edge(self, port: int, keys: dict[str, str]) -> None:
+        binary = render.find_nginx()
+        assert binary is not None
+        prefix = self.data_dir / "edge"
+        config = edge_config(
+            origins=self._urls("origin"),
+            apis=self._urls("api"),
+            listen=f"127.0.0.1:{port}",
+            cache_dir=prefix / "cache",
+            prefix=prefix,
+            signing_keys=keys,
+            cache_size="1g",
+            keys_zone_size="8m",
+            user="root" if AS_ROOT else None,
+            worker_processes="2",
+        )
+        self.edge = NginxEdge.write(config, prefix / "nginx.conf", binary)
+        self.edge.start()
+
+    # -- state
+    def processes(self) -> list[dict[str, Any]]:
+        """Every process of the cluster: name, role, pid, URL and log file."""
+        out: list[dict[str, Any]] = [
+            {"name": "cluster", "role": "cluster", "pid": os.getpid(), "log": None}
+        ]
+        if self.pg is not None:
+            for server, role in ((self.pg.primary, "postgres-primary"), (self.pg.standby, None)):
+                if server is None or server.pid() is None:
+                    continue
+                out.append(
+                    {
+                        "name": role or "postgres-replica",
+                        "role": role or "postgres-replica",
+                        "pid": server.pid(),
+                        "url": server.dsn(self.spec.database),
+                        "log": str(server.log_path),
+                    }
+                )
+        if self.redis is not None and self.redis.pid is not None:
+            out.append(
+                {
+                    "name": "redis",
+                    "role": "redis",
+                    "pid": self.redis.pid,
+                    "url": self.redis.url,
+                    "log": str(self.redis.log_path),
+                }
+            )
+        if self.swift is not None:
+            for name, pid in self.swift.pids().items():
+                role = name if name == "memcached" else f"swift-{name.rstrip('0123456789')}"
+                entry = {"name": name, "role": role, "pid": pid}
+                entry["log"] = str(self.swift.log_path(name))
+                if name == "proxy":
+                    entry["url"] = self.swift.endpoint_url
+                out.append(entry)
+        if self.edge is not None and self.edge.pid is not None:
+            out.append(
+                {
+                    "name": "edge",
+                    "role": "edge",
+                    "pid": self.edge.pid,
+                    "url": self.edge_url,
+                    "log": str(self.edge.error_log_path),
+                    "access_log": str(self.edge.access_log_path),
+                }
+            )
+        for r in self.roles:
+            if r.pid is not None:
+                out.append(
+                    {
+                        "name": r.name,
+                        "role": r.role,
+                        "pid": r.pid,
+                        "url": r.url,
+                        "log": str(r.log_path),
+                    }
+                )
+        return out
+
+    def manifest(self) -> dict[str, Any]:
+        assert self.redis is not None
+        assert self.swift is not None
+        return {
+            "edge_url": self.edge_url,
+            "api_urls": self._urls("api"),
+            "origin_urls": self._urls("origin"),
+            "database_url": self.writer_url,
+            "database_replica_url": self.replica_url,
+            "redis_url": self.redis.url,
+            "s3_endpoint_url": self.swift.endpoint_url,
+            "s3_bucket": self.spec.bucket,
+            "data_dir": str(self.data_dir),
+            "logs_dir": str(self.logs_dir),
+            "pid": os.getpid(),
+            "processes": self.processes(),
+        }
+
+    def _write_manifest(self) -> None:
+        tmp = self.manifest_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.manifest(), indent=2) + "\n")
+        tmp.replace(self.manifest_path)
+
+    def summary(self) -> Iterator[str]:
+        """Lines for the terminal: URLs and where the logs are."""
+        m = self.manifest()
+        yield f"edge (open this):  {m['edge_url']}/"
+        yield f"api:               {', '.join(m['api_urls'])}"
+        yield f"origins:           {', '.join(m['origin_urls'])}"
+        yield f"workers:           {sum(r.role == 'worker' for r in self.roles)} processes"
+        yield f"postgres (writer): {m['database_url']}"
+        yield f"postgres replica:  {m['database_replica_url']}"
+        yield f"redis:             {m['redis_url']}"
+        yield f"s3 (swift):        {m['s3_endpoint_url']} bucket {m['s3_bucket']}"
+        yield f"logs:              {self.logs_dir}/ (edge: {self.data_dir / 'edge' / 'logs'}/)"
+        yield f"pids:              {self.manifest_path}"
+
+    def check(self) -> list[str]:
+        """Processes that exited since the last call (each reported once)."""
+        news = []
+        procs = [(r.name, r.proc, r.log_path) for r in self.roles]
+        if self.edge is not None:
+            procs.append(("edge", self.edge.proc, self.edge.error_log_path))
+        if self.redis is not None:
+            procs.append(("redis", self.redis.proc, self.redis.log_path))
+        if self.swift is not None:
+            procs += [(n, p, self.swift.log_path(n)) for n, p in self.swift.procs.items()]
+        for name, proc, log in procs:
+            if proc is not None and proc.poll() is not None and name not in self._reported:
+                self._reported.add(name)
+                news.append(f"{name} exited with code {proc.returncode}; see {log}")
+        return news
+
+    # -- stop
+    def stop(self) -> list[int]:
+        """Stop roles, then the edge, then the engines; return pids left running (none)."""
+        pids = process_tree(p["pid"] for p in self.processes() if p["role"] != "cluster")
+        grace = float(os.environ.get("REELSTREAM_SHUTDOWN_GRACE_S", "10")) + 10
+        stop_all([r.proc for r in self.roles if r.proc is not None], timeout=grace)
+        if self.edge is not None:
+            self.edge.stop()
+        if self.swift is not None:
+            self.swift.stop()
+        if self.redis is not None:
+            self.redis.stop()
+        if self.pg is not None:
+            self.pg.stop("fast")
+        left = alive(pids)
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+        return left
