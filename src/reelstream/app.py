@@ -80,12 +80,14 @@ def create_app(
 
     app.include_router(ops_router)
     if role in ("all", "api"):
+        from reelstream.api.media import router as media_router
         from reelstream.api.videos import router as videos_router
         from reelstream.ingest.routes import router as ingest_router
         from reelstream.web.pages import mount_web
 
         app.include_router(ingest_router)
         app.include_router(videos_router)
+        app.include_router(media_router)
     if role in ("all", "origin"):
         from reelstream.delivery.routes import router as delivery_router
 

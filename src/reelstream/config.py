@@ -102,6 +102,7 @@ class Settings(BaseSettings):
     poster_at_s: float = Field(default=1.0, ge=0)
     transcode_timeout_s: float = Field(default=3600, gt=0)
     ffmpeg_threads: int = Field(default=0, ge=0)
+    audio_only_rung: bool = False
 
     # -- queue and workers
     embedded_workers: bool = True

@@ -10,12 +10,14 @@ from reelstream.transcode.ffmpeg import (
     bare_ladder_command,
     build_ladder_argv,
     build_poster_argv,
+    build_tile_argv,
     ffmpeg_binary,
     filter_graph,
     poster_time,
+    storyboard_for,
 )
 from reelstream.transcode.ladder import plan_ladder
-from reelstream.transcode.probe import MATROSKA, MOV, MediaInfo
+from reelstream.transcode.probe import MATROSKA, MOV, MediaInfo, probe_file
 
 
 def info(*, has_audio: bool = True, width: int = 1920, height: int = 1080) -> MediaInfo:
@@ -117,9 +119,46 @@ def test_single_rung_graph_has_no_split() -> None:
 def test_bare_command_is_the_worker_command(s: Settings, clip4: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     argv = bare_ladder_command(clip4, out, s)
-    assert argv == build_ladder_argv(s, clip4, out)
-    assert value(argv, "-filter_complex").startswith("[0:v:0]split=2")  # 240 + 360 for a 360p clip
+    probed = probe_file(clip4, s)
+    rungs = plan_ladder(s.ladder, probed.width, probed.height, probed.fps, vfr=probed.vfr)
+    worker = build_ladder_argv(s, clip4, out, storyboard=storyboard_for(probed, rungs))
+    assert argv == worker
+    graph = value(argv, "-filter_complex")
+    assert graph.startswith("[0:v:0]split=3")  # 240 + 360 for a 360p clip, + the storyboard
     assert "0:a:0" in argv
+    assert (out / "storyboard").is_dir()  # the image2 muxer needs the folder
+    assert bare_ladder_command(clip4, out, s, storyboard=False) == build_ladder_argv(s, clip4, out)
+
+
+def test_storyboard_branch(s: Settings, tmp_path: Path) -> None:
+    media = info(width=1280, height=720)  # 60 s
+    rungs = plan_ladder(s.ladder, 1280, 720, Fraction(30))
+    plan = storyboard_for(media, rungs)
+    argv = build_ladder_argv(
+        s,
+        tmp_path / "a.mp4",
+        tmp_path / "o",
+        container=MOV,
+        info=media,
+        rungs=rungs,
+        storyboard=plan,
+    )
+    graph = value(argv, "-filter_complex")
+    assert graph.startswith(f"[0:v:0]split={len(rungs) + 1}")
+    assert graph.endswith(
+        f"[s{len(rungs)}]fps=fps=1/1:round=down,scale=w=160:h=90,setsar=1,format=yuvj420p[sb]"
+    )
+    assert plan.tile_filter == "tile=10x6"  # 60 thumbnails on one sheet
+    # a second output after the HLS one: the sheets as JPEG files
+    hls_at = argv.index(str(tmp_path / "o" / "%v" / "index.m3u8"))
+    tail = argv[hls_at + 1 :]
+    assert tail[:4] == ["-map", "[sb]", "-c:v", "mjpeg"]
+    assert tail[-1] == str(tmp_path / "o" / "storyboard" / "th_%05d.jpg")
+    assert argv.index("hls") < hls_at and argv[argv.index("hls") - 1] == "-f"  # ladder first
+    tile = build_tile_argv(s, tmp_path / "o" / "storyboard", plan)
+    assert value(tile, "-i") == str(tmp_path / "o" / "storyboard" / "th_%05d.jpg")
+    assert value(tile, "-vf") == "tile=10x6" and value(tile, "-protocol_whitelist") == "file"
+    assert tile[-1] == str(tmp_path / "o" / "storyboard" / "sb_%03d.jpg")
 
 
 def test_poster(s: Settings, tmp_path: Path) -> None:

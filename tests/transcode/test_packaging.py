@@ -1,20 +1,14 @@
 from __future__ import annotations
 
 import struct
-from fractions import Fraction
 
 import pytest
 
 from reelstream.transcode.errors import TranscodeError
-from reelstream.transcode.ladder import RungPlan
 from reelstream.transcode.packaging import (
-    AUDIO_GROUP,
-    RenditionStats,
     Segment,
     _peak_bps,
-    build_variants,
     codec_string,
-    master_playlist,
     parse_attributes,
     parse_media_playlist,
 )
@@ -77,82 +71,6 @@ def test_peak_ignores_a_short_tail_segment() -> None:
     # a short segment that is not the last one counts
     segs = [Segment("a", 0.2), Segment("b", 4.0)]
     assert _peak_bps(segs, [60_000, 500_000]) == 2_400_000
-
-
-def rung(name: str, w: int, h: int, kbps: int) -> RungPlan:
-    return RungPlan(name, w, h, kbps, kbps * 3 // 2, kbps * 2, Fraction(30000, 1001), False)
-
-
-def stats(name: str, codec: str, peak: int, avg: int) -> RenditionStats:
-    return RenditionStats(
-        name=name,
-        playlist=f"{name}/index.m3u8",
-        codec=codec,
-        files=[f"{name}/index.m3u8"],
-        bytes_total=avg,
-        duration_s=8.0,
-        peak_bps=peak,
-        average_bps=avg,
-    )
-
-
-def parse_master(
-    text: str,
-) -> tuple[list[str], list[dict[str, str]], list[tuple[dict[str, str], str]]]:
-    lines = text.strip().splitlines()
-    media = [parse_attributes(x.split(":", 1)[1]) for x in lines if x.startswith("#EXT-X-MEDIA:")]
-    variants = [
-        (parse_attributes(line.split(":", 1)[1]), lines[i + 1])
-        for i, line in enumerate(lines)
-        if line.startswith("#EXT-X-STREAM-INF:")
-    ]
-    return lines, media, variants
-
-
-def test_master_playlist_round_trip() -> None:
-    rungs = [rung("v360", 640, 360, 800), rung("v240", 426, 240, 400)]
-    videos = [
-        stats("v360", "avc1.64001e", 900_000, 780_000),
-        stats("v240", "avc1.640015", 450_000, 390_000),
-    ]
-    audio = stats("audio", "mp4a.40.2", 140_000, 131_000)
-    variants = build_variants(rungs, videos, audio)
-    text = master_playlist(variants, audio)
-    lines, media, parsed = parse_master(text)
-    assert lines[:3] == ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
-    assert media == [
-        {
-            "TYPE": "AUDIO",
-            "GROUP-ID": AUDIO_GROUP,
-            "NAME": "Main",
-            "DEFAULT": "YES",
-            "AUTOSELECT": "YES",
-            "CHANNELS": "2",
-            "URI": "audio/index.m3u8",
-        }
-    ]
-    assert [uri for _, uri in parsed] == ["v240/index.m3u8", "v360/index.m3u8"]  # ascending
-    low, high = parsed[0][0], parsed[1][0]
-    assert int(low["BANDWIDTH"]) == 450_000 + 140_000
-    assert int(low["AVERAGE-BANDWIDTH"]) == 390_000 + 131_000
-    assert low["RESOLUTION"] == "426x240" and high["RESOLUTION"] == "640x360"
-    assert low["CODECS"] == "avc1.640015,mp4a.40.2"
-    assert low["FRAME-RATE"] == "29.970"
-    assert low["AUDIO"] == AUDIO_GROUP
-    for attrs, uri in parsed:
-        assert int(attrs["AVERAGE-BANDWIDTH"]) <= int(attrs["BANDWIDTH"])
-        assert not uri.startswith(("/", "http"))
-
-
-def test_master_without_audio() -> None:
-    variants = build_variants(
-        [rung("v240", 426, 240, 400)], [stats("v240", "avc1.640015", 450_000, 390_000)], None
-    )
-    text = master_playlist(variants, None)
-    _, media, parsed = parse_master(text)
-    assert media == []
-    assert parsed[0][0]["CODECS"] == "avc1.640015"
-    assert "AUDIO" not in parsed[0][0]
 
 
 def test_parse_attributes_handles_quoted_commas() -> None:

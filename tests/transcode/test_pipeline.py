@@ -17,6 +17,7 @@ from reelstream.transcode.packaging import parse_attributes, parse_media_playlis
 from reelstream.transcode.probe import probe_file
 from tests.support import media_duration
 from tests.transcode.conftest import ffmpeg_children, queue_video, transcode_next
+from tests.transcode.media_checks import check_mpd, check_storyboard
 
 
 async def load(services: Services, video_id: str) -> tuple[Video, Job]:
@@ -68,7 +69,29 @@ async def check_published(services: Services, video_id: str, source: Path) -> Vi
             assert stored.get(f, 0) > 0, f"{f} is referenced but missing"
         referenced |= {uri, *files}
         seg_lists[folder] = [round(s.duration_s, 2) for s in media.segments]
+    # the DASH manifest names the very same files (no second encode, no copies)
+    mpd = (await services.store.get_bytes(f"{prefix}/manifest.mpd")).decode()
+    reps = check_mpd(mpd, set(stored), video.duration_s or 0)
+    dash_files = {f for rep in reps for f in rep.files}
+    assert dash_files <= referenced, dash_files - referenced
+    assert sorted(r.id for r in reps if r.content == "video") == sorted(
+        r.name for r in video.renditions
+    )
+    assert [r.id for r in reps if r.content == "audio"] == (["audio"] if audio else [])
+    # the storyboard: every cue inside its sheet, the whole duration covered
+    vtt = (await services.store.get_bytes(f"{prefix}/storyboard/storyboard.vtt")).decode()
+    sheets = {
+        name.removeprefix("storyboard/"): await services.store.get_bytes(f"{prefix}/{name}")
+        for name in stored
+        if name.startswith("storyboard/sb_")
+    }
+    tiles = check_storyboard(vtt, sheets, video.duration_s or 0)
+    referenced |= {"manifest.mpd", "storyboard/storyboard.vtt"}
+    referenced |= {f"storyboard/{t.sheet}" for t in tiles}
     assert set(stored) == referenced  # nothing unreferenced was published either
+    assert video.media is not None
+    assert video.media["dash"] == "manifest.mpd"
+    assert video.media["storyboard"] == "storyboard/storyboard.vtt"
     # every video rung cuts its segments at the same instants (aligned, fixed GOPs)
     video_segs = [seg_lists[r.name] for r in video.renditions]
     assert all(segs == video_segs[0] for segs in video_segs)

@@ -22,6 +22,7 @@ from reelstream.db.errors import (
 from reelstream.errors import ReelstreamError
 from reelstream.ingest import errors as ingest
 from reelstream.storage.errors import BlobNotFound, InvalidKey, StorageError
+from reelstream.transcode import errors as media
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,12 @@ STATUS: dict[type[ReelstreamError], int] = {
     ingest.UnsupportedChecksum: 400,
     ingest.UploadLocked: 423,
     ingest.UploadFinished: 409,
+    media.InvalidCaption: 422,
+    media.CaptionTooLarge: 413,
+    media.UnsupportedCaptionType: 415,
+    media.CaptionNotFound: 404,
+    media.VideoNotReady: 409,
+    media.InvalidPosterTime: 422,
 }
 
 

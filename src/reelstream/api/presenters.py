@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass
+from typing import Any
 
-from reelstream.api.schemas import PlaybackOut, RenditionOut, VideoOut
+from reelstream.api.schemas import CaptionTrackOut, PlaybackOut, RenditionOut, VideoOut
 from reelstream.auth.tokens import TokenSigner
 from reelstream.cache.videos import VideoView
 from reelstream.db.errors import VideoNotPlayable
@@ -19,6 +20,27 @@ from reelstream.db.models import Job, Video
 
 MASTER_PLAYLIST = "master.m3u8"
 POSTER = "poster.jpg"
+
+
+def _media(view: VideoView) -> dict[str, Any]:
+    """``videos.media`` of the published rev (empty for revs packaged before it existed)."""
+    return view.media or {}
+
+
+def poster_path(view: VideoView) -> str:
+    return str(_media(view).get("poster") or POSTER)
+
+
+def caption_tracks(view: VideoView, links: MediaLinks) -> list[CaptionTrackOut]:
+    rev = view.published_rev
+    return [
+        CaptionTrackOut(
+            lang=c["lang"],
+            label=c["label"],
+            url=links.url(view.id, rev, c["vtt"]) if rev is not None else None,
+        )
+        for c in _media(view).get("captions") or []
+    ]
 
 
 @dataclass(frozen=True)
@@ -60,6 +82,7 @@ def view_out(view: VideoView, links: MediaLinks) -> VideoOut:
     else:
         progress = 0.0
     rev = view.published_rev
+    storyboard = _media(view).get("storyboard")
     return VideoOut.model_validate(
         {
             "id": view.id,
@@ -86,7 +109,11 @@ def view_out(view: VideoView, links: MediaLinks) -> VideoOut:
             "error": view.error,
             "progress": progress,
             "job": job.model_dump() if job is not None else None,
-            "poster_url": links.url(view.id, rev, POSTER) if rev is not None else None,
+            "poster_url": links.url(view.id, rev, poster_path(view)) if rev is not None else None,
+            "storyboard_url": (
+                links.url(view.id, rev, storyboard) if rev is not None and storyboard else None
+            ),
+            "captions": caption_tracks(view, links),
             "created_at": view.created_at,
             "updated_at": view.updated_at,
             "ready_at": view.ready_at,
@@ -108,8 +135,9 @@ def playback_out(video: VideoView, links: MediaLinks) -> PlaybackOut:
     """Signed playback URLs, or ``VideoNotPlayable`` saying why there are none yet."""
     if video.published_rev is None or not video.playable:
         raise VideoNotPlayable(_not_playable_reason(video))
+    mpd = _media(video).get("dash")
     return PlaybackOut(
         hls_url=links.url(video.id, video.published_rev, MASTER_PLAYLIST),
-        dash_url=None,  # DASH packaging comes in a later issue
+        dash_url=links.url(video.id, video.published_rev, mpd) if mpd else None,
         expires_at=links.expires_at,
     )

@@ -29,6 +29,12 @@ class JobOut(BaseModel):
     last_error: str | None
 
 
+class CaptionTrackOut(BaseModel):
+    lang: str = Field(description="BCP 47 language tag, e.g. en or pt-BR")
+    label: str = Field(description="The name players show")
+    url: str | None = Field(description="Signed WebVTT URL in the published rev")
+
+
 class VideoOut(BaseModel):
     id: str
     title: str
@@ -44,6 +50,13 @@ class VideoOut(BaseModel):
     progress: float = Field(description="Processing progress 0.0 .. 1.0 (1.0 when ready)")
     job: JobOut | None
     poster_url: str | None = Field(description="Signed poster image URL once ready")
+    storyboard_url: str | None = Field(
+        default=None,
+        description="Signed WebVTT of seek-preview thumbnails (sprite#xywh=x,y,w,h cues)",
+    )
+    captions: list[CaptionTrackOut] = Field(
+        default_factory=list, description="Published caption tracks"
+    )
     created_at: dt.datetime
     updated_at: dt.datetime
     ready_at: dt.datetime | None
@@ -62,9 +75,37 @@ class VideoPatch(BaseModel):
 
 
 class PlaybackOut(BaseModel):
-    hls_url: str
-    dash_url: str | None
+    hls_url: str = Field(description="Signed HLS master playlist URL")
+    dash_url: str | None = Field(
+        description="Signed DASH manifest (MPD) URL over the same segments"
+    )
     expires_at: dt.datetime
+
+
+class CaptionOut(BaseModel):
+    lang: str
+    label: str
+    cues: int = Field(description="Number of cues")
+    bytes: int = Field(description="Size of the stored WebVTT")
+    url: str | None = Field(description="Signed WebVTT URL in the published rev")
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class CaptionList(BaseModel):
+    items: list[CaptionOut]
+
+
+class PosterRequest(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    at_s: float = Field(ge=0, description="Time of the frame, 0 <= at_s < duration_s")
+
+
+class PosterJobOut(BaseModel):
+    video_id: str
+    at_s: float
+    job_state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
 class ErrorDetail(BaseModel):

@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT: Final = 1  # bump when VideoView changes: entries of another format are misses
+FORMAT: Final = 2  # bump when VideoView changes: entries of another format are misses
 SETTLE_S: Final = 1.0
 TOMBSTONE: Final = b"\x00"
 FINAL_VIDEO_STATES: Final = frozenset({"ready", "failed"})
@@ -90,6 +90,7 @@ class VideoView(BaseModel):
     created_at: dt.datetime
     updated_at: dt.datetime
     ready_at: dt.datetime | None
+    media: dict[str, Any] | None = None  # videos.media: DASH, storyboard, poster, captions
 
     @classmethod
     def from_row(cls, video: Video, job: Job | None) -> VideoView:
@@ -129,6 +130,7 @@ class VideoView(BaseModel):
             created_at=video.created_at,
             updated_at=video.updated_at,
             ready_at=video.ready_at,
+            media=video.media,
         )
 
     @property

@@ -1,4 +1,4 @@
-"""Tables: videos, renditions, uploads, jobs.
+"""Tables: videos, renditions, captions, uploads, jobs.
 
 State machine of a video (``status``)::
 
@@ -13,7 +13,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from reelstream.db.base import Base, UTCDateTime, utcnow
@@ -44,6 +55,13 @@ class Video(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     ready_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    # What the published rev offers besides HLS (see reelstream.transcode.publishing):
+    # {"dash": "manifest.mpd", "storyboard": "storyboard/storyboard.vtt",
+    #  "poster": "poster.jpg", "captions": [{"lang", "label", "vtt"}]}
+    media: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # The packaged rev's facts the manifests are written from (reelstream.transcode.layout)
+    layout: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None, deferred=True)
+    poster_at_s: Mapped[float | None] = mapped_column(Float, default=None)
 
     renditions: Mapped[list[Rendition]] = relationship(
         back_populates="video",
@@ -72,6 +90,26 @@ class Rendition(Base):
     ready: Mapped[bool] = mapped_column(Boolean, default=False)
 
     video: Mapped[Video] = relationship(back_populates="renditions")
+
+
+class Caption(Base):
+    """A caption track of a video, one per language. The WebVTT text is stored at
+    ``storage_key`` (``videos/{id}/captions/{lang}.vtt``) and published into every rev."""
+
+    __tablename__ = "captions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    video_id: Mapped[str] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    lang: Mapped[str] = mapped_column(String(35))
+    label: Mapped[str] = mapped_column(String(100))
+    storage_key: Mapped[str] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64))
+    bytes: Mapped[int] = mapped_column(Integer)
+    cues: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (UniqueConstraint("video_id", "lang", name="uq_captions_video_lang"),)
 
 
 class Upload(Base):

@@ -4,11 +4,17 @@
     └── MediaError                     something went wrong with a video's media
         ├── InvalidMedia               the source is not acceptable (permanent: no retry);
         │                              the message is the reason shown to the uploader
-        └── TranscodeError             producing the outputs failed (``retryable`` says whether
-            │                          another attempt may succeed)
-            ├── FFmpegFailed           ffmpeg exited non-zero or was killed; carries the
-            │                          tail of its stderr
-            └── FFmpegTimeout          ffmpeg ran past ``transcode_timeout_s`` and was killed
+        ├── TranscodeError             producing the outputs failed (``retryable`` says whether
+        │   │                          another attempt may succeed)
+        │   ├── FFmpegFailed           ffmpeg exited non-zero or was killed; carries the
+        │   │                          tail of its stderr
+        │   └── FFmpegTimeout          ffmpeg ran past ``transcode_timeout_s`` and was killed
+        ├── InvalidCaption             a caption upload that cannot be used (422)
+        │   ├── CaptionTooLarge        ... because it is over the size limit (413)
+        │   └── UnsupportedCaptionType ... because of its content type (415)
+        ├── CaptionNotFound            no caption in that language (404)
+        ├── VideoNotReady              captions and posters need a ready video (409)
+        └── InvalidPosterTime          a poster time outside the video (422)
 
 Whether a failure is permanent is decided from what the probe learned about the input, never by
 matching ffmpeg's stderr text: a source that passed validation and still fails to encode is
@@ -64,3 +70,34 @@ class FFmpegTimeout(TranscodeError):
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1][:300] if lines else ""
+
+
+class InvalidCaption(MediaError):
+    """A caption file that cannot be published (not UTF-8, not WebVTT/SRT, bad timestamps,
+    no cues); ``message`` says where and why."""
+
+    code = "invalid_caption"
+
+
+class CaptionTooLarge(InvalidCaption):
+    code = "caption_too_large"
+
+
+class CaptionNotFound(MediaError):
+    code = "caption_not_found"
+
+
+class VideoNotReady(MediaError):
+    """The operation needs a published (``ready``) video."""
+
+    code = "video_not_ready"
+
+
+class InvalidPosterTime(MediaError):
+    code = "invalid_poster_time"
+
+
+class UnsupportedCaptionType(InvalidCaption):
+    """The request body is neither a caption file nor a multipart form carrying one."""
+
+    code = "unsupported_caption_type"

@@ -9,7 +9,12 @@ its own rendition. The HLS muxer writes CMAF (fMP4) segments, one folder per ren
     out/v240/index.m3u8  out/v240/init_0.mp4  out/v240/seg_00001.m4s ...
     out/audio/index.m3u8 out/audio/init_N.mp4 out/audio/seg_00001.m4s ...
 
-The master playlist is written by ``reelstream.transcode.packaging``, not by ffmpeg.
+A last ``split`` branch (``fps=1/N,scale``) writes the storyboard thumbnails as JPEG
+(``out/storyboard/th_00001.jpg``...), so thumbnails cost no second decode of the source;
+``build_tile_argv`` then tiles them into sprite sheets (see ``reelstream.transcode.storyboard``).
+
+The master playlist and the MPD are written by ``reelstream.transcode.hls`` and ``dash``, not
+by ffmpeg.
 
 ``build_ladder_argv`` is the exact command a transcode runs; benchmarks use it to run the same
 command bare.
@@ -33,6 +38,15 @@ from reelstream.config import Settings
 from reelstream.transcode.errors import FFmpegFailed, FFmpegTimeout
 from reelstream.transcode.ladder import RungPlan, plan_ladder
 from reelstream.transcode.probe import Container, MediaInfo, input_args, probe_file, sniff_file
+from reelstream.transcode.storyboard import FOLDER as STORYBOARD_FOLDER
+from reelstream.transcode.storyboard import (
+    JPEG_QUALITY,
+    SHEET_PATTERN,
+    THUMB_PATTERN,
+    THUMB_QUALITY,
+    StoryboardPlan,
+    plan_storyboard,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +68,20 @@ def _rate(fps: Fraction) -> str:
     return f"{fps.numerator}/{fps.denominator}" if fps.denominator != 1 else str(fps.numerator)
 
 
-def filter_graph(rungs: list[RungPlan]) -> str:
-    """``split`` the decoded video once, then one ``[fps,]scale`` chain per rung."""
+def filter_graph(rungs: list[RungPlan], storyboard: StoryboardPlan | None = None) -> str:
+    """``split`` the decoded video once, then one ``[fps,]scale`` chain per rung (and one
+    ``fps,scale,tile`` chain for the storyboard sheets, labelled ``[sb]``)."""
     chains = []
     for i, rung in enumerate(rungs):
         steps = [f"fps={_rate(rung.fps)}"] if rung.resample_fps else []
         steps += [f"scale=w={rung.width}:h={rung.height}", "format=yuv420p", "setsar=1"]
         chains.append(f"[s{i}]{','.join(steps)}[v{i}]")
-    if len(rungs) == 1:
+    if storyboard is not None:
+        chains.append(f"[s{len(rungs)}]{storyboard.filter_chain()}[sb]")
+    if len(chains) == 1:
         return chains[0].replace("[s0]", "[0:v:0]", 1)
-    labels = "".join(f"[s{i}]" for i in range(len(rungs)))
-    return f"[0:v:0]split={len(rungs)}{labels};" + ";".join(chains)
+    labels = "".join(f"[s{i}]" for i in range(len(chains)))
+    return f"[0:v:0]split={len(chains)}{labels};" + ";".join(chains)
 
 
 def var_stream_map(rungs: list[RungPlan], has_audio: bool) -> str:
@@ -82,8 +99,11 @@ def build_ladder_argv(
     container: Container | None = None,
     info: MediaInfo | None = None,
     rungs: list[RungPlan] | None = None,
+    storyboard: StoryboardPlan | None = None,
 ) -> list[str]:
-    """The one ffmpeg command that encodes and packages the whole ladder.
+    """The one ffmpeg command that encodes and packages the whole ladder, and writes the
+    storyboard sheets into ``out_dir/storyboard/`` when ``storyboard`` is given (that folder
+    must exist).
 
     With only ``settings``, ``source`` and ``out_dir`` it probes the source itself (blocking),
     which is what a benchmark wants: the identical command a worker would run.
@@ -98,7 +118,7 @@ def build_ladder_argv(
     argv = [ffmpeg_binary(settings), "-nostdin", "-y", "-hide_banner", "-loglevel", "error"]
     argv += ["-nostats", "-progress", "pipe:1"]
     argv += input_args(container, source)
-    argv += ["-filter_complex", filter_graph(rungs)]
+    argv += ["-filter_complex", filter_graph(rungs, storyboard)]
     for i in range(len(rungs)):
         argv += ["-map", f"[v{i}]"]
     if info.has_audio:
@@ -145,12 +165,41 @@ def build_ladder_argv(
         var_stream_map(rungs, info.has_audio),
         str(out_dir / "%v" / PLAYLIST_NAME),
     ]
+    if storyboard is not None:
+        argv += ["-map", "[sb]", "-c:v", "mjpeg", "-q:v", str(THUMB_QUALITY)]
+        argv += ["-f", "image2", "-start_number", "1"]
+        argv += [str(out_dir / STORYBOARD_FOLDER / THUMB_PATTERN)]
     return argv
 
 
-def bare_ladder_command(source: Path, out_dir: Path, settings: Settings) -> list[str]:
-    """The exact ladder command a worker runs for ``source`` (probes it; blocking)."""
-    return build_ladder_argv(settings, source, out_dir)
+def build_tile_argv(settings: Settings, folder: Path, plan: StoryboardPlan) -> list[str]:
+    """Tile the thumbnails in ``folder`` (``th_%05d.jpg``) into sprite sheets (``sb_%03d.jpg``);
+    the last sheet may be partly empty."""
+    argv = [ffmpeg_binary(settings), "-nostdin", "-y", "-hide_banner", "-loglevel", "error"]
+    argv += ["-f", "image2", "-protocol_whitelist", "file", "-framerate", "1"]
+    argv += ["-start_number", "1", "-i", str(folder / THUMB_PATTERN)]
+    argv += ["-vf", plan.tile_filter, "-c:v", "mjpeg", "-q:v", str(JPEG_QUALITY)]
+    argv += ["-f", "image2", "-start_number", "1", str(folder / SHEET_PATTERN)]
+    return argv
+
+
+def storyboard_for(info: MediaInfo, rungs: list[RungPlan]) -> StoryboardPlan:
+    """The storyboard plan of a source whose ladder is ``rungs`` (the top rung's aspect)."""
+    top = rungs[-1]
+    return plan_storyboard(info.duration_s, top.width, top.height)
+
+
+def bare_ladder_command(
+    source: Path, out_dir: Path, settings: Settings, *, storyboard: bool = True
+) -> list[str]:
+    """The exact ladder command a worker runs for ``source`` (probes it, makes the
+    storyboard folder; blocking). ``storyboard=False`` leaves the storyboard branch out."""
+    info = probe_file(source, settings)
+    rungs = plan_ladder(settings.ladder, info.width, info.height, info.fps, vfr=info.vfr)
+    plan = storyboard_for(info, rungs) if storyboard else None
+    if plan is not None:
+        (out_dir / STORYBOARD_FOLDER).mkdir(parents=True, exist_ok=True)
+    return build_ladder_argv(settings, source, out_dir, info=info, rungs=rungs, storyboard=plan)
 
 
 def poster_time(settings: Settings, duration_s: float) -> float:

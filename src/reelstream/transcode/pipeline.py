@@ -1,5 +1,9 @@
 """One transcode attempt for one lease: fetch, probe, encode, package, upload, publish.
 
+The encode writes the ladder's CMAF segments and the storyboard sheets in one ffmpeg process;
+packaging measures them into a ``Layout``; the manifests (HLS master with the video's captions,
+DASH MPD) are written by ``reelstream.transcode.publishing`` inside the publish transaction.
+
 Everything an attempt writes to storage lives under ``videos/{vid}/r/{rev}/`` (its own ``rev``),
 and becomes visible only through one transaction that completes the job (fenced on the lease)
 and points the video at that rev. So a worker that dies, loses its lease or fails leaves at
@@ -23,6 +27,7 @@ from pathlib import Path
 import anyio
 
 from reelstream.db import videos
+from reelstream.db.captions import list_captions
 from reelstream.db.errors import VideoNotFound
 from reelstream.queue.errors import LeaseLost
 from reelstream.queue.jobs import Lease
@@ -34,18 +39,24 @@ from reelstream.transcode.ffmpeg import (
     AUDIO_NAME,
     build_ladder_argv,
     build_poster_argv,
+    build_tile_argv,
     poster_time,
     run_ffmpeg,
+    storyboard_for,
 )
 from reelstream.transcode.ladder import RungPlan, plan_ladder
-from reelstream.transcode.packaging import MASTER_NAME, Package, package
+from reelstream.transcode.packaging import Packaged, package
 from reelstream.transcode.probe import Container, MediaInfo, probe
+from reelstream.transcode.publishing import POSTER_NAME, write_manifests
+from reelstream.transcode.storyboard import FOLDER as STORYBOARD_FOLDER
+from reelstream.transcode.storyboard import VTT_NAME as STORYBOARD_VTT
+from reelstream.transcode.storyboard import StoryboardPlan, storyboard_vtt
 
 log = logging.getLogger(__name__)
 
-POSTER_NAME = "poster.jpg"
 UPLOAD_CONCURRENCY = 8
 ENCODE_SHARE = 0.9  # progress reported at the end of encoding; upload takes the rest
+STORYBOARD_TIMEOUT_S = 300.0
 
 
 def work_dir_name(lease: Lease) -> str:
@@ -56,7 +67,7 @@ def work_dir_name(lease: Lease) -> str:
 class Produced:
     info: MediaInfo
     rungs: list[RungPlan]
-    package: Package
+    package: Packaged
     output_bytes: int
 
 
@@ -72,6 +83,7 @@ class Attempt:
         self.work = self.settings.work_dir / work_dir_name(lease)
         self.progress = 0.0
         self.lost = False
+        self.poster_at_s: float | None = None  # chosen by the owner (POST .../poster)
 
     # -- outcome handling
 
@@ -201,7 +213,17 @@ class Attempt:
         container = Container(info.container, info.demuxer)
         out = self.work / "out"
         out.mkdir()
-        argv = build_ladder_argv(settings, source, out, container=container, info=info, rungs=rungs)
+        storyboard = storyboard_for(info, rungs)
+        (out / STORYBOARD_FOLDER).mkdir()
+        argv = build_ladder_argv(
+            settings,
+            source,
+            out,
+            container=container,
+            info=info,
+            rungs=rungs,
+            storyboard=storyboard,
+        )
         poster = asyncio.create_task(self._poster(container, source, out, info, rungs[-1]))
         try:
             await run_ffmpeg(
@@ -215,10 +237,49 @@ class Attempt:
                 poster.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await poster
-        packaged = await anyio.to_thread.run_sync(package, out, rungs, info.has_audio, AUDIO_NAME)
+        await self._tile_storyboard(out / STORYBOARD_FOLDER, storyboard)
+        packaged = await anyio.to_thread.run_sync(self._package, out, rungs, info, storyboard)
         self.progress = ENCODE_SHARE
         output_bytes = await self._upload(out, packaged)
         return Produced(info, rungs, packaged, output_bytes)
+
+    async def _tile_storyboard(self, folder: Path, plan: StoryboardPlan) -> None:
+        """Tile the ladder's thumbnails into sheets; a failure only costs the storyboard."""
+        if not await anyio.to_thread.run_sync(_count_files, folder, "th_*.jpg"):
+            log.warning("video %s: ffmpeg wrote no storyboard thumbnails", self.video_id)
+            return
+        try:
+            await run_ffmpeg(
+                build_tile_argv(self.settings, folder, plan),
+                timeout_s=STORYBOARD_TIMEOUT_S,
+                stderr_path=self.work / "storyboard.log",
+            )
+        except TranscodeError as exc:
+            log.warning("video %s: no storyboard: %s", self.video_id, exc)
+            await anyio.to_thread.run_sync(_remove_files, folder, "sb_*.jpg")
+        finally:
+            await anyio.to_thread.run_sync(_remove_files, folder, "th_*.jpg")
+
+    @staticmethod
+    def _package(
+        out: Path, rungs: list[RungPlan], info: MediaInfo, storyboard: StoryboardPlan
+    ) -> Packaged:
+        """Index the storyboard sheets ffmpeg wrote, then measure every rendition."""
+        folder = out / STORYBOARD_FOLDER
+        sheets = sorted(p.name for p in folder.glob("sb_*.jpg") if p.stat().st_size > 0)
+        vtt: str | None = None
+        files: list[str] = []
+        if sheets:
+            (folder / STORYBOARD_VTT).write_text(
+                storyboard_vtt(storyboard, len(sheets), info.duration_s)
+            )
+            vtt = storyboard.vtt_path
+            files = [f"{STORYBOARD_FOLDER}/{name}" for name in sheets] + [vtt]
+        else:
+            log.warning("no storyboard sheets; publishing without a storyboard")
+        return package(
+            out, rungs, info.has_audio, AUDIO_NAME, storyboard=vtt, storyboard_files=files
+        )
 
     def _on_progress(self, out_time_s: float, duration_s: float) -> None:
         if duration_s > 0:
@@ -228,20 +289,18 @@ class Attempt:
         async with self.services.db.read(primary=True) as s:
             video = await videos.get_video(s, self.video_id)
             key = video.source_key or source_key(self.video_id)
-        store = self.services.store
-        local = store.local_path(key)
-        if local is not None and local.is_file():
-            return local
-        dest = self.work / "source"
-        await store.fetch_to(key, dest)
-        return dest
+            self.poster_at_s = video.poster_at_s
+        return await local_source(self.services, key, self.work)
 
     async def _poster(
         self, container: Container, source: Path, out: Path, info: MediaInfo, top: RungPlan
     ) -> None:
         """The poster image; a failure here is logged, not fatal (the video still plays)."""
         dest = out / POSTER_NAME
-        for at in dict.fromkeys((poster_time(self.settings, info.duration_s), 0.0)):
+        first = poster_time(self.settings, info.duration_s)
+        if self.poster_at_s is not None and self.poster_at_s < info.duration_s:
+            first = self.poster_at_s
+        for at in dict.fromkeys((first, 0.0)):
             argv = build_poster_argv(
                 self.settings, container, source, dest, at_s=at, width=top.width, height=top.height
             )
@@ -253,16 +312,13 @@ class Attempt:
             if dest.is_file() and dest.stat().st_size > 0:
                 return
 
-    async def _upload(self, out: Path, packaged: Package) -> int:
-        """Upload media first, then playlists, the master last; returns the bytes stored."""
+    async def _upload(self, out: Path, packaged: Packaged) -> int:
+        """Upload media first, then media playlists; returns the bytes stored. The master and
+        the MPD are written when publishing."""
         media: list[str] = []
         playlists: list[str] = []
-        renditions = [v.video for v in packaged.variants]
-        if packaged.audio is not None:
-            renditions.append(packaged.audio)
-        for rendition in renditions:
-            for rel in rendition.files:
-                (playlists if rel.endswith(".m3u8") else media).append(rel)
+        for rel in packaged.files:
+            (playlists if rel.endswith((".m3u8", ".vtt")) else media).append(rel)
         if (out / POSTER_NAME).is_file():
             media.append(POSTER_NAME)
         total = 0
@@ -275,7 +331,7 @@ class Attempt:
                 info = await store.put_file(f"{self.prefix}/{rel}", out / rel, move=True)
                 total += info.size
 
-        for group in (media, playlists, [MASTER_NAME]):
+        for group in (media, playlists):
             async with anyio.create_task_group() as tg:
                 for rel in group:
                     tg.start_soon(put, rel)
@@ -284,31 +340,53 @@ class Attempt:
     # -- publish
 
     async def _publish(self, produced: Produced) -> str:
-        """Complete the job and point the video at this rev, in one transaction."""
+        """Complete the job, write the manifests (with the video's captions) and point the
+        video at this rev, in one transaction holding the video's row lock."""
+        layout = produced.package.layout
+        audio = layout.audio
         specs = [
             videos.RenditionSpec(
-                name=v.rung.name,
-                width=v.rung.width,
-                height=v.rung.height,
-                bandwidth=v.bandwidth,
-                average_bandwidth=v.average_bandwidth,
-                codecs=v.codecs,
-                playlist=v.rung.playlist,
+                name=v.name,
+                width=v.width,
+                height=v.height,
+                bandwidth=v.peak_bps + (audio.peak_bps if audio else 0),
+                average_bandwidth=v.average_bps + (audio.average_bps if audio else 0),
+                codecs=v.codec + (f",{audio.codec}" if audio else ""),
+                playlist=v.playlist,
             )
-            for v in produced.package.variants
+            for v in sorted(layout.videos, key=lambda v: v.height)
         ]
         async with self.services.db.transaction() as s:
+            video = await videos.get_video(s, self.video_id, for_update=True)
             if not await self.services.queue.complete(s, self.lease):
                 raise LeaseLost("the job's lease was lost before publishing")
+            captions = await list_captions(s, self.video_id)
+            written = await write_manifests(
+                self.services, self.video_id, self.lease.rev, layout, captions
+            )
             await videos.publish(
                 s,
                 self.video_id,
                 rev=self.lease.rev,
                 renditions=specs,
-                output_bytes=produced.output_bytes,
+                output_bytes=produced.output_bytes + written.bytes_written,
             )
+            video.layout = layout.to_json()
+            video.media = {**written.media, "poster": POSTER_NAME}
+            await s.flush()
         await remove_stale_revs(self.services, self.video_id, keep=self.lease.rev)
         return "published"
+
+
+async def local_source(services: Services, key: str, work: Path) -> Path:
+    """A local file ffmpeg can read: the blob itself on local disk, else a copy in ``work``."""
+    store = services.store
+    local = store.local_path(key)
+    if local is not None and local.is_file():
+        return local
+    dest = work / "source"
+    await store.fetch_to(key, dest)
+    return dest
 
 
 def final_reason(reason: str, lease: Lease, retryable: bool) -> str:
@@ -345,6 +423,15 @@ async def _shielded(awaitable: Awaitable[object]) -> None:
 
 def _remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def _count_files(folder: Path, pattern: str) -> int:
+    return sum(1 for _ in folder.glob(pattern))
+
+
+def _remove_files(folder: Path, pattern: str) -> None:
+    for path in folder.glob(pattern):
+        path.unlink(missing_ok=True)
 
 
 def _fresh_dir(path: Path) -> None:

@@ -10,6 +10,9 @@ videos' status, then removes the expired attempts' partial outputs.
 ``stop()`` stops claiming, waits up to ``shutdown_grace_s`` for running attempts, then cancels
 them (which kills their ffmpeg and hands the jobs back to the queue).
 
+Jobs are dispatched on their kind (``run_job``): ``transcode`` (the ladder, ``pipeline``) and
+``poster`` (``poster``).
+
 ``run_worker_process`` is the ``reelstream worker`` role: a pool until SIGTERM/SIGINT.
 """
 
@@ -39,6 +42,7 @@ from reelstream.services import Services, build_services
 from reelstream.storage.base import rev_prefix
 from reelstream.storage.errors import StorageError
 from reelstream.transcode.pipeline import run_attempt, work_dir_name
+from reelstream.transcode.poster import POSTER_KIND, run_poster
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +50,29 @@ JANITOR_INTERVAL_S = 300.0
 _WORK_DIR_RE = re.compile(r"^\d+-\d+-[a-z0-9]{12}$")
 
 
+TRANSCODE_KIND = "transcode"
+
+
 async def claim_next(services: Services, owner: str) -> Lease | None:
-    """Claim the next due job and mark its video ``processing`` in the same transaction."""
+    """Claim the next due job; a transcode marks its video ``processing`` in the same
+    transaction (other kinds, like ``poster``, never change the video's status)."""
     async with services.db.transaction() as s:
         lease = await services.queue.claim(s, owner)
-        if lease is not None:
+        if lease is not None and lease.kind == TRANSCODE_KIND:
             await videos.mark_processing(s, lease.video_id)
     return lease
+
+
+async def run_job(services: Services, lease: Lease) -> str:
+    """Run one attempt of the leased job, by kind; returns its outcome."""
+    if lease.kind == TRANSCODE_KIND:
+        return await run_attempt(services, lease)
+    if lease.kind == POSTER_KIND:
+        return await run_poster(services, lease)
+    log.error("job %d has an unknown kind %r", lease.job_id, lease.kind)
+    async with services.db.transaction() as s:
+        await services.queue.fail(s, lease, f"unknown job kind {lease.kind!r}", retryable=False)
+    return "failed"
 
 
 async def reap_once(services: Services) -> int:
@@ -60,7 +80,11 @@ async def reap_once(services: Services) -> int:
     async with services.db.transaction() as s:
         expired, dead = await services.queue.reap(s)
         dead_ids = {d.job_id for d in dead}
+        # only transcodes own the video's status; a dead poster job leaves the video as it is
+        transcodes = {lease.job_id for lease in expired if lease.kind == TRANSCODE_KIND}
         for d in dead:
+            if d.job_id not in transcodes:
+                continue
             with contextlib.suppress(VideoNotFound):
                 await videos.mark_failed(
                     s,
@@ -69,7 +93,7 @@ async def reap_once(services: Services) -> int:
                     f"time{'s' if d.attempts != 1 else ''}",
                 )
         for lease in expired:
-            if lease.job_id not in dead_ids:
+            if lease.job_id not in dead_ids and lease.job_id in transcodes:
                 with contextlib.suppress(VideoNotFound):
                     await videos.mark_queued(s, lease.video_id)
     for lease in expired:
@@ -217,8 +241,8 @@ class WorkerPool:
                     lease.rev,
                 )
                 try:
-                    await run_attempt(self.services, lease)
-                except Exception:  # run_attempt handles its errors; this is a last resort
+                    await run_job(self.services, lease)
+                except Exception:  # run_job handles its errors; this is a last resort
                     log.exception("%s: attempt crashed", owner)
                 continue
             if self._stopping:

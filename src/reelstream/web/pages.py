@@ -68,7 +68,8 @@ def poster_url(services: Services, video: Video) -> str | None:
         return None
     expires = int(time.time()) + services.settings.playback_ttl_s
     token = services.signer.sign(video.id, expires)
-    return f"/media/{video.id}/{video.published_rev}/{token}/poster.jpg"
+    name = (video.media or {}).get("poster") or "poster.jpg"
+    return f"/media/{video.id}/{video.published_rev}/{token}/{name}"
 
 
 def _card(services: Services, video: Video) -> dict[str, Any]:

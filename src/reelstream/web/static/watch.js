@@ -1,7 +1,13 @@
 /* Watch page: shows processing progress until the video is playable, then plays it with
- * hls.js (global `Hls`; native HLS only where MSE is missing), with a quality selector.
+ * hls.js (global `Hls`; native HLS only where MSE is missing), with a quality selector, or with
+ * dash.js when the page is opened with ?player=dash (the same CMAF segments through the MPD).
  *
- * State for tests and debugging: window.reelstreamPlayer = {hls, fatalError, video}.
+ * Player features: a caption selector (HLS subtitle renditions / DASH text tracks, shown as
+ * the video's text tracks) and a custom seek bar under the picture that shows the storyboard
+ * thumbnail (sprite#xywh from the storyboard WebVTT) of the time under the pointer.
+ *
+ * State for tests and debugging:
+ * window.reelstreamPlayer = {kind, hls, dash, fatalError, video, storyboard}.
  */
 (function () {
   "use strict";
@@ -25,7 +31,21 @@
   var durationText = document.getElementById("video-duration");
   var renditionList = document.getElementById("rendition-list");
 
-  var state = { hls: null, fatalError: null, video: null, started: false };
+  var captionsSelect = document.getElementById("captions");
+  var playerKind = document.getElementById("player-kind");
+  var seekbar = document.getElementById("seekbar");
+  var seekFill = document.getElementById("seek-fill");
+  var seekHover = document.getElementById("seek-hover");
+  var seekTime = document.getElementById("seek-time");
+  var preview = document.getElementById("storyboard-preview");
+  var previewTime = document.getElementById("storyboard-time");
+
+  var params = new URLSearchParams(window.location.search);
+  var kind = params.get("player") === "dash" ? "dash" : "hls";
+  var state = {
+    kind: kind, hls: null, dash: null, fatalError: null, video: null, started: false,
+    storyboard: null,
+  };
   window.reelstreamPlayer = state;
 
   var STATUS_TEXT = {
@@ -123,10 +143,177 @@
     quality.disabled = false;
   }
 
+  /* -- captions ---------------------------------------------------------------------- */
+
+  function fillCaptions(tracks, current) {
+    // tracks: [{index, lang, label}]
+    captionsSelect.textContent = "";
+    var off = document.createElement("option");
+    off.value = "off";
+    off.textContent = "Off";
+    captionsSelect.appendChild(off);
+    tracks.forEach(function (t) {
+      var opt = document.createElement("option");
+      opt.value = String(t.index);
+      opt.textContent = t.label || t.lang;
+      opt.setAttribute("data-lang", t.lang || "");
+      captionsSelect.appendChild(opt);
+    });
+    captionsSelect.value = current >= 0 ? String(current) : "off";
+    captionsSelect.disabled = tracks.length === 0;
+  }
+
+  function onCaptionChoice(choose) {
+    captionsSelect.addEventListener("change", function () {
+      var v = captionsSelect.value;
+      choose(v === "off" ? -1 : parseInt(v, 10));
+    });
+  }
+
+  /* -- storyboard previews -------------------------------------------------------------- */
+
+  function parseTimestamp(text) {
+    var m = /^(?:(\d+):)?(\d{2}):(\d{2})\.(\d{3})$/.exec(text.trim());
+    if (!m) return NaN;
+    return (parseInt(m[1] || "0", 10) * 3600) + parseInt(m[2], 10) * 60 +
+      parseInt(m[3], 10) + parseInt(m[4], 10) / 1000;
+  }
+
+  /* Cues of a storyboard WebVTT: [{start, end, url, x, y, w, h}]; urls are absolute. */
+  function parseStoryboard(text, baseUrl) {
+    var cues = [];
+    text.replace(/\r\n?/g, "\n").split(/\n\n+/).forEach(function (block) {
+      var lines = block.split("\n").filter(function (l) { return l.trim() !== ""; });
+      var at = lines.findIndex(function (l) { return l.indexOf("-->") >= 0; });
+      if (at < 0 || at + 1 >= lines.length) return;
+      var times = lines[at].split("-->");
+      var ref = lines[at + 1].trim();
+      var hash = ref.indexOf("#xywh=");
+      if (hash < 0) return;
+      var xywh = ref.slice(hash + 6).split(",").map(function (n) { return parseInt(n, 10); });
+      if (xywh.length !== 4 || xywh.some(isNaN)) return;
+      cues.push({
+        start: parseTimestamp(times[0]),
+        end: parseTimestamp(times[1].trim().split(/\s+/)[0]),
+        url: new URL(ref.slice(0, hash), baseUrl).href,
+        x: xywh[0], y: xywh[1], w: xywh[2], h: xywh[3],
+      });
+    });
+    return cues.filter(function (c) { return !isNaN(c.start) && !isNaN(c.end); });
+  }
+
+  function cueAt(cues, t) {
+    for (var i = 0; i < cues.length; i++) {
+      if (t >= cues[i].start && t < cues[i].end) return cues[i];
+    }
+    return cues.length && t >= cues[cues.length - 1].end ? cues[cues.length - 1] : null;
+  }
+
+  function loadStoryboard(url) {
+    fetch(url).then(function (res) {
+      if (!res.ok) throw new Error("HTTP " + res.status);
+      return res.text();
+    }).then(function (text) {
+      state.storyboard = parseStoryboard(text, url);
+    }).catch(function (err) {
+      state.storyboard = [];
+      window.console.warn("storyboard unavailable: " + err.message);
+    });
+  }
+
+  function duration() {
+    if (isFinite(videoEl.duration) && videoEl.duration > 0) return videoEl.duration;
+    return state.video && state.video.duration_s ? state.video.duration_s : 0;
+  }
+
+  function timeAtPointer(event) {
+    var rect = seekbar.getBoundingClientRect();
+    var x = Math.max(0, Math.min(rect.width, event.clientX - rect.left));
+    return { x: x, t: rect.width > 0 ? (x / rect.width) * duration() : 0 };
+  }
+
+  function showPreview(event) {
+    var total = duration();
+    if (!total) return;
+    var pos = timeAtPointer(event);
+    var rect = seekbar.getBoundingClientRect();
+    seekHover.style.left = pos.x + "px";
+    seekHover.hidden = false;
+    var cue = state.storyboard ? cueAt(state.storyboard, pos.t) : null;
+    var label = rs.formatDuration(pos.t);
+    if (cue) {
+      var half = cue.w / 2;
+      preview.style.left = Math.max(half, Math.min(rect.width - half, pos.x)) + "px";
+      preview.style.width = cue.w + "px";
+      preview.style.height = cue.h + "px";
+      preview.style.backgroundImage = "url(\"" + cue.url + "\")";
+      preview.style.backgroundPosition = (-cue.x) + "px " + (-cue.y) + "px";
+      preview.setAttribute("data-start", String(cue.start));
+      previewTime.textContent = label;
+      preview.hidden = false;
+      seekTime.hidden = true;
+    } else {
+      seekTime.style.left = pos.x + "px";
+      seekTime.textContent = label;
+      seekTime.hidden = false;
+      preview.hidden = true;
+    }
+  }
+
+  function hidePreview() {
+    preview.hidden = true;
+    seekTime.hidden = true;
+    seekHover.hidden = true;
+  }
+
+  function setupSeekbar() {
+    var dragging = false;
+    seekbar.hidden = false;
+    seekbar.addEventListener("pointermove", function (e) {
+      showPreview(e);
+      if (dragging) videoEl.currentTime = timeAtPointer(e).t;
+    });
+    seekbar.addEventListener("pointerleave", function () { if (!dragging) hidePreview(); });
+    seekbar.addEventListener("pointerdown", function (e) {
+      dragging = true;
+      if (seekbar.setPointerCapture) seekbar.setPointerCapture(e.pointerId);
+      showPreview(e);
+      videoEl.currentTime = timeAtPointer(e).t;
+    });
+    seekbar.addEventListener("pointerup", function () { dragging = false; hidePreview(); });
+    seekbar.addEventListener("pointercancel", function () { dragging = false; hidePreview(); });
+    seekbar.addEventListener("keydown", function (e) {
+      if (e.key === "ArrowRight") videoEl.currentTime = Math.min(duration(), videoEl.currentTime + 5);
+      else if (e.key === "ArrowLeft") videoEl.currentTime = Math.max(0, videoEl.currentTime - 5);
+    });
+    videoEl.addEventListener("timeupdate", function () {
+      var total = duration();
+      var pct = total ? Math.min(100, (videoEl.currentTime / total) * 100) : 0;
+      seekFill.style.width = pct.toFixed(2) + "%";
+      seekbar.setAttribute("aria-valuenow", String(Math.floor(videoEl.currentTime)));
+      seekbar.setAttribute("aria-valuemax", String(Math.floor(total)));
+    });
+  }
+
+  /* -- players ---------------------------------------------------------------------------- */
+
   function playWithHls(url) {
     var hls = new Hls({ capLevelToPlayerSize: false });
     state.hls = hls;
     var mediaRecoveries = 0;
+
+    function captionTracks() {
+      return hls.subtitleTracks.map(function (t, i) {
+        return { index: i, lang: t.lang || "", label: t.name || t.lang || "" };
+      });
+    }
+    hls.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, function () {
+      fillCaptions(captionTracks(), hls.subtitleTrack);
+    });
+    onCaptionChoice(function (index) {
+      hls.subtitleDisplay = index >= 0;
+      hls.subtitleTrack = index;
+    });
 
     hls.on(Hls.Events.MANIFEST_PARSED, function () {
       fillQualities(hls);
@@ -177,11 +364,113 @@
     if (p && p.catch) p.catch(function () { /* autoplay refused */ });
   }
 
+  function loadScript(src) {
+    return new Promise(function (resolve, reject) {
+      var el = document.createElement("script");
+      el.src = src;
+      el.onload = resolve;
+      el.onerror = function () { reject(new Error("cannot load " + src)); };
+      document.head.appendChild(el);
+    });
+  }
+
+  function representationText(rep) {
+    if (!rep) return "—";
+    return (rep.height ? rep.height + "p" : "audio") + " · " + rs.formatBitrate(rep.bandwidth);
+  }
+
+  function playWithDash(url) {
+    var player = dashjs.MediaPlayer().create();
+    state.dash = player;
+    var events = dashjs.MediaPlayer.events;
+    player.updateSettings({ streaming: { text: { defaultEnabled: false } } });
+    var auto = true;
+    var playingId = null;
+
+    function updateLabel() {
+      var reps = player.getRepresentationsByType("video") || [];
+      var rep = reps.filter(function (r) { return r.id === playingId; })[0];
+      var text = representationText(rep);
+      currentLabel.textContent = auto ? "Auto · " + text : text;
+    }
+
+    player.on(events.STREAM_INITIALIZED, function () {
+      var reps = (player.getRepresentationsByType("video") || []).slice();
+      quality.textContent = "";
+      var opt = document.createElement("option");
+      opt.value = "-1";
+      opt.textContent = "Auto";
+      quality.appendChild(opt);
+      reps.sort(function (a, b) { return b.height - a.height || b.bandwidth - a.bandwidth; });
+      reps.forEach(function (r) {
+        var o = document.createElement("option");
+        o.value = r.id;
+        o.textContent = r.height + "p";
+        quality.appendChild(o);
+      });
+      quality.value = "-1";
+      quality.disabled = false;
+    });
+    player.on(events.QUALITY_CHANGE_RENDERED, function (e) {
+      if (e.mediaType !== "video") return;
+      var rep = e.newRepresentation;
+      playingId = rep ? rep.id : null;
+      updateLabel();
+    });
+    player.on(events.TEXT_TRACKS_ADDED, function (e) {
+      var tracks = (e.tracks || []).map(function (t, i) {
+        var label = t.labels && t.labels.length ? t.labels[0].text : "";
+        return { index: i, lang: t.lang || "", label: label || t.lang || "" };
+      });
+      fillCaptions(tracks, -1);
+    });
+    onCaptionChoice(function (index) {
+      player.enableText(index >= 0);
+      if (index >= 0) player.setTextTrack(index);
+    });
+    player.on(events.ERROR, function (e) {
+      var err = e.error || {};
+      state.fatalError = "dash: " + (err.code || "?") + " " + (err.message || "");
+      showPlayerError("Playback failed (" + (err.message || err.code || "error") + ").");
+    });
+    player.on(events.PLAYBACK_ERROR, function (e) {
+      state.fatalError = "dash playback: " + (e.error ? e.error.message || e.error : "?");
+      showPlayerError("Playback failed.");
+    });
+    quality.addEventListener("change", function () {
+      var wanted = quality.value;
+      auto = wanted === "-1";
+      player.updateSettings({
+        streaming: { abr: { autoSwitchBitrate: { video: auto } } },
+      });
+      if (!auto) player.setRepresentationForTypeById("video", wanted, true);
+      updateLabel();
+    });
+    player.initialize(videoEl, url, true);
+  }
+
   function startPlayback() {
     if (state.started) return;
     state.started = true;
     overlay.hidden = true;
     rs.getJSON("/api/v1/videos/" + encodeURIComponent(videoId) + "/playback").then(function (pb) {
+      setupSeekbar();
+      if (state.video && state.video.storyboard_url) loadStoryboard(state.video.storyboard_url);
+      playerKind.textContent = kind === "dash" ? "DASH (dash.js)" : "HLS";
+      if (kind === "dash") {
+        if (!pb.dash_url) {
+          state.fatalError = "unsupported: this video has no DASH manifest";
+          showPlayerError("This video has no DASH manifest.");
+          return;
+        }
+        loadScript("/static/vendor/dash.all.min.js").then(function () {
+          playWithDash(pb.dash_url);
+        }, function (err) {
+          state.fatalError = "dash: " + err.message;
+          showPlayerError("Cannot load the DASH player.");
+        });
+        return;
+      }
       if (window.Hls && Hls.isSupported()) {
         playWithHls(pb.hls_url);
       } else if (videoEl.canPlayType("application/vnd.apple.mpegurl")) {
