@@ -52,14 +52,19 @@ def run_reelstream(source: Path, workdir: Path) -> float:
         meta = "filename " + __import__("base64").b64encode(source.name.encode()).decode()
         created = httpx.post(
             f"{base}/api/v1/uploads",
-            headers={"Tus-Resumable": "1.0.0", "Upload-Length": str(size), "Upload-Metadata": meta},
+            headers={
+                **server.headers,  # the server's development admin (bootstrap token)
+                "Tus-Resumable": "1.0.0",
+                "Upload-Length": str(size),
+                "Upload-Metadata": meta,
+            },
         )
         created.raise_for_status()
         upload_url = httpx.URL(base).join(created.headers["Location"])
         video_id = created.headers["Video-Id"]
         offset = 0
         chunk = 8 * 1024 * 1024
-        with source.open("rb") as fh, httpx.Client(timeout=120) as client:
+        with source.open("rb") as fh, httpx.Client(timeout=120, headers=server.headers) as client:
             while offset < size:
                 data = fh.read(chunk)
                 resp = client.patch(

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from reelstream.app import create_app
 from reelstream.config import Settings
-from tests.support import make_clip
+from tests.support import make_clip, sign_in
 
 pytest_plugins = [
     "tests.fixtures.postgres",
@@ -29,15 +29,29 @@ def settings(tmp_path: Path) -> Settings:
         reaper_interval_s=1,
         poll_interval_s=0.2,
         retry_base_s=0.5,
+        dev_admin=False,  # hashing a password per test costs time; tests/auth covers it
         _env_file=None,  # type: ignore[call-arg]
     )
 
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    """The whole app in-process (no background workers), lifespan run, schema migrated."""
+    """The whole app in-process (no background workers), lifespan run, schema migrated.
+
+    The client is signed in: every request carries the access token (``write`` scope) of the
+    user ``owner``, who therefore owns what the test uploads. ``anon`` (below) sends no
+    credential; ``client.app.state.owner_token`` is the token."""
     with TestClient(create_app(settings)) as c:
+        c.app.state.owner_token = sign_in(c)  # type: ignore[attr-defined]
         yield c
+
+
+@pytest.fixture
+def anon(client: TestClient) -> TestClient:
+    """The same app as ``client``, without credentials."""
+    other = TestClient(client.app)
+    other.portal = client.portal
+    return other
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -13,13 +14,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import imageio_ffmpeg
 import pytest
+from fastapi.testclient import TestClient
 
 IN_CI = bool(os.environ.get("CI"))
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
+ADMIN_TOKEN = "rs_" + secrets.token_urlsafe(32)
+"""The admin token every real test server (``server_env``) is started with
+(``bootstrap_admin_token``, a development-only setting)."""
+ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 def require(available: bool, what: str) -> None:
@@ -107,6 +114,12 @@ class Server:
     data_dir: Path
     proc: subprocess.Popen[bytes]
     log_path: Path
+    token: str = ADMIN_TOKEN
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Authenticates as the server's development admin."""
+        return {"Authorization": f"Bearer {self.token}"}
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:]
@@ -124,6 +137,7 @@ def server_env(data_dir: Path, **settings: object) -> dict[str, str]:
             "REELSTREAM_POLL_INTERVAL_S": "0.5",
             "REELSTREAM_RETRY_BASE_S": "1",
             "REELSTREAM_LOG_LEVEL": "INFO",
+            "REELSTREAM_BOOTSTRAP_ADMIN_TOKEN": ADMIN_TOKEN,
         }
     )
     env.update({f"REELSTREAM_{k.upper()}": str(v) for k, v in settings.items()})
@@ -191,15 +205,61 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
 
 
 def wait_for_status(
-    base_url: str, video_id: str, statuses: set[str], timeout: float = 180
+    base_url: str,
+    video_id: str,
+    statuses: set[str],
+    timeout: float = 180,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, object]:
+    """Poll the video until its status is one of ``statuses``; as the test servers' admin
+    unless other ``headers`` are given."""
     deadline = time.monotonic() + timeout
     last: dict[str, object] = {}
     while time.monotonic() < deadline:
-        r = httpx.get(f"{base_url}/api/v1/videos/{video_id}", timeout=10)
+        r = httpx.get(
+            f"{base_url}/api/v1/videos/{video_id}",
+            headers=ADMIN_HEADERS if headers is None else headers,
+            timeout=10,
+        )
         assert r.status_code == 200, r.text
         last = r.json()
         if last["status"] in statuses:
             return last
         time.sleep(0.3)
     raise AssertionError(f"video {video_id} never reached {statuses}; last state: {last}")
+
+
+def create_account(
+    client: TestClient,
+    username: str,
+    *,
+    admin: bool = False,
+    scopes: tuple[str, ...] = ("write",),
+    password: str | None = None,
+) -> str:
+    """Create a user (through the services of the in-process app) and return a new personal
+    access token of it with ``scopes``."""
+    from reelstream.auth.accounts import create_user
+    from reelstream.auth.tokens_api import create_token
+
+    services = client.app.state.services  # type: ignore[attr-defined]
+
+    async def create() -> str:
+        async with services.db.transaction() as s:
+            user = await create_user(s, username, password, is_admin=admin)
+            plain, _ = await create_token(s, user, "tests", scopes)
+        return plain
+
+    assert client.portal is not None, "use the TestClient as a context manager"
+    return client.portal.call(create)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def sign_in(client: TestClient, username: str = "owner", **kwargs: Any) -> str:
+    """Create ``username`` (see ``create_account``) and make ``client`` send its token."""
+    token = create_account(client, username, **kwargs)
+    client.headers.update(bearer(token))
+    return token

@@ -53,6 +53,10 @@ def create_app(
         if migrate and role != "origin":  # the origin never queries the database
             await anyio.to_thread.run_sync(upgrade, settings.resolved_database_url)
         await services.start()
+        if role != "origin":  # development mode: the first admin (reelstream.auth.bootstrap)
+            from reelstream.auth.bootstrap import bootstrap_admin
+
+            await bootstrap_admin(services)
         pool = None
         if with_workers:
             from reelstream.transcode.worker import WorkerPool

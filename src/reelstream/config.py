@@ -120,6 +120,13 @@ class Settings(BaseSettings):
     signing_keys: dict[str, SecretStr] = Field(default_factory=dict)
     signing_key_id: str = "k1"
     playback_ttl_s: int = Field(default=6 * 3600, gt=0)
+    public_playback_ttl_s: int | None = Field(default=None, gt=0)
+
+    # -- accounts
+    signup_enabled: bool | None = None
+    session_ttl_s: int = Field(default=14 * 24 * 3600, gt=0)
+    dev_admin: bool = True
+    bootstrap_admin_token: SecretStr | None = None
 
     @field_validator("ladder")
     @classmethod
@@ -162,6 +169,17 @@ class Settings(BaseSettings):
     def is_development(self) -> bool:
         return self.env == "development"
 
+    @property
+    def allow_signup(self) -> bool:
+        """``signup_enabled`` if set, else on in development and off otherwise."""
+        return self.is_development if self.signup_enabled is None else self.signup_enabled
+
+    def playback_ttl_for(self, visibility: str) -> int:
+        """Lifetime of playback tokens for a video of this visibility."""
+        if visibility == "public" and self.public_playback_ttl_s is not None:
+            return self.public_playback_ttl_s
+        return self.playback_ttl_s
+
     def prepare(self) -> None:
         """Create the data folders and make sure there is a usable signing key.
 
@@ -177,6 +195,14 @@ class Settings(BaseSettings):
             self.signing_keys = {self.signing_key_id: SecretStr(self._stored_key("signing.key"))}
         if self.signing_key_id not in self.signing_keys:
             raise ConfigError(f"signing_key_id {self.signing_key_id!r} is not in signing_keys")
+        if self.bootstrap_admin_token is not None:
+            if not self.is_development:
+                raise ConfigError(
+                    "bootstrap_admin_token is a development-only setting; create the first "
+                    "admin with `reelstream users create NAME --admin`"
+                )
+            if not self.bootstrap_admin_token.get_secret_value().startswith("rs_"):
+                raise ConfigError("bootstrap_admin_token must start with 'rs_'")
         if not self.is_development:
             for kid, key in self.signing_keys.items():
                 value = key.get_secret_value()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+from reelstream.auth.accounts import find_user
 from reelstream.db import videos as repo
 from reelstream.db.videos import RenditionSpec
 from reelstream.ids import new_rev
@@ -22,11 +23,22 @@ MASTER = (
 
 
 async def create_video(
-    services: Services, title: str = "clip", *, visibility: str = "public"
+    services: Services,
+    title: str = "clip",
+    *,
+    visibility: str = "public",
+    owner: str | None = "owner",
 ) -> str:
+    """A new video owned by the user named ``owner`` (by default the ``client`` fixture's
+    user; no owner when there is no such user)."""
     async with services.db.transaction() as s:
+        user = await find_user(s, owner) if owner else None
         video = await repo.create_video(
-            s, title=title, filename=f"{title}.mp4", visibility=visibility
+            s,
+            title=title,
+            filename=f"{title}.mp4",
+            visibility=visibility,
+            owner_id=user.id if user else None,
         )
         return video.id
 

@@ -12,7 +12,7 @@ from urllib.parse import urljoin
 import httpx
 import pytest
 
-from tests.support import media_duration, run_server, wait_for_status
+from tests.support import ADMIN_HEADERS, media_duration, run_server, wait_for_status
 from tests.transcode.media_checks import check_storyboard
 
 pytestmark = pytest.mark.e2e
@@ -24,6 +24,7 @@ def upload(base_url: str, path: Path) -> str:
     r = httpx.post(
         f"{base_url}/api/v1/uploads",
         headers={
+            **ADMIN_HEADERS,
             "Tus-Resumable": "1.0.0",
             "Upload-Length": str(len(data)),
             "Upload-Metadata": meta,
@@ -46,7 +47,7 @@ def test_ffmpeg_plays_dash_and_hls_with_subtitles_over_http(clip: Path, tmp_path
             f"{base}/api/v1/videos/{vid}/captions",
             params={"lang": "en", "label": "English"},
             content="WEBVTT\n\n00:00:00.500 --> 00:00:02.000\nHello\n",
-            headers={"content-type": "text/vtt"},
+            headers={"content-type": "text/vtt", **ADMIN_HEADERS},
         )
         assert r.status_code == 201, r.text
         playback = httpx.get(f"{base}/api/v1/videos/{vid}/playback").json()
@@ -65,7 +66,9 @@ def test_ffmpeg_plays_dash_and_hls_with_subtitles_over_http(clip: Path, tmp_path
         check_storyboard(vtt.text, sheets, video["duration_s"])
 
         before = httpx.get(video["poster_url"]).content
-        r = httpx.post(f"{base}/api/v1/videos/{vid}/poster", json={"at_s": 4.5})
+        r = httpx.post(
+            f"{base}/api/v1/videos/{vid}/poster", json={"at_s": 4.5}, headers=ADMIN_HEADERS
+        )
         assert r.status_code == 202, r.text
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:

@@ -62,7 +62,7 @@ def video_id(server: Server, clip: Path) -> str:
         f"{server.base_url}/api/v1/videos/{vid}/captions",
         params={"lang": "en", "label": "English"},
         content=f"1\n00:00:00,500 --> 00:00:03,000\n{CUE_TEXT}\n",
-        headers={"content-type": "application/x-subrip"},
+        headers={"content-type": "application/x-subrip", **server.headers},
         timeout=30,
     )
     assert r.status_code == 201, r.text

@@ -78,14 +78,17 @@ def _source(server: Server, video_id: str) -> bytes:
 def tus_upload(server: Server, path: Path, title: str) -> str:
     """Upload with tuspy; the video id comes from the upload's HEAD (Video-Id)."""
     with path.open("rb") as stream:  # tuspy leaves files it opens itself unclosed
-        uploader = tus_client.TusClient(f"{server.base_url}/api/v1/uploads").uploader(
+        client = tus_client.TusClient(f"{server.base_url}/api/v1/uploads", headers=server.headers)
+        uploader = client.uploader(
             file_stream=stream,
             chunk_size=512 * 1024,
             metadata={"filename": path.name, "title": title, "visibility": "public"},
         )
         uploader.upload()
     assert uploader.url
-    head = httpx.head(uploader.url, headers={"Tus-Resumable": "1.0.0"}, timeout=10)
+    head = httpx.head(
+        uploader.url, headers={"Tus-Resumable": "1.0.0", **server.headers}, timeout=10
+    )
     assert head.status_code == 200, head.text
     assert int(head.headers["upload-offset"]) == path.stat().st_size
     video_id = head.headers.get("video-id")
@@ -160,6 +163,34 @@ def test_watch_page_plays_the_video_with_hls_js(page: Page, clip: Path, tmp_path
         assert page.evaluate("() => window.reelstreamPlayer.fatalError") is None
 
 
+PASSWORD = "a long test password"
+
+
+def sign_up(server: Server, username: str) -> None:
+    """Create an account through the sign-up form's endpoint (no browser involved)."""
+    r = httpx.post(
+        f"{server.base_url}/signup",
+        data={"username": username, "password": PASSWORD},
+        timeout=30,
+    )
+    assert r.status_code == 303, r.text
+
+
+def log_in(page: Page, server: Server, username: str, next_path: str = "/") -> None:
+    """Sign in through the real /login form."""
+    page.goto(f"{server.base_url}/login?next={next_path}")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("#login-button")
+    page.wait_for_url(re.compile(re.escape(server.base_url + next_path) + r"$"))
+    assert page.locator("#nav-account").inner_text() == username
+
+
+def signed_in(page: Page, server: Server, username: str = "uploader") -> None:
+    sign_up(server, username)
+    log_in(page, server, username)
+
+
 def _upload_through_page(page: Page, server: Server, path: Path, title: str) -> str:
     page.goto(f"{server.base_url}/upload")
     assert page.locator("#pause-button").is_hidden()
@@ -179,6 +210,7 @@ def _upload_through_page(page: Page, server: Server, path: Path, title: str) -> 
 
 def test_upload_page_uploads_with_tus_js_client(page: Page, clip: Path, tmp_path: Path) -> None:
     with run_server(tmp_path / "data", embedded_workers=False) as server:
+        signed_in(page, server)
         vid = _upload_through_page(page, server, clip, "From the <browser>")
 
         assert _source(server, vid) == clip.read_bytes()
@@ -211,6 +243,7 @@ def test_upload_page_survives_a_dropped_connection(page: Page, tmp_path: Path) -
             route.continue_()
 
     with run_server(tmp_path / "data", embedded_workers=False) as server:
+        signed_in(page, server)
         page.route(re.compile(r".*/api/v1/uploads/.*"), drop_second_patch)
         vid = _upload_through_page(page, server, source, "dropped once")
         assert dropped, "the test never dropped a request"
@@ -270,6 +303,7 @@ def test_upload_page_resumes_after_a_reload(page: Page, tmp_path: Path) -> None:
             route.continue_()
 
     with run_server(tmp_path / "data", embedded_workers=False) as server:
+        signed_in(page, server)
         page.route(re.compile(r".*/api/v1/uploads/.*"), stall_after_first_chunk)
         page.goto(f"{server.base_url}/upload")
         page.set_input_files("#file", str(source))
@@ -301,6 +335,7 @@ def test_upload_page_shows_the_server_reason_on_refusal(page: Page, tmp_path: Pa
         direct = httpx.post(
             f"{server.base_url}/api/v1/uploads",
             headers={
+                **server.headers,
                 "Tus-Resumable": "1.0.0",
                 "Upload-Length": str(source.stat().st_size),
                 "Upload-Metadata": "filename dG9vLWJpZy5tcDQ=",
@@ -310,6 +345,7 @@ def test_upload_page_shows_the_server_reason_on_refusal(page: Page, tmp_path: Pa
         assert direct.status_code == 413
         reason = direct.json()["error"]["message"]
 
+        signed_in(page, server)
         page.goto(f"{server.base_url}/upload")
         page.set_input_files("#file", str(source))
         page.click("#upload-button")

@@ -20,6 +20,7 @@ from reelstream.queue.notify_redis import RedisNotifier
 from tests.cache.helpers import QueryCounter, make_ready, run, services_of
 from tests.fixtures.redis import RedisServer
 from tests.ingest.helpers import TUS, metadata
+from tests.support import bearer, create_account
 
 SETTLE_S = 0.2
 BREAKER_S = 0.5
@@ -36,6 +37,9 @@ def app(tmp_path: Path, own_redis: RedisServer) -> Iterator[TestClient]:
         _env_file=None,
     )
     with TestClient(create_app(settings)) as client:
+        # Reads stay anonymous (a cache hit must cost no query; a token would be looked up);
+        # the writes send the token of the user "owner", who owns the test's videos.
+        client.app.state.write_headers = bearer(create_account(client, "owner"))  # type: ignore[attr-defined]
         services = services_of(client)
         assert isinstance(services.cache, RedisCache)
         assert isinstance(services.notifier, RedisNotifier)
@@ -68,6 +72,7 @@ def test_redis_accelerates_and_its_loss_only_slows_down(
     app: TestClient, own_redis: RedisServer
 ) -> None:
     services = services_of(app)
+    write: dict[str, str] = app.app.state.write_headers  # type: ignore[attr-defined]
     counter = QueryCounter(services.db)
     try:
         vid = run(app, make_ready, services, "first title")
@@ -85,7 +90,7 @@ def test_redis_accelerates_and_its_loss_only_slows_down(
         assert queries == 0 and playback["hls_url"].endswith("/master.m3u8")
 
         # (b) a write invalidates: the very next read shows it, then it is cached again
-        r = timed(app.patch, video_url, json={"title": "second title"})
+        r = timed(app.patch, video_url, json={"title": "second title"}, headers=write)
         assert r.status_code == 200 and r.json()["title"] == "second title"
         body, _ = get_counting(app, counter, video_url)
         assert body["title"] == "second title"
@@ -102,14 +107,21 @@ def test_redis_accelerates_and_its_loss_only_slows_down(
         assert playback["hls_url"].endswith("/master.m3u8")
         page, _ = get_counting(app, counter, "/api/v1/videos")
         assert vid in [v["id"] for v in page["items"]]
-        r = timed(app.patch, video_url, json={"title": "written while Redis was down"})
+        r = timed(
+            app.patch, video_url, json={"title": "written while Redis was down"}, headers=write
+        )
         assert r.status_code == 200, r.text
         body, _ = get_counting(app, counter, video_url)
         assert body["title"] == "written while Redis was down"
         r = timed(
             app.post,
             "/api/v1/uploads",
-            headers={**TUS, "Upload-Length": "1000", "Upload-Metadata": metadata(filename="a.mp4")},
+            headers={
+                **TUS,
+                **write,
+                "Upload-Length": "1000",
+                "Upload-Metadata": metadata(filename="a.mp4"),
+            },
         )
         assert r.status_code == 201, r.text
         for _ in range(20):  # and it stays fast: the breaker skips the dead Redis

@@ -18,12 +18,12 @@ from click.testing import CliRunner
 
 from reelstream.cli.main import main
 from reelstream.cli.upload import ByteSize
-from tests.support import Server, free_port, run_server
+from tests.support import ADMIN_HEADERS, ADMIN_TOKEN, Server, free_port, run_server
 
 pytestmark = pytest.mark.e2e
 
 MAX_UPLOAD = 64 * 1024 * 1024
-TUS = {"Tus-Resumable": "1.0.0"}
+TUS = {"Tus-Resumable": "1.0.0", **ADMIN_HEADERS}
 
 
 @pytest.fixture(scope="module")
@@ -33,18 +33,24 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield srv
 
 
-def _env(state: Path) -> dict[str, str]:
+def _env(state: Path, token: str | None = ADMIN_TOKEN) -> dict[str, str]:
+    """The CLI's environment; the token (REELSTREAM_TOKEN) is the test server's admin's."""
     env = dict(os.environ)
     env["REELSTREAM_CLIENT_STATE"] = str(state)
     env.pop("REELSTREAM_SERVER", None)
+    env.pop("REELSTREAM_TOKEN", None)
+    if token is not None:
+        env["REELSTREAM_TOKEN"] = token
     env["COLUMNS"] = "200"
     return env
 
 
-def cli(state: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+def cli(
+    state: Path, *args: str, timeout: float = 180, token: str | None = ADMIN_TOKEN
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "reelstream", *args],
-        env=_env(state),
+        env=_env(state, token),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -102,6 +108,8 @@ def test_upload_prints_the_video_and_stores_the_exact_bytes(
         str(clip),
         "--server",
         server.base_url,
+        "--token",  # given as an option here, from REELSTREAM_TOKEN in the other tests
+        ADMIN_TOKEN,
         "--title",
         "CLI <clip> ü",
         "--chunk-size",
@@ -166,6 +174,48 @@ def test_interrupted_upload_resumes_where_the_server_stopped(
     assert _source(server, vid) == source.read_bytes()
     same_file = [v for v in _listed(server, state) if v["filename"] == source.name]
     assert [v["id"] for v in same_file] == [vid], "the second run created another upload"
+
+
+def test_upload_needs_a_token_and_users_create_prints_one(
+    server: Server, clip: Path, tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    out = cli(state, "upload", str(clip), "--server", server.base_url, token=None)
+    assert out.returncode == 1
+    assert "HTTP 401" in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+    created = subprocess.run(
+        [sys.executable, "-m", "reelstream", "users", "create", "Carol", "--password-stdin"],
+        env={**_env(state), "REELSTREAM_DATA_DIR": str(server.data_dir)},
+        input="correct horse battery\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+    assert re.fullmatch(r"rs_[A-Za-z0-9_-]{43}", token), created.stdout
+    me = httpx.get(
+        f"{server.base_url}/api/v1/videos",
+        params={"owner": "me"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert me.status_code == 200 and me.json()["items"] == []
+
+    vid = _video_id(cli(state, "upload", str(clip), "--server", server.base_url, token=token))
+    mine = cli(state, "videos", "--server", server.base_url, "--mine", "--json", token=token)
+    assert mine.returncode == 0, mine.stderr
+    assert [v["id"] for v in json.loads(mine.stdout)] == [vid]
+    again = subprocess.run(
+        [sys.executable, "-m", "reelstream", "users", "create", "carol"],
+        env={**_env(state), "REELSTREAM_DATA_DIR": str(server.data_dir)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert again.returncode == 1 and "taken" in again.stderr, again.stderr
 
 
 def test_a_refused_upload_shows_the_server_reason(server: Server, tmp_path: Path) -> None:

@@ -128,9 +128,11 @@ def test_cluster_json_lists_every_process(cluster: RunningCluster) -> None:
         assert httpx.get(f"{url}/readyz", timeout=10).status_code == 200, url
 
 
-def _tus_half(base: str, stream: Any, stop_at: int | None, url: str | None = None) -> str:
+def _tus_half(
+    base: str, token: str, stream: Any, stop_at: int | None, url: str | None = None
+) -> str:
     """Send ``stream`` to the api at ``base`` with tuspy up to ``stop_at`` (all when None)."""
-    client = tus.TusClient(f"{base}/api/v1/uploads")
+    client = tus.TusClient(f"{base}/api/v1/uploads", headers={"Authorization": f"Bearer {token}"})
     uploader = client.uploader(
         file_stream=stream,
         url=url,
@@ -147,6 +149,9 @@ def test_upload_transcode_and_stream_through_the_edge(
 ) -> None:
     edge = cluster.edge
     api_a, api_b = cluster.manifest["api_urls"]
+    token = cluster.manifest["admin_token"]  # the admin `cluster up` created
+    assert token.startswith("rs_")
+    tus_headers = {"Tus-Resumable": "1.0.0", "Authorization": f"Bearer {token}"}
     clip = make_clip(tmp_path / "clip.mp4")
     size = clip.stat().st_size
     source_duration = media_duration(str(clip))
@@ -154,20 +159,20 @@ def test_upload_transcode_and_stream_through_the_edge(
     # tus: created and half sent on api A, continued on api B (no state shared but the engines)
     t0 = time.monotonic()
     with clip.open("rb") as stream:  # tuspy leaves a file it opened itself unclosed
-        url_a = _tus_half(api_a, stream, stop_at=size // 2)
+        url_a = _tus_half(api_a, token, stream, stop_at=size // 2)
     path = urlsplit(url_a).path
-    head = httpx.head(f"{edge}{path}", headers={"Tus-Resumable": "1.0.0"})
+    head = httpx.head(f"{edge}{path}", headers=tus_headers)
     assert head.status_code == 200, head.text
     offset = int(head.headers["Upload-Offset"])
     assert 0 < offset < size
     video_id = head.headers["Video-Id"]
     with clip.open("rb") as stream:
-        _tus_half(api_b, stream, stop_at=None, url=f"{api_b}{path}")
-    head = httpx.head(f"{edge}{path}", headers={"Tus-Resumable": "1.0.0"})
+        _tus_half(api_b, token, stream, stop_at=None, url=f"{api_b}{path}")
+    head = httpx.head(f"{edge}{path}", headers=tus_headers)
     assert int(head.headers["Upload-Offset"]) == size
     uploaded = time.monotonic() - t0
 
-    video = wait_status(edge, video_id, {"ready", "failed"})
+    video = wait_status(edge, video_id, {"ready", "failed"}, headers={})
     ready = time.monotonic() - t0
     assert video["status"] == "ready", f"{video}\n{cluster.log()}"
     assert video["playable"] is True
@@ -217,6 +222,7 @@ def test_cli_works_against_the_edge(cluster: RunningCluster, tmp_path: Path) -> 
     clip = make_clip(tmp_path / "cli.mp4", seconds=2)
     env = {k: v for k, v in os.environ.items() if not k.startswith("REELSTREAM_")}
     env["REELSTREAM_CLIENT_STATE"] = str(tmp_path / "client")
+    env["REELSTREAM_TOKEN"] = cluster.manifest["admin_token"]
     cli = [sys.executable, "-m", "reelstream"]
     up = subprocess.run(
         [*cli, "upload", str(clip), "--title", "from the cli", "--server", cluster.edge],

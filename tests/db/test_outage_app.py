@@ -32,6 +32,7 @@ from reelstream.services import Services, build_services
 from reelstream.transcode.worker import WorkerPool
 from tests.api.factories import MASTER, create_video, publish_fake, queue_video
 from tests.fixtures.postgres import PgCluster
+from tests.support import sign_in
 
 T = TypeVar("T")
 TIMEOUT_S = 2.0
@@ -103,6 +104,7 @@ def ready_client(cluster: PgCluster, settings: Settings) -> Iterator[tuple[TestC
     name = cluster.create_database()
     cfg = app_settings(settings, cluster.primary.url(name), cluster.standby.url(name))
     with TestClient(create_app(cfg)) as client:
+        sign_in(client)
         services = services_of(client)
         vid = run(client, create_video, services)
         run(client, queue_video, services, vid)
@@ -182,6 +184,7 @@ def test_promoted_standby_takes_writes_without_restart(
     name = cluster.create_database()
     cfg = app_settings(settings, cluster.multi_host_url(name), cluster.standby.url(name))
     with TestClient(create_app(cfg)) as client:
+        sign_in(client)
         services = services_of(client)
         vid = run(client, create_video, services)
         run(client, queue_video, services, vid)

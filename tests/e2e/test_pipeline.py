@@ -9,20 +9,28 @@ import httpx
 import pytest
 from tusclient import client as tus
 
-from tests.support import media_duration, playlist_uris, run_server, wait_for_status
+from tests.support import (
+    ADMIN_HEADERS,
+    media_duration,
+    playlist_uris,
+    run_server,
+    wait_for_status,
+)
 
 pytestmark = pytest.mark.e2e
 
 
 def upload_with_tuspy(base_url: str, path: Path, title: str) -> str:
     with path.open("rb") as stream:  # tuspy leaves a file it opened itself unclosed
-        uploader = tus.TusClient(f"{base_url}/api/v1/uploads").uploader(
+        uploader = tus.TusClient(
+            f"{base_url}/api/v1/uploads", headers=dict(ADMIN_HEADERS)
+        ).uploader(
             file_stream=stream,
             chunk_size=512 * 1024,
             metadata={"filename": path.name, "title": title},
         )
         uploader.upload()
-    head = httpx.head(uploader.url, headers={"Tus-Resumable": "1.0.0"})
+    head = httpx.head(uploader.url, headers={"Tus-Resumable": "1.0.0", **ADMIN_HEADERS})
     assert head.status_code == 200, head.text
     assert int(head.headers["Upload-Offset"]) == path.stat().st_size
     return head.headers["Video-Id"]

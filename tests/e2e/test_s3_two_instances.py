@@ -11,8 +11,23 @@ import httpx
 import pytest
 
 from tests.fixtures.s3 import SwiftCluster
-from tests.ingest.helpers import TUS, metadata, patch_headers
-from tests.support import make_clip, media_duration, playlist_uris, run_server, wait_for_status
+from tests.ingest import helpers
+from tests.ingest.helpers import metadata
+from tests.support import (
+    ADMIN_HEADERS,
+    make_clip,
+    media_duration,
+    playlist_uris,
+    run_server,
+    wait_for_status,
+)
+
+TUS = {**helpers.TUS, **ADMIN_HEADERS}
+
+
+def patch_headers(offset: int) -> dict[str, str]:
+    return {**helpers.patch_headers(offset), **ADMIN_HEADERS}
+
 
 pytestmark = pytest.mark.e2e
 

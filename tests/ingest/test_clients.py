@@ -25,8 +25,20 @@ import pytest
 from tusclient import client as tus_client
 
 import reelstream
-from tests.ingest.helpers import OCTETS, TUS, file_sha256, metadata, patch_headers
-from tests.support import Server, require, require_binary, run_server
+from tests.ingest import helpers
+from tests.ingest.helpers import OCTETS, file_sha256, metadata
+from tests.support import ADMIN_HEADERS, ADMIN_TOKEN, Server, require, require_binary, run_server
+
+TUS = {**helpers.TUS, **ADMIN_HEADERS}  # every request authenticates as the server's admin
+
+
+def patch_headers(offset: int, **extra: str) -> dict[str, str]:
+    return {**helpers.patch_headers(offset, **extra), **ADMIN_HEADERS}
+
+
+def tus_client_for(endpoint: str) -> tus_client.TusClient:
+    return tus_client.TusClient(endpoint, headers=dict(ADMIN_HEADERS))
+
 
 pytestmark = pytest.mark.e2e
 
@@ -82,7 +94,7 @@ def random_file(path: Path, size: int) -> Path:
 
 def test_tuspy_upload_is_byte_identical(tmp_path: Path, clip: Path) -> None:
     with run_server(tmp_path / "data", embedded_workers=False) as server:
-        tus = tus_client.TusClient(server.base_url + UPLOADS)
+        tus = tus_client_for(server.base_url + UPLOADS)
         with clip.open("rb") as fh:  # a stream: tuspy leaks the files it opens itself
             uploader = tus.uploader(
                 file_stream=fh,
@@ -108,6 +120,7 @@ def send_partial_patch(
     sock = socket.create_connection((parts.hostname, parts.port), timeout=30)
     request = (
         f"PATCH {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nTus-Resumable: 1.0.0\r\n"
+        f"Authorization: Bearer {ADMIN_TOKEN}\r\n"
         f"Upload-Offset: {offset}\r\nContent-Type: {OCTETS}\r\n"
         f"Content-Length: {len(data) - offset}\r\n\r\n"
     )
@@ -150,7 +163,7 @@ def test_dropped_connection_is_resumed_by_tuspy(tmp_path: Path) -> None:
         assert int(head(server, url).headers["Upload-Offset"]) == offset  # stable
 
         # tuspy asks the server for its offset (HEAD) and sends the rest.
-        tus = tus_client.TusClient(server.base_url + UPLOADS)
+        tus = tus_client_for(server.base_url + UPLOADS)
         with source.open("rb") as fh:
             uploader = tus.uploader(
                 file_stream=fh, url=server.base_url + url, chunk_size=512 * 1024
@@ -205,7 +218,7 @@ def test_crash_mid_patch_keeps_only_what_was_acknowledged(tmp_path: Path) -> Non
 
     with run_server(data_dir, embedded_workers=False) as second:
         assert head(second, url).headers["Upload-Offset"] == "0"
-        tus = tus_client.TusClient(second.base_url + UPLOADS)
+        tus = tus_client_for(second.base_url + UPLOADS)
         with source.open("rb") as fh:
             uploader = tus.uploader(
                 file_stream=fh, url=second.base_url + url, chunk_size=700 * 1024
@@ -222,6 +235,7 @@ def test_tus_js_client_upload_is_byte_identical(tmp_path: Path, clip: Path, mode
     with run_server(tmp_path / "data", embedded_workers=False) as server:
         out = subprocess.run(
             [node, str(driver), str(NODE_MODULES), server.base_url + UPLOADS, str(clip), mode],
+            env={**os.environ, "REELSTREAM_TOKEN": ADMIN_TOKEN},
             capture_output=True,
             text=True,
             timeout=120,

@@ -2,6 +2,8 @@
 //
 //   node tus_node_upload.mjs <node_modules dir> <endpoint> <file> <buffer|stream-with-data>
 //
+// The access token comes from the environment (REELSTREAM_TOKEN), sent as a Bearer token.
+//
 // Prints {"url": ..., "videoId": ...} on success; exits 1 with the error on failure.
 import fs from "node:fs";
 import { createRequire } from "node:module";
@@ -16,6 +18,9 @@ let videoId = null;
 
 const upload = new tus.Upload(input, {
   endpoint,
+  headers: process.env.REELSTREAM_TOKEN
+    ? { Authorization: `Bearer ${process.env.REELSTREAM_TOKEN}` }
+    : {},
   chunkSize: 256 * 1024,
   retryDelays: [0, 500, 1000, 2000],
   uploadDataDuringCreation: mode === "stream-with-data",

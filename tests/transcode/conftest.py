@@ -9,6 +9,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from reelstream.auth.accounts import find_user
 from reelstream.config import Settings
 from reelstream.db import videos
 from reelstream.db.migrate import upgrade
@@ -33,10 +34,16 @@ async def services(prepared: Settings) -> AsyncIterator[Services]:
     await svc.close()
 
 
-async def queue_video(services: Services, source: Path, *, title: str = "test") -> str:
-    """What a finished upload does: video row, stored source, queued job (one transaction)."""
+async def queue_video(
+    services: Services, source: Path, *, title: str = "test", owner: str | None = "owner"
+) -> str:
+    """What a finished upload does: video row, stored source, queued job (one transaction).
+    The video belongs to the user named ``owner`` (the ``client`` fixture's user) if any."""
     async with services.db.transaction() as s:
-        video = await videos.create_video(s, title=title, filename=source.name)
+        user = await find_user(s, owner) if owner else None
+        video = await videos.create_video(
+            s, title=title, filename=source.name, owner_id=user.id if user else None
+        )
         key = source_key(video.id)
         info = await services.store.put_file(key, source)
         await videos.mark_uploaded(s, video, source_key=key, source_bytes=info.size)

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from reelstream.auth import errors as auth
 from reelstream.auth.errors import TokenError
 from reelstream.db.errors import (
     DatabaseUnavailable,
@@ -32,6 +34,12 @@ STATUS: dict[type[ReelstreamError], int] = {
     InvalidCursor: 400,
     DatabaseUnavailable: 503,  # carries Retry-After
     TokenError: 403,
+    auth.NotAuthenticated: 401,
+    auth.InvalidCredentials: 401,
+    auth.Forbidden: 403,
+    auth.UsernameTaken: 409,
+    auth.InvalidAccountInput: 422,
+    auth.AccessTokenNotFound: 404,
     BlobNotFound: 404,
     InvalidKey: 404,
     StorageError: 503,
@@ -70,9 +78,19 @@ def error_response(
     )
 
 
+def _is_page(request: Request) -> bool:
+    """A browser page (not the API, media or static files): sign-in failures redirect."""
+    return not request.url.path.startswith(("/api/", "/media/", "/static/")) and (
+        "text/html" in request.headers.get("accept", "") or request.method == "GET"
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ReelstreamError)
-    async def _domain(request: Request, exc: ReelstreamError) -> JSONResponse:
+    async def _domain(request: Request, exc: ReelstreamError) -> Response:
+        if isinstance(exc, auth.NotAuthenticated) and _is_page(request):
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
         status = status_for(exc)
         if status >= 500:
             log.error("%s %s failed: %s", request.method, request.url.path, exc)

@@ -13,8 +13,8 @@ form fields), or the raw file as ``text/vtt``, ``application/x-subrip`` (``text/
 SRT is converted to WebVTT. Publishing rewrites the rev's manifests
 (``reelstream.transcode.publishing``).
 
-Authorization: accounts do not exist yet, so these write endpoints are open, like
-``PATCH /api/v1/videos/{id}``; the accounts issue puts them behind owner/admin checks.
+Authorization (``reelstream.auth.policy``): listing captions follows ``view``; caption upload
+and delete and the poster choice are ``edit`` (the owner or an admin, ``write`` scope).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from reelstream.api.schemas import (
     PosterJobOut,
     PosterRequest,
 )
+from reelstream.auth.deps import CurrentUser, Principal, WriteUser, authorize
 from reelstream.db import videos as repo
 from reelstream.db.models import Caption, Job
 from reelstream.services import Services
@@ -111,12 +112,12 @@ _CAPTION_BODY: dict[str, Any] = {
 }
 
 
-def _links(services: Services, request: Request) -> MediaLinks:
+def _links(services: Services, request: Request, visibility: str) -> MediaLinks:
     return MediaLinks.create(
         public_base_url=services.settings.public_base_url,
         request_base_url=str(request.base_url),
         signer=services.signer,
-        ttl_s=services.settings.playback_ttl_s,
+        ttl_s=services.settings.playback_ttl_for(visibility),
     )
 
 
@@ -131,6 +132,19 @@ def _caption_out(caption: Caption, rev: str | None, links: MediaLinks) -> Captio
         created_at=caption.created_at,
         updated_at=caption.updated_at,
     )
+
+
+async def _check(services: Services, video_id: str, user: Principal | None, action: str) -> str:
+    """404 for an unknown video, then the policy; returns the video's visibility."""
+    async with services.db.read(primary=True) as s:
+        video = await repo.get_video(s, video_id)
+    authorize(
+        user,
+        "view" if action == "view" else "edit",
+        owner_id=video.owner_id,
+        visibility=video.visibility,
+    )
+    return video.visibility
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -207,6 +221,7 @@ async def upload_caption(
     video_id: str,
     request: Request,
     services: ServicesDep,
+    user: WriteUser,
     lang: Annotated[str | None, LANG_QUERY] = None,
     label: Annotated[str | None, LABEL_QUERY] = None,
 ) -> Response:
@@ -214,26 +229,28 @@ async def upload_caption(
 
     The file is validated (UTF-8, parseable cues and timestamps, at most 2 MiB), stored with
     the video, and published at once as an HLS subtitle rendition and a DASH text track; a
-    later re-transcode carries it over. Open for now: accounts (and owner checks) come later.
+    later re-transcode carries it over. The video's owner or an admin only.
     """
+    visibility = await _check(services, video_id, user, "edit")
     data, lang, label = await _caption_upload(request, lang, label)
     if not lang:
         raise InvalidCaption("the language is missing: pass ?lang=en (or a 'lang' form field)")
-    async with services.db.read(primary=True) as s:
-        await repo.get_video(s, video_id)  # 404 before any parsing error for unknown ids
     caption, created = await add_caption(services, video_id, lang=lang, label=label, data=data)
     async with services.db.read(primary=True) as s:
         video = await repo.get_video(s, video_id)
         rev = video.published_rev
-    out = _caption_out(caption, rev, _links(services, request))
+    out = _caption_out(caption, rev, _links(services, request, visibility))
     return JSONResponse(out.model_dump(mode="json"), status_code=201 if created else 200)
 
 
 @router.get("/videos/{video_id}/captions", response_model=CaptionList, responses=_errors(404))
-async def list_captions(video_id: str, request: Request, services: ServicesDep) -> CaptionList:
+async def list_captions(
+    video_id: str, request: Request, services: ServicesDep, user: CurrentUser
+) -> CaptionList:
     """The caption tracks of a video, with signed WebVTT URLs once published."""
+    await _check(services, video_id, user, "view")
     video, captions = await list_video_captions(services, video_id)
-    links = _links(services, request)
+    links = _links(services, request, video.visibility)
     return CaptionList(items=[_caption_out(c, video.published_rev, links) for c in captions])
 
 
@@ -243,9 +260,12 @@ async def list_captions(video_id: str, request: Request, services: ServicesDep) 
     response_class=Response,
     responses=_errors(404, 409, 422),
 )
-async def delete_caption(video_id: str, lang: str, services: ServicesDep) -> Response:
-    """Remove the caption track of ``lang`` and republish the manifests without it.
-    Open for now: accounts (and owner checks) come later."""
+async def delete_caption(
+    video_id: str, lang: str, services: ServicesDep, user: WriteUser
+) -> Response:
+    """Remove the caption track of ``lang`` and republish the manifests without it (the
+    video's owner or an admin)."""
+    await _check(services, video_id, user, "edit")
     await remove_caption(services, video_id, lang)
     return Response(status_code=204)
 
@@ -256,15 +276,18 @@ async def delete_caption(video_id: str, lang: str, services: ServicesDep) -> Res
     status_code=202,
     responses=_errors(404, 409, 422),
 )
-async def choose_poster(video_id: str, body: PosterRequest, services: ServicesDep) -> PosterJobOut:
+async def choose_poster(
+    video_id: str, body: PosterRequest, services: ServicesDep, user: WriteUser
+) -> PosterJobOut:
     """Regenerate the poster from the source at ``at_s`` seconds (0 <= at_s < duration).
 
     A ``poster`` job does the work; the video's ``poster_url`` changes to the new image (a new
-    file name) when it is done. Re-transcodes keep the chosen time. Open for now: accounts
-    (and owner checks) come later.
+    file name) when it is done. Re-transcodes keep the chosen time. The video's owner or an
+    admin only.
     """
     async with services.db.transaction() as s:
         video = await repo.get_video(s, video_id, for_update=True)
+        authorize(user, "edit", owner_id=video.owner_id, visibility=video.visibility)
         if video.status != "ready" or video.published_rev is None:
             raise VideoNotReady(
                 f"the video is {video.status}; a poster can be chosen once it is ready"

@@ -1,15 +1,15 @@
 """The video API: list, read, edit, delete videos and hand out signed playback URLs.
 
-Visibility: only ``public`` videos are listed. ``unlisted`` and ``private`` videos are reachable
-by id only; accounts (and with them, owners who may see their private videos) come later, so
-for now ``private`` behaves like ``unlisted``.
+Visibility and who may do what: the table in ``reelstream.auth.policy`` (and docs/accounts.md).
+Only ``public`` videos are listed; ``?owner=me`` lists the caller's own videos of every
+visibility. ``unlisted`` videos are reachable by id; ``private`` ones by their owner and admins.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import APIRouter, Query, Request
@@ -27,6 +27,8 @@ from reelstream.api.schemas import (
     VideoPatch,
     VideoStatus,
 )
+from reelstream.auth.deps import CurrentUser, WriteUser, authorize
+from reelstream.auth.errors import NotAuthenticated
 from reelstream.cache.videos import VideoView
 from reelstream.db import videos as repo
 from reelstream.db.models import Job, Upload
@@ -48,12 +50,12 @@ _INVALID: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _links(services: Services, request: Request) -> MediaLinks:
+def _links(services: Services, request: Request, visibility: str = "private") -> MediaLinks:
     return MediaLinks.create(
         public_base_url=services.settings.public_base_url,
         request_base_url=str(request.base_url),
         signer=services.signer,
-        ttl_s=services.settings.playback_ttl_s,
+        ttl_s=services.settings.playback_ttl_for(visibility),
     )
 
 
@@ -78,24 +80,36 @@ async def _newest_jobs(session: AsyncSession, video_ids: list[str]) -> dict[str,
 async def list_videos(
     services: ServicesDep,
     request: Request,
+    user: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=100, description="Page size")] = 20,
     cursor: Annotated[
         str | None, Query(max_length=200, description="next_cursor of the previous page")
     ] = None,
     status: Annotated[VideoStatus | None, Query(description="Only videos in this state")] = None,
+    owner: Annotated[
+        Literal["me"] | None,
+        Query(description="'me': the caller's own videos, every visibility (needs sign-in)"),
+    ] = None,
 ) -> VideoPage:
-    """Public videos, newest first, one page at a time.
+    """Public videos (or with ``owner=me`` the caller's own), newest first, one page at a time.
 
     Pass the ``next_cursor`` of a page as ``cursor`` to get the next one; it is null on the last
-    page. Unlisted and private videos are never listed.
+    page. Unlisted and private videos are listed only to their owner, with ``owner=me``.
     """
-    async with services.db.read() as s:
-        page, nxt = await repo.list_videos(
-            s, limit=limit, cursor=cursor, status=status, visibility="public"
-        )
+    if owner == "me" and user is None:
+        raise NotAuthenticated("owner=me lists your own videos: sign in or send a token")
+    async with services.db.read(primary=owner == "me") as s:
+        if owner == "me" and user is not None:
+            page, nxt = await repo.list_videos(
+                s, limit=limit, cursor=cursor, status=status, owner_id=user.id
+            )
+        else:
+            page, nxt = await repo.list_videos(
+                s, limit=limit, cursor=cursor, status=status, visibility="public"
+            )
         jobs = await _newest_jobs(s, [v.id for v in page])
-    links = _links(services, request)
-    return VideoPage(items=[video_out(v, jobs.get(v.id), links) for v in page], next_cursor=nxt)
+    items = [video_out(v, jobs.get(v.id), _links(services, request, v.visibility)) for v in page]
+    return VideoPage(items=items, next_cursor=nxt)
 
 
 async def _view(services: Services, video_id: str) -> VideoView:
@@ -112,30 +126,37 @@ async def _view(services: Services, video_id: str) -> VideoView:
 
 
 @router.get("/videos/{video_id}", response_model=VideoOut, responses=_NOT_FOUND)
-async def get_video(video_id: str, services: ServicesDep, request: Request) -> VideoOut:
-    """One video: state, processing progress, renditions, why it failed."""
-    return view_out(await _view(services, video_id), _links(services, request))
+async def get_video(
+    video_id: str, services: ServicesDep, request: Request, user: CurrentUser
+) -> VideoOut:
+    """One video: state, processing progress, renditions, why it failed. Private videos only
+    for their owner and admins."""
+    view = await _view(services, video_id)
+    authorize(user, "view", owner_id=view.owner_id, visibility=view.visibility)
+    return view_out(view, _links(services, request, view.visibility))
 
 
 @router.patch("/videos/{video_id}", response_model=VideoOut, responses={**_NOT_FOUND, **_INVALID})
 async def update_video(
-    video_id: str, patch: VideoPatch, services: ServicesDep, request: Request
+    video_id: str, patch: VideoPatch, services: ServicesDep, request: Request, user: WriteUser
 ) -> VideoOut:
-    """Change the title and/or the visibility. Absent (or null) fields are left as they are."""
+    """Change the title and/or the visibility (owner or admin). Absent (or null) fields are
+    left as they are."""
     async with services.db.transaction() as s:
         video = await repo.get_video(s, video_id, for_update=True)
+        authorize(user, "edit", owner_id=video.owner_id, visibility=video.visibility)
         if patch.title is not None:
             video.title = patch.title
         if patch.visibility is not None:
             video.visibility = patch.visibility
         await s.flush()
         job = await services.queue.active_job(s, video.id)
-    return video_out(video, job, _links(services, request))
+    return video_out(video, job, _links(services, request, video.visibility))
 
 
 @router.delete("/videos/{video_id}", status_code=204, response_class=Response, responses=_NOT_FOUND)
-async def delete_video(video_id: str, services: ServicesDep) -> Response:
-    """Delete a video with its jobs, renditions, uploads and stored files.
+async def delete_video(video_id: str, services: ServicesDep, user: WriteUser) -> Response:
+    """Delete a video with its jobs, renditions, uploads and stored files (owner or admin).
 
     The database row goes first (one transaction), so the video disappears at once and
     atomically; files are removed afterwards. A storage failure then is logged, not returned:
@@ -143,6 +164,7 @@ async def delete_video(video_id: str, services: ServicesDep) -> Response:
     """
     async with services.db.transaction() as s:
         video = await repo.get_video(s, video_id, for_update=True)
+        authorize(user, "delete", owner_id=video.owner_id, visibility=video.visibility)
         upload_ids = list(
             (await s.execute(select(Upload.id).where(Upload.video_id == video.id))).scalars()
         )
@@ -175,10 +197,15 @@ def _remove_staging(upload_dir: Path, upload_ids: list[str]) -> None:
         409: {"model": ErrorOut, "description": "Not playable yet (or failed); says why"},
     },
 )
-async def get_playback(video_id: str, services: ServicesDep, request: Request) -> PlaybackOut:
-    """Signed HLS URL of the published ladder, valid until ``expires_at``.
+async def get_playback(
+    video_id: str, services: ServicesDep, request: Request, user: CurrentUser
+) -> PlaybackOut:
+    """Signed HLS URL of the published ladder, valid until ``expires_at``. Private videos only
+    for their owner and admins (nobody else can obtain a token for them).
 
     The URL works as it is in any HLS client: the token is part of the path, so every playlist
     and segment below the master playlist carries it.
     """
-    return playback_out(await _view(services, video_id), _links(services, request))
+    view = await _view(services, video_id)
+    authorize(user, "playback", owner_id=view.owner_id, visibility=view.visibility)
+    return playback_out(view, _links(services, request, view.visibility))

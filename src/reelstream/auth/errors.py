@@ -1,11 +1,21 @@
-"""Token errors. All map to 403 with the message as the reason.
+"""Authentication, authorization and token errors.
 
 ReelstreamError
-└── TokenError
-    ├── TokenMissing        no token where one is required
-    ├── TokenMalformed      not a token we could have issued
-    ├── TokenExpired        a genuine token past its expiry
-    └── TokenInvalid        wrong signature, unknown key id, or a token for another video
+├── TokenError                 403: playback tokens
+│   ├── TokenMissing           no token where one is required
+│   ├── TokenMalformed         not a token we could have issued
+│   ├── TokenExpired           a genuine token past its expiry
+│   └── TokenInvalid           wrong signature, unknown key id, or a token for another video
+└── AuthError
+    ├── NotAuthenticated       401: no (or an invalid) credential where one is required
+    ├── InvalidCredentials     401: wrong username or password
+    ├── Forbidden              403: authenticated, but not allowed (reason in the message)
+    │   ├── InsufficientScope  403: the access token lacks the scope the request needs
+    │   ├── CsrfFailed         403: cookie-authenticated unsafe request without its CSRF token
+    │   └── SignupDisabled     403: sign-up is switched off (``signup_enabled``)
+    ├── UsernameTaken          409
+    ├── InvalidAccountInput    422: bad username, password, email, token name or scope
+    └── AccessTokenNotFound    404
 """
 
 from __future__ import annotations
@@ -31,3 +41,43 @@ class TokenExpired(TokenError):
 
 class TokenInvalid(TokenError):
     code = "token_invalid"
+
+
+class AuthError(ReelstreamError):
+    code = "auth_error"
+
+
+class NotAuthenticated(AuthError):
+    code = "not_authenticated"
+
+
+class InvalidCredentials(AuthError):
+    code = "invalid_credentials"
+
+
+class Forbidden(AuthError):
+    code = "forbidden"
+
+
+class InsufficientScope(Forbidden):
+    code = "insufficient_scope"
+
+
+class CsrfFailed(Forbidden):
+    code = "csrf_failed"
+
+
+class SignupDisabled(Forbidden):
+    code = "signup_disabled"
+
+
+class UsernameTaken(AuthError):
+    code = "username_taken"
+
+
+class InvalidAccountInput(AuthError):
+    code = "invalid_account_input"
+
+
+class AccessTokenNotFound(AuthError):
+    code = "access_token_not_found"

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT: Final = 2  # bump when VideoView changes: entries of another format are misses
+FORMAT: Final = 3  # bump when VideoView changes: entries of another format are misses
 SETTLE_S: Final = 1.0
 TOMBSTONE: Final = b"\x00"
 FINAL_VIDEO_STATES: Final = frozenset({"ready", "failed"})
@@ -79,6 +79,7 @@ class VideoView(BaseModel):
     title: str
     filename: str
     visibility: str
+    owner_id: str | None = None
     status: str
     error: str | None
     duration_s: float | None
@@ -100,6 +101,7 @@ class VideoView(BaseModel):
             title=video.title,
             filename=video.filename,
             visibility=video.visibility,
+            owner_id=video.owner_id,
             status=video.status,
             error=video.error,
             duration_s=video.duration_s,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -111,6 +112,59 @@ def migrate(data_dir: Path | None) -> None:
     settings.prepare()
     upgrade(settings.resolved_database_url)
     click.echo("database is up to date")
+
+
+@main.group()
+def users() -> None:
+    """Manage accounts on this server's database."""
+
+
+@users.command("create")
+@click.argument("name")
+@click.option("--admin", is_flag=True, help="Make the user an admin.")
+@click.option("--email", default=None, help="Email address (optional).")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read a password (for web sign-in) from stdin; without it the account is token-only.",
+)
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+def users_create(
+    name: str, admin: bool, email: str | None, password_stdin: bool, data_dir: Path | None
+) -> None:
+    """Create user NAME and print a new personal access token for it (stdout, once).
+
+    The token has the ``admin`` scope for an admin, ``write`` otherwise.
+    """
+    from reelstream.auth.errors import AuthError
+    from reelstream.db.migrate import upgrade
+
+    settings = _settings(data_dir=data_dir)
+    settings.prepare()
+    upgrade(settings.resolved_database_url)
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
+    try:
+        token = asyncio.run(_create_user(settings, name, password, email, admin))
+    except AuthError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(token)
+
+
+async def _create_user(
+    settings: Settings, name: str, password: str | None, email: str | None, admin: bool
+) -> str:
+    from reelstream.auth.accounts import create_user
+    from reelstream.auth.tokens_api import create_token
+    from reelstream.db import Database
+
+    db = Database(settings.resolved_database_url, None, timeout_s=settings.database_timeout_s)
+    try:
+        async with db.transaction() as s:
+            user = await create_user(s, name, password, email=email, is_admin=admin)
+            plain, _ = await create_token(s, user, "cli", ["admin" if admin else "write"])
+    finally:
+        await db.dispose()
+    return plain
 
 
 main.add_command(upload)

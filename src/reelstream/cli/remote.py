@@ -1,4 +1,5 @@
-"""What the client commands (``upload``, ``videos``) share: the server option and error text.
+"""What the client commands (``upload``, ``videos``) share: the server and token options and
+error text.
 
 Expected failures (server down, a 4xx with a JSON reason) become ``click.ClickException`` with
 a one-line message and a non-zero exit status, never a traceback.
@@ -42,6 +43,20 @@ def server_message(status: int | None, body: bytes | str | None) -> str:
     snippet = " ".join(text.split())[:200]
     where = f"HTTP {status}" if status else "no response"
     return f"{where}: {snippet}" if snippet else where
+
+
+def token_option(func: F) -> F:
+    option = click.option(
+        "--token",
+        envvar="REELSTREAM_TOKEN",
+        default=None,
+        help="Personal access token rs_... (env REELSTREAM_TOKEN); uploads need one.",
+    )
+    return option(func)
+
+
+def auth_headers(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token.strip()}"} if token else {}
 
 
 class ServerError(click.ClickException):

@@ -32,7 +32,14 @@ from tusclient import client as tus_client
 from tusclient.exceptions import TusCommunicationError
 from tusclient.storage.filestorage import FileStorage
 
-from reelstream.cli.remote import ServerError, server_message, server_option, unreachable
+from reelstream.cli.remote import (
+    ServerError,
+    auth_headers,
+    server_message,
+    server_option,
+    token_option,
+    unreachable,
+)
 
 VISIBILITIES = ("public", "unlisted", "private")
 UPLOADS_PATH = "/api/v1/uploads"
@@ -157,6 +164,7 @@ def _send(uploader: Any, size: int, console: Console, label: str) -> None:
     help="Bytes sent per request, e.g. 256K or 8M.",
 )
 @click.option("--retries", type=click.IntRange(0, 100), default=5, show_default=True)
+@token_option
 def upload(
     file: Path,
     title: str | None,
@@ -164,6 +172,7 @@ def upload(
     server: str,
     chunk_size: int,
     retries: int,
+    token: str | None,
 ) -> None:
     """Upload FILE (resumable: run the same command again to continue an interrupted upload)."""
     console = Console(stderr=True)
@@ -176,14 +185,14 @@ def upload(
     storage = FileStorage(str(folder / "uploads.json"))  # type: ignore[no-untyped-call]
     key = fingerprint(file, server)
     try:
-        with httpx.Client(timeout=60) as http:
+        with httpx.Client(timeout=60, headers=auth_headers(token)) as http:
             try:
                 remote = _resume_or_create(http, storage, key, endpoint, size, metadata, console)
             except httpx.HTTPError as exc:
                 raise unreachable(server, exc) from None
 
         with file.open("rb") as stream:
-            uploader = tus_client.TusClient(endpoint).uploader(
+            uploader = tus_client.TusClient(endpoint, headers=auth_headers(token)).uploader(
                 file_stream=stream, chunk_size=chunk_size, retries=retries, retry_delay=1
             )
             uploader.set_url(remote.url)

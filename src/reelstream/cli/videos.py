@@ -12,7 +12,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from reelstream.cli.remote import ServerError, server_message, server_option, unreachable
+from reelstream.cli.remote import (
+    ServerError,
+    auth_headers,
+    server_message,
+    server_option,
+    token_option,
+    unreachable,
+)
 from reelstream.formatting import clock
 
 STATUSES = ("uploading", "queued", "processing", "ready", "failed")
@@ -27,7 +34,7 @@ _STATUS_STYLE = {
 
 
 def fetch_videos(
-    http: httpx.Client, server: str, *, status: str | None, limit: int
+    http: httpx.Client, server: str, *, status: str | None, limit: int, mine: bool = False
 ) -> list[dict[str, Any]]:
     """Up to ``limit`` videos, page after page."""
     items: list[dict[str, Any]] = []
@@ -36,6 +43,8 @@ def fetch_videos(
         params: dict[str, str | int] = {"limit": min(MAX_PAGE, limit - len(items))}
         if status:
             params["status"] = status
+        if mine:
+            params["owner"] = "me"
         if cursor:
             params["cursor"] = cursor
         r = http.get(f"{server}/api/v1/videos", params=params)
@@ -91,11 +100,15 @@ def render_table(videos: list[dict[str, Any]]) -> Table:
     "--limit", type=click.IntRange(1, 10_000), default=50, show_default=True, help="At most N."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the videos as a JSON array.")
-def videos(server: str, status: str | None, limit: int, as_json: bool) -> None:
-    """List the videos on a reelstream server, newest first."""
+@click.option("--mine", is_flag=True, help="Your own videos, every visibility (needs --token).")
+@token_option
+def videos(
+    server: str, status: str | None, limit: int, as_json: bool, mine: bool, token: str | None
+) -> None:
+    """List the public videos on a reelstream server (or with --mine your own), newest first."""
     try:
-        with httpx.Client(timeout=30) as http:
-            items = fetch_videos(http, server, status=status, limit=limit)
+        with httpx.Client(timeout=30, headers=auth_headers(token)) as http:
+            items = fetch_videos(http, server, status=status, limit=limit, mine=mine)
     except httpx.HTTPError as exc:
         raise unreachable(server, exc) from None
     except (ValueError, KeyError) as exc:

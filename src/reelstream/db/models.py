@@ -1,4 +1,4 @@
-"""Tables: videos, renditions, captions, uploads, jobs.
+"""Tables: users, web_sessions, access_tokens, videos, renditions, captions, uploads, jobs.
 
 State machine of a video (``status``)::
 
@@ -32,6 +32,53 @@ from reelstream.db.base import Base, UTCDateTime, utcnow
 VIDEO_STATUSES = ("uploading", "queued", "processing", "ready", "failed")
 VISIBILITIES = ("public", "unlisted", "private")
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+SCOPES = ("read", "write", "admin")
+
+
+class User(Base):
+    """An account. ``username_key`` is the lower-cased username: the unique,
+    case-insensitive login name. ``password_hash`` is an argon2id hash (None: no password,
+    token-only account)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    username_key: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str | None] = mapped_column(String(320), default=None)
+    password_hash: Mapped[str | None] = mapped_column(String(200), default=None)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebSession(Base):
+    """A signed-in browser. Only the sha256 of the cookie value is stored; ``csrf_token``
+    must accompany every unsafe request the cookie authenticates."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class AccessToken(Base):
+    """A personal access token (``Authorization: Bearer rs_...``). Only the sha256 of the
+    token is stored; ``scopes`` is a space-separated subset of ``SCOPES``."""
+
+    __tablename__ = "access_tokens"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
 class Video(Base):
@@ -41,6 +88,10 @@ class Video(Base):
     title: Mapped[str] = mapped_column(String(300))
     filename: Mapped[str] = mapped_column(String(300))
     visibility: Mapped[str] = mapped_column(String(16), default="public")
+    # The uploader; NULL only for videos from before accounts (admins manage those)
+    owner_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None, index=True
+    )
     status: Mapped[str] = mapped_column(String(16), default="uploading")
     error: Mapped[str | None] = mapped_column(Text, default=None)
     source_key: Mapped[str | None] = mapped_column(String(200), default=None)

@@ -33,9 +33,16 @@ class RenditionSpec:
 
 
 async def create_video(
-    session: AsyncSession, *, title: str, filename: str, visibility: str = "public"
+    session: AsyncSession,
+    *,
+    title: str,
+    filename: str,
+    visibility: str = "public",
+    owner_id: str | None = None,
 ) -> Video:
-    video = Video(id=new_id(), title=title, filename=filename, visibility=visibility)
+    video = Video(
+        id=new_id(), title=title, filename=filename, visibility=visibility, owner_id=owner_id
+    )
     session.add(video)
     await session.flush()
     return video
@@ -77,6 +84,7 @@ async def list_videos(
     cursor: str | None = None,
     status: str | None = None,
     visibility: str | None = None,
+    owner_id: str | None = None,
 ) -> tuple[list[Video], str | None]:
     """Newest first. Returns the page and the cursor of the next page (None at the end)."""
     stmt = select(Video).order_by(Video.created_at.desc(), Video.id.desc()).limit(limit + 1)
@@ -89,6 +97,8 @@ async def list_videos(
         stmt = stmt.where(Video.status == status)
     if visibility:
         stmt = stmt.where(Video.visibility == visibility)
+    if owner_id:
+        stmt = stmt.where(Video.owner_id == owner_id)
     rows = list((await session.execute(stmt)).scalars().all())
     page = rows[:limit]
     nxt = _encode_cursor(page[-1]) if len(rows) > limit and page else None

@@ -9,7 +9,8 @@ Layout of the data dir::
 
     cluster.json          URLs, and every process with its pid and role (written when ready)
     cluster.lock          held while a cluster runs from this folder
-    secrets/              the signing keys every role and the edge share (generated once)
+    secrets/              the signing keys every role and the edge share (generated once),
+                          and admin-token: the access token of the cluster's admin user
     postgres/             primary/ and standby/ data folders (persist between runs)
     swift/                rings, configs and the three devices under srv/ (objects persist)
     redis/                scratch (Redis runs without persistence: it is only a cache)
@@ -129,6 +130,7 @@ class LocalCluster:
         self.edge: NginxEdge | None = None
         self.roles: list[RoleProcess] = []
         self.edge_url = ""
+        self.admin_token = ""
         self._lock: TextIO | None = None
         self._reported: set[str] = set()
 
@@ -158,6 +160,7 @@ class LocalCluster:
 
         env = self._role_env(keys)
         self._migrate(env)
+        self.admin_token = self._admin(env)
         self.roles = self._plan_roles(env)
         for role in self.roles:
             role.start()
@@ -280,6 +283,26 @@ class LocalCluster:
         if out.returncode != 0:
             raise StartError(f"migrations failed:\n{tail(log_path)}")
 
+    def _admin(self, env: dict[str, str]) -> str:
+        """The admin's access token: the user ``admin`` is created once (``reelstream users
+        create admin --admin``) and its token kept in ``secrets/admin-token``."""
+        path = self.data_dir / "secrets" / "admin-token"
+        if path.exists():
+            return path.read_text().strip()
+        argv = [sys.executable, "-m", "reelstream", "users", "create", "admin", "--admin"]
+        argv += ["--data-dir", str(self.data_dir / "roles" / "migrate")]
+        out = subprocess.run(
+            argv, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+        if out.returncode != 0:
+            raise StartError(f"cannot create the admin user: {out.stderr.strip()[-2000:]}")
+        token = out.stdout.strip()
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(token + "\n")
+        return token
+
     def _plan_roles(self, env: dict[str, str]) -> list[RoleProcess]:
         plan: list[tuple[RoleName, int]] = [
             ("api", self.spec.apis),
@@ -400,6 +423,7 @@ class LocalCluster:
             "data_dir": str(self.data_dir),
             "logs_dir": str(self.logs_dir),
             "pid": os.getpid(),
+            "admin_token": self.admin_token,
             "processes": self.processes(),
         }
 
@@ -421,6 +445,7 @@ class LocalCluster:
         yield f"s3 (swift):        {m['s3_endpoint_url']} bucket {m['s3_bucket']}"
         yield f"logs:              {self.logs_dir}/ (edge: {self.data_dir / 'edge' / 'logs'}/)"
         yield f"pids:              {self.manifest_path}"
+        yield f"admin token:       {self.admin_token} (user admin; also in {self.manifest_path})"
 
     def check(self) -> list[str]:
         """Processes that exited since the last call (each reported once)."""

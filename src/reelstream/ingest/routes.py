@@ -11,12 +11,17 @@ from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
 from fastapi.routing import APIRoute
+from sqlalchemy import select
 from starlette.datastructures import MutableHeaders
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from reelstream.api.deps import ServicesDep
+from reelstream.auth.deps import CurrentUser, Principal, WriteUser, authorize
+from reelstream.auth.errors import NotAuthenticated
+from reelstream.db.models import Upload, Video
+from reelstream.ids import is_valid_id
 from reelstream.ingest import tus
 from reelstream.ingest.errors import UnsupportedMediaType, UploadError
 from reelstream.ingest.service import BodyInterrupted, UploadService, UploadState
@@ -63,6 +68,25 @@ def _progress_headers(state: UploadState) -> dict[str, str]:
     return headers
 
 
+async def _authorize(services: ServicesDep, upload_id: str, principal: Principal | None) -> None:
+    """Only the upload's owner may continue or terminate it (an unknown id is left to the
+    service, which answers 404)."""
+    if not is_valid_id(upload_id):
+        return
+    async with services.db.read(primary=True) as s:
+        row = (
+            await s.execute(
+                select(Video.owner_id, Video.visibility)
+                .join(Upload, Upload.video_id == Video.id)
+                .where(Upload.id == upload_id)
+            )
+        ).first()
+    if row is not None:
+        authorize(principal, "upload", owner_id=row[0], visibility=row[1], what="upload")
+    elif principal is None:
+        raise NotAuthenticated("uploads need a signed-in user: send 'Authorization: Bearer ...'")
+
+
 @router.options("", status_code=204)
 async def upload_options(services: ServicesDep) -> Response:
     """tus discovery: versions, extensions, maximum size and checksum algorithms."""
@@ -72,8 +96,9 @@ async def upload_options(services: ServicesDep) -> Response:
 
 
 @router.post("", status_code=201)
-async def create_upload(request: Request, services: ServicesDep) -> Response:
-    """tus creation (and creation-with-upload): creates the video and its upload."""
+async def create_upload(request: Request, services: ServicesDep, user: WriteUser) -> Response:
+    """tus creation (and creation-with-upload): creates the video and its upload, owned by
+    the caller (a signed-in user with the ``write`` scope)."""
     h = request.headers
     tus.check_resumable(h.get("tus-resumable"))
     length = tus.parse_length(
@@ -100,7 +125,7 @@ async def create_upload(request: Request, services: ServicesDep) -> Response:
             tus.check_fits(0, content_length, length)
 
     uploads = UploadService(services)
-    state = await uploads.create(length=length, metadata=pairs, video=video)
+    state = await uploads.create(length=length, metadata=pairs, video=video, owner_id=user.id)
     if with_body:
         try:
             state = await uploads.write(
@@ -123,9 +148,12 @@ async def create_upload(request: Request, services: ServicesDep) -> Response:
 
 
 @router.head("/{upload_id}")
-async def upload_status(upload_id: str, request: Request, services: ServicesDep) -> Response:
-    """tus core: how many bytes the server holds durably."""
+async def upload_status(
+    upload_id: str, request: Request, services: ServicesDep, user: CurrentUser
+) -> Response:
+    """tus core: how many bytes the server holds durably (the upload's owner only)."""
     tus.check_resumable(request.headers.get("tus-resumable"))
+    await _authorize(services, upload_id, user)
     state = await UploadService(services).status(upload_id)
     headers = {
         "Upload-Length": str(state.length),
@@ -139,10 +167,14 @@ async def upload_status(upload_id: str, request: Request, services: ServicesDep)
 
 
 @router.patch("/{upload_id}", status_code=204)
-async def upload_chunk(upload_id: str, request: Request, services: ServicesDep) -> Response:
-    """tus core: append the body at Upload-Offset; answers the new durable offset."""
+async def upload_chunk(
+    upload_id: str, request: Request, services: ServicesDep, user: CurrentUser
+) -> Response:
+    """tus core: append the body at Upload-Offset; answers the new durable offset (the
+    upload's owner only)."""
     h = request.headers
     tus.check_resumable(h.get("tus-resumable"))
+    await _authorize(services, upload_id, user)
     tus.check_content_type(h.get("content-type"))
     offset = tus.parse_int_header("Upload-Offset", h.get("upload-offset"))
     checksum = tus.parse_checksum(h.get("upload-checksum"))
@@ -157,8 +189,12 @@ async def upload_chunk(upload_id: str, request: Request, services: ServicesDep) 
 
 
 @router.delete("/{upload_id}", status_code=204)
-async def terminate_upload(upload_id: str, request: Request, services: ServicesDep) -> Response:
-    """tus termination: removes an unfinished upload and its video."""
+async def terminate_upload(
+    upload_id: str, request: Request, services: ServicesDep, user: CurrentUser
+) -> Response:
+    """tus termination: removes an unfinished upload and its video (the upload's owner
+    only)."""
     tus.check_resumable(request.headers.get("tus-resumable"))
+    await _authorize(services, upload_id, user)
     await UploadService(services).terminate(upload_id)
     return Response(status_code=204)

@@ -133,13 +133,18 @@ class UploadService:
     # -- creation
 
     async def create(
-        self, *, length: int, metadata: dict[str, str], video: VideoMetadata
+        self,
+        *,
+        length: int,
+        metadata: dict[str, str],
+        video: VideoMetadata,
+        owner_id: str | None = None,
     ) -> UploadState:
         """Create the staging file, then the video and the upload in one transaction."""
         upload_id = new_id()
         await anyio.to_thread.run_sync(self.staging.create, upload_id)
         try:
-            upload = await self._create_rows(upload_id, length, metadata, video)
+            upload = await self._create_rows(upload_id, length, metadata, video, owner_id)
         except Exception:
             await anyio.to_thread.run_sync(self.staging.remove, upload_id)
             raise
@@ -148,12 +153,21 @@ class UploadService:
         return UploadState.of(upload)
 
     async def _create_rows(
-        self, upload_id: str, length: int, metadata: dict[str, str], video: VideoMetadata
+        self,
+        upload_id: str,
+        length: int,
+        metadata: dict[str, str],
+        video: VideoMetadata,
+        owner_id: str | None = None,
     ) -> Upload:
         """The video and its upload, in one transaction."""
         async with self.db.transaction() as s:
             row = await videos.create_video(
-                s, title=video.title, filename=video.filename, visibility=video.visibility
+                s,
+                title=video.title,
+                filename=video.filename,
+                visibility=video.visibility,
+                owner_id=owner_id,
             )
             upload = Upload(
                 id=upload_id,

@@ -211,7 +211,12 @@ class ObjectStagedUploads(UploadService):
     # -- creation
 
     async def create(
-        self, *, length: int, metadata: dict[str, str], video: VideoMetadata
+        self,
+        *,
+        length: int,
+        metadata: dict[str, str],
+        video: VideoMetadata,
+        owner_id: str | None = None,
     ) -> UploadState:
         """The rows, then the multipart upload into the source key (rows removed on failure)."""
         if -(-length // self.part_size) > MAX_PARTS:
@@ -220,7 +225,7 @@ class ObjectStagedUploads(UploadService):
                 f"{self.part_size} bytes (raise s3_part_size)"
             )
         upload_id = new_id()
-        upload = await self._create_rows(upload_id, length, metadata, video)
+        upload = await self._create_rows(upload_id, length, metadata, video, owner_id)
         try:
             multipart_id = await self.store.create_multipart(source_key(upload.video_id))
             async with self.db.transaction() as s:

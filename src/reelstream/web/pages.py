@@ -1,8 +1,13 @@
-"""Server-rendered pages: the library (``/``), the upload page and the watch page.
+"""Server-rendered pages: the library (``/``), the upload page, the watch page and "My videos"
+(``/me/videos``); the account pages are in ``reelstream.web.account``.
 
 The pages read the database directly (the same repository functions the JSON API uses) so the
 first paint needs no API round trip; the small scripts in ``static/`` then talk to the JSON API
 (tus uploads, status polling, signed playback URLs). Templates are Jinja2 with autoescaping on.
+
+Who may see what follows ``reelstream.auth.policy``: a private video's watch page sends an
+anonymous visitor to ``/login`` and shows others a 403 page. Every page gets ``user`` and the
+session's ``csrf_token`` (a ``<meta name="csrf-token">`` for the scripts).
 
 Errors: an unknown video on ``/watch/...`` renders the HTML 404 page. Other HTTP errors render
 HTML only when a browser asks for a page (``Accept: text/html``) outside the API and media
@@ -25,6 +30,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, Response
 
 from reelstream.api.deps import ServicesDep
+from reelstream.auth.deps import CurrentUser, Principal, ReadUser, WriteUser, authorize
+from reelstream.auth.errors import Forbidden
 from reelstream.db import videos as repo
 from reelstream.db.errors import InvalidCursor, VideoNotFound
 from reelstream.db.models import Video
@@ -66,7 +73,7 @@ def poster_url(services: Services, video: Video) -> str | None:
     """The signed poster URL of a published video (same token scheme as playback)."""
     if video.status != "ready" or not video.published_rev:
         return None
-    expires = int(time.time()) + services.settings.playback_ttl_s
+    expires = int(time.time()) + services.settings.playback_ttl_for(video.visibility)
     token = services.signer.sign(video.id, expires)
     name = (video.media or {}).get("poster") or "poster.jpg"
     return f"/media/{video.id}/{video.published_rev}/{token}/{name}"
@@ -77,6 +84,7 @@ def _card(services: Services, video: Video) -> dict[str, Any]:
         "id": video.id,
         "title": video.title,
         "status": video.status,
+        "visibility": video.visibility,
         "duration_s": video.duration_s,
         "created_at": video.created_at,
         "poster_url": poster_url(services, video),
@@ -100,14 +108,24 @@ def _environment() -> Environment:
 
 def render(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     html = _environment().get_template(name).render(**context)
-    return HTMLResponse(html, status_code=status_code)
+    return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
+
+
+def page_context(services: Services, user: Principal | None) -> dict[str, Any]:
+    """What every page's header needs: the signed-in user and the session's CSRF token."""
+    return {
+        "user": user,
+        "csrf_token": user.csrf_token if user is not None else None,
+        "signup_enabled": services.settings.allow_signup,
+    }
 
 
 # -- pages ----------------------------------------------------------------------------------
 
 
 @router.get("/", name="library")
-async def library(services: ServicesDep, cursor: str | None = None) -> Response:
+async def library(services: ServicesDep, user: CurrentUser, cursor: str | None = None) -> Response:
+    ctx = page_context(services, user)
     try:
         async with services.db.read() as session:
             videos, next_cursor = await repo.list_videos(
@@ -115,22 +133,56 @@ async def library(services: ServicesDep, cursor: str | None = None) -> Response:
             )
             cards = [_card(services, v) for v in videos]
     except InvalidCursor as exc:
-        return render("error.html", 400, heading="Bad page link", message=exc.message)
+        return render("error.html", 400, heading="Bad page link", message=exc.message, **ctx)
     return render(
-        "library.html", page="library", videos=cards, next_cursor=next_cursor, paged=bool(cursor)
+        "library.html",
+        page="library",
+        videos=cards,
+        next_cursor=next_cursor,
+        paged=bool(cursor),
+        **ctx,
     )
 
 
 @router.get("/upload", name="upload")
-async def upload_page() -> Response:
-    return render("upload.html", page="upload")
+async def upload_page(services: ServicesDep, user: WriteUser) -> Response:
+    return render("upload.html", page="upload", **page_context(services, user))
+
+
+@router.get("/me/videos", name="my-videos")
+async def my_videos(services: ServicesDep, user: ReadUser, cursor: str | None = None) -> Response:
+    """The signed-in user's videos: every visibility and every status."""
+    ctx = page_context(services, user)
+    try:
+        async with services.db.read(primary=True) as session:
+            videos, next_cursor = await repo.list_videos(
+                session, limit=PAGE_SIZE, cursor=cursor, owner_id=user.id
+            )
+            cards = [_card(services, v) for v in videos]
+    except InvalidCursor as exc:
+        return render("error.html", 400, heading="Bad page link", message=exc.message, **ctx)
+    return render(
+        "my_videos.html",
+        page="my-videos",
+        videos=cards,
+        next_cursor=next_cursor,
+        paged=bool(cursor),
+        **ctx,
+    )
 
 
 @router.get("/watch/{video_id}", name="watch")
-async def watch(video_id: str, services: ServicesDep) -> Response:
+async def watch(video_id: str, services: ServicesDep, user: CurrentUser) -> Response:
+    ctx = page_context(services, user)
     try:
         async with services.db.read() as session:
             video = await repo.get_video(session, video_id)
+            try:
+                authorize(user, "view", owner_id=video.owner_id, visibility=video.visibility)
+            except Forbidden as exc:
+                return render(
+                    "error.html", 403, heading="This video is private", message=exc.message, **ctx
+                )
             renditions = [
                 {"height": r.height, "bandwidth": r.bandwidth}
                 for r in sorted(video.renditions, key=lambda r: -r.height)
@@ -145,8 +197,9 @@ async def watch(video_id: str, services: ServicesDep) -> Response:
             404,
             heading="Video not found",
             message="There is no video at this address. It may have been deleted.",
+            **ctx,
         )
-    return render("watch.html", page="watch", video=card, renditions=renditions)
+    return render("watch.html", page="watch", video=card, renditions=renditions, **ctx)
 
 
 # -- HTML error pages for browsers ------------------------------------------------------------
@@ -182,6 +235,9 @@ def _install_html_errors(app: FastAPI) -> None:
 
 def mount_web(app: FastAPI) -> None:
     """Add the pages, the static files (``/static``) and the HTML error pages to ``app``."""
+    from reelstream.web.account import router as account_router
+
     app.include_router(router)
+    app.include_router(account_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _install_html_errors(app)

@@ -51,7 +51,15 @@
       });
   }
 
+  /* The session's CSRF token (from <meta name="csrf-token">) as request headers: every
+     unsafe request a signed-in page makes must carry it. */
+  function csrfHeaders() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta && meta.content ? { "X-CSRF-Token": meta.content } : {};
+  }
+
   window.reelstream = {
+    csrfHeaders: csrfHeaders,
     formatBytes: formatBytes,
     formatDuration: formatDuration,
     formatBitrate: formatBitrate,

@@ -135,6 +135,7 @@
       chunkSize: CHUNK_SIZE,
       retryDelays: [0, 1000, 3000, 5000, 10000],
       metadata: metadata,
+      headers: window.reelstream.csrfHeaders(),
       storeFingerprintForResuming: true,
       removeFingerprintOnSuccess: true,
       onAfterResponse: function (req, res) {

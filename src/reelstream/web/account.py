@@ -1,0 +1,186 @@
+"""Account pages: sign-up, sign-in, sign-out and the access-token page (``/account``).
+
+Sign-in sets the session cookie ``rs_session``: ``HttpOnly``, ``SameSite=Lax``, path ``/``,
+and ``Secure`` unless the server runs in development mode and the request came over plain
+http. Every form that changes something carries the session's CSRF token (``csrf_token``),
+checked by ``reelstream.auth.deps``. Sign-up exists only when ``settings.allow_signup``.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from reelstream.api.deps import ServicesDep
+from reelstream.auth import accounts, sessions, tokens_api
+from reelstream.auth.deps import CurrentUser, Principal, ReadUser, form_value, read_form
+from reelstream.auth.errors import AuthError, Forbidden
+from reelstream.db.models import SCOPES, User
+from reelstream.services import Services
+from reelstream.web.pages import page_context, render
+
+router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only local paths: never an absolute or protocol-relative URL (open redirect)."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return "/"
+    return target
+
+
+async def _start_session(services: Services, request: Request, user: User, target: str) -> Response:
+    async with services.db.transaction() as s:
+        await sessions.purge_expired(s)
+        new = await sessions.create_session(s, user.id, services.settings.session_ttl_s)
+    response = RedirectResponse(_safe_next(target), status_code=303)
+    secure = not (services.settings.is_development and request.url.scheme == "http")
+    response.set_cookie(
+        sessions.COOKIE_NAME,
+        new.cookie,
+        max_age=services.settings.session_ttl_s,
+        path="/",
+        secure=secure,
+        httponly=True,
+        samesite="lax",
+    )
+    return response
+
+
+# -- sign-up -----------------------------------------------------------------------------------
+
+
+def _signup_closed(services: Services, user: Principal | None) -> Response:
+    return render(
+        "error.html",
+        403,
+        heading="Sign-up is disabled",
+        message="This server does not accept new accounts. Ask an administrator for one.",
+        **page_context(services, user),
+    )
+
+
+@router.get("/signup", name="signup")
+async def signup_page(services: ServicesDep, user: CurrentUser, next: str = "/") -> Response:
+    if not services.settings.allow_signup:
+        return _signup_closed(services, user)
+    return render(
+        "signup.html", page="signup", next=_safe_next(next), **page_context(services, user)
+    )
+
+
+@router.post("/signup")
+async def signup(request: Request, services: ServicesDep) -> Response:
+    if not services.settings.allow_signup:
+        return _signup_closed(services, None)
+    form = await read_form(request)
+    username, password = form_value(form, "username"), form_value(form, "password")
+    email, next = form_value(form, "email"), form_value(form, "next", "/")
+    try:
+        async with services.db.transaction() as s:
+            user = await accounts.create_user(s, username, password, email=email or None)
+    except AuthError as exc:
+        return render(
+            "signup.html",
+            409 if exc.code == "username_taken" else 422,
+            page="signup",
+            error=exc.message,
+            username=username,
+            email=email,
+            next=_safe_next(next),
+            **page_context(services, None),
+        )
+    return await _start_session(services, request, user, next)
+
+
+# -- sign-in / sign-out ------------------------------------------------------------------------
+
+
+@router.get("/login", name="login")
+async def login_page(services: ServicesDep, user: CurrentUser, next: str = "/") -> Response:
+    return render("login.html", page="login", next=_safe_next(next), **page_context(services, user))
+
+
+@router.post("/login")
+async def login(request: Request, services: ServicesDep) -> Response:
+    form = await read_form(request)
+    username, password = form_value(form, "username"), form_value(form, "password")
+    next = form_value(form, "next", "/")
+    try:
+        async with services.db.transaction() as s:
+            user = await accounts.authenticate(s, username, password)
+    except AuthError as exc:
+        return render(
+            "login.html",
+            401,
+            page="login",
+            error=exc.message,
+            username=username,
+            next=_safe_next(next),
+            **page_context(services, None),
+        )
+    return await _start_session(services, request, user, next)
+
+
+@router.post("/logout")
+async def logout(services: ServicesDep, user: CurrentUser) -> Response:
+    """Ends the session (the form carries the CSRF token, checked before this runs)."""
+    response = RedirectResponse("/", status_code=303)
+    if user is not None and user.session_cookie is not None:
+        async with services.db.transaction() as s:
+            await sessions.end_session(s, user.session_cookie)
+    response.delete_cookie(sessions.COOKIE_NAME, path="/")
+    return response
+
+
+# -- access tokens -----------------------------------------------------------------------------
+
+
+def _session_only(user: Principal) -> None:
+    if user.via != "session":
+        raise Forbidden("access tokens are managed from a signed-in browser session")
+
+
+async def _account_page(
+    services: Services, user: Principal, status: int = 200, **extra: object
+) -> Response:
+    async with services.db.read(primary=True) as s:
+        tokens = await tokens_api.list_tokens(s, user.id)
+    return render(
+        "account.html",
+        status,
+        page="account",
+        tokens=tokens,
+        scopes=[sc for sc in SCOPES if sc != "admin" or user.is_admin],
+        **extra,
+        **page_context(services, user),
+    )
+
+
+@router.get("/account", name="account")
+async def account_page(services: ServicesDep, user: ReadUser) -> Response:
+    _session_only(user)
+    return await _account_page(services, user)
+
+
+@router.post("/account/tokens")
+async def create_token(request: Request, services: ServicesDep, user: ReadUser) -> Response:
+    _session_only(user)
+    form = await read_form(request)
+    name, scopes = form_value(form, "name"), form.get("scopes")
+    try:
+        async with services.db.transaction() as s:
+            owner = await accounts.find_user(s, user.username)
+            assert owner is not None
+            plain, row = await tokens_api.create_token(s, owner, name, scopes or ["read"])
+    except AuthError as exc:
+        return await _account_page(services, user, 422, error=exc.message)
+    return await _account_page(services, user, 201, new_token=plain, new_token_name=row.name)
+
+
+@router.post("/account/tokens/{token_id}/revoke")
+async def revoke_token(token_id: str, services: ServicesDep, user: ReadUser) -> Response:
+    _session_only(user)
+    async with services.db.transaction() as s:
+        await tokens_api.revoke_token(s, user.id, token_id)
+    return RedirectResponse("/account", status_code=303)
