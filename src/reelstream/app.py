@@ -19,13 +19,15 @@ from contextlib import asynccontextmanager
 from typing import Literal
 
 import anyio
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from reelstream import __version__
 from reelstream.api.errors import install_error_handlers
 from reelstream.config import Settings
 from reelstream.db.migrate import upgrade
 from reelstream.observability.metrics import MetricsMiddleware
+from reelstream.ratelimit.deps import RateLimitHeaders, limit_api
+from reelstream.ratelimit.limiter import RateLimiter
 from reelstream.services import build_services
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,17 @@ def create_app(
     settings = settings or Settings()
     settings.prepare()
     services = build_services(settings)
+    limiter = RateLimiter(settings)
+    views = None
+    if role in ("all", "api"):  # view counts and resume positions (reelstream.views)
+        from reelstream.views.aggregator import ViewAggregator
+
+        views = ViewAggregator(
+            services.db,
+            flush_interval_s=settings.views_flush_interval_s,
+            flush_batch=settings.views_flush_batch,
+            dedupe_window_s=settings.views_dedupe_window_s,
+        )
     with_workers = role == "all" and (
         settings.embedded_workers if run_workers is None else run_workers
     )
@@ -63,11 +76,16 @@ def create_app(
 
             pool = WorkerPool(services)
             await pool.start()
+        if views is not None:
+            await views.start()
         try:
             yield
         finally:
+            if views is not None:
+                await views.stop()  # the last flush: pending views and positions
             if pool is not None:
                 await pool.stop()
+            await limiter.close()
             await services.close()
 
     app = FastAPI(
@@ -78,6 +96,8 @@ def create_app(
     )
     app.state.services = services
     app.state.role = role
+    app.state.ratelimiter = limiter  # reelstream.ratelimit.deps
+    app.state.views = views
     install_error_handlers(app)
 
     from reelstream.api.ops import router as ops_router
@@ -87,16 +107,25 @@ def create_app(
         from reelstream.api.media import router as media_router
         from reelstream.api.videos import router as videos_router
         from reelstream.ingest.routes import router as ingest_router
+        from reelstream.quota.routes import router as usage_router
         from reelstream.web.pages import mount_web
+        from reelstream.webhooks.routes import router as webhooks_router
 
-        app.include_router(ingest_router)
-        app.include_router(videos_router)
-        app.include_router(media_router)
+        app.include_router(ingest_router)  # tus creation: the "upload" limit, on the route
+        # the API: "reads" (per IP) for GET/HEAD, "writes" (per account) for changes
+        app.include_router(videos_router, dependencies=[Depends(limit_api)])
+        app.include_router(media_router, dependencies=[Depends(limit_api)])
+        app.include_router(usage_router)
+        app.include_router(webhooks_router)
+        from reelstream.views.routes import router as views_router
+
+        app.include_router(views_router)  # player beacons: in memory, written in batches
     if role in ("all", "origin"):
         from reelstream.delivery.routes import router as delivery_router
 
         app.include_router(delivery_router)
     if role in ("all", "api"):
         mount_web(app)
+    app.add_middleware(RateLimitHeaders)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     return app

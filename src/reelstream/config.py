@@ -128,12 +128,56 @@ class Settings(BaseSettings):
     dev_admin: bool = True
     bootstrap_admin_token: SecretStr | None = None
 
+    # -- webhooks
+    webhook_allow_private: bool | None = None
+    webhook_timeout_s: float = Field(default=10, gt=0)
+    webhook_retry_base_s: float = Field(default=10, gt=0)
+    webhook_retry_max_s: float = Field(default=3600, gt=0)
+    webhook_retry_window_s: float = Field(default=24 * 3600, gt=0)
+    webhook_concurrency: int = Field(default=8, ge=1, le=256)
+    webhook_poll_interval_s: float = Field(default=2, gt=0)
+
+    # -- rate limits (the ``limits`` notation: "10/minute", several with ";"; docs/limits.md)
+    rate_limit_enabled: bool = True
+    rate_limit_login: str = "10/minute"
+    rate_limit_login_ip: str = "60/minute"
+    rate_limit_signup: str = "20/hour"
+    rate_limit_upload: str = "120/hour"
+    rate_limit_writes: str = "600/minute"
+    rate_limit_reads: str = "3000/minute"
+
+    # -- storage quotas
+    default_quota_bytes: int = Field(default=10 * 1024**3, ge=0)
+
+    # -- views and resume (reelstream.views)
+    views_flush_interval_s: float = Field(default=10, gt=0)
+    views_flush_batch: int = Field(default=500, ge=1)
+    views_dedupe_window_s: float = Field(default=1800, ge=0)
+
     @field_validator("ladder")
     @classmethod
     def _ladder_not_empty(cls, v: list[Rung]) -> list[Rung]:
         if not v:
             raise ValueError("the ladder needs at least one rung")
         return sorted(v, key=lambda r: r.height)
+
+    @field_validator(
+        "rate_limit_login",
+        "rate_limit_login_ip",
+        "rate_limit_signup",
+        "rate_limit_upload",
+        "rate_limit_writes",
+        "rate_limit_reads",
+    )
+    @classmethod
+    def _rate_limit(cls, v: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(v)
+        except ValueError as exc:
+            raise ValueError(f"{v!r} is not a rate limit such as '10/minute': {exc}") from None
+        return v
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -173,6 +217,13 @@ class Settings(BaseSettings):
     def allow_signup(self) -> bool:
         """``signup_enabled`` if set, else on in development and off otherwise."""
         return self.is_development if self.signup_enabled is None else self.signup_enabled
+
+    @property
+    def allow_private_webhooks(self) -> bool:
+        """``webhook_allow_private`` if set, else on in development and off otherwise."""
+        if self.webhook_allow_private is None:
+            return self.is_development
+        return self.webhook_allow_private
 
     def playback_ttl_for(self, visibility: str) -> int:
         """Lifetime of playback tokens for a video of this visibility."""

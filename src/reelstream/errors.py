@@ -5,11 +5,14 @@ Each component has its own small tree below this root, drawn in its ``errors`` m
     ReelstreamError
     ├── ConfigError                      (reelstream.errors)
     ├── StorageError                     (reelstream.storage.errors)
-    ├── TokenError                       (reelstream.auth.errors)
+    ├── TokenError, AuthError            (reelstream.auth.errors)
     ├── QueueError                       (reelstream.queue.errors)
     ├── UploadError                      (reelstream.ingest.errors)
     ├── MediaError                       (reelstream.transcode.errors)
-    ├── VideoError                       (reelstream.db.errors)
+    ├── VideoError, DatabaseError        (reelstream.db.errors)
+    ├── QuotaError                       (reelstream.quota.errors)
+    ├── ViewsError                       (reelstream.views.errors)
+    ├── WebhookError                     (reelstream.webhooks.errors)
     └── EdgeError                        (reelstream.edge.errors)
 
 Services raise these; ``reelstream.api.errors`` maps them to an HTTP status and a JSON body

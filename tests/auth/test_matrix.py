@@ -198,6 +198,20 @@ ENDPOINTS: dict[str, tuple[policy.Action, Request, frozenset[int]]] = {
     "GET video": ("view", _video("/api/v1/videos/{id}"), frozenset({200})),
     "GET captions": ("view", _video("/api/v1/videos/{id}/captions"), frozenset({200})),
     "page /watch": ("view", _video("/watch/{id}"), frozenset({200})),
+    "POST views beacon": (
+        "view",
+        _video("/api/v1/videos/{id}/views", "POST", json={"session": "matrix-session"}),
+        frozenset({202}),
+    ),
+    "POST progress beacon": (
+        "view",
+        _video(
+            "/api/v1/videos/{id}/progress",
+            "POST",
+            json={"session": "matrix-session", "position_s": 1.5},
+        ),
+        frozenset({202}),
+    ),
     "GET playback": ("playback", _video("/api/v1/videos/{id}/playback"), frozenset({200})),
     "media via playback URL": ("playback", _media, frozenset({200})),
     "PATCH video": (

@@ -23,8 +23,12 @@ from reelstream.db.errors import (
 )
 from reelstream.errors import ReelstreamError
 from reelstream.ingest import errors as ingest
+from reelstream.quota.errors import QuotaExceeded
+from reelstream.ratelimit.errors import RateLimited
 from reelstream.storage.errors import BlobNotFound, InvalidKey, StorageError
 from reelstream.transcode import errors as media
+from reelstream.views import errors as views
+from reelstream.webhooks import errors as webhooks
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +64,11 @@ STATUS: dict[type[ReelstreamError], int] = {
     media.CaptionNotFound: 404,
     media.VideoNotReady: 409,
     media.InvalidPosterTime: 422,
+    RateLimited: 429,  # carries Retry-After and RateLimit-*
+    QuotaExceeded: 413,
+    views.InvalidBeacon: 422,
+    webhooks.WebhookNotFound: 404,
+    webhooks.InvalidWebhook: 422,
 }
 
 

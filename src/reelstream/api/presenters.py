@@ -114,6 +114,7 @@ def view_out(view: VideoView, links: MediaLinks) -> VideoOut:
                 links.url(view.id, rev, storyboard) if rev is not None and storyboard else None
             ),
             "captions": caption_tracks(view, links),
+            "view_count": view.view_count,
             "created_at": view.created_at,
             "updated_at": view.updated_at,
             "ready_at": view.ready_at,

@@ -57,6 +57,13 @@ class VideoOut(BaseModel):
     captions: list[CaptionTrackOut] = Field(
         default_factory=list, description="Published caption tracks"
     )
+    view_count: int = Field(
+        default=0, description="Views counted so far (eventually consistent: written in batches)"
+    )
+    resume_position_s: float | None = Field(
+        default=None,
+        description="Where the signed-in caller stopped watching (GET of one video only)",
+    )
     created_at: dt.datetime
     updated_at: dt.datetime
     ready_at: dt.datetime | None

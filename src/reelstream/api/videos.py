@@ -2,14 +2,15 @@
 
 Visibility and who may do what: the table in ``reelstream.auth.policy`` (and docs/accounts.md).
 Only ``public`` videos are listed; ``?owner=me`` lists the caller's own videos of every
-visibility. ``unlisted`` videos are reachable by id; ``private`` ones by their owner and admins.
+visibility, ``?owner=<username>`` that user's public ones. ``unlisted`` videos are reachable
+by id; ``private`` ones by their owner and admins.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Query, Request
@@ -17,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
+from reelstream import webhooks
 from reelstream.api.deps import ServicesDep
 from reelstream.api.presenters import MediaLinks, playback_out, video_out, view_out
 from reelstream.api.schemas import (
@@ -27,16 +29,18 @@ from reelstream.api.schemas import (
     VideoPatch,
     VideoStatus,
 )
+from reelstream.auth.accounts import find_user
 from reelstream.auth.deps import CurrentUser, WriteUser, authorize
 from reelstream.auth.errors import NotAuthenticated
 from reelstream.cache.videos import VideoView
 from reelstream.db import videos as repo
-from reelstream.db.models import Job, Upload
+from reelstream.db.models import Job, Upload, Video
 from reelstream.errors import ReelstreamError
 from reelstream.ingest.staging import StagingArea
 from reelstream.services import Services
 from reelstream.storage.base import video_prefix
 from reelstream.storage.errors import StorageError
+from reelstream.views.aggregator import ViewAggregator
 
 log = logging.getLogger(__name__)
 
@@ -83,36 +87,66 @@ async def list_videos(
     user: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=100, description="Page size")] = 20,
     cursor: Annotated[
-        str | None, Query(max_length=200, description="next_cursor of the previous page")
+        str | None,
+        Query(
+            max_length=300,
+            description="next_cursor of the previous page, with the same filters",
+        ),
     ] = None,
     status: Annotated[VideoStatus | None, Query(description="Only videos in this state")] = None,
     owner: Annotated[
-        Literal["me"] | None,
-        Query(description="'me': the caller's own videos, every visibility (needs sign-in)"),
+        str | None,
+        Query(
+            min_length=1,
+            max_length=64,
+            description="'me': the caller's own videos, every visibility (needs sign-in); "
+            "a username: that user's public videos",
+        ),
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=300, description="Titles containing this text (case-insensitive)"),
     ] = None,
 ) -> VideoPage:
     """Public videos (or with ``owner=me`` the caller's own), newest first, one page at a time.
 
     Pass the ``next_cursor`` of a page as ``cursor`` to get the next one; it is null on the last
-    page. Unlisted and private videos are listed only to their owner, with ``owner=me``.
+    page. A cursor is valid only with the filters (``status``, ``owner``, ``q``) of the listing
+    that issued it; with others it is a 400. Unlisted and private videos are listed only to
+    their owner, with ``owner=me``.
     """
     if owner == "me" and user is None:
         raise NotAuthenticated("owner=me lists your own videos: sign in or send a token")
+    q = (q or "").strip() or None
     async with services.db.read(primary=owner == "me") as s:
+        page: list[Video] = []
+        nxt = None
         if owner == "me" and user is not None:
             page, nxt = await repo.list_videos(
-                s, limit=limit, cursor=cursor, status=status, owner_id=user.id
+                s, limit=limit, cursor=cursor, status=status, owner_id=user.id, q=q
             )
+        elif owner is not None:
+            found = await find_user(s, owner)
+            if found is not None:
+                page, nxt = await repo.list_videos(
+                    s,
+                    limit=limit,
+                    cursor=cursor,
+                    status=status,
+                    visibility="public",
+                    owner_id=found.id,
+                    q=q,
+                )
         else:
             page, nxt = await repo.list_videos(
-                s, limit=limit, cursor=cursor, status=status, visibility="public"
+                s, limit=limit, cursor=cursor, status=status, visibility="public", q=q
             )
         jobs = await _newest_jobs(s, [v.id for v in page])
     items = [video_out(v, jobs.get(v.id), _links(services, request, v.visibility)) for v in page]
     return VideoPage(items=items, next_cursor=nxt)
 
 
-async def _view(services: Services, video_id: str) -> VideoView:
+async def load_view(services: Services, video_id: str) -> VideoView:
     """The video as viewers see it: from the cache when it holds it (no database query),
     else from the database (and cached when final; see ``reelstream.cache.videos``)."""
 
@@ -130,10 +164,15 @@ async def get_video(
     video_id: str, services: ServicesDep, request: Request, user: CurrentUser
 ) -> VideoOut:
     """One video: state, processing progress, renditions, why it failed. Private videos only
-    for their owner and admins."""
-    view = await _view(services, video_id)
+    for their owner and admins. ``resume_position_s``: where the signed-in caller stopped."""
+    view = await load_view(services, video_id)
     authorize(user, "view", owner_id=view.owner_id, visibility=view.visibility)
-    return view_out(view, _links(services, request, view.visibility))
+    out = view_out(view, _links(services, request, view.visibility))
+    if user is not None:  # per user: never part of the cached (shared) view
+        views: ViewAggregator | None = getattr(request.app.state, "views", None)
+        if views is not None:
+            out.resume_position_s = await views.position(user.id, view.id)
+    return out
 
 
 @router.patch("/videos/{video_id}", response_model=VideoOut, responses={**_NOT_FOUND, **_INVALID})
@@ -168,6 +207,7 @@ async def delete_video(video_id: str, services: ServicesDep, user: WriteUser) ->
         upload_ids = list(
             (await s.execute(select(Upload.id).where(Upload.video_id == video.id))).scalars()
         )
+        await webhooks.emit(s, "video.deleted", video)
         await repo.delete_video(s, video.id)
     try:
         await services.store.delete_prefix(video_prefix(video_id))
@@ -206,6 +246,6 @@ async def get_playback(
     The URL works as it is in any HLS client: the token is part of the path, so every playlist
     and segment below the master playlist carries it.
     """
-    view = await _view(services, video_id)
+    view = await load_view(services, video_id)
     authorize(user, "playback", owner_id=view.owner_id, visibility=view.visibility)
     return playback_out(view, _links(services, request, view.visibility))

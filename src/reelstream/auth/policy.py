@@ -7,7 +7,8 @@ walks it over every endpoint and page.
 
 Actions and what uses them:
 
-* ``view``: ``GET /api/v1/videos/{id}``, ``GET .../captions``, the watch page ``/watch/{id}``
+* ``view``: ``GET /api/v1/videos/{id}``, ``GET .../captions``, the watch page ``/watch/{id}``,
+  the player beacons ``POST .../views`` and ``POST .../progress``
 * ``playback``: ``GET /api/v1/videos/{id}/playback`` (and so the media behind its signed URLs)
 * ``edit``: ``PATCH /api/v1/videos/{id}``, caption upload/delete, poster choice
 * ``delete``: ``DELETE /api/v1/videos/{id}``

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT: Final = 3  # bump when VideoView changes: entries of another format are misses
+FORMAT: Final = 4  # bump when VideoView changes: entries of another format are misses
 SETTLE_S: Final = 1.0
 TOMBSTONE: Final = b"\x00"
 FINAL_VIDEO_STATES: Final = frozenset({"ready", "failed"})
@@ -92,6 +92,7 @@ class VideoView(BaseModel):
     updated_at: dt.datetime
     ready_at: dt.datetime | None
     media: dict[str, Any] | None = None  # videos.media: DASH, storyboard, poster, captions
+    view_count: int = 0  # eventually consistent anyway (reelstream.views): may lag by the TTL
 
     @classmethod
     def from_row(cls, video: Video, job: Job | None) -> VideoView:
@@ -133,6 +134,7 @@ class VideoView(BaseModel):
             updated_at=video.updated_at,
             ready_at=video.ready_at,
             media=video.media,
+            view_count=video.view_count or 0,
         )
 
     @property

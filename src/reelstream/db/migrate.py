@@ -17,6 +17,6 @@ def alembic_config(database_url: str) -> Config:
     return cfg
 
 
-def upgrade(database_url: str, revision: str = "heads") -> None:
+def upgrade(database_url: str, revision: str = "head") -> None:
     """Bring the schema to ``revision``. Must be called outside a running event loop."""
     command.upgrade(alembic_config(database_url), revision)

@@ -1,4 +1,5 @@
-"""Tables: users, web_sessions, access_tokens, videos, renditions, captions, uploads, jobs.
+"""Tables: users, web_sessions, access_tokens, videos, renditions, captions, uploads, jobs,
+webhook_endpoints, webhook_events, webhook_deliveries.
 
 State machine of a video (``status``)::
 
@@ -113,6 +114,8 @@ class Video(Base):
     # The packaged rev's facts the manifests are written from (reelstream.transcode.layout)
     layout: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None, deferred=True)
     poster_at_s: Mapped[float | None] = mapped_column(Float, default=None)
+    # Views counted so far: added in batches by reelstream.views (eventually consistent)
+    view_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     renditions: Mapped[list[Rendition]] = relationship(
         back_populates="video",
@@ -219,3 +222,87 @@ class Job(Base):
         Index("ix_jobs_claim", "state", "run_at"),
         Index("ix_jobs_lease", "state", "lease_expires_at"),
     )
+
+
+WEBHOOK_DELIVERY_STATES = ("pending", "sending", "delivered", "failed")
+
+
+class WebhookEndpoint(Base):
+    """A URL a user asked to be told about their videos' events (``reelstream.webhooks``).
+
+    ``events`` is a space-separated subset of ``reelstream.webhooks.events.EVENT_TYPES``;
+    ``secret`` is the endpoint's random signing key, kept as-is because signing needs it."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(String(300), default="")
+    secret: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookEvent(Base):
+    """One event of the transactional outbox, written in the transaction of the state change
+    it reports. ``body`` is the exact JSON every delivery of it sends (so retries are
+    byte-identical). No foreign key to the video: ``video.deleted`` outlives its video."""
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    type: Mapped[str] = mapped_column(String(32))
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    video_id: Mapped[str] = mapped_column(String(16))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint, claimed by a dispatcher under a lease like a job.
+
+    ``attempts`` counts claims and fences the dispatcher's result write; ``state`` is
+    pending (due at ``next_attempt_at``), sending (leased until ``lease_expires_at``),
+    delivered, or failed (gave up after the retry window)."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(
+        ForeignKey("webhook_events.id", ondelete="CASCADE"), index=True
+    )
+    endpoint_id: Mapped[str] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), index=True
+    )
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(String(100), default=None)
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    last_status: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    last_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),
+        Index("ix_webhook_deliveries_lease", "state", "lease_expires_at"),
+    )
+
+
+class WatchPosition(Base):
+    """Where a signed-in user stopped watching a video (``reelstream.views``): one row per
+    user and video, upserted in batches."""
+
+    __tablename__ = "watch_positions"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    video_id: Mapped[str] = mapped_column(
+        ForeignKey("videos.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    position_s: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

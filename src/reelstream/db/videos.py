@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import hashlib
 import json
 from dataclasses import dataclass
 
@@ -60,21 +61,38 @@ async def get_video(session: AsyncSession, video_id: str, *, for_update: bool = 
     return video
 
 
-def _encode_cursor(video: Video) -> str:
-    raw = json.dumps([video.created_at.isoformat(), video.id]).encode()
+def _filter_key(*filters: str | None) -> str:
+    """A short fingerprint of a listing's filters: a cursor is valid for the same filters only."""
+    return hashlib.sha256(json.dumps(filters).encode()).hexdigest()[:12]
+
+
+def _encode_cursor(video: Video, filters: str) -> str:
+    raw = json.dumps([video.created_at.isoformat(), video.id, filters]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
+def _decode_cursor(cursor: str, filters: str) -> tuple[dt.datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created, vid = json.loads(raw)
+        created, vid, key = json.loads(raw)
         when = dt.datetime.fromisoformat(created)
         if when.tzinfo is None or not isinstance(vid, str) or not is_valid_id(vid):
             raise ValueError("bad cursor")
     except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
         raise InvalidCursor("the cursor is not one this server issued") from exc
+    if key != filters:
+        raise InvalidCursor(
+            "the cursor belongs to a listing with other filters (status, owner, q): "
+            "start again without a cursor"
+        )
     return when, vid
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern (escape character ``\\``) matching ``text`` anywhere, its own ``%``,
+    ``_`` and ``\\`` taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 async def list_videos(
@@ -85,11 +103,17 @@ async def list_videos(
     status: str | None = None,
     visibility: str | None = None,
     owner_id: str | None = None,
+    q: str | None = None,
 ) -> tuple[list[Video], str | None]:
-    """Newest first. Returns the page and the cursor of the next page (None at the end)."""
+    """Newest first. Returns the page and the cursor of the next page (None at the end).
+
+    ``q``: titles containing it, case-insensitively (ASCII case only on SQLite). A cursor
+    carries a fingerprint of the filters and is refused (``InvalidCursor``) with other ones.
+    """
+    filters = _filter_key(status, visibility, owner_id, q or None)
     stmt = select(Video).order_by(Video.created_at.desc(), Video.id.desc()).limit(limit + 1)
     if cursor:
-        when, vid = _decode_cursor(cursor)
+        when, vid = _decode_cursor(cursor, filters)
         stmt = stmt.where(
             or_(Video.created_at < when, and_(Video.created_at == when, Video.id < vid))
         )
@@ -99,9 +123,11 @@ async def list_videos(
         stmt = stmt.where(Video.visibility == visibility)
     if owner_id:
         stmt = stmt.where(Video.owner_id == owner_id)
+    if q:
+        stmt = stmt.where(Video.title.ilike(like_pattern(q), escape="\\"))
     rows = list((await session.execute(stmt)).scalars().all())
     page = rows[:limit]
-    nxt = _encode_cursor(page[-1]) if len(rows) > limit and page else None
+    nxt = _encode_cursor(page[-1], filters) if len(rows) > limit and page else None
     return page, nxt
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.routing import APIRoute
 from sqlalchemy import select
 from starlette.datastructures import MutableHeaders
@@ -25,6 +25,7 @@ from reelstream.ids import is_valid_id
 from reelstream.ingest import tus
 from reelstream.ingest.errors import UnsupportedMediaType, UploadError
 from reelstream.ingest.service import BodyInterrupted, UploadService, UploadState
+from reelstream.ratelimit.deps import limit_upload
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ async def upload_options(services: ServicesDep) -> Response:
     )
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, dependencies=[Depends(limit_upload)])
 async def create_upload(request: Request, services: ServicesDep, user: WriteUser) -> Response:
     """tus creation (and creation-with-upload): creates the video and its upload, owned by
     the caller (a signed-in user with the ``write`` scope)."""

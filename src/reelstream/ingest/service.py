@@ -29,6 +29,7 @@ import anyio.to_thread
 from sqlalchemy import delete, select, update
 from sqlalchemy.engine import CursorResult
 
+from reelstream import webhooks
 from reelstream.db import videos
 from reelstream.db.base import utcnow
 from reelstream.db.models import Upload, Video
@@ -44,6 +45,7 @@ from reelstream.ingest.errors import (
 )
 from reelstream.ingest.staging import ChunkFile, StagingArea, StagingFile
 from reelstream.ingest.tus import Checksum, VideoMetadata, check_fits
+from reelstream.quota import usage as quota
 from reelstream.services import Services
 from reelstream.storage.base import BlobInfo, source_key
 from reelstream.storage.errors import BlobNotFound, StorageError
@@ -160,8 +162,9 @@ class UploadService:
         video: VideoMetadata,
         owner_id: str | None = None,
     ) -> Upload:
-        """The video and its upload, in one transaction."""
+        """The video and its upload, in one transaction (after the owner's quota check)."""
         async with self.db.transaction() as s:
+            await quota.reserve(s, owner_id, length, self.services.settings.default_quota_bytes)
             row = await videos.create_video(
                 s,
                 title=video.title,
@@ -420,6 +423,7 @@ class UploadService:
                 video = await videos.get_video(s, upload.video_id)
                 await videos.mark_uploaded(s, video, source_key=key, source_bytes=upload.length)
                 await self.services.queue.enqueue(s, video.id)
+                await webhooks.emit(s, "upload.completed", video, extra={"upload_id": upload.id})
                 finished = True
         if finished:
             self.services.notifier.notify()

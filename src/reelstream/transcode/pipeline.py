@@ -26,6 +26,7 @@ from pathlib import Path
 
 import anyio
 
+from reelstream import webhooks
 from reelstream.db import videos
 from reelstream.db.captions import list_captions
 from reelstream.db.errors import VideoNotFound
@@ -153,6 +154,7 @@ class Attempt:
                     await videos.mark_failed(
                         s, self.video_id, final_reason(reason, lease, retryable)
                     )
+                    await webhooks.emit(s, "video.failed", self.video_id)
                     return "failed"
                 await videos.mark_queued(s, self.video_id)
                 return "retry"
@@ -374,6 +376,7 @@ class Attempt:
             video.layout = layout.to_json()
             video.media = {**written.media, "poster": POSTER_NAME}
             await s.flush()
+            await webhooks.emit(s, "video.ready", video)
         await remove_stale_revs(self.services, self.video_id, keep=self.lease.rev)
         return "published"
 

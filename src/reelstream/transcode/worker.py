@@ -5,7 +5,9 @@ at once) and one reaper loop in the current event loop. A claim loop claims a jo
 video ``processing`` in one transaction, runs the attempt, and when the queue is empty sleeps
 until the notifier wakes it or ``poll_interval_s`` passes. The reaper re-queues jobs whose
 worker stopped heart-beating (and fails those out of attempts), in the same transaction as the
-videos' status, then removes the expired attempts' partial outputs.
+videos' status, then removes the expired attempts' partial outputs. One webhook dispatcher
+(``reelstream.webhooks.dispatcher``) sends due webhook deliveries; cancelled on ``stop()``, an
+unfinished send is retried by another dispatcher after its lease expires.
 
 ``stop()`` stops claiming, waits up to ``shutdown_grace_s`` for running attempts, then cancels
 them (which kills their ffmpeg and hands the jobs back to the queue).
@@ -32,6 +34,7 @@ from pathlib import Path
 import anyio
 from sqlalchemy import select
 
+from reelstream import webhooks
 from reelstream.config import Settings
 from reelstream.db import videos
 from reelstream.db.errors import DatabaseUnavailable, VideoNotFound
@@ -43,6 +46,7 @@ from reelstream.storage.base import rev_prefix
 from reelstream.storage.errors import StorageError
 from reelstream.transcode.pipeline import run_attempt, work_dir_name
 from reelstream.transcode.poster import POSTER_KIND, run_poster
+from reelstream.webhooks.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +96,7 @@ async def reap_once(services: Services) -> int:
                     f"processing stopped: the worker died {d.attempts} "
                     f"time{'s' if d.attempts != 1 else ''}",
                 )
+                await webhooks.emit(s, "video.failed", d.video_id)
         for lease in expired:
             if lease.job_id not in dead_ids and lease.job_id in transcodes:
                 with contextlib.suppress(VideoNotFound):
@@ -176,6 +181,7 @@ class WorkerPool:
         self._loops: list[asyncio.Task[None]] = []
         self._idle: dict[int, bool] = {}
         self._reaper: asyncio.Task[None] | None = None
+        self._webhooks: asyncio.Task[None] | None = None  # reelstream.webhooks.dispatcher
         self._prefix = f"{socket.gethostname()}:{os.getpid()}"
 
     def owner(self, n: int) -> str:
@@ -197,6 +203,8 @@ class WorkerPool:
             self._idle[n] = False
             self._loops.append(asyncio.create_task(self._claim_loop(n), name=f"worker-{n}"))
         self._reaper = asyncio.create_task(self._reaper_loop(), name="reaper")
+        dispatcher = Dispatcher(self.services, self._prefix)
+        self._webhooks = asyncio.create_task(dispatcher.run(), name="webhooks")
         log.info("worker pool started: %d slot(s) as %s", self.concurrency, self._prefix)
 
     async def stop(self) -> None:
@@ -213,11 +221,13 @@ class WorkerPool:
         for task in pending:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
-        if self._reaper is not None:
-            self._reaper.cancel()
-            await asyncio.gather(self._reaper, return_exceptions=True)
+        for side in (self._reaper, self._webhooks):
+            if side is not None:
+                side.cancel()
+                await asyncio.gather(side, return_exceptions=True)
         self._loops.clear()
         self._reaper = None
+        self._webhooks = None
         log.info("worker pool stopped")
 
     async def _claim_loop(self, n: int) -> None:

@@ -8,7 +8,7 @@ checked by ``reelstream.auth.deps``. Sign-up exists only when ``settings.allow_s
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from reelstream.api.deps import ServicesDep
@@ -16,6 +16,8 @@ from reelstream.auth import accounts, sessions, tokens_api
 from reelstream.auth.deps import CurrentUser, Principal, ReadUser, form_value, read_form
 from reelstream.auth.errors import AuthError, Forbidden
 from reelstream.db.models import SCOPES, User
+from reelstream.quota.usage import human_bytes, user_usage
+from reelstream.ratelimit.deps import limit_login, limit_signup
 from reelstream.services import Services
 from reelstream.web.pages import page_context, render
 
@@ -69,7 +71,7 @@ async def signup_page(services: ServicesDep, user: CurrentUser, next: str = "/")
     )
 
 
-@router.post("/signup")
+@router.post("/signup", dependencies=[Depends(limit_signup)])
 async def signup(request: Request, services: ServicesDep) -> Response:
     if not services.settings.allow_signup:
         return _signup_closed(services, None)
@@ -101,7 +103,7 @@ async def login_page(services: ServicesDep, user: CurrentUser, next: str = "/") 
     return render("login.html", page="login", next=_safe_next(next), **page_context(services, user))
 
 
-@router.post("/login")
+@router.post("/login", dependencies=[Depends(limit_login)])
 async def login(request: Request, services: ServicesDep) -> Response:
     form = await read_form(request)
     username, password = form_value(form, "username"), form_value(form, "password")
@@ -146,11 +148,17 @@ async def _account_page(
 ) -> Response:
     async with services.db.read(primary=True) as s:
         tokens = await tokens_api.list_tokens(s, user.id)
+        me = await s.get(User, user.id)
+        usage = (
+            None if me is None else await user_usage(s, me, services.settings.default_quota_bytes)
+        )
     return render(
         "account.html",
         status,
         page="account",
         tokens=tokens,
+        usage=usage,
+        human_bytes=human_bytes,
         scopes=[sc for sc in SCOPES if sc != "admin" or user.is_admin],
         **extra,
         **page_context(services, user),

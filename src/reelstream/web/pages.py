@@ -22,6 +22,7 @@ import inspect
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
@@ -34,7 +35,7 @@ from reelstream.auth.deps import CurrentUser, Principal, ReadUser, WriteUser, au
 from reelstream.auth.errors import Forbidden
 from reelstream.db import videos as repo
 from reelstream.db.errors import InvalidCursor, VideoNotFound
-from reelstream.db.models import Video
+from reelstream.db.models import VIDEO_STATUSES, Video
 from reelstream.formatting import clock
 from reelstream.services import Services
 
@@ -42,6 +43,7 @@ WEB_DIR = Path(__file__).resolve().parent
 TEMPLATE_DIR = WEB_DIR / "templates"
 STATIC_DIR = WEB_DIR / "static"
 PAGE_SIZE = 24
+MAX_QUERY = 300
 _JSON_PREFIXES = ("/api/", "/media/", "/static/")
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
@@ -89,6 +91,7 @@ def _card(services: Services, video: Video) -> dict[str, Any]:
         "created_at": video.created_at,
         "poster_url": poster_url(services, video),
         "heights": [r.height for r in video.renditions if r.ready],
+        "view_count": video.view_count or 0,
     }
 
 
@@ -123,13 +126,35 @@ def page_context(services: Services, user: Principal | None) -> dict[str, Any]:
 # -- pages ----------------------------------------------------------------------------------
 
 
+def _filters(q: str | None, status: str | None) -> tuple[str | None, str | None, str]:
+    """The search text and status of a listing page (an unknown status is ignored) and the
+    query string that keeps them on the pager's links."""
+    text = (q or "").strip()[:MAX_QUERY] or None
+    state = status if status in VIDEO_STATUSES else None
+    kept = urlencode([(k, v) for k, v in (("q", text), ("status", state)) if v])
+    return text, state, kept
+
+
 @router.get("/", name="library")
-async def library(services: ServicesDep, user: CurrentUser, cursor: str | None = None) -> Response:
+async def library(
+    services: ServicesDep,
+    user: CurrentUser,
+    cursor: str | None = None,
+    q: str | None = None,
+    status: str | None = None,
+) -> Response:
+    """Public videos, newest first; ``q`` searches titles, ``status`` filters."""
     ctx = page_context(services, user)
+    text, state, kept = _filters(q, status)
     try:
         async with services.db.read() as session:
             videos, next_cursor = await repo.list_videos(
-                session, limit=PAGE_SIZE, cursor=cursor, visibility="public"
+                session,
+                limit=PAGE_SIZE,
+                cursor=cursor,
+                visibility="public",
+                q=text,
+                status=state,
             )
             cards = [_card(services, v) for v in videos]
     except InvalidCursor as exc:
@@ -140,6 +165,10 @@ async def library(services: ServicesDep, user: CurrentUser, cursor: str | None =
         videos=cards,
         next_cursor=next_cursor,
         paged=bool(cursor),
+        q=text or "",
+        status=state or "",
+        statuses=VIDEO_STATUSES,
+        kept=kept,
         **ctx,
     )
 
@@ -150,13 +179,21 @@ async def upload_page(services: ServicesDep, user: WriteUser) -> Response:
 
 
 @router.get("/me/videos", name="my-videos")
-async def my_videos(services: ServicesDep, user: ReadUser, cursor: str | None = None) -> Response:
-    """The signed-in user's videos: every visibility and every status."""
+async def my_videos(
+    services: ServicesDep,
+    user: ReadUser,
+    cursor: str | None = None,
+    q: str | None = None,
+    status: str | None = None,
+) -> Response:
+    """The signed-in user's videos: every visibility and every status (``q``, ``status``:
+    as on the library)."""
     ctx = page_context(services, user)
+    text, state, kept = _filters(q, status)
     try:
         async with services.db.read(primary=True) as session:
             videos, next_cursor = await repo.list_videos(
-                session, limit=PAGE_SIZE, cursor=cursor, owner_id=user.id
+                session, limit=PAGE_SIZE, cursor=cursor, owner_id=user.id, q=text, status=state
             )
             cards = [_card(services, v) for v in videos]
     except InvalidCursor as exc:
@@ -167,6 +204,10 @@ async def my_videos(services: ServicesDep, user: ReadUser, cursor: str | None = 
         videos=cards,
         next_cursor=next_cursor,
         paged=bool(cursor),
+        q=text or "",
+        status=state or "",
+        statuses=VIDEO_STATUSES,
+        kept=kept,
         **ctx,
     )
 

@@ -6,8 +6,16 @@
  * the video's text tracks) and a custom seek bar under the picture that shows the storyboard
  * thumbnail (sprite#xywh from the storyboard WebVTT) of the time under the pointer.
  *
+ * Views and resume: when playback starts the page sends one view beacon
+ * (POST /api/v1/videos/{id}/views with a random player session id), then progress beacons
+ * (POST .../progress {position_s, session}) every 10 s while playing, on pause, on seek and
+ * when the page is hidden or closed (navigator.sendBeacon, form-encoded with the CSRF token
+ * in the body since sendBeacon cannot set headers). A signed-in viewer whose video has a
+ * resume_position_s starts there, with a "Resume from 1:23" note and a Start over button.
+ *
  * State for tests and debugging:
- * window.reelstreamPlayer = {kind, hls, dash, fatalError, video, storyboard}.
+ * window.reelstreamPlayer = {kind, hls, dash, fatalError, video, storyboard, session,
+ *   resumedFrom, beacons}.
  */
 (function () {
   "use strict";
@@ -40,11 +48,25 @@
   var preview = document.getElementById("storyboard-preview");
   var previewTime = document.getElementById("storyboard-time");
 
+  var resumeNote = document.getElementById("resume-note");
+  var resumeText = document.getElementById("resume-text");
+  var resumeRestart = document.getElementById("resume-restart");
+  var PROGRESS_MS = 10000;
+  var RESUME_MIN_S = 3;  // closer than this to either end: start from the beginning
+
+  function newSessionId() {
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) {
+      return (b < 16 ? "0" : "") + b.toString(16);
+    }).join("");
+  }
+
   var params = new URLSearchParams(window.location.search);
   var kind = params.get("player") === "dash" ? "dash" : "hls";
   var state = {
     kind: kind, hls: null, dash: null, fatalError: null, video: null, started: false,
-    storyboard: null,
+    storyboard: null, session: newSessionId(), resumedFrom: null, beacons: 0,
   };
   window.reelstreamPlayer = state;
 
@@ -449,12 +471,80 @@
     player.initialize(videoEl, url, true);
   }
 
+  /* -- views and resume ------------------------------------------------------------------ */
+
+  function beacon(path, fields) {
+    var body = new URLSearchParams(fields);
+    body.set("session", state.session);
+    var csrf = rs.csrfHeaders()["X-CSRF-Token"];
+    if (csrf) body.set("csrf_token", csrf);
+    var url = "/api/v1/videos/" + encodeURIComponent(videoId) + "/" + path;
+    state.beacons++;
+    if (navigator.sendBeacon && navigator.sendBeacon(url, body)) return;
+    fetch(url, { method: "POST", body: body, keepalive: true, credentials: "same-origin" })
+      .catch(function () { /* best effort */ });
+  }
+
+  var lastSent = -1;
+  function sendProgress() {
+    if (!state.viewSent) return;
+    var t = videoEl.currentTime;
+    if (!isFinite(t) || Math.abs(t - lastSent) < 0.5) return;
+    lastSent = t;
+    var total = duration();
+    // finished (or nearly): the next visit starts from the beginning
+    var at = total && t >= total - RESUME_MIN_S ? 0 : t;
+    beacon("progress", { position_s: at.toFixed(2) });
+  }
+
+  function setupBeacons() {
+    videoEl.addEventListener("playing", function () {
+      if (state.viewSent) return;
+      state.viewSent = true;
+      beacon("views", {});
+    });
+    window.setInterval(function () { if (!videoEl.paused) sendProgress(); }, PROGRESS_MS);
+    videoEl.addEventListener("pause", sendProgress);
+    videoEl.addEventListener("seeked", sendProgress);
+    videoEl.addEventListener("ended", sendProgress);
+    document.addEventListener("visibilitychange", function () {
+      if (document.visibilityState === "hidden") sendProgress();
+    });
+    window.addEventListener("pagehide", sendProgress);
+  }
+
+  function setupResume(video) {
+    var at = video.resume_position_s;
+    var total = video.duration_s || 0;
+    if (at === null || at === undefined || at < RESUME_MIN_S) return;
+    if (total && at > total - RESUME_MIN_S) return;
+    var applied = false;
+    function apply() {
+      if (applied) return;
+      applied = true;
+      videoEl.currentTime = at;
+      state.resumedFrom = at;
+      resumeText.textContent = "Resumed from " + rs.formatDuration(at) + ".";
+      resumeNote.hidden = false;
+    }
+    if (videoEl.readyState >= 1) apply();
+    else videoEl.addEventListener("loadedmetadata", apply);
+    resumeRestart.addEventListener("click", function () {
+      videoEl.currentTime = 0;
+      resumeNote.hidden = true;
+      var p = videoEl.play();
+      if (p && p.catch) p.catch(function () { /* the user presses play */ });
+    });
+  }
+
   function startPlayback() {
     if (state.started) return;
     state.started = true;
     overlay.hidden = true;
     rs.getJSON("/api/v1/videos/" + encodeURIComponent(videoId) + "/playback").then(function (pb) {
       setupSeekbar();
+      setupBeacons();
+      if (state.video) setupResume(state.video);
       if (state.video && state.video.storyboard_url) loadStoryboard(state.video.storyboard_url);
       playerKind.textContent = kind === "dash" ? "DASH (dash.js)" : "HLS";
       if (kind === "dash") {

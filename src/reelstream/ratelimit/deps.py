@@ -1,0 +1,131 @@
+"""One FastAPI dependency per rate-limit category.
+
+Keys: ``login`` counts per username (lower-cased), ``login_ip`` and ``signup`` and ``reads`` per
+client IP, ``upload`` and ``writes`` per account: the authenticated user when there is one,
+else the IP. The dependencies resolve the caller with ``reelstream.auth.deps`` (cached per
+request), so an account is known before the route runs. A refused request raises
+``RateLimited`` (429, ``Retry-After`` and ``RateLimit-*`` headers); an allowed one leaves its
+``RateLimit-*`` headers for ``RateLimitHeaders`` to add to the response.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from reelstream.api.deps import ServicesDep
+from reelstream.auth.deps import SAFE_METHODS, form_value, read_form, resolve_principal
+from reelstream.ratelimit.errors import RateLimited
+from reelstream.ratelimit.limiter import Category, RateLimiter, Verdict
+
+STATE_KEY = "ratelimit_headers"
+
+REASONS: dict[Category, str] = {
+    "login": "too many sign-in attempts for this username",
+    "login_ip": "too many sign-in attempts from this address",
+    "signup": "too many sign-ups from this address",
+    "upload": "too many uploads created",
+    "writes": "too many changes",
+    "reads": "too many requests from this address",
+}
+
+
+def client_ip(request: Request) -> str:
+    """The client's address as the server sees it (uvicorn applies ``X-Forwarded-For`` from
+    the proxies in ``FORWARDED_ALLOW_IPS``, 127.0.0.1 by default)."""
+    return request.client.host if request.client else "unknown"
+
+
+def _limiter(request: Request) -> RateLimiter | None:
+    limiter: RateLimiter | None = getattr(request.app.state, "ratelimiter", None)
+    return limiter
+
+
+async def enforce(request: Request, category: Category, key: str) -> None:
+    limiter = _limiter(request)
+    if limiter is None:
+        return
+    verdict = await limiter.hit(category, key)
+    if verdict is None:
+        return
+    _remember(request, verdict)
+    if not verdict.allowed:
+        wait = verdict.headers()["Retry-After"]
+        raise RateLimited(
+            f"{REASONS[category]}: the limit is {verdict.limit} per window; try again in {wait} s",
+            headers=verdict.headers(),
+        )
+
+
+def _remember(request: Request, verdict: Verdict) -> None:
+    """Keep the most restrictive verdict of the request for the response headers."""
+    previous: Verdict | None = getattr(request.state, STATE_KEY, None)
+    if previous is None or verdict.remaining < previous.remaining:
+        setattr(request.state, STATE_KEY, verdict)
+
+
+async def _account_key(request: Request, services: ServicesDep) -> str:
+    principal = await resolve_principal(request, services)
+    return f"user:{principal.id}" if principal is not None else f"ip:{client_ip(request)}"
+
+
+async def limit_login(request: Request) -> None:
+    """``POST /login``: per client IP and per username."""
+    await enforce(request, "login_ip", client_ip(request))
+    username = form_value(await read_form(request), "username").strip().lower()
+    if username:
+        await enforce(request, "login", username)
+
+
+async def limit_signup(request: Request) -> None:
+    """``POST /signup``: per client IP."""
+    await enforce(request, "signup", client_ip(request))
+
+
+async def limit_upload(request: Request, services: ServicesDep) -> None:
+    """tus creation (``POST /api/v1/uploads``): per account."""
+    await enforce(request, "upload", await _account_key(request, services))
+
+
+async def limit_writes(request: Request, services: ServicesDep) -> None:
+    """An API change: per account."""
+    await enforce(request, "writes", await _account_key(request, services))
+
+
+async def limit_reads(request: Request) -> None:
+    """An API read: per client IP."""
+    await enforce(request, "reads", client_ip(request))
+
+
+async def limit_api(request: Request, services: ServicesDep) -> None:
+    """For a whole router: ``reads`` for GET/HEAD/OPTIONS, ``writes`` otherwise."""
+    if request.method in SAFE_METHODS:
+        await limit_reads(request)
+    else:
+        await limit_writes(request, services)
+
+
+class RateLimitHeaders:
+    """ASGI middleware: adds the ``RateLimit-*`` headers of the request's verdict (if a
+    limit applied) to the response, unless the response already has them."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                verdict = scope.get("state", {}).get(STATE_KEY)
+                if isinstance(verdict, Verdict):
+                    headers = MutableHeaders(scope=message)
+                    for name, value in verdict.headers().items():
+                        if name.lower() not in headers:
+                            headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

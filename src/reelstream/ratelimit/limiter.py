@@ -1,0 +1,174 @@
+"""The rate limiter: moving windows from the ``limits`` library over a shared storage.
+
+Storage: in memory (one count per process) by default; with ``redis_url`` set, the ``limits``
+asynchronous Redis storage through the ``redis`` package's asyncio client (``implementation=
+"redispy"``: the default, coredis, is not a dependency), so every api instance shares the
+counts. If that storage cannot be built, the limiter warns and keeps counts in memory.
+
+Redis is an accelerator, never a reason to refuse service: a storage error (or a call slower
+than ``deadline_s``) lets the request through, and the circuit breaker of the Redis cache
+(``reelstream.cache.redis.CircuitBreaker``) then skips the storage for ``breaker_s`` seconds, so
+an outage costs one short timeout per period and one warning when it begins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from reelstream.cache.redis import CircuitBreaker
+from reelstream.config import Settings
+
+log = logging.getLogger(__name__)
+
+Category = Literal["login", "login_ip", "signup", "upload", "writes", "reads"]
+CATEGORIES: tuple[Category, ...] = get_args(Category)
+
+DEFAULT_TIMEOUT_S = 0.25
+DEFAULT_BREAKER_S = 5.0
+KEY_PREFIX = "reelstream:rl"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one hit: allowed or not, and what the ``RateLimit-*`` headers say
+    (the most restrictive of the category's limits)."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_s: int  # seconds until the window frees a slot (Retry-After when refused)
+
+    def headers(self) -> dict[str, str]:
+        headers = {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset_s),
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(max(1, self.reset_s))
+        return headers
+
+
+def limits_of(settings: Settings) -> dict[Category, list[RateLimitItem]]:
+    return {c: parse_many(getattr(settings, f"rate_limit_{c}")) for c in CATEGORIES}
+
+
+class RateLimiter:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        breaker_s: float = DEFAULT_BREAKER_S,
+    ) -> None:
+        self.enabled = settings.rate_limit_enabled
+        self.limits = limits_of(settings)
+        self._redis_url = settings.redis_url
+        self._timeout_s = timeout_s
+        self._deadline_s = 4 * timeout_s
+        self.breaker = CircuitBreaker(breaker_s)
+        self._storage: Storage | None = None
+        self._strategy: MovingWindowRateLimiter | None = None
+        self.backend: Literal["memory", "redis"] = "memory"
+
+    def _build(self) -> MovingWindowRateLimiter:
+        """The storage is built on first use, inside the event loop (the asyncio memory
+        storage of ``limits`` schedules a task when it is created)."""
+        if self._strategy is not None:
+            return self._strategy
+        storage: Storage | None = None
+        if self._redis_url:
+            try:
+                storage = RedisStorage(
+                    "async+" + self._redis_url,
+                    implementation="redispy",
+                    key_prefix=KEY_PREFIX,
+                    wrap_exceptions=True,
+                    socket_timeout=self._timeout_s,
+                    socket_connect_timeout=self._timeout_s,
+                )
+                self.backend = "redis"
+            except Exception as exc:
+                log.warning(
+                    "rate limits: cannot use Redis storage (%s); counting in memory, per "
+                    "process, instead",
+                    exc,
+                )
+        if storage is None:
+            storage = MemoryStorage()
+        self._storage = storage
+        self._strategy = MovingWindowRateLimiter(storage)
+        return self._strategy
+
+    async def hit(self, category: Category, key: str) -> Verdict | None:
+        """Count one request of ``category`` for ``key``. None: not limited (disabled, or the
+        storage is unavailable)."""
+        if not self.enabled:
+            return None
+        strategy = self._build()
+        if not self.breaker.allow():
+            return None
+        settled = False
+        try:
+            async with asyncio.timeout(self._deadline_s):
+                verdict = await self._hit(strategy, category, key)
+            settled = True
+        except Exception as exc:  # a limiter outage must never fail a request
+            settled = True
+            if self.breaker.failed():
+                log.warning(
+                    "rate limits: %s storage unavailable (%s); requests are not limited for %.0f s",
+                    self.backend,
+                    str(exc) or type(exc).__name__,
+                    self.breaker.period_s,
+                )
+            return None
+        finally:
+            if not settled:
+                self.breaker.abandoned()
+        if self.breaker.succeeded():
+            log.info("rate limits: %s storage reachable again", self.backend)
+        return verdict
+
+    async def _hit(
+        self, strategy: MovingWindowRateLimiter, category: Category, key: str
+    ) -> Verdict:
+        worst: Verdict | None = None
+        allowed = True
+        for item in self.limits[category]:
+            ok = await strategy.hit(item, category, key)
+            allowed = allowed and ok
+            stats = await strategy.get_window_stats(item, category, key)
+            reset_s = max(0, math.ceil(stats.reset_time - time.time()))
+            verdict = Verdict(ok, item.amount, stats.remaining, reset_s)
+            if (
+                worst is None
+                or (worst.allowed and not ok)
+                or (worst.allowed == ok and verdict.remaining < worst.remaining)
+            ):
+                worst = verdict
+        assert worst is not None
+        return Verdict(allowed, worst.limit, worst.remaining, worst.reset_s)
+
+    async def close(self) -> None:
+        storage = self._storage
+        if isinstance(storage, MemoryStorage):
+            timer = storage.timer
+            if timer is not None and not timer.done():
+                timer.cancel()
+        elif isinstance(storage, RedisStorage):
+            client = getattr(storage.bridge, "storage", None)  # the redis.asyncio client
+            try:
+                if client is not None:
+                    await client.aclose()
+            except Exception as exc:
+                log.debug("closing the rate-limit Redis client: %s", exc)

@@ -1,0 +1,247 @@
+"""The dispatcher: claims due deliveries under a lease, POSTs them, records the outcome.
+
+Claiming is the job queue's technique: one ``UPDATE … WHERE id = (SELECT … LIMIT 1)
+RETURNING`` per delivery inside a write transaction (``BEGIN IMMEDIATE`` on SQLite, ``FOR
+UPDATE SKIP LOCKED`` in the sub-select on PostgreSQL), so two dispatchers never hold the same
+delivery. A claim moves the delivery to ``sending``, increments ``attempts`` and leases it for
+``lease_s`` (twice the request timeout plus 10 s); a dispatcher that dies mid-send leaves a
+lease that expires, and the delivery is claimed again. The result write is fenced on
+(id, attempts), so a dispatcher whose lease was taken over changes nothing.
+
+A 2xx answer within ``webhook_timeout_s`` is delivered; anything else (another status, a
+timeout, a refused connection, a private address) is retried after
+``webhook_retry_base_s * 2**(attempt-1)`` seconds, capped at ``webhook_retry_max_s``, until the
+event is ``webhook_retry_window_s`` old: then the delivery is failed. Each pass claims at most
+``webhook_concurrency`` deliveries and sends them concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+import httpx
+from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reelstream import __version__
+from reelstream.db.base import utcnow
+from reelstream.db.errors import DatabaseUnavailable
+from reelstream.db.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+from reelstream.services import Services
+from reelstream.webhooks.errors import InvalidWebhook
+from reelstream.webhooks.signing import sign_headers
+from reelstream.webhooks.urls import check_destination
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR_CHARS = 500
+USER_AGENT = f"reelstream-webhooks/{__version__}"
+
+
+@dataclass(frozen=True)
+class Claimed:
+    delivery_id: int
+    attempt: int
+    event_id: str
+    event_created_at: dt.datetime
+    url: str
+    secret: str
+    body: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    status: int | None
+    error: str | None
+
+
+def backoff_s(attempt: int, base_s: float, max_s: float) -> float:
+    """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+    return float(min(max_s, base_s * 2 ** min(attempt - 1, 62)))
+
+
+class Dispatcher:
+    def __init__(self, services: Services, owner: str) -> None:
+        self.services = services
+        self.settings = services.settings
+        self.owner = owner
+        self.lease_s = self.settings.webhook_timeout_s * 2 + 10
+
+    # -- claiming
+    def _due(self, now: dt.datetime) -> ColumnElement[bool]:
+        d = WebhookDelivery
+        return or_(
+            and_(d.state == "pending", d.next_attempt_at <= now),
+            and_(d.state == "sending", d.lease_expires_at < now),
+        )
+
+    async def _claim_one(self, session: AsyncSession) -> tuple[int, int] | None:
+        d = WebhookDelivery
+        now = utcnow()
+        due = self._due(now)
+        pick = select(d.id).where(due).order_by(d.next_attempt_at, d.id).limit(1)
+        if not self.services.db.is_sqlite:
+            pick = pick.with_for_update(skip_locked=True)
+        stmt = (
+            update(d)
+            .where(d.id == pick.scalar_subquery(), due)
+            .values(
+                state="sending",
+                attempts=d.attempts + 1,
+                lease_owner=self.owner,
+                lease_expires_at=now + dt.timedelta(seconds=self.lease_s),
+                last_attempt_at=now,
+            )
+            .returning(d.id, d.attempts)
+        )
+        row = (await session.execute(stmt)).first()
+        return None if row is None else (int(row.id), int(row.attempts))
+
+    async def claim(self, limit: int) -> list[Claimed]:
+        """Claim up to ``limit`` due deliveries (one write transaction, taken only when a
+        read finds something due: an idle dispatcher never holds SQLite's write lock)."""
+        async with self.services.db.read(primary=True) as s:
+            due = self._due(utcnow())
+            found = await s.execute(select(WebhookDelivery.id).where(due).limit(1))
+            if found.first() is None:
+                return []
+        async with self.services.db.transaction() as s:
+            leased: dict[int, int] = {}
+            for _ in range(limit):
+                got = await self._claim_one(s)
+                if got is None:
+                    break
+                leased[got[0]] = got[1]
+            if not leased:
+                return []
+            rows = (
+                await s.execute(
+                    select(
+                        WebhookDelivery.id,
+                        WebhookEvent.id.label("event_id"),
+                        WebhookEvent.created_at,
+                        WebhookEvent.body,
+                        WebhookEndpoint.url,
+                        WebhookEndpoint.secret,
+                    )
+                    .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
+                    .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+                    .where(WebhookDelivery.id.in_(leased))
+                    .order_by(WebhookDelivery.id)
+                )
+            ).all()
+        return [
+            Claimed(
+                delivery_id=r.id,
+                attempt=leased[r.id],
+                event_id=r.event_id,
+                event_created_at=r.created_at,
+                url=r.url,
+                secret=r.secret,
+                body=r.body,
+            )
+            for r in rows
+        ]
+
+    # -- sending
+    async def send(self, client: httpx.AsyncClient, claimed: Claimed) -> Outcome:
+        body = claimed.body.encode()
+        try:
+            await check_destination(claimed.url, allow_private=self.settings.allow_private_webhooks)
+        except InvalidWebhook as exc:
+            return Outcome(False, None, exc.message)
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            **sign_headers(claimed.secret, claimed.event_id, body),
+        }
+        try:
+            async with client.stream(
+                "POST",
+                claimed.url,
+                content=body,
+                headers=headers,
+                timeout=self.settings.webhook_timeout_s,
+            ) as response:  # the answer's body is never read: only its status counts
+                status = response.status_code
+        except httpx.HTTPError as exc:
+            return Outcome(False, None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS] or None)
+        if 200 <= status < 300:
+            return Outcome(True, status, None)
+        return Outcome(False, status, f"the endpoint answered HTTP {status}")
+
+    # -- recording
+    async def record(self, claimed: Claimed, outcome: Outcome) -> str | None:
+        """Write the attempt's result, fenced on the claim. Returns the new state, or None
+        when the claim was lost (its lease expired and another dispatcher took it)."""
+        s = self.settings
+        now = utcnow()
+        values: dict[str, object] = {
+            "last_status": outcome.status,
+            "last_error": outcome.error,
+            "lease_owner": None,
+            "lease_expires_at": None,
+        }
+        if outcome.ok:
+            values.update(state="delivered", delivered_at=now)
+        else:
+            retry_at = now + dt.timedelta(
+                seconds=backoff_s(claimed.attempt, s.webhook_retry_base_s, s.webhook_retry_max_s)
+            )
+            deadline = claimed.event_created_at + dt.timedelta(seconds=s.webhook_retry_window_s)
+            if retry_at > deadline:
+                values.update(state="failed")
+            else:
+                values.update(state="pending", next_attempt_at=retry_at)
+        async with self.services.db.transaction() as session:
+            res = await session.execute(
+                update(WebhookDelivery)
+                .where(
+                    WebhookDelivery.id == claimed.delivery_id,
+                    WebhookDelivery.attempts == claimed.attempt,
+                    WebhookDelivery.state == "sending",
+                )
+                .values(**values)
+            )
+        if not res.rowcount:  # type: ignore[attr-defined]
+            return None
+        state = str(values["state"])
+        if state == "failed":
+            log.warning(
+                "webhook delivery %d (event %s) failed for good after %d attempts: %s",
+                claimed.delivery_id,
+                claimed.event_id,
+                claimed.attempt,
+                outcome.error,
+            )
+        return state
+
+    async def run_once(self, client: httpx.AsyncClient) -> int:
+        """Claim, send and record one batch; returns how many deliveries were attempted."""
+        batch = await self.claim(self.settings.webhook_concurrency)
+
+        async def one(claimed: Claimed) -> None:
+            outcome = await self.send(client, claimed)
+            await self.record(claimed, outcome)
+
+        await asyncio.gather(*(one(c) for c in batch))
+        return len(batch)
+
+    async def run(self) -> None:
+        """Dispatch until cancelled; sleep ``webhook_poll_interval_s`` when nothing is due."""
+        async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as client:
+            while True:
+                try:
+                    sent = await self.run_once(client)
+                except DatabaseUnavailable as exc:
+                    log.warning("webhooks: cannot reach the database: %s", exc)
+                    sent = 0
+                except Exception:
+                    log.exception("webhooks: dispatching failed")
+                    sent = 0
+                if not sent:
+                    await asyncio.sleep(self.settings.webhook_poll_interval_s)

@@ -1,0 +1,23 @@
+"""Webhook errors.
+
+ReelstreamError
+└── WebhookError
+    ├── WebhookNotFound        404: no such endpoint (or another user's)
+    └── InvalidWebhook         422: a bad URL, event type or description
+"""
+
+from __future__ import annotations
+
+from reelstream.errors import ReelstreamError
+
+
+class WebhookError(ReelstreamError):
+    code = "webhook_error"
+
+
+class WebhookNotFound(WebhookError):
+    code = "webhook_not_found"
+
+
+class InvalidWebhook(WebhookError):
+    code = "invalid_webhook"

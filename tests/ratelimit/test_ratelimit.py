@@ -1,0 +1,148 @@
+"""Rate limits against the real HTTP API: each category refuses past its limit with 429,
+Retry-After, RateLimit-* headers and the JSON reason; accounts and IPs have their own buckets;
+Redis shares the counts between instances and its outage lets requests through."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+from fastapi.testclient import TestClient
+
+from reelstream.app import create_app
+from reelstream.config import Settings
+from tests.api.factories import create_video
+from tests.fixtures.redis import RedisServer
+from tests.ingest.helpers import b64
+from tests.support import bearer, create_account, sign_in
+
+TUS = {"Tus-Resumable": "1.0.0"}
+
+
+@contextmanager
+def app_with(settings: Settings, **limits: Any) -> Iterator[TestClient]:
+    with TestClient(create_app(settings.model_copy(update=limits))) as c:
+        yield c
+
+
+def assert_limited(r: httpx.Response, limit: int) -> None:
+    assert r.status_code == 429, r.text
+    assert r.json()["error"]["code"] == "rate_limited"
+    assert r.json()["error"]["message"]
+    assert 1 <= int(r.headers["Retry-After"]) <= 60
+    assert r.headers["RateLimit-Limit"] == str(limit)
+    assert r.headers["RateLimit-Remaining"] == "0"
+    assert 0 <= int(r.headers["RateLimit-Reset"]) <= 60
+
+
+def create_upload(c: TestClient, headers: dict[str, str]) -> httpx.Response:
+    meta = f"filename {b64('a.mp4')}"
+    return c.post(
+        "/api/v1/uploads",
+        headers={**TUS, "Upload-Length": "10", "Upload-Metadata": meta, **headers},
+    )
+
+
+def test_reads_per_ip_with_headers(settings: Settings) -> None:
+    with app_with(settings, rate_limit_reads="3/minute") as c:
+        remaining = []
+        for _ in range(3):
+            r = c.get("/api/v1/videos")
+            assert r.status_code == 200
+            assert r.headers["RateLimit-Limit"] == "3"
+            remaining.append(r.headers["RateLimit-Remaining"])
+        assert remaining == ["2", "1", "0"]
+        r = c.get("/api/v1/videos")
+        assert_limited(r, 3)
+        assert "too many requests" in r.json()["error"]["message"]
+        assert c.get("/healthz").status_code == 200  # ops endpoints are not limited
+
+
+def test_login_per_username_and_per_ip(settings: Settings) -> None:
+    with app_with(settings, rate_limit_login="2/minute", rate_limit_login_ip="4/minute") as c:
+        create_account(c, "alice", password="correct horse battery")
+        form = {"username": "Alice", "password": "wrong"}
+        assert c.post("/login", data=form).status_code == 401
+        assert c.post("/login", data=form).status_code == 401
+        # the third attempt on alice is refused, even with the right password
+        right = {"username": "alice", "password": "correct horse battery"}
+        assert_limited(c.post("/login", data=right, follow_redirects=False), 2)
+        # another username from the same address: the per-IP limit (4) is next
+        assert c.post("/login", data={"username": "bob", "password": "x"}).status_code == 401
+        r = c.post("/login", data={"username": "carol", "password": "x"})
+        assert_limited(r, 4)
+        assert "address" in r.json()["error"]["message"]
+
+
+def test_signup_per_ip(settings: Settings) -> None:
+    with app_with(settings, rate_limit_signup="2/minute", signup_enabled=True) as c:
+        for name in ("u1", "u2"):
+            r = c.post(
+                "/signup",
+                data={"username": name, "password": "long enough password"},
+                follow_redirects=False,
+            )
+            assert r.status_code == 303, r.text
+        r = c.post("/signup", data={"username": "u3", "password": "long enough password"})
+        assert_limited(r, 2)
+
+
+def test_upload_creation_per_account(settings: Settings) -> None:
+    with app_with(settings, rate_limit_upload="2/minute") as c:
+        first, second = bearer(create_account(c, "first")), bearer(create_account(c, "second"))
+        assert create_upload(c, first).status_code == 201
+        assert create_upload(c, first).status_code == 201
+        r = create_upload(c, first)
+        assert_limited(r, 2)
+        assert r.headers["Tus-Resumable"] == "1.0.0"
+        # another account from the same address has its own bucket
+        assert create_upload(c, second).status_code == 201
+
+
+def test_writes_per_account(settings: Settings) -> None:
+    with app_with(settings, rate_limit_writes="2/minute") as c:
+        sign_in(c, "owner")
+        other = bearer(create_account(c, "other"))
+        mine = c.portal.call(create_video, c.app.state.services)  # type: ignore[union-attr,attr-defined]
+        theirs = c.portal.call(  # type: ignore[union-attr]
+            lambda: create_video(c.app.state.services, owner="other")  # type: ignore[attr-defined]
+        )
+        for title in ("a", "b"):
+            assert c.patch(f"/api/v1/videos/{mine}", json={"title": title}).status_code == 200
+        assert_limited(c.patch(f"/api/v1/videos/{mine}", json={"title": "c"}), 2)
+        r = c.patch(f"/api/v1/videos/{theirs}", json={"title": "x"}, headers=other)
+        assert r.status_code == 200
+        assert c.get(f"/api/v1/videos/{mine}").status_code == 200  # reads are another bucket
+
+
+def test_disabled(settings: Settings) -> None:
+    with app_with(settings, rate_limit_enabled=False, rate_limit_reads="1/minute") as c:
+        for _ in range(5):
+            r = c.get("/api/v1/videos")
+            assert r.status_code == 200
+            assert "RateLimit-Limit" not in r.headers
+
+
+def test_redis_counts_are_shared_between_instances(settings: Settings, redis_url: str) -> None:
+    one = settings.model_copy(update={"data_dir": settings.data_dir / "one"})
+    two = settings.model_copy(update={"data_dir": settings.data_dir / "two"})
+    limits = {"redis_url": redis_url, "rate_limit_reads": "3/minute"}
+    with app_with(one, **limits) as a, app_with(two, **limits) as b:
+        assert a.get("/api/v1/videos").status_code == 200
+        assert a.app.state.ratelimiter.backend == "redis"  # type: ignore[attr-defined]
+        assert b.get("/api/v1/videos").status_code == 200
+        r = a.get("/api/v1/videos")
+        assert r.status_code == 200
+        assert r.headers["RateLimit-Remaining"] == "0"
+        assert_limited(b.get("/api/v1/videos"), 3)
+
+
+def test_redis_outage_lets_requests_through(settings: Settings, own_redis: RedisServer) -> None:
+    with app_with(settings, redis_url=own_redis.url, rate_limit_reads="2/minute") as c:
+        assert c.get("/api/v1/videos").status_code == 200
+        own_redis.stop()
+        for _ in range(5):
+            assert c.get("/api/v1/videos").status_code == 200
+        assert c.app.state.ratelimiter.breaker.is_closed is False  # type: ignore[attr-defined]

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import anyio.to_thread
+import pytest
+
+from reelstream.config import Settings
+from reelstream.db.migrate import upgrade
+from reelstream.services import Services, build_services
+from tests.webhooks.receiver import Receiver, run_receiver
+
+WEBHOOK_SETTINGS = {
+    "webhook_allow_private": True,  # the receiver is on 127.0.0.1
+    "webhook_retry_base_s": 0.2,
+    "webhook_retry_max_s": 0.4,
+    "webhook_retry_window_s": 120,
+    "webhook_poll_interval_s": 0.05,
+    "webhook_timeout_s": 5,
+}
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The common test settings with small webhook backoffs."""
+    return settings.model_copy(update=WEBHOOK_SETTINGS)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with run_receiver() as r:
+        yield r
+
+
+@pytest.fixture
+async def services(db_settings: Settings) -> AsyncIterator[Services]:
+    """Services on each database backend (SQLite, then PostgreSQL), schema migrated."""
+    db_settings.prepare()
+    await anyio.to_thread.run_sync(upgrade, db_settings.resolved_database_url)
+    svc = build_services(db_settings)
+    yield svc
+    await svc.close()
