@@ -20,6 +20,7 @@ import datetime as dt
 import functools
 import inspect
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -135,6 +136,63 @@ def _filters(q: str | None, status: str | None) -> tuple[str | None, str | None,
     return text, state, kept
 
 
+@dataclass(frozen=True)
+class VideoListPage:
+    """What differs between the library and "My videos" (one template: videos.html)."""
+
+    page: str
+    heading: str
+    base_path: str
+    list_id: str
+    show_visibility: bool
+    empty: str
+    empty_filtered: str
+
+
+LIBRARY = VideoListPage(
+    "library", "Library", "/", "video-list", False, "No videos yet.", "No videos match."
+)
+MY_VIDEOS = VideoListPage(
+    "my-videos",
+    "My videos",
+    "/me/videos",
+    "my-video-list",
+    True,
+    "You have not uploaded a video yet.",
+    "None of your videos match.",
+)
+
+
+def _video_list(
+    kind: VideoListPage,
+    cards: list[Any],
+    next_cursor: str | None,
+    cursor: str | None,
+    text: str | None,
+    state: str | None,
+    kept: str,
+    ctx: dict[str, Any],
+) -> Response:
+    return render(
+        "videos.html",
+        page=kind.page,
+        heading=kind.heading,
+        base_path=kind.base_path,
+        list_id=kind.list_id,
+        show_visibility=kind.show_visibility,
+        empty=kind.empty,
+        empty_filtered=kind.empty_filtered,
+        videos=cards,
+        next_cursor=next_cursor,
+        paged=bool(cursor),
+        q=text or "",
+        status=state or "",
+        statuses=VIDEO_STATUSES,
+        kept=kept,
+        **ctx,
+    )
+
+
 @router.get("/", name="library")
 async def library(
     services: ServicesDep,
@@ -159,18 +217,7 @@ async def library(
             cards = [_card(services, v) for v in videos]
     except InvalidCursor as exc:
         return render("error.html", 400, heading="Bad page link", message=exc.message, **ctx)
-    return render(
-        "library.html",
-        page="library",
-        videos=cards,
-        next_cursor=next_cursor,
-        paged=bool(cursor),
-        q=text or "",
-        status=state or "",
-        statuses=VIDEO_STATUSES,
-        kept=kept,
-        **ctx,
-    )
+    return _video_list(LIBRARY, cards, next_cursor, cursor, text, state, kept, ctx)
 
 
 @router.get("/upload", name="upload")
@@ -198,18 +245,7 @@ async def my_videos(
             cards = [_card(services, v) for v in videos]
     except InvalidCursor as exc:
         return render("error.html", 400, heading="Bad page link", message=exc.message, **ctx)
-    return render(
-        "my_videos.html",
-        page="my-videos",
-        videos=cards,
-        next_cursor=next_cursor,
-        paged=bool(cursor),
-        q=text or "",
-        status=state or "",
-        statuses=VIDEO_STATUSES,
-        kept=kept,
-        **ctx,
-    )
+    return _video_list(MY_VIDEOS, cards, next_cursor, cursor, text, state, kept, ctx)
 
 
 @router.get("/watch/{video_id}", name="watch")
