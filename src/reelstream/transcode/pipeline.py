@@ -31,6 +31,7 @@ from reelstream.db import videos
 from reelstream.db.captions import list_captions
 from reelstream.db.errors import VideoNotFound
 from reelstream.queue.errors import LeaseLost
+from reelstream.queue.heartbeat import run_with_heartbeats
 from reelstream.queue.jobs import Lease
 from reelstream.services import Services
 from reelstream.storage.base import rev_prefix, source_key
@@ -83,7 +84,6 @@ class Attempt:
         self.prefix = rev_prefix(lease.video_id, lease.rev)
         self.work = self.settings.work_dir / work_dir_name(lease)
         self.progress = 0.0
-        self.lost = False
         self.poster_at_s: float | None = None  # chosen by the owner (POST .../poster)
 
     # -- outcome handling
@@ -116,7 +116,13 @@ class Attempt:
 
     async def _run(self) -> str:
         try:
-            produced = await self._produce_with_heartbeats()
+            produced = await run_with_heartbeats(
+                self.services.queue,
+                self.lease,
+                self._produce(),
+                every_s=self.settings.heartbeat_s,
+                progress=lambda: self.progress,
+            )
             return await self._publish(produced)
         except (LeaseLost, VideoNotFound) as exc:
             log.info("video %s: stopping attempt %d: %s", self.video_id, self.lease.attempt, exc)
@@ -167,34 +173,6 @@ class Attempt:
             await self._fail(reason, retryable=True)
 
     # -- the work
-
-    async def _produce_with_heartbeats(self) -> Produced:
-        work = asyncio.create_task(self._produce())
-        beats = asyncio.create_task(self._heartbeats(work))
-        try:
-            return await work
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if self.lost and task is not None and not task.cancelling():
-                raise LeaseLost("the job's lease was lost (expired or taken over)") from None
-            raise
-        finally:
-            beats.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beats
-
-    async def _heartbeats(self, work: asyncio.Task[Produced]) -> None:
-        while not work.done():
-            await asyncio.sleep(self.settings.heartbeat_s)
-            try:
-                alive = await self.services.queue.heartbeat(self.lease, self.progress)
-            except Exception as exc:  # a busy database must not kill the attempt
-                log.warning("video %s: heartbeat failed: %s", self.video_id, exc)
-                continue
-            if not alive:
-                self.lost = True
-                work.cancel()
-                return
 
     async def _produce(self) -> Produced:
         settings = self.settings

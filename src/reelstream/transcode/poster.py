@@ -15,7 +15,6 @@ video keeps playing with its previous poster).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import shutil
@@ -26,6 +25,7 @@ import anyio
 from reelstream.db import videos
 from reelstream.db.errors import VideoNotFound
 from reelstream.queue.errors import LeaseLost
+from reelstream.queue.heartbeat import run_with_heartbeats
 from reelstream.queue.jobs import Lease
 from reelstream.services import Services
 from reelstream.storage.base import rev_prefix, source_key
@@ -52,7 +52,6 @@ class PosterAttempt:
         self.lease = lease
         self.video_id = lease.video_id
         self.work = services.settings.work_dir / work_dir_name(lease)
-        self.lost = False
 
     async def run(self) -> str:
         try:
@@ -62,7 +61,12 @@ class PosterAttempt:
 
     async def _run(self) -> str:
         try:
-            return await self._with_heartbeats()
+            return await run_with_heartbeats(
+                self.services.queue,
+                self.lease,
+                self._produce(),
+                every_s=self.services.settings.heartbeat_s,
+            )
         except LeaseLost:
             return "lease_lost"
         except VideoNotFound:
@@ -85,34 +89,6 @@ class PosterAttempt:
         if outcome is None:
             return "lease_lost"
         return "failed" if outcome.final else "retry"
-
-    async def _with_heartbeats(self) -> str:
-        work = asyncio.create_task(self._produce())
-        beats = asyncio.create_task(self._heartbeats(work))
-        try:
-            return await work
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if self.lost and task is not None and not task.cancelling():
-                raise LeaseLost("the job's lease was lost") from None
-            raise
-        finally:
-            beats.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beats
-
-    async def _heartbeats(self, work: asyncio.Task[str]) -> None:
-        while not work.done():
-            await asyncio.sleep(self.services.settings.heartbeat_s)
-            try:
-                alive = await self.services.queue.heartbeat(self.lease)
-            except Exception as exc:  # a busy database must not kill the attempt
-                log.warning("video %s: heartbeat failed: %s", self.video_id, exc)
-                continue
-            if not alive:
-                self.lost = True
-                work.cancel()
-                return
 
     async def _produce(self) -> str:
         settings = self.services.settings
