@@ -494,18 +494,22 @@ class UploadService:
                     log.warning("upload %s could not be completed: %s", upload.id, exc)
                 else:
                     continue
-            try:
-                handle = await anyio.to_thread.run_sync(self.staging.open_locked, upload.id)
-            except UploadLocked:
-                continue  # a request is writing to it right now
-            try:
-                if await self._discard(upload, expired_only=True):
-                    purged += 1
-            finally:
-                if handle is not None:
-                    await anyio.to_thread.run_sync(handle.close)
+            if await self._purge_one(upload):
+                purged += 1
         await self._sweep_orphans()
         return purged
+
+    async def _purge_one(self, upload: Upload) -> bool:
+        """Delete one expired upload under its write lock; False when it is busy or kept."""
+        try:
+            handle = await anyio.to_thread.run_sync(self.staging.open_locked, upload.id)
+        except UploadLocked:
+            return False  # a request is writing to it right now
+        try:
+            return await self._discard(upload, expired_only=True)
+        finally:
+            if handle is not None:
+                await anyio.to_thread.run_sync(handle.close)
 
     async def _sweep_orphans(self) -> None:
         """Remove staging files with no upload row that are older than the expiry period."""

@@ -505,39 +505,15 @@ class ObjectStagedUploads(UploadService):
             await self.store.abort_multipart(source_key(upload.video_id), upload.multipart_id)
         await self._remove_tails(upload.id)
 
-    async def purge_expired(self) -> int:
-        async with self.db.read(primary=True) as s:
-            rows = (
-                (
-                    await s.execute(
-                        select(Upload).where(
-                            Upload.completed_at.is_(None), Upload.expires_at <= utcnow()
-                        )
-                    )
-                )
-                .scalars()
-                .all()
-            )
-        purged = 0
-        for upload in rows:
-            if upload.offset == upload.length:
-                try:
-                    await self._recover(upload)
-                except (UploadExpired, StorageError) as exc:
-                    log.warning("upload %s could not be completed: %s", upload.id, exc)
-                else:
-                    continue
-            try:
-                async with self._locked(upload.id):
-                    fresh = await self._load(upload.id)
-                    if await self._discard(fresh, expired_only=True):
-                        purged += 1
-            except (UploadLocked, UploadFinished, UploadNotFound):
-                continue  # being written, finished or gone meanwhile
-        await self._sweep_object_orphans()
-        return purged
+    async def _purge_one(self, upload: Upload) -> bool:
+        try:
+            async with self._locked(upload.id):
+                fresh = await self._load(upload.id)
+                return await self._discard(fresh, expired_only=True)
+        except (UploadLocked, UploadFinished, UploadNotFound):
+            return False  # being written, finished or gone meanwhile
 
-    async def _sweep_object_orphans(self) -> None:
+    async def _sweep_orphans(self) -> None:
         """Tails and multipart uploads older than the expiry period with no upload row (their
         video was deleted while uploading, or a request crashed after creating them)."""
         cutoff = utcnow().timestamp() - self.services.settings.upload_expiry_s
