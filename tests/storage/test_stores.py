@@ -60,6 +60,19 @@ async def test_put_file_copy_and_move(store: BlobStore, tmp_path: Path) -> None:
     assert await store.get_bytes("videos/w/source") == b"x" * 1000
 
 
+async def test_copy_is_independent_of_its_source(store: BlobStore) -> None:
+    await store.put_bytes("videos/c/r/1/v240/seg_00001.m4s", b"segment bytes")
+    info = await store.copy("videos/c/r/1/v240/seg_00001.m4s", "videos/c/r/2/v240/seg_00001.m4s")
+    assert info.key == "videos/c/r/2/v240/seg_00001.m4s" and info.size == 13
+    await store.delete_prefix("videos/c/r/1")
+    assert await store.get_bytes("videos/c/r/2/v240/seg_00001.m4s") == b"segment bytes"
+    await store.put_bytes("videos/c/r/2/v240/seg_00001.m4s", b"replaced")
+    with pytest.raises(BlobNotFound):
+        await store.stat("videos/c/r/1/v240/seg_00001.m4s")
+    with pytest.raises(BlobNotFound):
+        await store.copy("videos/c/r/9/missing", "videos/c/r/2/x")
+
+
 async def test_list_and_delete_prefix(store: BlobStore) -> None:
     for key in (
         "videos/a/r/1/m.m3u8",

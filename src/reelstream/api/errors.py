@@ -64,6 +64,8 @@ STATUS: dict[type[ReelstreamError], int] = {
     media.CaptionNotFound: 404,
     media.VideoNotReady: 409,
     media.InvalidPosterTime: 422,
+    media.NothingToRetry: 409,
+    media.RenditionNotFound: 404,
     RateLimited: 429,  # carries Retry-After and RateLimit-*
     QuotaExceeded: 413,
     views.InvalidBeacon: 422,

@@ -1,5 +1,5 @@
 """Tables: users, web_sessions, access_tokens, videos, renditions, captions, uploads, jobs,
-webhook_endpoints, webhook_events, webhook_deliveries.
+workers, webhook_endpoints, webhook_events, webhook_deliveries.
 
 State machine of a video (``status``)::
 
@@ -49,6 +49,8 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(320), default=None)
     password_hash: Mapped[str | None] = mapped_column(String(200), default=None)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # An admin's override of ``settings.default_quota_bytes`` (None: the default; 0: unlimited)
+    quota_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -197,6 +199,11 @@ class Job(Base):
 
     ``attempts`` counts claims; the pair (id, attempts) fences every write a worker makes, so a
     worker whose lease expired can neither heartbeat, nor complete, nor publish.
+
+    ``payload`` is what the kind needs beyond the video (a ``rendition`` job: the renditions to
+    encode again); ``stages`` is the timeline of the current or last attempt
+    (``reelstream.transcode.timeline``), written with the heartbeats; ``started_at`` is when
+    that attempt was claimed.
     """
 
     __tablename__ = "jobs"
@@ -213,6 +220,9 @@ class Job(Base):
     lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    stages: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=None)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -222,6 +232,23 @@ class Job(Base):
         Index("ix_jobs_claim", "state", "run_at"),
         Index("ix_jobs_lease", "state", "lease_expires_at"),
     )
+
+
+class Worker(Base):
+    """A worker process (``reelstream worker`` or the workers inside ``serve``), as it last
+    reported itself: ``id`` is ``host:pid``; ``heartbeat_at`` is renewed every
+    ``settings.heartbeat_s`` while it runs; ``stopped_at`` is set when it stops cleanly."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    slots: Mapped[int] = mapped_column(Integer)
+    running: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    stopped_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
 WEBHOOK_DELIVERY_STATES = ("pending", "sending", "delivered", "failed")

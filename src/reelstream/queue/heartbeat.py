@@ -1,9 +1,10 @@
 """Run a job's work while keeping its lease alive.
 
-Every ``every_s`` seconds the lease is renewed (with the work's progress). When a renewal is
-refused, the lease has expired or another worker owns the job: the work is cancelled (which
-kills its ffmpeg) and ``LeaseLost`` is raised. A renewal that fails for another reason (a busy
-database) is logged and tried again at the next beat; it never kills the work.
+Every ``every_s`` seconds the lease is renewed (with the work's progress and timeline stages).
+When a renewal is refused, the lease has expired or another worker owns the job: the work is
+cancelled (which kills its ffmpeg) and ``LeaseLost`` is raised. A renewal that fails for
+another reason (a busy database) is logged and tried again at the next beat; it never kills
+the work.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from reelstream.queue.errors import LeaseLost
-from reelstream.queue.jobs import JobQueue, Lease
+from reelstream.queue.jobs import JobQueue, Lease, Stages
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ async def run_with_heartbeats(
     *,
     every_s: float,
     progress: Callable[[], float | None] = lambda: None,
+    stages: Callable[[], Stages | None] = lambda: None,
 ) -> T:
     task = asyncio.create_task(work)
     lost = False
@@ -38,7 +40,7 @@ async def run_with_heartbeats(
         while not task.done():
             await asyncio.sleep(every_s)
             try:
-                alive = await queue.heartbeat(lease, progress())
+                alive = await queue.heartbeat(lease, progress(), stages())
             except Exception as exc:  # a busy database must not kill the work
                 log.warning("video %s: heartbeat failed: %s", lease.video_id, exc)
                 continue

@@ -13,7 +13,8 @@ Callers pass their own session for the writes that must share a transaction with
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +35,10 @@ class Lease:
     rev: str
     owner: str
     expires_at: dt.datetime
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+Stages = list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -59,8 +64,16 @@ class JobQueue:
         self.lease_s = lease_s
 
     # -- producer side
-    async def enqueue(self, session: AsyncSession, video_id: str, kind: str = "transcode") -> Job:
-        job = Job(video_id=video_id, kind=kind, max_attempts=self.policy.max_attempts)
+    async def enqueue(
+        self,
+        session: AsyncSession,
+        video_id: str,
+        kind: str = "transcode",
+        payload: dict[str, Any] | None = None,
+    ) -> Job:
+        job = Job(
+            video_id=video_id, kind=kind, max_attempts=self.policy.max_attempts, payload=payload
+        )
         session.add(job)
         await session.flush()
         return job
@@ -88,10 +101,12 @@ class JobQueue:
                 lease_rev=rev,
                 lease_expires_at=expires,
                 heartbeat_at=now,
+                started_at=now,
                 progress=0.0,
+                stages=None,
                 updated_at=now,
             )
-            .returning(Job.id, Job.video_id, Job.kind, Job.attempts)
+            .returning(Job.id, Job.video_id, Job.kind, Job.attempts, Job.payload)
         )
         row = (await session.execute(stmt)).first()
         if row is None:
@@ -104,6 +119,7 @@ class JobQueue:
             rev=rev,
             owner=owner,
             expires_at=expires,
+            payload=dict(row.payload or {}),
         )
 
     def _fence(self, lease: Lease) -> tuple[ColumnElement[bool], ...]:
@@ -113,8 +129,11 @@ class JobQueue:
             Job.state == "running",
         )
 
-    async def heartbeat(self, lease: Lease, progress: float | None = None) -> bool:
-        """Extend the lease. False means the lease is lost and the worker must stop."""
+    async def heartbeat(
+        self, lease: Lease, progress: float | None = None, stages: Stages | None = None
+    ) -> bool:
+        """Extend the lease (and record the attempt's progress and timeline stages). False
+        means the lease is lost and the worker must stop."""
         now = utcnow()
         values: dict[str, object] = {
             "lease_expires_at": now + dt.timedelta(seconds=self.lease_s),
@@ -122,22 +141,36 @@ class JobQueue:
         }
         if progress is not None:
             values["progress"] = max(0.0, min(1.0, progress))
+        if stages is not None:
+            values["stages"] = stages
         async with self.db.transaction() as s:
             res = await s.execute(update(Job).where(*self._fence(lease)).values(**values))
         return bool(res.rowcount)  # type: ignore[attr-defined]
 
-    async def complete(self, session: AsyncSession, lease: Lease) -> bool:
+    async def complete(
+        self, session: AsyncSession, lease: Lease, stages: Stages | None = None
+    ) -> bool:
         """Mark the job succeeded, fenced on the lease. False: the lease was lost."""
         now = utcnow()
-        res = await session.execute(
-            update(Job)
-            .where(*self._fence(lease))
-            .values(state="succeeded", progress=1.0, finished_at=now, lease_expires_at=None)
-        )
+        values: dict[str, object] = {
+            "state": "succeeded",
+            "progress": 1.0,
+            "finished_at": now,
+            "lease_expires_at": None,
+        }
+        if stages is not None:
+            values["stages"] = stages
+        res = await session.execute(update(Job).where(*self._fence(lease)).values(**values))
         return bool(res.rowcount)  # type: ignore[attr-defined]
 
     async def fail(
-        self, session: AsyncSession, lease: Lease, error: str, *, retryable: bool
+        self,
+        session: AsyncSession,
+        lease: Lease,
+        error: str,
+        *,
+        retryable: bool,
+        stages: Stages | None = None,
     ) -> FailOutcome | None:
         """Record a failed attempt: re-queue with backoff, or fail for good. None: lease lost."""
         now = utcnow()
@@ -149,6 +182,8 @@ class JobQueue:
             "lease_owner": None,
             "lease_expires_at": None,
         }
+        if stages is not None:
+            values["stages"] = stages
         if final:
             values["finished_at"] = now
         else:
@@ -186,6 +221,7 @@ class JobQueue:
                     rev=job.lease_rev or "",
                     owner=job.lease_owner or "",
                     expires_at=job.lease_expires_at or now,
+                    payload=dict(job.payload or {}),
                 )
             )
             reason = f"worker {job.lease_owner} stopped responding during attempt {job.attempts}"
@@ -206,6 +242,11 @@ class JobQueue:
         async with self.db.read() as s:
             rows = (await s.execute(select(Job.state, func.count()).group_by(Job.state))).all()
         return {state: int(n) for state, n in rows}
+
+    async def jobs_of(self, session: AsyncSession, video_id: str) -> list[Job]:
+        """Every job of a video, oldest first."""
+        rows = await session.execute(select(Job).where(Job.video_id == video_id).order_by(Job.id))
+        return list(rows.scalars().all())
 
     async def active_job(self, session: AsyncSession, video_id: str) -> Job | None:
         """The newest job of a video, if any."""

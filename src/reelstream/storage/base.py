@@ -80,6 +80,11 @@ class BlobStore(abc.ABC):
     async def delete(self, key: str) -> None:
         """Delete one blob; deleting a missing blob is not an error."""
 
+    async def copy(self, src: str, dest: str) -> BlobInfo:
+        """Store a copy of blob ``src`` under ``dest`` (server-side where the backend can).
+        The base implementation reads the blob through this process."""
+        return await self.put_bytes(dest, await self.get_bytes(src))
+
     async def delete_prefix(self, prefix: str) -> int:
         blobs = await self.list(prefix)
         for blob in blobs:

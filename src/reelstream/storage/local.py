@@ -79,6 +79,30 @@ class LocalBlobStore(BlobStore):
     async def put_bytes(self, key: str, data: bytes) -> BlobInfo:
         return await anyio.to_thread.run_sync(self._put_bytes_sync, key, data)
 
+    def _copy_sync(self, src: str, dest: str) -> BlobInfo:
+        """A hard link: blobs are never rewritten in place (every write replaces the file), so
+        two names may share one inode; a copy where links are not possible."""
+        source, target = self._path(src), self._path(dest)
+        if not source.is_file():
+            raise BlobNotFound(f"no blob {src!r}")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+            tmp.unlink(missing_ok=True)
+            try:
+                os.link(source, tmp)
+            except OSError:
+                shutil.copyfile(source, tmp)
+                fsync_file(tmp)
+            os.replace(tmp, target)
+            fsync_dir(target.parent)
+        except OSError as exc:
+            raise StorageError(f"cannot copy {src!r} to {dest!r}: {exc}") from exc
+        return self._info(dest, target)
+
+    async def copy(self, src: str, dest: str) -> BlobInfo:
+        return await anyio.to_thread.run_sync(self._copy_sync, src, dest)
+
     async def get_bytes(self, key: str) -> bytes:
         path = self._path(key)
         try:

@@ -37,6 +37,11 @@ class MemoryBlobStore(BlobStore):
         self._blobs[validate_key(key)] = (bytes(data), time.time())
         return self._info(key)
 
+    async def copy(self, src: str, dest: str) -> BlobInfo:
+        self._info(src)
+        self._blobs[validate_key(dest)] = (self._blobs[src][0], time.time())
+        return self._info(dest)
+
     async def get_bytes(self, key: str) -> bytes:
         self._info(key)
         return self._blobs[key][0]

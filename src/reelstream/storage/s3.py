@@ -218,6 +218,20 @@ class S3BlobStore(BlobStore):
         )
         return BlobInfo(key=key, size=len(data), etag=_etag(resp.get("ETag")), mtime=time.time())
 
+    async def copy(self, src: str, dest: str) -> BlobInfo:
+        """A server-side copy (``CopyObject``): the bytes never pass through this process."""
+        validate_key(src)
+        validate_key(dest)
+        await self._run(
+            "copy",
+            src,
+            self.client.copy_object,
+            Bucket=self.bucket,
+            Key=dest,
+            CopySource={"Bucket": self.bucket, "Key": src},
+        )
+        return await self.stat(dest)
+
     async def get_bytes(self, key: str) -> bytes:
         return b"".join([chunk async for chunk in self.iter_range(key, chunk_size=1024 * 1024)])
 

@@ -14,7 +14,10 @@
         │   └── UnsupportedCaptionType ... because of its content type (415)
         ├── CaptionNotFound            no caption in that language (404)
         ├── VideoNotReady              captions and posters need a ready video (409)
-        └── InvalidPosterTime          a poster time outside the video (422)
+        ├── InvalidPosterTime          a poster time outside the video (422)
+        ├── NothingToRetry             a retry of something that has not failed, or while
+        │                              the video is being processed (409)
+        └── RenditionNotFound          a retry names a rendition the video never had (404)
 
 Whether a failure is permanent is decided from what the probe learned about the input, never by
 matching ffmpeg's stderr text: a source that passed validation and still fails to encode is
@@ -101,3 +104,11 @@ class UnsupportedCaptionType(InvalidCaption):
     """The request body is neither a caption file nor a multipart form carrying one."""
 
     code = "unsupported_caption_type"
+
+
+class NothingToRetry(MediaError):
+    code = "nothing_to_retry"
+
+
+class RenditionNotFound(MediaError):
+    code = "rendition_not_found"

@@ -12,8 +12,9 @@ unfinished send is retried by another dispatcher after its lease expires.
 ``stop()`` stops claiming, waits up to ``shutdown_grace_s`` for running attempts, then cancels
 them (which kills their ffmpeg and hands the jobs back to the queue).
 
-Jobs are dispatched on their kind (``run_job``): ``transcode`` (the ladder, ``pipeline``) and
-``poster`` (``poster``).
+Jobs are dispatched on their kind (``run_job``): ``transcode`` (the ladder, ``pipeline``),
+``rendition`` (a retry of some failed renditions, also ``pipeline``) and ``poster``
+(``poster``).
 
 ``run_worker_process`` is the ``reelstream worker`` role: a pool until SIGTERM/SIGINT.
 """
@@ -46,15 +47,13 @@ from reelstream.storage.base import rev_prefix
 from reelstream.storage.errors import StorageError
 from reelstream.transcode.pipeline import run_attempt, work_dir_name
 from reelstream.transcode.poster import POSTER_KIND, run_poster
+from reelstream.transcode.timeline import RENDITION_KIND, TRANSCODE_KIND
 from reelstream.webhooks.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
 
 JANITOR_INTERVAL_S = 300.0
 _WORK_DIR_RE = re.compile(r"^\d+-\d+-[a-z0-9]{12}$")
-
-
-TRANSCODE_KIND = "transcode"
 
 
 async def claim_next(services: Services, owner: str) -> Lease | None:
@@ -69,7 +68,7 @@ async def claim_next(services: Services, owner: str) -> Lease | None:
 
 async def run_job(services: Services, lease: Lease) -> str:
     """Run one attempt of the leased job, by kind; returns its outcome."""
-    if lease.kind == TRANSCODE_KIND:
+    if lease.kind in (TRANSCODE_KIND, RENDITION_KIND):
         return await run_attempt(services, lease)
     if lease.kind == POSTER_KIND:
         return await run_poster(services, lease)
