@@ -143,6 +143,7 @@ class Settings(BaseSettings):
     rate_limit_login_ip: str = "60/minute"
     rate_limit_signup: str = "20/hour"
     rate_limit_upload: str = "120/hour"
+    rate_limit_tokens: str = "20/hour"
     rate_limit_writes: str = "600/minute"
     rate_limit_reads: str = "3000/minute"
 
@@ -166,6 +167,7 @@ class Settings(BaseSettings):
         "rate_limit_login_ip",
         "rate_limit_signup",
         "rate_limit_upload",
+        "rate_limit_tokens",
         "rate_limit_writes",
         "rate_limit_reads",
     )

@@ -12,23 +12,15 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page
 
-from tests.browser.test_player import (  # noqa: F401  (fixtures)
-    PASSWORD,
-    WATCH_URL,
-    _logs,
-    browser,
-    log_in,
-    page,
-    sign_up,
-)
+from tests.browser.conftest import PASSWORD, WATCH_URL, _logs, log_in, sign_up
 from tests.support import run_server, wait_for_status
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 
 def test_sign_up_log_in_upload_private_and_watch_denied_to_others(
-    page: Page,  # noqa: F811
-    browser: Browser,  # noqa: F811
+    page: Page,
+    browser: Browser,
     clip: Path,
     tmp_path: Path,
 ) -> None:

@@ -9,39 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Page
 
 from reelstream.web.pages import STATIC_DIR
-from tests.browser.test_player import CHROMIUM_ARGS, _console, _logs, tus_upload
-from tests.support import Server, require, require_binary, run_server, wait_for_status
+from tests.browser.conftest import _logs, upload_ready, wait_playing
+from tests.support import Server, require, run_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    executable = require_binary("chromium")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-@pytest.fixture
-def tab(chromium: Browser) -> Iterator[Page]:
-    context = chromium.new_context(viewport={"width": 1200, "height": 900})
-    pg = context.new_page()
-    logs: list[str] = []
-    pg.on("console", lambda m: logs.append(_console(m)))
-    pg.on("pageerror", lambda e: logs.append(f"pageerror: {e}"))
-    pg.reelstream_logs = logs  # type: ignore[attr-defined]
-    try:
-        yield pg
-    finally:
-        context.close()
-
 
 CUE_TEXT = "Hello from the captions"
 
@@ -55,9 +29,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, clip: Path) -> Iterator[Ser
 
 @pytest.fixture(scope="module")
 def video_id(server: Server, clip: Path) -> str:
-    vid = tus_upload(server, clip, "Media features")
-    video = wait_for_status(server.base_url, vid, {"ready", "failed"}, timeout=300)
-    assert video["status"] == "ready", f"{video}\n{server.log()}"
+    vid, _ = upload_ready(server, clip, "Media features")
     r = httpx.post(
         f"{server.base_url}/api/v1/videos/{vid}/captions",
         params={"lang": "en", "label": "English"},
@@ -69,22 +41,10 @@ def video_id(server: Server, clip: Path) -> str:
     return vid
 
 
-def wait_playing(page: Page, server: Server, seconds: float = 2) -> None:
-    try:
-        page.wait_for_function(
-            "t => { const v = document.querySelector('video'); return v && v.currentTime > t; }",
-            arg=seconds,
-            timeout=90_000,
-        )
-    except Exception:
-        fatal = page.evaluate("() => window.reelstreamPlayer && window.reelstreamPlayer.fatalError")
-        pytest.fail(f"the video did not play (fatal: {fatal})\n{_logs(page)}\n{server.log()}")
-
-
-def test_dash_js_plays_the_mpd(tab: Page, server: Server, video_id: str) -> None:
-    tab.goto(f"{server.base_url}/watch/{video_id}?player=dash")
-    wait_playing(tab, server)
-    state: dict[str, Any] = tab.evaluate(
+def test_dash_js_plays_the_mpd(page: Page, server: Server, video_id: str) -> None:
+    page.goto(f"{server.base_url}/watch/{video_id}?player=dash")
+    wait_playing(page, server)
+    state: dict[str, Any] = page.evaluate(
         """() => {
             const p = window.reelstreamPlayer;
             const v = document.querySelector('video');
@@ -95,28 +55,28 @@ def test_dash_js_plays_the_mpd(tab: Page, server: Server, video_id: str) -> None
             };
         }"""
     )
-    assert state["fatal"] is None, _logs(tab)
+    assert state["fatal"] is None, _logs(page)
     assert state["kind"] == "dash" and state["hasDash"] and state["hls"] is None
     assert state["source"].endswith("/manifest.mpd")
     assert state["width"] > 0 and not state["paused"]
-    assert tab.locator("#player-kind").inner_text() == "DASH (dash.js)"
+    assert page.locator("#player-kind").inner_text() == "DASH (dash.js)"
 
 
-def test_seek_bar_shows_storyboard_previews(tab: Page, server: Server, video_id: str) -> None:
-    tab.goto(f"{server.base_url}/watch/{video_id}")
-    wait_playing(tab, server, 0.5)
-    tab.wait_for_function(
+def test_seek_bar_shows_storyboard_previews(page: Page, server: Server, video_id: str) -> None:
+    page.goto(f"{server.base_url}/watch/{video_id}")
+    wait_playing(page, server, 0.5)
+    page.wait_for_function(
         "() => window.reelstreamPlayer.storyboard && window.reelstreamPlayer.storyboard.length"
     )
-    bar = tab.locator("#seekbar")
+    bar = page.locator("#seekbar")
     assert bar.is_visible()
     box = bar.bounding_box()
     assert box is not None
-    assert tab.locator("#storyboard-preview").is_hidden()
-    tab.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] / 2)
-    preview = tab.locator("#storyboard-preview")
+    assert page.locator("#storyboard-preview").is_hidden()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] / 2)
+    preview = page.locator("#storyboard-preview")
     preview.wait_for(state="visible", timeout=5000)
-    style: dict[str, Any] = tab.evaluate(
+    style: dict[str, Any] = page.evaluate(
         """() => {
             const el = document.getElementById('storyboard-preview');
             const s = getComputedStyle(el);
@@ -126,32 +86,32 @@ def test_seek_bar_shows_storyboard_previews(tab: Page, server: Server, video_id:
         }"""
     )
     assert "/storyboard/sb_001.jpg" in style["image"], style
-    duration = tab.evaluate("() => document.querySelector('video').duration")
+    duration = page.evaluate("() => document.querySelector('video').duration")
     # the thumbnail of the second under the pointer (6 s clip, one tile per second)
     assert style["start"] == pytest.approx(int(0.6 * duration), abs=1)
     assert style["position"] == f"-{int(style['start']) * 160}px 0px", style
     assert style["label"] == f"0:{round(0.6 * duration):02d}"
     sprite = httpx.get(style["image"][5:-2])  # url("...")
     assert sprite.status_code == 200 and sprite.headers["content-type"] == "image/jpeg"
-    tab.mouse.move(box["x"] + box["width"] * 0.6, box["y"] - 200)
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] - 200)
     preview.wait_for(state="hidden", timeout=5000)
 
 
-def test_caption_track_shows_its_cue(tab: Page, server: Server, video_id: str) -> None:
-    tab.goto(f"{server.base_url}/watch/{video_id}")
-    wait_playing(tab, server, 0.2)
-    tab.wait_for_function(
+def test_caption_track_shows_its_cue(page: Page, server: Server, video_id: str) -> None:
+    page.goto(f"{server.base_url}/watch/{video_id}")
+    wait_playing(page, server, 0.2)
+    page.wait_for_function(
         "() => Array.from(document.querySelector('video').textTracks)"
         ".some(t => t.language === 'en')",
         timeout=30_000,
     )
-    options = tab.locator("#captions option").all_inner_texts()
+    options = page.locator("#captions option").all_inner_texts()
     assert options == ["Off", "English"]
-    tab.evaluate("() => document.querySelector('video').pause()")
-    tab.select_option("#captions", label="English")
-    tab.evaluate("() => { document.querySelector('video').currentTime = 1.0; }")
+    page.evaluate("() => document.querySelector('video').pause()")
+    page.select_option("#captions", label="English")
+    page.evaluate("() => { document.querySelector('video').currentTime = 1.0; }")
     try:
-        tab.wait_for_function(
+        page.wait_for_function(
             """text => {
                 const t = Array.from(document.querySelector('video').textTracks)
                     .find(t => t.language === 'en');
@@ -162,11 +122,11 @@ def test_caption_track_shows_its_cue(tab: Page, server: Server, video_id: str) -
             timeout=30_000,
         )
     except Exception:
-        pytest.fail(f"the caption cue never became active\n{_logs(tab)}")
-    assert tab.evaluate("() => window.reelstreamPlayer.fatalError") is None
+        pytest.fail(f"the caption cue never became active\n{_logs(page)}")
+    assert page.evaluate("() => window.reelstreamPlayer.fatalError") is None
     # choosing "Off" hides it again
-    tab.select_option("#captions", label="Off")
-    tab.wait_for_function(
+    page.select_option("#captions", label="Off")
+    page.wait_for_function(
         "() => Array.from(document.querySelector('video').textTracks)"
         ".every(t => t.mode !== 'showing')"
     )

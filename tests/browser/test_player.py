@@ -5,119 +5,42 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Route, sync_playwright
-from tusclient import client as tus_client
+from playwright.sync_api import Page, Route
 
-from reelstream.web.pages import STATIC_DIR
-from tests.support import Server, require, require_binary, run_server, wait_for_status
+from tests.browser.conftest import (
+    WATCH_URL,
+    _logs,
+    signed_in,
+    tus_upload,
+    upload_ready,
+    wait_playing,
+)
+from tests.support import Server, run_server, wait_for_status
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 SCREENSHOT = Path("/tmp/reelstream-watch.png")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
-WATCH_URL = re.compile(r"/watch/([A-Za-z0-9]{16})$")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = require_binary("chromium")
-    vendor = STATIC_DIR / "vendor"
-    require(
-        (vendor / "hls.min.js").is_file() and (vendor / "tus.min.js").is_file(),
-        "the browser libraries in web/static/vendor (run `make assets`)",
-    )
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
-    pg = context.new_page()
-    logs: list[str] = []
-    pg.on("console", lambda m: logs.append(_console(m)))
-    pg.on("pageerror", lambda e: logs.append(f"pageerror: {e}"))
-    pg.reelstream_logs = logs  # type: ignore[attr-defined]
-    try:
-        yield pg
-    finally:
-        context.close()
-
-
-def _console(message: ConsoleMessage) -> str:
-    return f"{message.type}: {message.text}"
-
-
-def _logs(page: Page) -> str:
-    return "\n".join(getattr(page, "reelstream_logs", []))
 
 
 def _source(server: Server, video_id: str) -> bytes:
     return (server.data_dir / "storage" / "videos" / video_id / "source").read_bytes()
 
 
-def tus_upload(server: Server, path: Path, title: str) -> str:
-    """Upload with tuspy; the video id comes from the upload's HEAD (Video-Id)."""
-    with path.open("rb") as stream:  # tuspy leaves files it opens itself unclosed
-        client = tus_client.TusClient(f"{server.base_url}/api/v1/uploads", headers=server.headers)
-        uploader = client.uploader(
-            file_stream=stream,
-            chunk_size=512 * 1024,
-            metadata={"filename": path.name, "title": title, "visibility": "public"},
-        )
-        uploader.upload()
-    assert uploader.url
-    head = httpx.head(
-        uploader.url, headers={"Tus-Resumable": "1.0.0", **server.headers}, timeout=10
-    )
-    assert head.status_code == 200, head.text
-    assert int(head.headers["upload-offset"]) == path.stat().st_size
-    video_id = head.headers.get("video-id")
-    assert video_id, dict(head.headers)
-    return str(video_id)
-
-
 def test_watch_page_plays_the_video_with_hls_js(page: Page, clip: Path, tmp_path: Path) -> None:
     with run_server(tmp_path / "data") as server:
-        vid = tus_upload(server, clip, "Test pattern <6 s>")
-        video = wait_for_status(server.base_url, vid, {"ready", "failed"}, timeout=300)
-        assert video["status"] == "ready", f"{video}\n{server.log()}"
+        vid, video = upload_ready(server, clip, "Test pattern <6 s>")
         renditions: list[dict[str, Any]] = video["renditions"]  # type: ignore[assignment]
         heights = sorted({r["height"] for r in renditions if r["ready"]}, reverse=True)
         assert heights
 
         page.goto(f"{server.base_url}/watch/{vid}")
         assert page.title() == "Test pattern <6 s> · reelstream"
-        try:
-            page.wait_for_function(
-                "() => { const v = document.querySelector('video');"
-                " return v !== null && v.currentTime > 2; }",
-                timeout=90_000,
-            )
-        except Exception:
-            state = page.evaluate(
-                "() => window.reelstreamPlayer && window.reelstreamPlayer.fatalError"
-            )
-            pytest.fail(f"the video did not play (fatal: {state})\n{_logs(page)}\n{server.log()}")
+        wait_playing(page, server)
         page.screenshot(path=str(SCREENSHOT))
 
         player: dict[str, Any] = page.evaluate(
@@ -161,34 +84,6 @@ def test_watch_page_plays_the_video_with_hls_js(page: Page, clip: Path, tmp_path
         )
         assert switched == other
         assert page.evaluate("() => window.reelstreamPlayer.fatalError") is None
-
-
-PASSWORD = "a long test password"
-
-
-def sign_up(server: Server, username: str) -> None:
-    """Create an account through the sign-up form's endpoint (no browser involved)."""
-    r = httpx.post(
-        f"{server.base_url}/signup",
-        data={"username": username, "password": PASSWORD},
-        timeout=30,
-    )
-    assert r.status_code == 303, r.text
-
-
-def log_in(page: Page, server: Server, username: str, next_path: str = "/") -> None:
-    """Sign in through the real /login form."""
-    page.goto(f"{server.base_url}/login?next={next_path}")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("#login-button")
-    page.wait_for_url(re.compile(re.escape(server.base_url + next_path) + r"$"))
-    assert page.locator("#nav-account").inner_text() == username
-
-
-def signed_in(page: Page, server: Server, username: str = "uploader") -> None:
-    sign_up(server, username)
-    log_in(page, server, username)
 
 
 def _upload_through_page(page: Page, server: Server, path: Path, title: str) -> str:

@@ -7,37 +7,18 @@ import itertools
 import os
 from collections.abc import AsyncIterator
 
-import anyio
 import pytest
 from sqlalchemy import select, update
 
 from reelstream.db.models import Job, Upload, Video
 from reelstream.ingest import service as service_mod
 from reelstream.ingest.errors import UploadLocked
-from reelstream.ingest.service import BodyInterrupted, UploadService, UploadState, purge_expired
-from reelstream.ingest.tus import VideoMetadata, parse_checksum
+from reelstream.ingest.service import UploadService, purge_expired
+from reelstream.ingest.tus import parse_checksum
 from reelstream.services import Services
-from tests.ingest.helpers import checksum
+from tests.ingest.helpers import body, checksum, expire, new_upload, write_holding_lock
 
 DATA = os.urandom(200_000)
-META = VideoMetadata(filename="clip.mp4", title="clip", visibility="public")
-
-
-async def new_upload(svc: UploadService, length: int = len(DATA)) -> UploadState:
-    return await svc.create(length=length, metadata={}, video=META)
-
-
-async def body(*parts: bytes, interrupt: bool = False) -> AsyncIterator[bytes]:
-    for part in parts:
-        yield part
-    if interrupt:
-        raise BodyInterrupted
-
-
-async def expire(services: Services, upload_id: str) -> None:
-    async with services.db.transaction() as s:
-        past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
-        await s.execute(update(Upload).where(Upload.id == upload_id).values(expires_at=past))
 
 
 async def video_status(services: Services, video_id: str) -> str | None:
@@ -48,7 +29,7 @@ async def video_status(services: Services, video_id: str) -> str | None:
 
 async def test_dropped_connection_keeps_the_bytes_that_arrived(services: Services) -> None:
     svc = UploadService(services)
-    up = await new_upload(svc)
+    up = await new_upload(svc, len(DATA))
     state = await svc.write(
         up.id,
         offset=0,
@@ -68,7 +49,7 @@ async def test_dropped_connection_keeps_the_bytes_that_arrived(services: Service
 
 async def test_dropped_connection_discards_an_unverifiable_chunk(services: Services) -> None:
     svc = UploadService(services)
-    up = await new_upload(svc)
+    up = await new_upload(svc, len(DATA))
     state = await svc.write(
         up.id,
         offset=0,
@@ -87,7 +68,7 @@ async def test_long_patch_checkpoints_its_offset(
     monkeypatch.setattr(service_mod, "WRITE_BUFFER", 10_000)
     monkeypatch.setattr(service_mod, "CHECKPOINT_BYTES", 50_000)
     svc = UploadService(services)
-    up = await new_upload(svc)
+    up = await new_upload(svc, len(DATA))
     seen: list[int] = []
 
     async def observed() -> AsyncIterator[bytes]:
@@ -103,42 +84,26 @@ async def test_long_patch_checkpoints_its_offset(
 
 async def test_two_writers_at_once_do_not_corrupt(services: Services) -> None:
     svc = UploadService(services)
-    up = await new_upload(svc)
-    release = anyio.Event()
-    started = anyio.Event()
+    up = await new_upload(svc, len(DATA))
 
-    async def slow() -> AsyncIterator[bytes]:
-        yield DATA[:1000]
-        started.set()
-        await release.wait()
-        yield DATA[1000:2000]
-
-    results: list[UploadState] = []
-
-    async def first() -> None:
-        results.append(
-            await svc.write(up.id, offset=0, body=slow(), content_length=2000, checksum=None)
-        )
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(first)
-        await started.wait()
+    async def second_writer() -> None:
         with pytest.raises(UploadLocked):
             await svc.write(
                 up.id, offset=0, body=body(b"x" * 2000), content_length=2000, checksum=None
             )
         with pytest.raises(UploadLocked):
             await svc.terminate(up.id)
-        release.set()
-    assert results[0].offset == 2000
+
+    state = await write_holding_lock(svc, up.id, DATA[:2000], during=second_writer)
+    assert state.offset == 2000
     assert svc.staging.data_path(up.id).read_bytes() == DATA[:2000]
 
 
 async def test_purge_expired(services: Services) -> None:
     svc = UploadService(services)
-    stale = await new_upload(svc)
+    stale = await new_upload(svc, len(DATA))
     await svc.write(stale.id, offset=0, body=body(DATA[:100]), content_length=100, checksum=None)
-    fresh = await new_upload(svc)
+    fresh = await new_upload(svc, len(DATA))
     done_but_uncommitted = await new_upload(svc, 1000)
     await svc.write(
         done_but_uncommitted.id, offset=0, body=body(DATA[:999]), content_length=999, checksum=None
@@ -175,7 +140,7 @@ async def test_purge_expired(services: Services) -> None:
 
 async def test_purge_skips_an_upload_being_written(services: Services) -> None:
     svc = UploadService(services)
-    up = await new_upload(svc)
+    up = await new_upload(svc, len(DATA))
     await expire(services, up.id)
     handle = svc.staging.open_locked(up.id)
     assert handle is not None

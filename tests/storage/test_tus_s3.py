@@ -26,18 +26,17 @@ from reelstream.ingest.errors import (
     UploadLocked,
     UploadNotFound,
 )
-from reelstream.ingest.service import BodyInterrupted, UploadService, UploadState, purge_expired
+from reelstream.ingest.service import UploadService, UploadState, purge_expired
 from reelstream.ingest.staging_s3 import ObjectStagedUploads, staging_prefix
-from reelstream.ingest.tus import VideoMetadata, parse_checksum
+from reelstream.ingest.tus import parse_checksum
 from reelstream.services import Services, build_services
 from reelstream.storage.base import source_key
 from reelstream.storage.errors import StorageError
 from reelstream.storage.s3 import S3BlobStore
-from tests.ingest.helpers import checksum
+from tests.ingest.helpers import META, body, checksum, expire, new_upload, write_holding_lock
 
 PART = 5 * 1024 * 1024
 DATA = os.urandom(2 * PART + 1_234_567)
-META = VideoMetadata(filename="clip.mp4", title="clip", visibility="public")
 
 Instance = Callable[[], Awaitable[Services]]
 
@@ -81,13 +80,6 @@ async def instances(
     yield start
     for svc in started:
         await svc.close()
-
-
-async def body(*chunks: bytes, interrupt: bool = False) -> AsyncIterator[bytes]:
-    for chunk in chunks:
-        yield chunk
-    if interrupt:
-        raise BodyInterrupted
 
 
 def pieces(data: bytes, size: int = 256 * 1024) -> list[bytes]:
@@ -164,7 +156,7 @@ async def test_upload_continues_on_another_instance(instances: Instance) -> None
 async def test_checksum_mismatch_acknowledges_nothing(instances: Instance) -> None:
     a = await instances()
     svc = UploadService(a)
-    up = await svc.create(length=len(DATA), metadata={}, video=META)
+    up = await new_upload(svc, len(DATA))
     await write(svc, up, 0, 1000)
     end = PART + 5000  # spans a part boundary: a part is uploaded, then the checksum fails
     with pytest.raises(ChecksumMismatch):
@@ -190,7 +182,7 @@ async def test_checksum_mismatch_acknowledges_nothing(instances: Instance) -> No
 
 async def test_dropped_connection_keeps_what_arrived(instances: Instance) -> None:
     a, b = await instances(), await instances()
-    up = await UploadService(a).create(length=len(DATA), metadata={}, video=META)
+    up = await new_upload(UploadService(a), len(DATA))
     st = await write(UploadService(a), up, 0, PART + 100, interrupt=True)
     assert st.offset == PART + 100
     assert (await UploadService(b).status(up.id)).offset == PART + 100
@@ -205,31 +197,16 @@ async def test_dropped_connection_keeps_what_arrived(instances: Instance) -> Non
 async def test_a_second_writer_on_another_instance_gets_423(instances: Instance) -> None:
     a, b = await instances(), await instances()
     ua, ub = UploadService(a), UploadService(b)
-    up = await ua.create(length=len(DATA), metadata={}, video=META)
-    started, release = anyio.Event(), anyio.Event()
+    up = await new_upload(ua, len(DATA))
 
-    async def slow() -> AsyncIterator[bytes]:
-        yield DATA[:1000]
-        started.set()
-        await release.wait()
-        yield DATA[1000:2000]
-
-    results: list[UploadState] = []
-
-    async def first() -> None:
-        results.append(
-            await ua.write(up.id, offset=0, body=slow(), content_length=2000, checksum=None)
-        )
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(first)
-        await started.wait()
+    async def second_writer() -> None:
         with pytest.raises(UploadLocked):
             await ub.write(up.id, offset=0, body=body(b"x" * 10), content_length=10, checksum=None)
         with pytest.raises(UploadLocked):
             await ub.terminate(up.id)
-        release.set()
-    assert results[0].offset == 2000
+
+    state = await write_holding_lock(ua, up.id, DATA[:2000], during=second_writer)
+    assert state.offset == 2000
     r = await row(a, up.id)
     assert r is not None and r.lock_token is None and r.locked_until is None
 
@@ -257,7 +234,7 @@ async def test_interrupted_completion_is_finished_by_head(
     instances: Instance, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a, b = await instances(), await instances()
-    up = await UploadService(a).create(length=PART + 10, metadata={}, video=META)
+    up = await new_upload(UploadService(a), PART + 10)
 
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise StorageError("the object store went away")
@@ -278,7 +255,7 @@ async def test_interrupted_completion_is_finished_by_head(
 async def test_empty_upload_completes(instances: Instance) -> None:
     a = await instances()
     svc = UploadService(a)
-    up = await svc.create(length=0, metadata={}, video=META)
+    up = await new_upload(svc, 0)
     st = await svc.write(up.id, offset=0, body=body(), content_length=0, checksum=None)
     assert st.completed
     assert (await s3(a).stat(source_key(up.video_id))).size == 0
@@ -289,11 +266,11 @@ async def test_empty_upload_completes(instances: Instance) -> None:
 async def test_termination_and_expiry_abort_the_multipart_upload(instances: Instance) -> None:
     a = await instances()
     svc = UploadService(a)
-    killed = await svc.create(length=len(DATA), metadata={}, video=META)
+    killed = await new_upload(svc, len(DATA))
     await write(svc, killed, 0, PART + 10)
-    stale = await svc.create(length=len(DATA), metadata={}, video=META)
+    stale = await new_upload(svc, len(DATA))
     await write(svc, stale, 0, 100)
-    fresh = await svc.create(length=len(DATA), metadata={}, video=META)
+    fresh = await new_upload(svc, len(DATA))
     assert len(await s3(a).list_multipart("videos")) == 3
 
     await svc.terminate(killed.id)
@@ -301,9 +278,7 @@ async def test_termination_and_expiry_abort_the_multipart_upload(instances: Inst
         await svc.state(killed.id)
     assert await s3(a).list(staging_prefix(killed.id)) == []
 
-    async with a.db.transaction() as s:
-        past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
-        await s.execute(update(Upload).where(Upload.id == stale.id).values(expires_at=past))
+    await expire(a, stale.id)
     assert await purge_expired(a) == 1
     assert await s3(a).list(staging_prefix(stale.id)) == []
     remaining = await s3(a).list_multipart("videos")
@@ -315,7 +290,7 @@ async def test_orphans_of_a_deleted_video_are_swept(instances: Instance) -> None
     a = await instances()
     a.settings.upload_expiry_s = 1
     svc = UploadService(a)
-    up = await svc.create(length=len(DATA), metadata={}, video=META)
+    up = await new_upload(svc, len(DATA))
     await write(svc, up, 0, 100)
     async with a.db.transaction() as s:  # the video was deleted while uploading
         await s.execute(delete(Video).where(Video.id == up.video_id))

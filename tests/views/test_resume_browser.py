@@ -10,7 +10,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page
 
-from tests.browser.test_player import (  # noqa: F401  (fixtures)
+from tests.browser.conftest import (  # noqa: F401  (fixtures)
     _logs,
     browser,
     log_in,

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from reelstream.api.schemas import CaptionTrackOut, PlaybackOut, RenditionOut, VideoOut
+from reelstream.api.schemas import CaptionTrackOut, PlaybackOut, VideoOut
 from reelstream.auth.tokens import TokenSigner
 from reelstream.cache.videos import VideoView
 from reelstream.db.errors import VideoNotPlayable
@@ -83,6 +83,7 @@ def view_out(view: VideoView, links: MediaLinks) -> VideoOut:
         progress = 0.0
     rev = view.published_rev
     storyboard = _media(view).get("storyboard")
+    # renditions and job: the view's own models, read field by field (from_attributes)
     return VideoOut.model_validate(
         {
             "id": view.id,
@@ -94,21 +95,10 @@ def view_out(view: VideoView, links: MediaLinks) -> VideoOut:
             "duration_s": view.duration_s,
             "width": view.width,
             "height": view.height,
-            "renditions": [
-                RenditionOut(
-                    name=r.name,
-                    width=r.width,
-                    height=r.height,
-                    bandwidth=r.bandwidth,
-                    average_bandwidth=r.average_bandwidth,
-                    codecs=r.codecs,
-                    ready=r.ready,
-                )
-                for r in view.renditions
-            ],
+            "renditions": view.renditions,
             "error": view.error,
             "progress": progress,
-            "job": job.model_dump() if job is not None else None,
+            "job": job,
             "poster_url": links.url(view.id, rev, poster_path(view)) if rev is not None else None,
             "storyboard_url": (
                 links.url(view.id, rev, storyboard) if rev is not None and storyboard else None
@@ -118,7 +108,8 @@ def view_out(view: VideoView, links: MediaLinks) -> VideoOut:
             "created_at": view.created_at,
             "updated_at": view.updated_at,
             "ready_at": view.ready_at,
-        }
+        },
+        from_attributes=True,
     )
 
 

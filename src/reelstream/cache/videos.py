@@ -48,7 +48,9 @@ def video_key(video_id: str) -> str:
 
 
 class RenditionView(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    """A rendition as the API shows it (``api.schemas.RenditionOut`` reads these fields)."""
+
+    model_config = ConfigDict(frozen=True, from_attributes=True)
 
     name: str
     width: int
@@ -60,7 +62,7 @@ class RenditionView(BaseModel):
 
 
 class JobView(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, from_attributes=True)
 
     state: str
     attempts: int
@@ -109,27 +111,8 @@ class VideoView(BaseModel):
             width=video.width,
             height=video.height,
             published_rev=video.published_rev,
-            renditions=[
-                RenditionView(
-                    name=r.name,
-                    width=r.width,
-                    height=r.height,
-                    bandwidth=r.bandwidth,
-                    average_bandwidth=r.average_bandwidth,
-                    codecs=r.codecs,
-                    ready=r.ready,
-                )
-                for r in video.renditions
-            ],
-            job=None
-            if job is None
-            else JobView(
-                state=job.state,
-                attempts=job.attempts,
-                max_attempts=job.max_attempts,
-                progress=job.progress,
-                last_error=job.last_error,
-            ),
+            renditions=[RenditionView.model_validate(r) for r in video.renditions],
+            job=None if job is None else JobView.model_validate(job),
             created_at=video.created_at,
             updated_at=video.updated_at,
             ready_at=video.ready_at,

@@ -1,11 +1,15 @@
 """One FastAPI dependency per rate-limit category.
 
 Keys: ``login`` counts per username (lower-cased), ``login_ip`` and ``signup`` and ``reads`` per
-client IP, ``upload`` and ``writes`` per account: the authenticated user when there is one,
-else the IP. The dependencies resolve the caller with ``reelstream.auth.deps`` (cached per
-request), so an account is known before the route runs. A refused request raises
+client IP, ``upload``, ``tokens`` and ``writes`` per account: the authenticated user when there
+is one, else the IP. The dependencies resolve the caller with ``reelstream.auth.deps`` (cached
+per request), so an account is known before the route runs. A refused request raises
 ``RateLimited`` (429, ``Retry-After`` and ``RateLimit-*`` headers); an allowed one leaves its
 ``RateLimit-*`` headers for ``RateLimitHeaders`` to add to the response.
+
+The form pages (sign-in, sign-up, access tokens) call these functions in their route instead
+of declaring them as dependencies, so that a refusal re-renders the form with
+``RateLimited.sentence`` (an HTML 429 with the same headers) rather than the JSON error.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ REASONS: dict[Category, str] = {
     "login_ip": "too many sign-in attempts from this address",
     "signup": "too many sign-ups from this address",
     "upload": "too many uploads created",
+    "tokens": "too many access tokens created",
     "writes": "too many changes",
     "reads": "too many requests from this address",
 }
@@ -51,10 +56,12 @@ async def enforce(request: Request, category: Category, key: str) -> None:
         return
     _remember(request, verdict)
     if not verdict.allowed:
-        wait = verdict.headers()["Retry-After"]
+        headers = verdict.headers()
         raise RateLimited(
-            f"{REASONS[category]}: the limit is {verdict.limit} per window; try again in {wait} s",
-            headers=verdict.headers(),
+            REASONS[category],
+            limit=verdict.limit,
+            retry_after_s=int(headers["Retry-After"]),
+            headers=headers,
         )
 
 
@@ -86,6 +93,11 @@ async def limit_signup(request: Request) -> None:
 async def limit_upload(request: Request, services: ServicesDep) -> None:
     """tus creation (``POST /api/v1/uploads``): per account."""
     await enforce(request, "upload", await _account_key(request, services))
+
+
+async def limit_tokens(request: Request, services: ServicesDep) -> None:
+    """Access-token creation (``POST /account/tokens``): per account."""
+    await enforce(request, "tokens", await _account_key(request, services))
 
 
 async def limit_writes(request: Request, services: ServicesDep) -> None:

@@ -4,20 +4,27 @@ Sign-in sets the session cookie ``rs_session``: ``HttpOnly``, ``SameSite=Lax``, 
 and ``Secure`` unless the server runs in development mode and the request came over plain
 http. Every form that changes something carries the session's CSRF token (``csrf_token``),
 checked by ``reelstream.auth.deps``. Sign-up exists only when ``settings.allow_signup``.
+
+Rate limits (docs/limits.md): the form routes call ``reelstream.ratelimit.deps`` themselves, so
+a refusal is one more reason to show the form again: the sign-in, sign-up or account page with
+the reason, status 429 and the ``Retry-After`` and ``RateLimit-*`` headers, the same way as a
+wrong password (401) or a taken username (409).
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from reelstream.api.deps import ServicesDep
+from reelstream.api.errors import status_for
 from reelstream.auth import accounts, sessions, tokens_api
 from reelstream.auth.deps import CurrentUser, Principal, ReadUser, form_value, read_form
 from reelstream.auth.errors import AuthError, Forbidden
 from reelstream.db.models import SCOPES, User
 from reelstream.quota.usage import human_bytes, user_usage
-from reelstream.ratelimit.deps import limit_login, limit_signup
+from reelstream.ratelimit.deps import limit_login, limit_signup, limit_tokens, limit_writes
+from reelstream.ratelimit.errors import RateLimited
 from reelstream.services import Services
 from reelstream.web.pages import page_context, render
 
@@ -49,6 +56,31 @@ async def _start_session(services: Services, request: Request, user: User, targe
     return response
 
 
+def _refusal(exc: AuthError | RateLimited) -> tuple[int, str, dict[str, str]]:
+    """Why a form was refused: the status, the sentence the page shows and the headers."""
+    if isinstance(exc, RateLimited):
+        return status_for(exc), exc.sentence, exc.headers
+    return status_for(exc), exc.message, {}
+
+
+def _form_again(
+    services: Services, page: str, exc: AuthError | RateLimited, next: str, **values: str
+) -> Response:
+    """The sign-in or sign-up form again, filled in, with the reason it was refused."""
+    status, error, headers = _refusal(exc)
+    response = render(
+        f"{page}.html",
+        status,
+        page=page,
+        error=error,
+        next=_safe_next(next),
+        **values,
+        **page_context(services, None),
+    )
+    response.headers.update(headers)
+    return response
+
+
 # -- sign-up -----------------------------------------------------------------------------------
 
 
@@ -71,7 +103,7 @@ async def signup_page(services: ServicesDep, user: CurrentUser, next: str = "/")
     )
 
 
-@router.post("/signup", dependencies=[Depends(limit_signup)])
+@router.post("/signup")
 async def signup(request: Request, services: ServicesDep) -> Response:
     if not services.settings.allow_signup:
         return _signup_closed(services, None)
@@ -79,19 +111,11 @@ async def signup(request: Request, services: ServicesDep) -> Response:
     username, password = form_value(form, "username"), form_value(form, "password")
     email, next = form_value(form, "email"), form_value(form, "next", "/")
     try:
+        await limit_signup(request)
         async with services.db.transaction() as s:
             user = await accounts.create_user(s, username, password, email=email or None)
-    except AuthError as exc:
-        return render(
-            "signup.html",
-            409 if exc.code == "username_taken" else 422,
-            page="signup",
-            error=exc.message,
-            username=username,
-            email=email,
-            next=_safe_next(next),
-            **page_context(services, None),
-        )
+    except (AuthError, RateLimited) as exc:
+        return _form_again(services, "signup", exc, next, username=username, email=email)
     return await _start_session(services, request, user, next)
 
 
@@ -103,24 +127,17 @@ async def login_page(services: ServicesDep, user: CurrentUser, next: str = "/") 
     return render("login.html", page="login", next=_safe_next(next), **page_context(services, user))
 
 
-@router.post("/login", dependencies=[Depends(limit_login)])
+@router.post("/login")
 async def login(request: Request, services: ServicesDep) -> Response:
     form = await read_form(request)
     username, password = form_value(form, "username"), form_value(form, "password")
     next = form_value(form, "next", "/")
     try:
+        await limit_login(request)  # every attempt counts, before the password is checked
         async with services.db.transaction() as s:
             user = await accounts.authenticate(s, username, password)
-    except AuthError as exc:
-        return render(
-            "login.html",
-            401,
-            page="login",
-            error=exc.message,
-            username=username,
-            next=_safe_next(next),
-            **page_context(services, None),
-        )
+    except (AuthError, RateLimited) as exc:
+        return _form_again(services, "login", exc, next, username=username)
     return await _start_session(services, request, user, next)
 
 
@@ -144,7 +161,12 @@ def _session_only(user: Principal) -> None:
 
 
 async def _account_page(
-    services: Services, user: Principal, status: int = 200, **extra: object
+    services: Services,
+    user: Principal,
+    status: int = 200,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: object,
 ) -> Response:
     async with services.db.read(primary=True) as s:
         tokens = await tokens_api.list_tokens(s, user.id)
@@ -152,7 +174,7 @@ async def _account_page(
         usage = (
             None if me is None else await user_usage(s, me, services.settings.default_quota_bytes)
         )
-    return render(
+    response = render(
         "account.html",
         status,
         page="account",
@@ -163,6 +185,15 @@ async def _account_page(
         **extra,
         **page_context(services, user),
     )
+    response.headers.update(headers or {})
+    return response
+
+
+async def _account_refused(
+    services: Services, user: Principal, exc: AuthError | RateLimited
+) -> Response:
+    status, error, headers = _refusal(exc)
+    return await _account_page(services, user, status, headers=headers, error=error)
 
 
 @router.get("/account", name="account")
@@ -177,18 +208,25 @@ async def create_token(request: Request, services: ServicesDep, user: ReadUser) 
     form = await read_form(request)
     name, scopes = form_value(form, "name"), form.get("scopes")
     try:
+        await limit_tokens(request, services)
         async with services.db.transaction() as s:
             owner = await accounts.find_user(s, user.username)
             assert owner is not None
             plain, row = await tokens_api.create_token(s, owner, name, scopes or ["read"])
-    except AuthError as exc:
-        return await _account_page(services, user, 422, error=exc.message)
+    except (AuthError, RateLimited) as exc:
+        return await _account_refused(services, user, exc)
     return await _account_page(services, user, 201, new_token=plain, new_token_name=row.name)
 
 
 @router.post("/account/tokens/{token_id}/revoke")
-async def revoke_token(token_id: str, services: ServicesDep, user: ReadUser) -> Response:
+async def revoke_token(
+    token_id: str, request: Request, services: ServicesDep, user: ReadUser
+) -> Response:
     _session_only(user)
+    try:
+        await limit_writes(request, services)
+    except RateLimited as exc:
+        return await _account_refused(services, user, exc)
     async with services.db.transaction() as s:
         await tokens_api.revoke_token(s, user.id, token_id)
     return RedirectResponse("/account", status_code=303)

@@ -3,23 +3,27 @@
 A signed-in user manages their own endpoints (``write`` scope to create or delete, ``read`` to
 list and to read deliveries). Another user's endpoint is a 404. An admin (acting as one) may
 list every endpoint with ``?all=1`` and read or delete any.
+
+Rate limits (docs/limits.md): ``reads`` per client IP for GET, ``writes`` per account for
+creating and deleting.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
 from reelstream.api.deps import ServicesDep
 from reelstream.auth.deps import ReadUser, WriteUser
 from reelstream.auth.errors import Forbidden
 from reelstream.db.models import WebhookDelivery, WebhookEndpoint
+from reelstream.ratelimit.deps import limit_api
 from reelstream.webhooks import endpoints as service
 from reelstream.webhooks.events import EVENT_TYPES
 
-router = APIRouter(prefix="/api/v1", tags=["webhooks"])
+router = APIRouter(prefix="/api/v1", tags=["webhooks"], dependencies=[Depends(limit_api)])
 
 _ERRORS: dict[int | str, dict[str, str]] = {
     404: {"description": "No such endpoint (or another user's)"},
