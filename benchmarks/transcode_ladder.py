@@ -8,7 +8,9 @@ Both sides run in the same invocation on the same machine and the same generated
   when the last tus PATCH is acknowledged and stops when ``GET /api/v1/videos/{id}`` says ready.
 
 The ratio reelstream / anchor is the overhead of the platform (probe, queue, packaging, poster,
-storage, publish). Results are appended to docs/benchmarks.md unless --no-write is given.
+storage, publish). Where that overhead goes is read from the video's timeline
+(``GET /api/v1/videos/{id}/timeline``: when each stage started and finished) and printed as a
+breakdown. Results are appended to docs/benchmarks.md unless --no-write is given.
 
     .venv/bin/python benchmarks/transcode_ladder.py [--seconds 60] [--height 1080] [--runs 1]
 """
@@ -25,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -45,7 +48,32 @@ def run_anchor(source: Path, settings: Settings) -> float:
         return time.perf_counter() - start
 
 
-def run_reelstream(source: Path, workdir: Path) -> float:
+def _at(text: str | None) -> float:
+    assert text is not None
+    return dt.datetime.fromisoformat(text).timestamp()
+
+
+def breakdown(timeline: dict[str, Any]) -> dict[str, float]:
+    """Seconds spent between the stages' timestamps, from upload complete to published."""
+    stages = {(s["name"], s["rendition"]): s for s in timeline["stages"]}
+    encodes = [s for s in timeline["stages"] if s["name"] == "encode"]
+    uploaded = _at(stages[("upload", None)]["finished_at"])
+    probe = stages[("probe", None)]
+    package = stages[("package", None)]
+    encode_start = min(_at(s["started_at"]) for s in encodes)
+    encode_end = max(_at(s["finished_at"]) for s in encodes)
+    return {
+        "queue + claim": _at(probe["started_at"]) - uploaded,
+        "fetch + probe": _at(probe["finished_at"]) - _at(probe["started_at"]),
+        "plan": encode_start - _at(probe["finished_at"]),
+        "encode (ffmpeg ladder)": encode_end - encode_start,
+        "storyboard sheets": _at(package["started_at"]) - encode_end,
+        "package + store": _at(package["finished_at"]) - _at(package["started_at"]),
+        "publish": _at(stages[("publish", None)]["finished_at"]) - _at(package["finished_at"]),
+    }
+
+
+def run_reelstream(source: Path, workdir: Path) -> tuple[float, dict[str, float]]:
     with run_server(workdir, log_level="WARNING") as server:
         base = server.base_url
         size = source.stat().st_size
@@ -82,7 +110,9 @@ def run_reelstream(source: Path, workdir: Path) -> float:
             while True:
                 video = client.get(f"{base}/api/v1/videos/{video_id}").json()
                 if video["status"] == "ready":
-                    return time.perf_counter() - start
+                    took = time.perf_counter() - start
+                    timeline = client.get(f"{base}/api/v1/videos/{video_id}/timeline").json()
+                    return took, breakdown(timeline)
                 if video["status"] == "failed":
                     raise RuntimeError(f"transcode failed: {video['error']}")
                 time.sleep(0.05)
@@ -108,10 +138,15 @@ def main() -> None:
             extra=["-b:v", "8M"],
         )
         anchor, platform_times = [], []
+        parts: dict[str, list[float]] = {}
         for n in range(args.runs):
             anchor.append(run_anchor(source, settings))
-            platform_times.append(run_reelstream(source, tmpdir / f"run{n}"))
-            print(f"run {n + 1}: anchor {anchor[-1]:.2f} s, reelstream {platform_times[-1]:.2f} s")
+            took, split = run_reelstream(source, tmpdir / f"run{n}")
+            platform_times.append(took)
+            for name, seconds in split.items():
+                parts.setdefault(name, []).append(seconds)
+            print(f"run {n + 1}: anchor {anchor[-1]:.2f} s, reelstream {took:.2f} s")
+            print("  " + ", ".join(f"{k} {v:.2f} s" for k, v in split.items()))
     a, r = statistics.median(anchor), statistics.median(platform_times)
     ffmpeg_version = subprocess.run(
         [FFMPEG, "-version"], capture_output=True, text=True, check=True
@@ -129,6 +164,9 @@ def main() -> None:
         f"| reelstream upload complete -> ready | {r:.2f} | "
         f"{', '.join(f'{x:.2f}' for x in platform_times)} |\n"
         f"| **ratio reelstream / anchor** | **{r / a:.2f}** | |\n"
+        "\nWhere reelstream's time goes (from the video's timeline; medians):\n\n"
+        "| stage | s |\n|---|---|\n"
+        + "".join(f"| {k} | {statistics.median(v):.2f} |\n" for k, v in parts.items())
     )
     print(report)
     if not args.no_write:

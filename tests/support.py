@@ -263,3 +263,50 @@ def sign_in(client: TestClient, username: str = "owner", **kwargs: Any) -> str:
     token = create_account(client, username, **kwargs)
     client.headers.update(bearer(token))
     return token
+
+
+class FaultyFFmpeg:
+    """A wrapper around the real ffmpeg that fails every command one of whose arguments
+    contains the marker it was told (``fail_on``), the way a broken encoder would: exit 1 with
+    a message on stderr. Everything else runs the real ffmpeg (``exec``: same process)."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.flag = folder / "fail-on"
+        self.path = folder / "ffmpeg"
+        self.path.write_text(
+            "#!/bin/sh\n"
+            f'if [ -s "{self.flag}" ]; then\n'
+            f'  marker=$(cat "{self.flag}")\n'
+            '  for a in "$@"; do\n'
+            '    case "$a" in *"$marker"*)\n'
+            '      echo "simulated encoder failure ($marker)" >&2; exit 1;;\n'
+            "    esac\n"
+            "  done\n"
+            "fi\n"
+            f'exec "{FFMPEG}" "$@"\n'
+        )
+        self.path.chmod(0o755)
+
+    def fail_on(self, marker: str) -> None:
+        self.flag.write_text(marker)
+
+    def heal(self) -> None:
+        self.flag.unlink(missing_ok=True)
+
+
+def csrf_of(html: str) -> str:
+    """The session's CSRF token, from a page's ``<meta name="csrf-token">``."""
+    match = re.search(r'<meta name="csrf-token" content="([^"]+)">', html)
+    assert match, "the page has no CSRF meta tag"
+    return match.group(1)
+
+
+def sign_up_session(client: TestClient, username: str, password: str) -> str:
+    """Sign up through the ``/signup`` form, so that ``client`` keeps a session cookie (like a
+    browser); returns the session's CSRF token."""
+    r = client.post(
+        "/signup", data={"username": username, "password": password}, follow_redirects=False
+    )
+    assert r.status_code == 303, r.text
+    return csrf_of(client.get("/account").text)

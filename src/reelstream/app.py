@@ -105,6 +105,7 @@ def create_app(
     app.include_router(ops_router)
     if role in ("all", "api"):
         from reelstream.api.media import router as media_router
+        from reelstream.api.processing import router as processing_router
         from reelstream.api.videos import router as videos_router
         from reelstream.ingest.routes import router as ingest_router
         from reelstream.quota.routes import router as usage_router
@@ -115,7 +116,11 @@ def create_app(
         # the API: "reads" (per IP) for GET/HEAD, "writes" (per account) for changes
         app.include_router(videos_router, dependencies=[Depends(limit_api)])
         app.include_router(media_router, dependencies=[Depends(limit_api)])
+        app.include_router(processing_router, dependencies=[Depends(limit_api)])
         app.include_router(usage_router)
+        from reelstream.admin.routes import router as admin_router
+
+        app.include_router(admin_router)  # /api/v1/admin: jobs, workers, users (admins only)
         app.include_router(webhooks_router)
         from reelstream.views.routes import router as views_router
 

@@ -13,6 +13,7 @@ Each component has its own small tree below this root, drawn in its ``errors`` m
     ├── QuotaError                       (reelstream.quota.errors)
     ├── ViewsError                       (reelstream.views.errors)
     ├── WebhookError                     (reelstream.webhooks.errors)
+    ├── AdminError                       (reelstream.admin.errors)
     └── EdgeError                        (reelstream.edge.errors)
 
 Services raise these; ``reelstream.api.errors`` maps them to an HTTP status and a JSON body

@@ -44,6 +44,10 @@ edit      anonymous  N N N
 edit      user       N N N
 edit      owner      Y Y Y
 edit      admin      Y Y Y
+retry     anonymous  N N N
+retry     user       N N N
+retry     owner      Y Y Y
+retry     admin      Y Y Y
 delete    anonymous  N N N
 delete    user       N N N
 delete    owner      Y Y Y
@@ -197,6 +201,7 @@ async def _rev(services: Services, vid: str) -> str:
 ENDPOINTS: dict[str, tuple[policy.Action, Request, frozenset[int]]] = {
     "GET video": ("view", _video("/api/v1/videos/{id}"), frozenset({200})),
     "GET captions": ("view", _video("/api/v1/videos/{id}/captions"), frozenset({200})),
+    "GET timeline": ("view", _video("/api/v1/videos/{id}/timeline"), frozenset({200})),
     "page /watch": ("view", _video("/watch/{id}"), frozenset({200})),
     "POST views beacon": (
         "view",
@@ -238,6 +243,16 @@ ENDPOINTS: dict[str, tuple[policy.Action, Request, frozenset[int]]] = {
         "edit",
         _video("/api/v1/videos/{id}/poster", "POST", json={"at_s": 0}),
         ANY_ALLOWED,
+    ),
+    "POST retry video": (
+        "retry",
+        _video("/api/v1/videos/{id}/retry", "POST"),
+        frozenset({409}),  # allowed; a ready video has nothing to retry
+    ),
+    "POST retry rendition": (
+        "retry",
+        _video("/api/v1/videos/{id}/renditions/v240/retry", "POST"),
+        ANY_ALLOWED,  # allowed; then 404/409 (the fake publish has no timeline)
     ),
     "DELETE video": ("delete", _video("/api/v1/videos/{id}", "DELETE"), frozenset({204})),
     "tus HEAD": ("upload", _tus("HEAD"), frozenset({200})),

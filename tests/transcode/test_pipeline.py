@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 
 from reelstream.db import videos
 from reelstream.db.models import Job, Video
-from reelstream.queue.jobs import Lease
+from reelstream.queue.jobs import Lease, Stages
 from reelstream.services import Services
 from reelstream.storage.base import rev_prefix
 from reelstream.transcode.packaging import parse_attributes, parse_media_playlist
@@ -209,10 +209,12 @@ async def test_lost_lease_publishes_nothing(
     vid = await queue_video(services, clip4)
     real_heartbeat = services.queue.heartbeat
 
-    async def taken_over(lease: Lease, progress: float | None = None) -> bool:
+    async def taken_over(
+        lease: Lease, progress: float | None = None, stages: Stages | None = None
+    ) -> bool:
         async with services.db.transaction() as s:  # as if the reaper re-queued and re-claimed
             await s.execute(update(Job).where(Job.id == lease.job_id).values(attempts=9))
-        return await real_heartbeat(lease, progress)
+        return await real_heartbeat(lease, progress, stages)
 
     monkeypatch.setattr(services.queue, "heartbeat", taken_over)
     services.settings.heartbeat_s = 0.05
@@ -230,10 +232,12 @@ async def test_deleted_video_mid_transcode(
     vid = await queue_video(services, clip4)
     real_heartbeat = services.queue.heartbeat
 
-    async def deleted(lease: Lease, progress: float | None = None) -> bool:
+    async def deleted(
+        lease: Lease, progress: float | None = None, stages: Stages | None = None
+    ) -> bool:
         async with services.db.transaction() as s:
             await videos.delete_video(s, lease.video_id)
-        return await real_heartbeat(lease, progress)
+        return await real_heartbeat(lease, progress, stages)
 
     monkeypatch.setattr(services.queue, "heartbeat", deleted)
     services.settings.heartbeat_s = 0.05

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from reelstream.admin import errors as admin
 from reelstream.auth import errors as auth
 from reelstream.auth.errors import TokenError
 from reelstream.db.errors import (
@@ -71,6 +72,8 @@ STATUS: dict[type[ReelstreamError], int] = {
     views.InvalidBeacon: 422,
     webhooks.WebhookNotFound: 404,
     webhooks.InvalidWebhook: 422,
+    admin.JobNotFound: 404,
+    admin.UserNotFound: 404,
 }
 
 

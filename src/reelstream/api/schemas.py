@@ -124,3 +124,49 @@ class ErrorOut(BaseModel):
     """The body of every 4xx/5xx response."""
 
     error: ErrorDetail
+
+
+class StageOut(BaseModel):
+    """One step of a video's processing (``reelstream.transcode.timeline``)."""
+
+    name: Literal["upload", "probe", "encode", "package", "publish"]
+    rendition: str | None = Field(description="encode stages: the rendition, e.g. v720 or audio")
+    state: Literal["pending", "running", "done", "failed", "skipped"]
+    progress: float = Field(description="0.0 .. 1.0")
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    detail: str | None = Field(description="What the stage found or did")
+    error: str | None = Field(description="Why the stage failed, in plain words")
+
+
+class TimelineJobOut(BaseModel):
+    id: int
+    kind: Literal["transcode", "rendition", "poster"] | str
+    state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    attempts: int
+    max_attempts: int
+    run_at: dt.datetime = Field(description="When a queued job is due (a retry's backoff)")
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    last_error: str | None
+    renditions: list[str] = Field(description="A rendition job's renditions")
+
+
+class RetryOptionsOut(BaseModel):
+    """What the caller may retry now (always empty for those who may not retry)."""
+
+    video: bool = Field(description="POST /api/v1/videos/{id}/retry is possible")
+    renditions: list[str] = Field(
+        description="Renditions POST /api/v1/videos/{id}/renditions/{name}/retry accepts"
+    )
+
+
+class TimelineOut(BaseModel):
+    video_id: str
+    status: VideoStatus
+    error: str | None
+    progress: float = Field(description="0.0 .. 1.0 of the processing in progress")
+    eta_s: float | None = Field(description="Seconds left, from the pace so far (null: unknown)")
+    stages: list[StageOut]
+    job: TimelineJobOut | None = Field(description="The newest transcode or rendition job")
+    retry: RetryOptionsOut

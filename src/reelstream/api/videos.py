@@ -37,6 +37,7 @@ from reelstream.db import videos as repo
 from reelstream.db.models import Job, Upload, Video
 from reelstream.errors import ReelstreamError
 from reelstream.ingest.staging import StagingArea
+from reelstream.queue.jobs import HOUSEKEEPING_KINDS
 from reelstream.services import Services
 from reelstream.storage.base import video_prefix
 from reelstream.storage.errors import StorageError
@@ -68,7 +69,9 @@ async def _newest_jobs(session: AsyncSession, video_ids: list[str]) -> dict[str,
     if not video_ids:
         return {}
     rows = await session.execute(
-        select(Job).where(Job.video_id.in_(video_ids)).order_by(Job.id.desc())
+        select(Job)
+        .where(Job.video_id.in_(video_ids), Job.kind.not_in(HOUSEKEEPING_KINDS))
+        .order_by(Job.id.desc())
     )
     newest: dict[str, Job] = {}
     for job in rows.scalars():

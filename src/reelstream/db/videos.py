@@ -189,8 +189,10 @@ async def publish(
     rev: str,
     renditions: list[RenditionSpec],
     output_bytes: int,
+    ready_at: dt.datetime | None = None,
 ) -> str | None:
-    """Point the video at the outputs under ``rev`` in one state change.
+    """Point the video at the outputs under ``rev`` in one state change (``ready_at``: keep
+    the time it first became ready, when a rev only adds renditions).
 
     Returns the rev that was published before (its outputs can now be removed), if any.
     """
@@ -215,7 +217,7 @@ async def publish(
     video.output_bytes = output_bytes
     video.status = "ready"
     video.error = None
-    video.ready_at = utcnow()
+    video.ready_at = ready_at or utcnow()
     await session.flush()
     return previous if previous != rev else None
 

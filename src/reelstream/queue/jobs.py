@@ -25,6 +25,9 @@ from reelstream.db.models import Job
 from reelstream.ids import new_rev
 from reelstream.queue.retry import RetryPolicy
 
+# Housekeeping kinds: never shown as "the video's job" (``active_job``)
+HOUSEKEEPING_KINDS = ("cleanup",)
+
 
 @dataclass(frozen=True)
 class Lease:
@@ -249,9 +252,12 @@ class JobQueue:
         return list(rows.scalars().all())
 
     async def active_job(self, session: AsyncSession, video_id: str) -> Job | None:
-        """The newest job of a video, if any."""
+        """The newest job of a video (housekeeping aside), if any."""
         return (
             await session.execute(
-                select(Job).where(Job.video_id == video_id).order_by(Job.id.desc()).limit(1)
+                select(Job)
+                .where(Job.video_id == video_id, Job.kind.not_in(HOUSEKEEPING_KINDS))
+                .order_by(Job.id.desc())
+                .limit(1)
             )
         ).scalar_one_or_none()

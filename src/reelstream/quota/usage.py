@@ -6,7 +6,9 @@ storyboard, playlists and manifests, and the caption copies of that rev), plus t
 files (``captions.bytes``), plus the declared ``Upload-Length`` of each of their unfinished,
 unexpired uploads, so parallel uploads cannot overshoot the quota together.
 
-The quota is ``settings.default_quota_bytes`` for everyone (0: unlimited); admins have none.
+A user's quota is their override (``users.quota_bytes``, set by an admin: 0 is unlimited)
+when they have one, else ``settings.default_quota_bytes`` (0: unlimited); admins have none,
+whatever their override says.
 ``reserve`` runs in the upload-creation transaction with the user's row locked (``FOR
 UPDATE`` on PostgreSQL; SQLite writers are serialized by ``BEGIN IMMEDIATE``), so two
 concurrent creations see each other.
@@ -45,6 +47,7 @@ class Usage:
     quota_bytes: int | None  # None: unlimited
     videos: int
     uploading_bytes: int  # part of used_bytes: declared lengths of unfinished uploads
+    quota_override: int | None = None  # users.quota_bytes (None: the default; 0: unlimited)
 
     @property
     def left_bytes(self) -> int | None:
@@ -52,9 +55,12 @@ class Usage:
 
 
 def quota_for(user: User, default_quota_bytes: int) -> int | None:
-    if user.is_admin or default_quota_bytes == 0:
+    """The user's effective quota in bytes; None: unlimited (admins, an override of 0, or no
+    override and a default of 0)."""
+    if user.is_admin:
         return None
-    return default_quota_bytes
+    quota = default_quota_bytes if user.quota_bytes is None else user.quota_bytes
+    return quota or None
 
 
 async def _bytes_by_owner(
@@ -107,6 +113,7 @@ def _usage(user: User, row: tuple[int, int, int], default_quota_bytes: int) -> U
         quota_bytes=quota_for(user, default_quota_bytes),
         videos=videos,
         uploading_bytes=uploading,
+        quota_override=user.quota_bytes,
     )
 
 

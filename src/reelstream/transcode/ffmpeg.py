@@ -100,10 +100,12 @@ def build_ladder_argv(
     info: MediaInfo | None = None,
     rungs: list[RungPlan] | None = None,
     storyboard: StoryboardPlan | None = None,
+    with_audio: bool = True,
 ) -> list[str]:
     """The one ffmpeg command that encodes and packages the whole ladder, and writes the
     storyboard sheets into ``out_dir/storyboard/`` when ``storyboard`` is given (that folder
-    must exist).
+    must exist). ``with_audio=False`` leaves the audio rendition out (a rendition encoded on
+    its own: same keyframe grid, same segmenting, so it lines up with the others).
 
     With only ``settings``, ``source`` and ``out_dir`` it probes the source itself (blocking),
     which is what a benchmark wants: the identical command a worker would run.
@@ -115,13 +117,14 @@ def build_ladder_argv(
     if rungs is None:
         rungs = plan_ladder(settings.ladder, info.width, info.height, info.fps, vfr=info.vfr)
     gop = settings.gop_s
+    audio = info.has_audio and with_audio
     argv = [ffmpeg_binary(settings), "-nostdin", "-y", "-hide_banner", "-loglevel", "error"]
     argv += ["-nostats", "-progress", "pipe:1"]
     argv += input_args(container, source)
     argv += ["-filter_complex", filter_graph(rungs, storyboard)]
     for i in range(len(rungs)):
         argv += ["-map", f"[v{i}]"]
-    if info.has_audio:
+    if audio:
         argv += ["-map", "0:a:0"]
     argv += ["-map_metadata", "-1", "-map_chapters", "-1"]
     argv += ["-c:v", "libx264", "-preset", settings.x264_preset, "-profile:v", "high"]
@@ -138,11 +141,25 @@ def build_ladder_argv(
             f"-g:v:{i}",
             str(math.ceil(rung.fps * gop)),
         ]
-    if info.has_audio:
-        argv += ["-c:a", "aac", "-b:a", f"{settings.audio_kbps}k", "-ac", "2", "-ar", "48000"]
+    if audio:
+        argv += audio_codec_args(settings)
     if settings.ffmpeg_threads:
         argv += ["-threads", str(settings.ffmpeg_threads)]
-    argv += [
+    argv += hls_output_args(settings, out_dir, var_stream_map(rungs, audio))
+    if storyboard is not None:
+        argv += ["-map", "[sb]", "-c:v", "mjpeg", "-q:v", str(THUMB_QUALITY)]
+        argv += ["-f", "image2", "-start_number", "1"]
+        argv += [str(out_dir / STORYBOARD_FOLDER / THUMB_PATTERN)]
+    return argv
+
+
+def audio_codec_args(settings: Settings) -> list[str]:
+    return ["-c:a", "aac", "-b:a", f"{settings.audio_kbps}k", "-ac", "2", "-ar", "48000"]
+
+
+def hls_output_args(settings: Settings, out_dir: Path, stream_map: str) -> list[str]:
+    """The HLS muxer writing CMAF segments, one folder per rendition (``out_dir/%v/``)."""
+    return [
         "-f",
         "hls",
         "-hls_time",
@@ -162,13 +179,21 @@ def build_ladder_argv(
         "-hls_segment_filename",
         str(out_dir / "%v" / SEGMENT_PATTERN),
         "-var_stream_map",
-        var_stream_map(rungs, info.has_audio),
+        stream_map,
         str(out_dir / "%v" / PLAYLIST_NAME),
     ]
-    if storyboard is not None:
-        argv += ["-map", "[sb]", "-c:v", "mjpeg", "-q:v", str(THUMB_QUALITY)]
-        argv += ["-f", "image2", "-start_number", "1"]
-        argv += [str(out_dir / STORYBOARD_FOLDER / THUMB_PATTERN)]
+
+
+def build_audio_argv(
+    settings: Settings, source: Path, out_dir: Path, *, container: Container
+) -> list[str]:
+    """The audio rendition on its own (``out_dir/audio/``), as the ladder command makes it."""
+    argv = [ffmpeg_binary(settings), "-nostdin", "-y", "-hide_banner", "-loglevel", "error"]
+    argv += ["-nostats", "-progress", "pipe:1"]
+    argv += input_args(container, source)
+    argv += ["-map", "0:a:0", "-map_metadata", "-1", "-map_chapters", "-1"]
+    argv += audio_codec_args(settings)
+    argv += hls_output_args(settings, out_dir, f"a:0,name:{AUDIO_NAME}")
     return argv
 
 

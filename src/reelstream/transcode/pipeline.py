@@ -10,19 +10,34 @@ and points the video at that rev. So a worker that dies, loses its lease or fail
 most an unreferenced folder, which it (or the reaper) removes; viewers never see partial output.
 
 Heartbeats run beside the work every ``settings.heartbeat_s``; when one reports the lease lost,
-the work is cancelled (which kills ffmpeg) and nothing is published.
+the work is cancelled (which kills ffmpeg) and nothing is published. They carry the attempt's
+timeline (``reelstream.transcode.timeline``): probe, one encode stage per rendition, package,
+publish; transitions are written at once.
+
+A rendition that fails on its own costs only itself: when the one-process ladder encode fails,
+the attempt encodes the renditions one ffmpeg each (same keyframe grid and segmenting, so they
+line up). If some succeed, the video is published with them, and the timeline keeps the failed
+ones with their reason; their owner can retry just those (``reelstream.transcode.retry``). The
+audio must succeed, and at least one video rendition, or the attempt fails as a whole.
+
+A ``rendition`` job is the same attempt restricted to the renditions in its payload: it encodes
+them one by one, copies the published rev's other files into its own rev (server-side on S3),
+and publishes that rev with the merged layout; if another rev was published meanwhile, it
+steps aside. The video stays ``ready`` and playable throughout.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import shutil
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -36,9 +51,11 @@ from reelstream.queue.jobs import Lease
 from reelstream.services import Services
 from reelstream.storage.base import rev_prefix, source_key
 from reelstream.storage.errors import BlobNotFound, StorageError
-from reelstream.transcode.errors import InvalidMedia, TranscodeError
+from reelstream.transcode.cleanup import schedule_cleanup
+from reelstream.transcode.errors import FFmpegFailed, InvalidMedia, TranscodeError
 from reelstream.transcode.ffmpeg import (
     AUDIO_NAME,
+    build_audio_argv,
     build_ladder_argv,
     build_poster_argv,
     build_tile_argv,
@@ -47,12 +64,14 @@ from reelstream.transcode.ffmpeg import (
     storyboard_for,
 )
 from reelstream.transcode.ladder import RungPlan, plan_ladder
-from reelstream.transcode.packaging import Packaged, package
+from reelstream.transcode.layout import MASTER_NAME, MPD_NAME, Layout
+from reelstream.transcode.packaging import Packaged, measure_track, package
 from reelstream.transcode.probe import Container, MediaInfo, probe
-from reelstream.transcode.publishing import POSTER_NAME, write_manifests
+from reelstream.transcode.publishing import POSTER_NAME, load_layout, write_manifests
 from reelstream.transcode.storyboard import FOLDER as STORYBOARD_FOLDER
 from reelstream.transcode.storyboard import VTT_NAME as STORYBOARD_VTT
 from reelstream.transcode.storyboard import StoryboardPlan, storyboard_vtt
+from reelstream.transcode.timeline import RENDITION_KIND, Timeline
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +92,28 @@ class Produced:
     output_bytes: int
 
 
+@dataclass(frozen=True)
+class Base:
+    """The published rev a ``rendition`` job adds its renditions to."""
+
+    rev: str
+    layout: Layout
+
+
+def describe(info: MediaInfo) -> str:
+    """What the probe found, for the timeline."""
+    audio = f"audio {info.audio_codec}" if info.has_audio else "no audio"
+    fps = round(float(info.fps), 2)
+    return (
+        f"{info.width}x{info.height} {info.video_codec} at {fps:g} fps, "
+        f"{info.duration_s:.1f} s, {audio}"
+    )
+
+
+def rendition_error(name: str, exc: TranscodeError) -> str:
+    return f"encoding {name} failed: {exc.message}"
+
+
 class Attempt:
     """The state of one attempt; ``run`` never raises except on cancellation."""
 
@@ -85,6 +126,12 @@ class Attempt:
         self.work = self.settings.work_dir / work_dir_name(lease)
         self.progress = 0.0
         self.poster_at_s: float | None = None  # chosen by the owner (POST .../poster)
+        self.timeline = Timeline()
+        # a rendition job: only these renditions, added to the published rev ``base``
+        self.only: list[str] | None = None
+        if lease.kind == RENDITION_KIND:
+            self.only = [str(n) for n in lease.payload.get("renditions") or []]
+        self.base: Base | None = None
 
     # -- outcome handling
 
@@ -122,6 +169,7 @@ class Attempt:
                 self._produce(),
                 every_s=self.settings.heartbeat_s,
                 progress=lambda: self.progress,
+                stages=self.timeline.to_json,
             )
             return await self._publish(produced)
         except (LeaseLost, VideoNotFound) as exc:
@@ -151,11 +199,16 @@ class Attempt:
     async def _fail(self, reason: str, *, retryable: bool) -> str:
         await self._discard()
         lease = self.lease
+        self.timeline.fail_unfinished(reason)
         try:
             async with self.services.db.transaction() as s:
-                outcome = await self.services.queue.fail(s, lease, reason, retryable=retryable)
+                outcome = await self.services.queue.fail(
+                    s, lease, reason, retryable=retryable, stages=self.timeline.to_json()
+                )
                 if outcome is None:
                     return "lease_lost"
+                if self.only is not None:  # a rendition job: the video keeps what it has
+                    return "failed" if outcome.final else "retry"
                 if outcome.final:
                     await videos.mark_failed(
                         s, self.video_id, final_reason(reason, lease, retryable)
@@ -174,25 +227,91 @@ class Attempt:
 
     # -- the work
 
+    async def _save(self) -> None:
+        """Write the timeline now (a transition users should see at once), fenced on the lease;
+        a busy database only delays it to the next heartbeat."""
+        try:
+            alive = await self.services.queue.heartbeat(
+                self.lease, self.progress, self.timeline.to_json()
+            )
+        except Exception as exc:
+            log.warning("video %s: cannot record the timeline: %s", self.video_id, exc)
+            return
+        if not alive:
+            raise LeaseLost("the job's lease was lost (expired or taken over)")
+
     async def _produce(self) -> Produced:
         settings = self.settings
+        self.timeline.start("probe")
+        await self._save()
         await anyio.to_thread.run_sync(_fresh_dir, self.work)
         source = await self._fetch_source()
         info = await probe(source, settings)
-        async with self.services.db.transaction() as s:
-            await videos.record_probe(
-                s,
-                self.video_id,
-                duration_s=info.duration_s,
-                width=info.width,
-                height=info.height,
-                has_audio=info.has_audio,
-                probe=info.to_dict(),
-            )
+        if self.only is None:
+            async with self.services.db.transaction() as s:
+                await videos.record_probe(
+                    s,
+                    self.video_id,
+                    duration_s=info.duration_s,
+                    width=info.width,
+                    height=info.height,
+                    has_audio=info.has_audio,
+                    probe=info.to_dict(),
+                )
+        self.timeline.done("probe", detail=describe(info))
         rungs = plan_ladder(settings.ladder, info.width, info.height, info.fps, vfr=info.vfr)
+        if self.only is not None:
+            rungs = self._wanted(rungs)
+        audio = info.has_audio and self.only is None
+        for rung in rungs:
+            self.timeline.plan("encode", rung.name)
+        if audio:
+            self.timeline.plan("encode", AUDIO_NAME)
+        self.timeline.plan("package")
+        self.timeline.plan("publish")
+        await self._save()
         container = Container(info.container, info.demuxer)
         out = self.work / "out"
         out.mkdir()
+        storyboard: StoryboardPlan | None = None
+        if self.only is None:
+            encoded, storyboard = await self._encode_ladder(source, out, container, info, rungs)
+        else:
+            encoded = await self._encode_each(source, out, container, info, rungs, audio=False)
+        self.timeline.start("package")
+        await self._save()
+        if self.only is None:
+            packaged = await anyio.to_thread.run_sync(self._package, out, encoded, info, storyboard)
+            self.progress = ENCODE_SHARE
+            output_bytes = await self._upload(out, packaged)
+        else:
+            packaged, output_bytes = await self._package_onto_base(out, encoded)
+        self.timeline.done("package")
+        return Produced(info, encoded, packaged, output_bytes)
+
+    def _wanted(self, rungs: list[RungPlan]) -> list[RungPlan]:
+        """A rendition job's renditions, as the ladder plans them today."""
+        assert self.only is not None
+        planned = {rung.name: rung for rung in rungs}
+        missing = [name for name in self.only if name not in planned]
+        if missing:
+            raise InvalidMedia(
+                f"the ladder no longer has rendition(s) {', '.join(missing)}; "
+                "retry the whole video instead"
+            )
+        return [planned[name] for name in self.only]
+
+    async def _encode_ladder(
+        self,
+        source: Path,
+        out: Path,
+        container: Container,
+        info: MediaInfo,
+        rungs: list[RungPlan],
+    ) -> tuple[list[RungPlan], StoryboardPlan | None]:
+        """The whole ladder (and storyboard) in one ffmpeg; when that fails and there is more
+        than one rendition, each rendition on its own (a failing one costs only itself)."""
+        settings = self.settings
         storyboard = storyboard_for(info, rungs)
         (out / STORYBOARD_FOLDER).mkdir()
         argv = build_ladder_argv(
@@ -204,24 +323,154 @@ class Attempt:
             rungs=rungs,
             storyboard=storyboard,
         )
+        names = [rung.name for rung in rungs] + ([AUDIO_NAME] if info.has_audio else [])
+        for name in names:
+            self.timeline.start("encode", name)
+        await self._save()
         poster = asyncio.create_task(self._poster(container, source, out, info, rungs[-1]))
         try:
             await run_ffmpeg(
                 argv,
                 timeout_s=settings.transcode_timeout_s,
                 stderr_path=self.work / "ffmpeg.log",
-                on_progress=lambda t: self._on_progress(t, info.duration_s),
+                on_progress=lambda t: self._on_progress(t, info.duration_s, names),
             )
+        except FFmpegFailed as exc:
+            if len(rungs) < 2:
+                raise
+            log.warning(
+                "video %s: the ladder encode failed (%s); encoding each rendition on its own",
+                self.video_id,
+                exc.message,
+            )
+            await anyio.to_thread.run_sync(_remove_outputs, out, names)
+            for name in names:
+                self.timeline.reset("encode", name)
+            encoded = await self._encode_each(
+                source, out, container, info, rungs, audio=info.has_audio
+            )
+            return encoded, None
         finally:
             if not poster.done():
                 poster.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await poster
+        for name in names:
+            self.timeline.done("encode", name)
+        await self._save()
         await self._tile_storyboard(out / STORYBOARD_FOLDER, storyboard)
-        packaged = await anyio.to_thread.run_sync(self._package, out, rungs, info, storyboard)
+        return rungs, storyboard
+
+    async def _encode_each(
+        self,
+        source: Path,
+        out: Path,
+        container: Container,
+        info: MediaInfo,
+        rungs: list[RungPlan],
+        *,
+        audio: bool,
+    ) -> list[RungPlan]:
+        """One ffmpeg per rendition; returns the renditions that were encoded. The audio (when
+        asked for) must succeed, and at least one video rendition."""
+        settings = self.settings
+        duration = info.duration_s
+        if audio:
+            self.timeline.start("encode", AUDIO_NAME)
+            await self._save()
+            try:
+                await run_ffmpeg(
+                    build_audio_argv(settings, source, out, container=container),
+                    timeout_s=settings.transcode_timeout_s,
+                    stderr_path=self.work / "audio.log",
+                    on_progress=lambda t: self._on_progress(t, duration, [AUDIO_NAME]),
+                )
+            except TranscodeError as exc:
+                self.timeline.fail("encode", AUDIO_NAME, rendition_error(AUDIO_NAME, exc))
+                raise
+            self.timeline.done("encode", AUDIO_NAME)
+        encoded: list[RungPlan] = []
+        failure: TranscodeError | None = None
+        for rung in rungs:
+            self.timeline.start("encode", rung.name)
+            await self._save()
+            argv = build_ladder_argv(
+                settings,
+                source,
+                out,
+                container=container,
+                info=info,
+                rungs=[rung],
+                with_audio=False,
+            )
+            try:
+                await run_ffmpeg(
+                    argv,
+                    timeout_s=settings.transcode_timeout_s,
+                    stderr_path=self.work / f"{rung.name}.log",
+                    on_progress=functools.partial(
+                        self._on_progress, duration_s=duration, names=[rung.name]
+                    ),
+                )
+            except TranscodeError as exc:
+                log.warning("video %s: rendition %s failed: %s", self.video_id, rung.name, exc)
+                self.timeline.fail("encode", rung.name, rendition_error(rung.name, exc))
+                await anyio.to_thread.run_sync(_remove_outputs, out, [rung.name])
+                failure = exc
+                continue
+            self.timeline.done("encode", rung.name)
+            encoded.append(rung)
+        await self._save()
+        if not encoded:
+            assert failure is not None
+            raise failure
+        return encoded
+
+    async def _package_onto_base(self, out: Path, encoded: list[RungPlan]) -> tuple[Packaged, int]:
+        """A rendition job's rev: the published rev's files (except its manifests and the
+        renditions encoded again) copied, plus the new renditions; the layouts merged."""
+        base = self.base
+        assert base is not None
+
+        def measure() -> list[Any]:
+            return [measure_track(out, rung.name, rung) for rung in encoded]
+
+        measured = await anyio.to_thread.run_sync(measure)
+        replaced = {rung.name for rung in encoded}
+        tracks = [t for t in base.layout.videos if t.name not in replaced]
+        tracks += [m.track for m in measured]
+        layout = Layout(
+            videos=sorted(tracks, key=lambda t: (t.height, t.peak_bps)),
+            audio=base.layout.audio,
+            duration_s=base.layout.duration_s,
+            storyboard=base.layout.storyboard,
+        )
+        packaged = Packaged(layout, [f for m in measured for f in m.files])
+        copied = await self._copy_base(base.rev, replaced)
         self.progress = ENCODE_SHARE
-        output_bytes = await self._upload(out, packaged)
-        return Produced(info, rungs, packaged, output_bytes)
+        return packaged, copied + await self._upload(out, packaged)
+
+    async def _copy_base(self, rev: str, replaced: set[str]) -> int:
+        store = self.services.store
+        source = rev_prefix(self.video_id, rev)
+        skip = {MASTER_NAME, MPD_NAME}
+        total = 0
+        limiter = anyio.CapacityLimiter(UPLOAD_CONCURRENCY)
+
+        async def copy(key: str) -> None:
+            nonlocal total
+            rel = key[len(source) + 1 :]
+            if rel in skip or rel.split("/", 1)[0] in replaced:
+                return
+            async with limiter:
+                info = await store.copy(key, f"{self.prefix}/{rel}")
+            total += info.size  # after the await: concurrent copies must not lose updates
+
+        blobs = await store.list(source)
+        async with anyio.create_task_group() as tg:
+            for blob in blobs:
+                tg.start_soon(copy, blob.key)
+        return total
 
     async def _tile_storyboard(self, folder: Path, plan: StoryboardPlan) -> None:
         """Tile the ladder's thumbnails into sheets; a failure only costs the storyboard."""
@@ -242,14 +491,16 @@ class Attempt:
 
     @staticmethod
     def _package(
-        out: Path, rungs: list[RungPlan], info: MediaInfo, storyboard: StoryboardPlan
+        out: Path, rungs: list[RungPlan], info: MediaInfo, storyboard: StoryboardPlan | None
     ) -> Packaged:
-        """Index the storyboard sheets ffmpeg wrote, then measure every rendition."""
+        """Index the storyboard sheets ffmpeg wrote (if any), then measure every rendition."""
         folder = out / STORYBOARD_FOLDER
-        sheets = sorted(p.name for p in folder.glob("sb_*.jpg") if p.stat().st_size > 0)
+        sheets: list[str] = []
+        if storyboard is not None and folder.is_dir():
+            sheets = sorted(p.name for p in folder.glob("sb_*.jpg") if p.stat().st_size > 0)
         vtt: str | None = None
         files: list[str] = []
-        if sheets:
+        if sheets and storyboard is not None:
             (folder / STORYBOARD_VTT).write_text(
                 storyboard_vtt(storyboard, len(sheets), info.duration_s)
             )
@@ -261,15 +512,30 @@ class Attempt:
             out, rungs, info.has_audio, AUDIO_NAME, storyboard=vtt, storyboard_files=files
         )
 
-    def _on_progress(self, out_time_s: float, duration_s: float) -> None:
-        if duration_s > 0:
-            self.progress = max(self.progress, min(1.0, out_time_s / duration_s) * ENCODE_SHARE)
+    def _on_progress(self, out_time_s: float, duration_s: float, names: list[str]) -> None:
+        """ffmpeg's position -> the progress of the renditions it encodes, and the attempt's
+        (the mean over every planned rendition; finished ones count as whole)."""
+        if duration_s <= 0:
+            return
+        for name in names:
+            self.timeline.progress("encode", name, out_time_s / duration_s)
+        stages = [s for s in self.timeline.stages if s.name == "encode"]
+        if stages:
+            done = sum(1.0 if s.state in ("done", "failed") else s.progress for s in stages)
+            self.progress = done / len(stages) * ENCODE_SHARE
 
     async def _fetch_source(self) -> Path:
         async with self.services.db.read(primary=True) as s:
             video = await videos.get_video(s, self.video_id)
             key = video.source_key or source_key(self.video_id)
             self.poster_at_s = video.poster_at_s
+            if self.only is not None:
+                layout = await load_layout(s, self.video_id)
+                if video.status != "ready" or video.published_rev is None or layout is None:
+                    raise InvalidMedia(
+                        "the video has no published renditions to add to; retry the whole video"
+                    )
+                self.base = Base(video.published_rev, layout)
         return await local_source(self.services, key, self.work)
 
     async def _poster(
@@ -321,7 +587,8 @@ class Attempt:
 
     async def _publish(self, produced: Produced) -> str:
         """Complete the job, write the manifests (with the video's captions) and point the
-        video at this rev, in one transaction holding the video's row lock."""
+        video at this rev, in one transaction holding the video's row lock. A rendition job
+        whose base rev is no longer the published one steps aside (its rev is dropped)."""
         layout = produced.package.layout
         audio = layout.audio
         specs = [
@@ -336,27 +603,54 @@ class Attempt:
             )
             for v in sorted(layout.videos, key=lambda v: v.height)
         ]
+        superseded = False
         async with self.services.db.transaction() as s:
             video = await videos.get_video(s, self.video_id, for_update=True)
-            if not await self.services.queue.complete(s, self.lease):
-                raise LeaseLost("the job's lease was lost before publishing")
-            captions = await list_captions(s, self.video_id)
-            written = await write_manifests(
-                self.services, self.video_id, self.lease.rev, layout, captions
-            )
-            await videos.publish(
-                s,
-                self.video_id,
-                rev=self.lease.rev,
-                renditions=specs,
-                output_bytes=produced.output_bytes + written.bytes_written,
-            )
-            video.layout = layout.to_json()
-            video.media = {**written.media, "poster": POSTER_NAME}
-            await s.flush()
-            await webhooks.emit(s, "video.ready", video)
-        await remove_stale_revs(self.services, self.video_id, keep=self.lease.rev)
+            if self.base is not None and video.published_rev != self.base.rev:
+                superseded = True
+                for stage in self.timeline.stages:
+                    if stage.state in ("pending", "running"):
+                        self.timeline.skip(stage.name, stage.rendition, "superseded")
+                if not await self.services.queue.complete(s, self.lease, self.timeline.to_json()):
+                    raise LeaseLost("the job's lease was lost before publishing")
+            else:
+                self.timeline.done("publish")
+                if not await self.services.queue.complete(s, self.lease, self.timeline.to_json()):
+                    raise LeaseLost("the job's lease was lost before publishing")
+                captions = await list_captions(s, self.video_id)
+                written = await write_manifests(
+                    self.services, self.video_id, self.lease.rev, layout, captions
+                )
+                poster = POSTER_NAME
+                if self.base is not None:
+                    poster = str((video.media or {}).get("poster") or POSTER_NAME)
+                await videos.publish(
+                    s,
+                    self.video_id,
+                    rev=self.lease.rev,
+                    renditions=specs,
+                    output_bytes=produced.output_bytes + written.bytes_written,
+                    ready_at=video.ready_at if self.base is not None else None,
+                )
+                video.layout = layout.to_json()
+                video.media = {**written.media, "poster": poster}
+                await s.flush()
+                if self.base is None:
+                    await webhooks.emit(s, "video.ready", video)
+                else:  # viewers may be playing the old rev: it goes after the grace period
+                    await schedule_cleanup(
+                        s, self.services.queue, self.settings, self.video_id, self.base.rev
+                    )
+        if superseded:
+            log.info("video %s: a newer rev was published; dropping rev %s", *self._ids())
+            await self._discard()
+            return "superseded"
+        if self.base is None:
+            await remove_stale_revs(self.services, self.video_id, keep=self.lease.rev)
         return "published"
+
+    def _ids(self) -> tuple[str, str]:
+        return self.video_id, self.lease.rev
 
 
 async def local_source(services: Services, key: str, work: Path) -> Path:
@@ -408,6 +702,12 @@ def _remove_tree(path: Path) -> None:
 
 def _count_files(folder: Path, pattern: str) -> int:
     return sum(1 for _ in folder.glob(pattern))
+
+
+def _remove_outputs(out: Path, names: list[str]) -> None:
+    """Remove what ffmpeg wrote for some renditions (their folders under ``out``)."""
+    for name in names:
+        shutil.rmtree(out / name, ignore_errors=True)
 
 
 def _remove_files(folder: Path, pattern: str) -> None:

@@ -9,7 +9,8 @@
 * ``retry_job``: what the admin page calls for a failed job of any kind.
 
 Each is one transaction holding the video's row lock, and refuses (409 ``NothingToRetry``) while
-any job of the video is queued or running, so two retries never race each other or a transcode.
+any job of the video is queued or running (a scheduled ``cleanup`` aside), so two retries never
+race each other or a transcode.
 Workers are woken after the commit (``Services.notifier``).
 """
 
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reelstream.db import videos
 from reelstream.db.models import Job
 from reelstream.queue.jobs import JobQueue
+from reelstream.transcode.cleanup import CLEANUP_KIND
 from reelstream.transcode.errors import NothingToRetry, RenditionNotFound
 from reelstream.transcode.poster import POSTER_KIND
 from reelstream.transcode.timeline import (
@@ -31,7 +33,7 @@ from reelstream.transcode.timeline import (
 
 async def _jobs(session: AsyncSession, queue: JobQueue, video_id: str) -> list[Job]:
     jobs = await queue.jobs_of(session, video_id)
-    busy = [j for j in jobs if j.state in ("queued", "running")]
+    busy = [j for j in jobs if j.state in ("queued", "running") and j.kind != CLEANUP_KIND]
     if busy:
         raise NothingToRetry(
             f"the video already has a {busy[-1].kind} job {busy[-1].state}; "

@@ -86,6 +86,12 @@ class Timeline:
         stage.finished_at = None
         stage.error = None
 
+    def reset(self, name: StageName, rendition: str | None = None) -> None:
+        """Back to pending (the work starts over another way)."""
+        stage = self.stage(name, rendition)
+        stage.state, stage.progress = "pending", 0.0
+        stage.started_at = stage.finished_at = stage.error = None
+
     def done(
         self, name: StageName, rendition: str | None = None, detail: str | None = None
     ) -> None:

@@ -13,8 +13,13 @@ unfinished send is retried by another dispatcher after its lease expires.
 them (which kills their ffmpeg and hands the jobs back to the queue).
 
 Jobs are dispatched on their kind (``run_job``): ``transcode`` (the ladder, ``pipeline``),
-``rendition`` (a retry of some failed renditions, also ``pipeline``) and ``poster``
-(``poster``).
+``rendition`` (a retry of some failed renditions, also ``pipeline``), ``poster`` (``poster``)
+and ``cleanup`` (a retired rev removed after its grace period, ``cleanup``).
+
+The pool keeps its row in the workers registry (``reelstream.queue.workers``, id
+``host:pid``): registered on ``start()``, a beat every ``heartbeat_s`` with the number of busy
+slots, marked stopped by ``stop()``. A database outage while beating is logged and the next
+beat tries again (registering anew if the row is missing); it never stops the pool.
 
 ``run_worker_process`` is the ``reelstream worker`` role: a pool until SIGTERM/SIGINT.
 """
@@ -41,10 +46,12 @@ from reelstream.db import videos
 from reelstream.db.errors import DatabaseUnavailable, VideoNotFound
 from reelstream.db.models import Job
 from reelstream.ingest.service import purge_expired
+from reelstream.queue import workers as registry
 from reelstream.queue.jobs import Lease
 from reelstream.services import Services, build_services
 from reelstream.storage.base import rev_prefix
 from reelstream.storage.errors import StorageError
+from reelstream.transcode.cleanup import CLEANUP_KIND, run_cleanup
 from reelstream.transcode.pipeline import run_attempt, work_dir_name
 from reelstream.transcode.poster import POSTER_KIND, run_poster
 from reelstream.transcode.timeline import RENDITION_KIND, TRANSCODE_KIND
@@ -53,6 +60,7 @@ from reelstream.webhooks.dispatcher import Dispatcher
 log = logging.getLogger(__name__)
 
 JANITOR_INTERVAL_S = 300.0
+REGISTRY_PRUNE_INTERVAL_S = 3600.0
 _WORK_DIR_RE = re.compile(r"^\d+-\d+-[a-z0-9]{12}$")
 
 
@@ -72,6 +80,8 @@ async def run_job(services: Services, lease: Lease) -> str:
         return await run_attempt(services, lease)
     if lease.kind == POSTER_KIND:
         return await run_poster(services, lease)
+    if lease.kind == CLEANUP_KIND:
+        return await run_cleanup(services, lease)
     log.error("job %d has an unknown kind %r", lease.job_id, lease.kind)
     async with services.db.transaction() as s:
         await services.queue.fail(s, lease, f"unknown job kind {lease.kind!r}", retryable=False)
@@ -181,10 +191,22 @@ class WorkerPool:
         self._idle: dict[int, bool] = {}
         self._reaper: asyncio.Task[None] | None = None
         self._webhooks: asyncio.Task[None] | None = None  # reelstream.webhooks.dispatcher
+        self._beater: asyncio.Task[None] | None = None  # the workers registry's heartbeat
+        self._busy: set[int] = set()  # slots running an attempt
         self._prefix = f"{socket.gethostname()}:{os.getpid()}"
 
     def owner(self, n: int) -> str:
         return f"{self._prefix}:{n}"
+
+    @property
+    def worker_id(self) -> str:
+        """The pool's id in the workers registry: ``host:pid``."""
+        return self._prefix
+
+    @property
+    def busy(self) -> int:
+        """How many slots are running an attempt now."""
+        return len(self._busy)
 
     @property
     def running(self) -> bool:
@@ -198,12 +220,14 @@ class WorkerPool:
             await remove_stale_work_dirs(self.services)
         except Exception:
             log.exception("cannot clean the work dir")
+        await self._register()
         for n in range(self.concurrency):
             self._idle[n] = False
             self._loops.append(asyncio.create_task(self._claim_loop(n), name=f"worker-{n}"))
         self._reaper = asyncio.create_task(self._reaper_loop(), name="reaper")
         dispatcher = Dispatcher(self.services, self._prefix)
         self._webhooks = asyncio.create_task(dispatcher.run(), name="webhooks")
+        self._beater = asyncio.create_task(self._beat_loop(), name="worker-heartbeat")
         log.info("worker pool started: %d slot(s) as %s", self.concurrency, self._prefix)
 
     async def stop(self) -> None:
@@ -220,13 +244,19 @@ class WorkerPool:
         for task in pending:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
-        for side in (self._reaper, self._webhooks):
+        for side in (self._reaper, self._webhooks, self._beater):
             if side is not None:
                 side.cancel()
                 await asyncio.gather(side, return_exceptions=True)
         self._loops.clear()
+        self._busy.clear()
         self._reaper = None
         self._webhooks = None
+        self._beater = None
+        try:
+            await registry.mark_stopped(self.services.db, self.worker_id)
+        except Exception as exc:
+            log.warning("cannot mark worker %s stopped in the registry: %s", self.worker_id, exc)
         log.info("worker pool stopped")
 
     async def _claim_loop(self, n: int) -> None:
@@ -249,10 +279,13 @@ class WorkerPool:
                     lease.attempt,
                     lease.rev,
                 )
+                self._busy.add(n)
                 try:
                     await run_job(self.services, lease)
                 except Exception:  # run_job handles its errors; this is a last resort
                     log.exception("%s: attempt crashed", owner)
+                finally:
+                    self._busy.discard(n)
                 continue
             if self._stopping:
                 break
@@ -261,6 +294,36 @@ class WorkerPool:
                 await self.services.notifier.wait(self.settings.poll_interval_s)
             finally:
                 self._idle[n] = False
+
+    async def _register(self) -> bool:
+        """Register in the workers registry; an outage is logged (the beat loop retries)."""
+        try:
+            await registry.register(self.services.db, self.worker_id, slots=self.concurrency)
+        except DatabaseUnavailable as exc:
+            log.warning("cannot register worker %s: %s", self.worker_id, exc)
+            return False
+        except Exception:
+            log.exception("cannot register worker %s", self.worker_id)
+            return False
+        return True
+
+    async def _beat_loop(self) -> None:
+        """Every ``heartbeat_s``: renew the registry row (re-register when it is missing);
+        about once an hour, prune old rows. Errors are logged, never raised."""
+        next_prune = time.monotonic() + REGISTRY_PRUNE_INTERVAL_S
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_s)
+            try:
+                if not await registry.beat(self.services.db, self.worker_id, running=self.busy):
+                    await self._register()
+                if time.monotonic() >= next_prune:
+                    next_prune = time.monotonic() + REGISTRY_PRUNE_INTERVAL_S
+                    async with self.services.db.transaction() as s:
+                        await registry.prune(s)
+            except DatabaseUnavailable as exc:
+                log.warning("worker %s cannot beat: %s", self.worker_id, exc)
+            except Exception:
+                log.exception("worker %s: the registry heartbeat failed", self.worker_id)
 
     async def _reaper_loop(self) -> None:
         next_janitor = time.monotonic() + min(JANITOR_INTERVAL_S, 30.0)

@@ -313,8 +313,10 @@ def _install_html_errors(app: FastAPI) -> None:
 def mount_web(app: FastAPI) -> None:
     """Add the pages, the static files (``/static``) and the HTML error pages to ``app``."""
     from reelstream.web.account import router as account_router
+    from reelstream.web.admin import router as admin_router
 
     app.include_router(router)
     app.include_router(account_router)
+    app.include_router(admin_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _install_html_errors(app)

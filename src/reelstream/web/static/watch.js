@@ -592,4 +592,12 @@
   }
 
   poll();
+  // the timeline: when work it watched finishes (or a retry starts), reload the video's state
+  window.reelstreamTimeline.start(videoId, function () {
+    rs.getJSON("/api/v1/videos/" + encodeURIComponent(videoId)).then(function (video) {
+      renderStatus(video);
+      if (video.status !== "ready" && video.status !== "failed") window.setTimeout(poll, POLL_MS);
+      else if (video.playable) startPlayback();
+    }, function () { /* the next poll tells */ });
+  });
 })();

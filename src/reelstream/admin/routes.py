@@ -1,0 +1,199 @@
+"""The admin API (``/api/v1/admin/...``): jobs and their retry, the workers registry, users'
+storage and quota overrides. Every endpoint needs an admin acting as one (a web session of an
+admin, or an access token of scope ``admin``): anonymous 401, anyone else 403."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from reelstream.admin import service
+from reelstream.api.deps import ServicesDep
+from reelstream.auth.deps import Principal, ReadUser
+from reelstream.queue import workers as registry
+from reelstream.quota.usage import Usage
+from reelstream.ratelimit.deps import limit_api
+
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"], dependencies=[Depends(limit_api)])
+
+JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+JobId = Annotated[int, Path(ge=1, le=service.MAX_JOB_ID)]
+UserId = Annotated[str, Path(min_length=1, max_length=64)]
+
+_ERRORS: dict[int | str, dict[str, str]] = {
+    401: {"description": "Not signed in"},
+    403: {"description": "Not an admin acting as one (an access token needs scope 'admin')"},
+}
+
+
+async def admin_user(user: ReadUser) -> Principal:
+    """The caller, who must be an admin acting as one (403 otherwise)."""
+    service.require_admin(user)
+    return user
+
+
+AdminUser = Annotated[Principal, Depends(admin_user)]
+
+
+# -- bodies ------------------------------------------------------------------------------------
+
+
+class JobOut(BaseModel):
+    id: int
+    video_id: str
+    video_title: str
+    owner_username: str | None = Field(description="The video's owner; null: none")
+    kind: str = Field(description="transcode, rendition or poster")
+    state: JobState
+    attempts: int
+    max_attempts: int
+    progress: float
+    last_error: str | None
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    run_at: dt.datetime
+    lease_owner: str | None = Field(description="host:pid:slot of the worker holding it")
+    heartbeat_at: dt.datetime | None
+    payload: dict[str, Any] | None
+
+
+class JobList(BaseModel):
+    items: list[JobOut]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page")
+    counts: dict[str, int] = Field(description="Every job by state (regardless of filters)")
+
+
+class WorkerOut(BaseModel):
+    id: str = Field(description="host:pid")
+    host: str
+    pid: int
+    slots: int
+    running: int = Field(description="Busy slots at the last heartbeat")
+    started_at: dt.datetime
+    heartbeat_at: dt.datetime
+    stopped_at: dt.datetime | None
+    seconds_since_heartbeat: float
+    stale: bool = Field(description="Not stopped, and silent for more than stale_after_s")
+    state: Literal["running", "stale", "stopped"]
+
+
+class WorkerList(BaseModel):
+    workers: list[WorkerOut]
+    heartbeat_s: float
+    stale_after_s: float
+
+
+class UserOut(BaseModel):
+    user_id: str
+    username: str
+    is_admin: bool
+    used_bytes: int
+    videos: int
+    uploading_bytes: int
+    quota_bytes: int | None = Field(description="Effective quota; null: unlimited")
+    quota_override: int | None = Field(description="The override; null: the default, 0: none")
+
+
+class UserList(BaseModel):
+    users: list[UserOut]
+    default_quota_bytes: int = Field(description="0: unlimited")
+    total_bytes: int
+
+
+class QuotaIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    quota_bytes: Annotated[int, Field(strict=True, ge=0, le=service.MAX_QUOTA_BYTES)] | None = (
+        Field(description="Bytes; 0: unlimited; null: back to the default")
+    )
+
+
+def _job(view: service.JobView) -> JobOut:
+    return JobOut.model_validate(view, from_attributes=True)
+
+
+def _user(u: Usage) -> UserOut:
+    return UserOut(
+        user_id=u.user_id,
+        username=u.username,
+        is_admin=u.is_admin,
+        used_bytes=u.used_bytes,
+        videos=u.videos,
+        uploading_bytes=u.uploading_bytes,
+        quota_bytes=u.quota_bytes,
+        quota_override=u.quota_override,
+    )
+
+
+# -- endpoints ---------------------------------------------------------------------------------
+
+
+@router.get("/jobs", response_model=JobList, responses=_ERRORS)
+async def list_jobs(
+    services: ServicesDep,
+    _: AdminUser,
+    state: JobState | None = None,
+    kind: Annotated[str | None, Query(pattern=r"^[a-z_]{1,32}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> JobList:
+    """Jobs, newest first, optionally of one ``state`` and ``kind``."""
+    async with services.db.read(primary=True) as s:
+        items, nxt = await service.list_jobs(s, state=state, kind=kind, limit=limit, cursor=cursor)
+        counts = await service.job_counts(s)
+    return JobList(items=[_job(j) for j in items], next_cursor=nxt, counts=counts)
+
+
+@router.post(
+    "/jobs/{job_id}/retry",
+    response_model=JobOut,
+    status_code=202,
+    responses={
+        **_ERRORS,
+        404: {"description": "No such job"},
+        409: {"description": "The job has not failed, or its video is busy"},
+    },
+)
+async def retry_job(job_id: JobId, services: ServicesDep, _: AdminUser) -> JobOut:
+    """Re-queue a failed job of any kind; answers the new job."""
+    return _job(await service.retry(services, job_id))
+
+
+@router.get("/workers", response_model=WorkerList, responses=_ERRORS)
+async def list_workers(services: ServicesDep, _: AdminUser) -> WorkerList:
+    """Every registered worker process, with its last heartbeat and a stale flag."""
+    heartbeat_s = services.settings.heartbeat_s
+    async with services.db.read(primary=True) as s:
+        found = await registry.list_workers(s, heartbeat_s)
+    return WorkerList(
+        workers=[WorkerOut.model_validate({**asdict(w), "state": w.state}) for w in found],
+        heartbeat_s=heartbeat_s,
+        stale_after_s=registry.stale_after_s(heartbeat_s),
+    )
+
+
+@router.get("/users", response_model=UserList, responses=_ERRORS)
+async def list_users(services: ServicesDep, _: AdminUser) -> UserList:
+    """Every user with their stored bytes, effective quota and override, the biggest first."""
+    async with services.db.read(primary=True) as s:
+        found = await service.users_usage(s, services)
+    return UserList(
+        users=[_user(u) for u in found],
+        default_quota_bytes=services.settings.default_quota_bytes,
+        total_bytes=sum(u.used_bytes for u in found),
+    )
+
+
+@router.put(
+    "/users/{user_id}/quota",
+    response_model=UserOut,
+    responses={**_ERRORS, 404: {"description": "No such user"}},
+)
+async def set_quota(user_id: UserId, body: QuotaIn, services: ServicesDep, _: AdminUser) -> UserOut:
+    """Override a user's quota (0: unlimited), or with null go back to the default."""
+    return _user(await service.set_quota(services, user_id, body.quota_bytes))

@@ -1,0 +1,203 @@
+"""What the admin API and the admin page ask the database: jobs with their video and owner,
+counts by state, retries, and users' storage with quota overrides.
+
+Job listings are newest first (by id) with an opaque cursor: base64url of the last id shown and
+a fingerprint of the filters, so a cursor is refused (``InvalidCursor``, 400) with other filters.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reelstream.admin.errors import JobNotFound, UserNotFound
+from reelstream.auth.deps import Principal
+from reelstream.auth.errors import Forbidden
+from reelstream.db.errors import InvalidCursor
+from reelstream.db.models import JOB_STATES, Job, User, Video
+from reelstream.quota.usage import Usage, all_usage, user_usage
+from reelstream.services import Services
+from reelstream.transcode.retry import retry_job
+
+MAX_QUOTA_BYTES = 2**63 - 1  # what the BIGINT column holds
+MAX_JOB_ID = 2**31 - 1  # what the INTEGER column holds
+
+
+def require_admin(principal: Principal) -> None:
+    """Refuse (403) a caller who is not an admin acting as one."""
+    if not principal.acts_as_admin:
+        raise Forbidden("only admins (with an access token of scope 'admin') may do this")
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A job with the title and owner of its video."""
+
+    id: int
+    video_id: str
+    video_title: str
+    owner_username: str | None
+    kind: str
+    state: str
+    attempts: int
+    max_attempts: int
+    progress: float
+    last_error: str | None
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    run_at: dt.datetime
+    lease_owner: str | None
+    heartbeat_at: dt.datetime | None
+    payload: dict[str, Any] | None
+
+
+def _select_jobs() -> Select[Job, str, str]:
+    return (
+        select(Job, Video.title, User.username)
+        .join(Video, Job.video_id == Video.id)
+        .outerjoin(User, Video.owner_id == User.id)
+    )
+
+
+def _view(job: Job, title: str, username: str | None) -> JobView:
+    return JobView(
+        id=job.id,
+        video_id=job.video_id,
+        video_title=title,
+        owner_username=username,
+        kind=job.kind,
+        state=job.state,
+        attempts=job.attempts,
+        max_attempts=job.max_attempts,
+        progress=job.progress,
+        last_error=job.last_error,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        run_at=job.run_at,
+        lease_owner=job.lease_owner,
+        heartbeat_at=job.heartbeat_at,
+        payload=job.payload,
+    )
+
+
+def _filter_key(state: str | None, kind: str | None) -> str:
+    return hashlib.sha256(json.dumps([state, kind]).encode()).hexdigest()[:12]
+
+
+def encode_cursor(last_id: int, state: str | None, kind: str | None) -> str:
+    raw = json.dumps([last_id, _filter_key(state, kind)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, state: str | None, kind: str | None) -> int:
+    """The id below which the next page starts; ``InvalidCursor`` when the cursor is not ours
+    or belongs to other filters."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        last_id, key = json.loads(raw)
+        if type(last_id) is not int or not 0 < last_id <= MAX_JOB_ID or type(key) is not str:
+            raise ValueError("bad cursor")
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidCursor("the cursor is not one this server issued") from exc
+    if key != _filter_key(state, kind):
+        raise InvalidCursor(
+            "the cursor belongs to a listing with other filters (state, kind): "
+            "start again without a cursor"
+        )
+    return last_id
+
+
+async def list_jobs(
+    session: AsyncSession,
+    *,
+    state: str | None = None,
+    kind: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[JobView], str | None]:
+    """Newest first; returns the page and the next page's cursor (None at the end)."""
+    stmt = _select_jobs().order_by(Job.id.desc()).limit(limit + 1)
+    if cursor:
+        stmt = stmt.where(Job.id < decode_cursor(cursor, state, kind))
+    if state:
+        stmt = stmt.where(Job.state == state)
+    if kind:
+        stmt = stmt.where(Job.kind == kind)
+    rows = [_view(job, title, name) for job, title, name in (await session.execute(stmt)).all()]
+    page = rows[:limit]
+    nxt = encode_cursor(page[-1].id, state, kind) if len(rows) > limit and page else None
+    return page, nxt
+
+
+async def job_counts(session: AsyncSession) -> dict[str, int]:
+    """Jobs per state, every state present (0 when none)."""
+    rows = (await session.execute(select(Job.state, func.count()).group_by(Job.state))).all()
+    counts = dict.fromkeys(JOB_STATES, 0)
+    counts.update({state: int(n) for state, n in rows})
+    return counts
+
+
+async def get_job(session: AsyncSession, job_id: int) -> JobView:
+    row = (await session.execute(_select_jobs().where(Job.id == job_id))).first()
+    if row is None:
+        raise JobNotFound(f"no job {job_id}")
+    job, title, name = row
+    return _view(job, title, name)
+
+
+async def newer_jobs(session: AsyncSession, jobs: list[JobView]) -> dict[int, int]:
+    """For each of ``jobs``: the newest later job of the same video, when there is one (a
+    failed job that has one was superseded, by a retry or a new transcode)."""
+    video_ids = {j.video_id for j in jobs}
+    if not video_ids:
+        return {}
+    rows = (
+        await session.execute(
+            select(Job.video_id, func.max(Job.id))
+            .where(Job.video_id.in_(video_ids))
+            .group_by(Job.video_id)
+        )
+    ).all()
+    newest = {video_id: int(n) for video_id, n in rows}
+    return {j.id: newest[j.video_id] for j in jobs if newest.get(j.video_id, j.id) > j.id}
+
+
+async def retry(services: Services, job_id: int) -> JobView:
+    """Re-queue a failed job (``reelstream.transcode.retry.retry_job``) in one transaction,
+    then wake the workers; returns the new job. 404 unknown job, 409 ``NothingToRetry``."""
+    async with services.db.transaction() as s:
+        job = await s.get(Job, job_id)
+        if job is None:
+            raise JobNotFound(f"no job {job_id}")
+        new = await retry_job(s, services.queue, job)
+        view = await get_job(s, new.id)
+    services.notifier.notify()
+    return view
+
+
+async def users_usage(session: AsyncSession, services: Services) -> list[Usage]:
+    """Every user with their bytes, effective quota and override, the biggest first."""
+    return await all_usage(session, services.settings.default_quota_bytes)
+
+
+async def set_quota(services: Services, user_id: str, quota_bytes: int | None) -> Usage:
+    """Set (or with None, remove) a user's quota override; returns their usage after it."""
+    if quota_bytes is not None and not 0 <= quota_bytes <= MAX_QUOTA_BYTES:
+        raise ValueError(f"quota_bytes must be between 0 and {MAX_QUOTA_BYTES}")
+    async with services.db.transaction() as s:
+        user = await s.get(User, user_id, with_for_update=True)
+        if user is None:
+            raise UserNotFound(f"no user {user_id!r}")
+        user.quota_bytes = quota_bytes
+        await s.flush()
+        return await user_usage(s, user, services.settings.default_quota_bytes)
