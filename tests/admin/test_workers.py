@@ -9,20 +9,18 @@ import logging
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from sqlalchemy import delete
 
-from reelstream.config import Settings
 from reelstream.db.base import utcnow
 from reelstream.db.errors import DatabaseUnavailable
-from reelstream.db.migrate import upgrade
 from reelstream.db.models import Worker
 from reelstream.queue import workers as registry
 from reelstream.queue.jobs import Lease
-from reelstream.services import Services, build_services
+from reelstream.services import Services
 from reelstream.transcode import worker as worker_module
 from reelstream.transcode.worker import WorkerPool
 from tests.admin.conftest import add_worker
@@ -30,13 +28,9 @@ from tests.api.factories import create_video, queue_video
 
 
 @pytest.fixture
-async def services(db_settings: Settings) -> AsyncIterator[Services]:
-    """Services on each database backend (SQLite, then PostgreSQL), schema migrated."""
-    db_settings.prepare()
-    await asyncio.to_thread(upgrade, db_settings.resolved_database_url)
-    svc = build_services(db_settings)
-    yield svc
-    await svc.close()
+def services(db_services: Services) -> Services:
+    """Services on each database backend (``db_services``): every test runs on both."""
+    return db_services
 
 
 async def row(services: Services, worker_id: str) -> Worker | None:

@@ -3,20 +3,16 @@ pages; the repository's filters on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import html
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from reelstream.config import Settings
 from reelstream.db import videos as repo
 from reelstream.db.errors import InvalidCursor
-from reelstream.db.migrate import upgrade
-from reelstream.services import Services, build_services
+from reelstream.services import Services
 from tests.api.factories import create_video, publish_fake, queue_video
 from tests.support import bearer, create_account
 
@@ -161,12 +157,9 @@ def test_my_videos_page_searches(client: TestClient) -> None:
 
 
 @pytest.fixture
-async def services(db_settings: Settings) -> AsyncIterator[Services]:
-    db_settings.prepare()
-    await asyncio.to_thread(upgrade, db_settings.resolved_database_url)
-    svc = build_services(db_settings)
-    yield svc
-    await svc.close()
+def services(db_services: Services) -> Services:
+    """Services on each database backend (``db_services``): every test runs on both."""
+    return db_services
 
 
 async def test_repository_search_on_each_database(services: Services) -> None:

@@ -4,28 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select, update
 
-from reelstream.config import Settings
 from reelstream.db import videos
 from reelstream.db.base import utcnow
-from reelstream.db.migrate import upgrade
 from reelstream.db.models import Job
 from reelstream.queue import RetryPolicy
-from reelstream.services import Services, build_services
+from reelstream.services import Services
 
 
 @pytest.fixture
-async def services(db_settings: Settings) -> AsyncIterator[Services]:
-    """Services on each database backend (SQLite, then PostgreSQL): every test runs on both."""
-    db_settings.prepare()
-    await asyncio.to_thread(upgrade, db_settings.resolved_database_url)
-    svc = build_services(db_settings)
-    yield svc
-    await svc.close()
+def services(db_services: Services) -> Services:
+    """Services on each database backend (``db_services``): every test runs on both."""
+    return db_services
 
 
 async def _new_job(svc: Services) -> str:

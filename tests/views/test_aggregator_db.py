@@ -3,28 +3,20 @@ position upsert (insert, then update in place)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-
 import pytest
 from sqlalchemy import select
 
 from reelstream.auth.accounts import create_user
-from reelstream.config import Settings
-from reelstream.db.migrate import upgrade
 from reelstream.db.models import Video, WatchPosition
-from reelstream.services import Services, build_services
+from reelstream.services import Services
 from reelstream.views.aggregator import ViewAggregator
 from tests.api.factories import create_video
 
 
 @pytest.fixture
-async def services(db_settings: Settings) -> AsyncIterator[Services]:
-    db_settings.prepare()
-    await asyncio.to_thread(upgrade, db_settings.resolved_database_url)
-    svc = build_services(db_settings)
-    yield svc
-    await svc.close()
+def services(db_services: Services) -> Services:
+    """Services on each database backend (``db_services``): every test runs on both."""
+    return db_services
 
 
 async def test_counts_and_positions_round_trip(services: Services) -> None:

@@ -1,13 +1,11 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
-import anyio.to_thread
 import pytest
 
 from reelstream.config import Settings
-from reelstream.db.migrate import upgrade
-from reelstream.services import Services, build_services
+from reelstream.services import Services
 from tests.webhooks.receiver import Receiver, run_receiver
 
 WEBHOOK_SETTINGS = {
@@ -33,10 +31,6 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-async def services(db_settings: Settings) -> AsyncIterator[Services]:
-    """Services on each database backend (SQLite, then PostgreSQL), schema migrated."""
-    db_settings.prepare()
-    await anyio.to_thread.run_sync(upgrade, db_settings.resolved_database_url)
-    svc = build_services(db_settings)
-    yield svc
-    await svc.close()
+def services(db_services: Services) -> Services:
+    """Services on each database backend (``db_services``): every test runs on both."""
+    return db_services

@@ -47,7 +47,7 @@ class JobOut(BaseModel):
     video_id: str
     video_title: str
     owner_username: str | None = Field(description="The video's owner; null: none")
-    kind: str = Field(description="transcode, rendition or poster")
+    kind: str = Field(description="transcode, rendition, poster or cleanup")
     state: JobState
     attempts: int
     max_attempts: int
