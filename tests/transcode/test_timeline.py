@@ -49,7 +49,7 @@ def test_uploading_shows_the_bytes_so_far() -> None:
     composed = compose(video("uploading"), [], upload, now=NOW)
     (stage,) = composed.stages
     assert (stage.name, stage.state, stage.progress) == ("upload", "running", 0.25)
-    assert stage.detail == "250 of 1000 bytes"
+    assert stage.detail == "250 B of 1000 B received"
     assert composed.job is None and not composed.can_retry_video
 
 

@@ -68,6 +68,18 @@ class JobList(BaseModel):
     counts: dict[str, int] = Field(description="Every job by state (regardless of filters)")
 
 
+class DegradedOut(BaseModel):
+    video_id: str
+    video_title: str
+    owner_username: str | None
+    failed: dict[str, str] = Field(description="Rendition -> why it failed")
+    retry_queued: bool = Field(description="A retry of its renditions is queued or running")
+
+
+class DegradedList(BaseModel):
+    videos: list[DegradedOut]
+
+
 class WorkerOut(BaseModel):
     id: str = Field(description="host:pid")
     host: str
@@ -162,6 +174,20 @@ async def list_jobs(
 async def retry_job(job_id: JobId, services: ServicesDep, _: AdminUser) -> JobOut:
     """Re-queue a failed job of any kind; answers the new job."""
     return _job(await service.retry(services, job_id))
+
+
+@router.get("/degraded-videos", response_model=DegradedList, responses=_ERRORS)
+async def list_degraded(
+    services: ServicesDep,
+    _: AdminUser,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> DegradedList:
+    """Ready videos published without some renditions (each encoded on its own after the ladder
+    failed, and still failed), newest first. Retry them with
+    ``POST /api/v1/videos/{id}/renditions/{name}/retry``."""
+    async with services.db.read(primary=True) as s:
+        found = await service.degraded_videos(s, services, limit)
+    return DegradedList(videos=[DegradedOut.model_validate(d, from_attributes=True) for d in found])
 
 
 @router.get("/workers", response_model=WorkerList, responses=_ERRORS)

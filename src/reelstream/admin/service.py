@@ -1,5 +1,6 @@
 """What the admin API and the admin page ask the database: jobs with their video and owner,
-counts by state, retries, and users' storage with quota overrides.
+counts by state, retries, ready videos published without some renditions, and users' storage
+with quota overrides.
 
 Job listings are newest first (by id) with an opaque cursor: base64url of the last id shown and
 a fingerprint of the filters, so a cursor is refused (``InvalidCursor``, 400) with other filters.
@@ -23,12 +24,15 @@ from reelstream.auth.deps import Principal
 from reelstream.auth.errors import Forbidden
 from reelstream.db.errors import InvalidCursor
 from reelstream.db.models import JOB_STATES, Job, User, Video
+from reelstream.queue.jobs import HOUSEKEEPING_KINDS
 from reelstream.quota.usage import Usage, all_usage, user_usage
 from reelstream.services import Services
-from reelstream.transcode.retry import retry_job
+from reelstream.transcode.retry import retry_job, retry_renditions
+from reelstream.transcode.timeline import RENDITION_KIND, TRANSCODE_KIND, effective_stages
 
 MAX_QUOTA_BYTES = 2**63 - 1  # what the BIGINT column holds
 MAX_JOB_ID = 2**31 - 1  # what the INTEGER column holds
+DEGRADED_SCAN = 500  # finished transcode/rendition jobs looked at for failed renditions
 
 
 def require_admin(principal: Principal) -> None:
@@ -164,7 +168,7 @@ async def newer_jobs(session: AsyncSession, jobs: list[JobView]) -> dict[int, in
     rows = (
         await session.execute(
             select(Job.video_id, func.max(Job.id))
-            .where(Job.video_id.in_(video_ids))
+            .where(Job.video_id.in_(video_ids), Job.kind.not_in(HOUSEKEEPING_KINDS))
             .group_by(Job.video_id)
         )
     ).all()
@@ -183,6 +187,77 @@ async def retry(services: Services, job_id: int) -> JobView:
         view = await get_job(s, new.id)
     services.notifier.notify()
     return view
+
+
+@dataclass(frozen=True)
+class Degraded:
+    """A ready video whose renditions did not all encode (and are still failed)."""
+
+    video_id: str
+    video_title: str
+    owner_username: str | None
+    failed: dict[str, str]  # rendition -> why it failed
+    retry_queued: bool  # a rendition job for it is queued or running
+
+
+def _has_failed_encode(stages: list[dict[str, Any]] | None) -> bool:
+    return any(s.get("name") == "encode" and s.get("state") == "failed" for s in stages or [])
+
+
+async def degraded_videos(session: AsyncSession, services: Services, limit: int) -> list[Degraded]:
+    """Ready videos published without some renditions, newest first: the candidates are the
+    videos of the newest finished transcode and rendition jobs that recorded a failed encode;
+    each is then judged on its whole timeline (a later successful retry clears it)."""
+    rows = (
+        await session.execute(
+            select(Job.video_id, Job.stages)
+            .where(
+                Job.kind.in_((TRANSCODE_KIND, RENDITION_KIND)),
+                Job.state.in_(("succeeded", "failed")),
+            )
+            .order_by(Job.id.desc())
+            .limit(DEGRADED_SCAN)
+        )
+    ).all()
+    candidates = list(dict.fromkeys(vid for vid, stages in rows if _has_failed_encode(stages)))
+    found: list[Degraded] = []
+    for video_id in candidates:
+        row = (
+            await session.execute(
+                select(Video.title, Video.status, User.username)
+                .outerjoin(User, User.id == Video.owner_id)
+                .where(Video.id == video_id)
+            )
+        ).first()
+        if row is None or row.status != "ready":
+            continue
+        jobs = await services.queue.jobs_of(session, video_id)
+        timeline, newest = effective_stages(jobs)
+        failed = {
+            s.rendition: s.error or "failed"
+            for s in timeline.stages
+            if s.name == "encode" and s.state == "failed" and s.rendition
+        }
+        queued = (
+            newest is not None
+            and newest.kind == RENDITION_KIND
+            and newest.state in ("queued", "running")
+        )
+        if failed or queued:
+            found.append(Degraded(video_id, row.title, row.username, failed, queued))
+        if len(found) >= limit:
+            break
+    return found
+
+
+async def retry_failed_renditions(services: Services, video_id: str) -> Job:
+    """Queue a new encode of every failed rendition of a ready video, then wake the workers."""
+    async with services.db.transaction() as s:
+        jobs = await services.queue.jobs_of(s, video_id)
+        timeline, _ = effective_stages(jobs)
+        new = await retry_renditions(s, services.queue, video_id, timeline.failed_renditions())
+    services.notifier.notify()
+    return new
 
 
 async def users_usage(session: AsyncSession, services: Services) -> list[Usage]:

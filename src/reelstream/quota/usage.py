@@ -23,19 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstream.db.base import utcnow
 from reelstream.db.models import Caption, Upload, User, Video
+from reelstream.formatting import human_bytes
 from reelstream.quota.errors import QuotaExceeded
-
-
-def human_bytes(n: int) -> str:
-    """``1288490189`` -> ``1.2 GiB``; ``0`` -> ``0 B``."""
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            if unit == "B":
-                return f"{int(value)} B"
-            return f"{value:.1f}".removesuffix(".0") + f" {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,7 @@ from reelstream.transcode.publishing import POSTER_NAME, load_layout, write_mani
 from reelstream.transcode.storyboard import FOLDER as STORYBOARD_FOLDER
 from reelstream.transcode.storyboard import VTT_NAME as STORYBOARD_VTT
 from reelstream.transcode.storyboard import StoryboardPlan, storyboard_vtt
-from reelstream.transcode.timeline import RENDITION_KIND, Timeline
+from reelstream.transcode.timeline import RENDITION_KIND, Timeline, rendition_label
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def describe(info: MediaInfo) -> str:
 
 
 def rendition_error(name: str, exc: TranscodeError) -> str:
-    return f"encoding {name} failed: {exc.message}"
+    return f"the {rendition_label(name)} rendition failed to encode: {exc.message}"
 
 
 class Attempt:

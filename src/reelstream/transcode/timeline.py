@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from reelstream.db.base import utcnow
 from reelstream.db.models import Job, Upload, Video
+from reelstream.formatting import human_bytes
 
 StageName = Literal["upload", "probe", "encode", "package", "publish"]
 StageState = Literal["pending", "running", "done", "failed", "skipped"]
@@ -31,6 +32,13 @@ TRANSCODE_KIND = "transcode"
 RENDITION_KIND = "rendition"
 MIN_PROGRESS_FOR_ETA = 0.03  # below this the pace says too little to extrapolate from
 _ACTIVE = ("queued", "running")
+
+
+def rendition_label(name: str) -> str:
+    """``v720`` -> ``720p``; ``audio`` -> ``audio``: how people call a rendition."""
+    if name.startswith("v") and name[1:].isdigit():
+        return f"{name[1:]}p"
+    return name
 
 
 def _iso(when: dt.datetime | None) -> str | None:
@@ -260,7 +268,10 @@ def _upload_stage(video: Video, upload: Upload | None) -> Stage:
         stage.state, stage.progress, stage.finished_at = "done", 1.0, _iso(upload.completed_at)
     elif video.status == "uploading":
         stage.state = "running"
-    stage.detail = f"{upload.offset} of {upload.length} bytes"
+    if upload.completed_at is not None:
+        stage.detail = f"{human_bytes(upload.length)} received"
+    else:
+        stage.detail = f"{human_bytes(upload.offset)} of {human_bytes(upload.length)} received"
     return stage
 
 

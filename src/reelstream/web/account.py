@@ -22,7 +22,8 @@ from reelstream.auth import accounts, sessions, tokens_api
 from reelstream.auth.deps import CurrentUser, Principal, ReadUser, form_value, read_form
 from reelstream.auth.errors import AuthError, Forbidden
 from reelstream.db.models import SCOPES, User
-from reelstream.quota.usage import human_bytes, user_usage
+from reelstream.formatting import human_bytes
+from reelstream.quota.usage import user_usage
 from reelstream.ratelimit.deps import limit_login, limit_signup, limit_tokens, limit_writes
 from reelstream.ratelimit.errors import RateLimited
 from reelstream.services import Services

@@ -1,9 +1,11 @@
 """The admin page (``/admin``) and its two forms.
 
 The page shows jobs (counts by state and the newest ones), failed jobs with a Retry button,
-the workers registry (last heartbeat, stale and stopped markers) and bytes per user with
-their quota and an override form. The forms post to ``/admin/jobs/{id}/retry`` and
-``/admin/users/{id}/quota`` with the session's CSRF token (checked by ``reelstream.auth.deps``)
+ready videos published without some renditions (with a Retry of those renditions), the
+workers registry (last heartbeat, stale and stopped markers) and bytes per user with their
+quota and an override form. The forms post to ``/admin/jobs/{id}/retry``,
+``/admin/videos/{id}/renditions/retry`` and ``/admin/users/{id}/quota`` with the session's
+CSRF token (checked by ``reelstream.auth.deps``)
 and redirect back to ``/admin`` with a notice; a refused change re-renders the page with the
 reason. Anonymous visitors are sent to ``/login``; signed-in non-admins get a 403 page.
 """
@@ -23,10 +25,12 @@ from reelstream.admin.errors import AdminError
 from reelstream.api.deps import ServicesDep
 from reelstream.auth.deps import Principal, ReadUser, form_value, read_form
 from reelstream.auth.errors import Forbidden
+from reelstream.db.errors import VideoNotFound
+from reelstream.formatting import human_bytes
 from reelstream.queue import workers as registry
-from reelstream.quota.usage import human_bytes
 from reelstream.services import Services
 from reelstream.transcode.errors import NothingToRetry
+from reelstream.transcode.timeline import rendition_label
 from reelstream.web.pages import page_context, render
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
@@ -35,6 +39,7 @@ RECENT_JOBS = 25
 FAILED_JOBS = 50
 JobId = Annotated[int, Path(ge=1, le=service.MAX_JOB_ID)]
 UserId = Annotated[str, Path(min_length=1, max_length=64)]
+VideoId = Annotated[str, Path(min_length=1, max_length=64)]
 
 _UNITS = {
     "": 1,
@@ -122,6 +127,8 @@ def _notice(request: Request, users: list[Any]) -> str | None:
     if q.get("notice") == "retried" and (q.get("job") or "").isdigit():
         new = q.get("new") or ""
         return f"Job {q['job']} was re-queued" + (f" as job {new}." if new.isdigit() else ".")
+    if q.get("notice") == "renditions" and (q.get("new") or "").isdigit():
+        return f"The failed renditions were queued again as job {q['new']}."
     if q.get("notice") == "quota":
         for u in users:
             if u.user_id == q.get("user"):
@@ -144,6 +151,7 @@ async def _page(
         recent, _ = await service.list_jobs(s, limit=RECENT_JOBS)
         failed, more_failed = await service.list_jobs(s, state="failed", limit=FAILED_JOBS)
         superseded = await service.newer_jobs(s, failed)
+        degraded = await service.degraded_videos(s, services, FAILED_JOBS)
         workers = await registry.list_workers(s, heartbeat_s)
         users = await service.users_usage(s, services)
     return render(
@@ -156,6 +164,8 @@ async def _page(
         failed=failed,
         more_failed=more_failed is not None,
         superseded=superseded,
+        degraded=degraded,
+        rendition_label=rendition_label,
         workers=workers,
         stale_after_s=registry.stale_after_s(heartbeat_s),
         users=users,
@@ -171,7 +181,11 @@ async def _page(
 
 
 def _back(**params: str | int) -> RedirectResponse:
-    anchor = {"retried": "#failed-jobs", "quota": "#storage"}.get(str(params.get("notice")), "")
+    anchor = {
+        "retried": "#failed-jobs",
+        "renditions": "#degraded-videos",
+        "quota": "#storage",
+    }.get(str(params.get("notice")), "")
     return RedirectResponse(f"/admin?{urlencode(params)}{anchor}", status_code=303)
 
 
@@ -194,6 +208,22 @@ async def retry_job(
     except AdminError as exc:
         return await _page(request, services, user, 404, error=exc.message)
     return _back(notice="retried", job=job_id, new=new.id)
+
+
+@router.post("/admin/videos/{video_id}/renditions/retry")
+async def retry_renditions(
+    video_id: VideoId, request: Request, services: ServicesDep, user: ReadUser
+) -> Response:
+    """The Retry button of a video published without some renditions."""
+    if (denied := _admin_or_403(services, user)) is not None:
+        return denied
+    try:
+        new = await service.retry_failed_renditions(services, video_id)
+    except NothingToRetry as exc:
+        return await _page(request, services, user, 409, error=exc.message)
+    except VideoNotFound as exc:
+        return await _page(request, services, user, 404, error=exc.message)
+    return _back(notice="renditions", video=video_id, new=new.id)
 
 
 @router.post("/admin/users/{user_id}/quota")

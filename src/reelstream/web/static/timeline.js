@@ -86,6 +86,10 @@
       state.className = "stage-state";
       var text = STATE_TEXT[stage.state] || stage.state;
       if (stage.state === "running") text += " · " + Math.floor(stage.progress * 100) + "%";
+      if (stage.state === "done" && stage.started_at && stage.finished_at) {
+        var took = (Date.parse(stage.finished_at) - Date.parse(stage.started_at)) / 1000;
+        if (took >= 0.05) text += " · " + took.toFixed(1) + " s";
+      }
       state.textContent = text;
       head.appendChild(name);
       head.appendChild(state);
