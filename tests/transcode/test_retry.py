@@ -23,7 +23,7 @@ from reelstream.transcode.timeline import Composed, Stage, compose
 from reelstream.transcode.worker import claim_next, run_job
 from tests.support import FaultyFFmpeg, media_duration
 from tests.transcode.conftest import queue_video
-from tests.transcode.media_checks import check_mpd
+from tests.transcode.media_checks import check_mpd, check_storyboard
 
 
 @pytest.fixture
@@ -101,6 +101,19 @@ async def test_a_failing_rendition_costs_only_itself_and_is_retried_alone(
     assert await master_variants(services, video) == ["v240/index.m3u8"]
     files = await published_files(services, video)
     assert not any(f.startswith("v360/") for f in files)
+    # the storyboard came from a decode of its own, and covers the whole video
+    vtt = await services.store.get_bytes(
+        f"{rev_prefix(vid, video.published_rev or '')}/storyboard/storyboard.vtt"
+    )
+    sheets = {
+        name.removeprefix("storyboard/"): await services.store.get_bytes(
+            f"{rev_prefix(vid, video.published_rev or '')}/{name}"
+        )
+        for name in files
+        if name.startswith("storyboard/sb_")
+    }
+    check_storyboard(vtt.decode(), sheets, video.duration_s or 0)
+    assert not any(name.startswith("storyboard/th_") for name in files)
     first_rev, first_ready_at = video.published_rev, video.ready_at
     assert first_rev is not None
     root = services.store.local_path(rev_prefix(vid, first_rev))

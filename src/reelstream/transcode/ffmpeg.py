@@ -197,6 +197,24 @@ def build_audio_argv(
     return argv
 
 
+def build_thumbs_argv(
+    settings: Settings,
+    source: Path,
+    out_dir: Path,
+    *,
+    container: Container,
+    storyboard: StoryboardPlan,
+) -> list[str]:
+    """The storyboard thumbnails on their own (``out_dir/storyboard/th_%05d.jpg``), for when
+    they cannot ride on the ladder command (renditions encoded one by one)."""
+    argv = [ffmpeg_binary(settings), "-nostdin", "-y", "-hide_banner", "-loglevel", "error"]
+    argv += input_args(container, source)
+    argv += ["-map", "0:v:0", "-an", "-sn", "-dn", "-vf", storyboard.filter_chain()]
+    argv += ["-c:v", "mjpeg", "-q:v", str(THUMB_QUALITY), "-f", "image2", "-start_number", "1"]
+    argv += [str(out_dir / STORYBOARD_FOLDER / THUMB_PATTERN)]
+    return argv
+
+
 def build_tile_argv(settings: Settings, folder: Path, plan: StoryboardPlan) -> list[str]:
     """Tile the thumbnails in ``folder`` (``th_%05d.jpg``) into sprite sheets (``sb_%03d.jpg``);
     the last sheet may be partly empty."""

@@ -16,9 +16,10 @@ publish; transitions are written at once.
 
 A rendition that fails on its own costs only itself: when the one-process ladder encode fails,
 the attempt encodes the renditions one ffmpeg each (same keyframe grid and segmenting, so they
-line up). If some succeed, the video is published with them, and the timeline keeps the failed
-ones with their reason; their owner can retry just those (``reelstream.transcode.retry``). The
-audio must succeed, and at least one video rendition, or the attempt fails as a whole.
+line up; the storyboard then comes from a decode of its own). If some succeed, the video is
+published with them, and the timeline keeps the failed ones with their reason; their owner can
+retry just those (``reelstream.transcode.retry``). The audio must succeed, and at least one
+video rendition, or the attempt fails as a whole.
 
 A ``rendition`` job is the same attempt restricted to the renditions in its payload: it encodes
 them one by one, copies the published rev's other files into its own rev (server-side on S3),
@@ -58,6 +59,7 @@ from reelstream.transcode.ffmpeg import (
     build_audio_argv,
     build_ladder_argv,
     build_poster_argv,
+    build_thumbs_argv,
     build_tile_argv,
     poster_time,
     run_ffmpeg,
@@ -343,13 +345,13 @@ class Attempt:
                 self.video_id,
                 exc.message,
             )
-            await anyio.to_thread.run_sync(_remove_outputs, out, names)
+            await anyio.to_thread.run_sync(_remove_outputs, out, [*names, STORYBOARD_FOLDER])
             for name in names:
                 self.timeline.reset("encode", name)
             encoded = await self._encode_each(
                 source, out, container, info, rungs, audio=info.has_audio
             )
-            return encoded, None
+            return encoded, await self._storyboard_alone(source, out, container, storyboard)
         finally:
             if not poster.done():
                 poster.cancel()
@@ -360,6 +362,24 @@ class Attempt:
         await self._save()
         await self._tile_storyboard(out / STORYBOARD_FOLDER, storyboard)
         return rungs, storyboard
+
+    async def _storyboard_alone(
+        self, source: Path, out: Path, container: Container, plan: StoryboardPlan
+    ) -> StoryboardPlan | None:
+        """The storyboard from its own decode of the source (renditions were encoded one by
+        one); a failure only costs the storyboard."""
+        folder = out / STORYBOARD_FOLDER
+        await anyio.to_thread.run_sync(_fresh_dir, folder)
+        argv = build_thumbs_argv(self.settings, source, out, container=container, storyboard=plan)
+        try:
+            await run_ffmpeg(
+                argv, timeout_s=STORYBOARD_TIMEOUT_S, stderr_path=self.work / "thumbs.log"
+            )
+        except TranscodeError as exc:
+            log.warning("video %s: no storyboard: %s", self.video_id, exc)
+            return None
+        await self._tile_storyboard(folder, plan)
+        return plan
 
     async def _encode_each(
         self,
