@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from reelstream import __version__
+from reelstream.cli.processing import retry, timeline
 from reelstream.cli.upload import upload
 from reelstream.cli.videos import videos
 from reelstream.config import Settings
@@ -169,5 +170,7 @@ async def _create_user(
 
 main.add_command(upload)
 main.add_command(videos)
+main.add_command(timeline)
+main.add_command(retry)
 main.add_command(edge_config_command)
 main.add_command(cluster)
