@@ -105,10 +105,36 @@ async def test_stop_after_grace_kills_ffmpeg_and_gives_the_job_back(
     assert not ffmpeg_children()
     video, job = await load(services, vid)
     assert job.state == "queued" and job.attempts == 1  # handed back for another attempt
+    assert job.max_attempts == services.settings.max_attempts + 1  # that one did not count
     assert job.last_error == "the worker shut down during transcoding"
     assert video.status == "queued"
     assert not await services.store.list(f"videos/{vid}/r")
     assert not list(services.settings.work_dir.iterdir())
+
+
+async def test_a_shutdown_during_the_last_attempt_does_not_fail_the_video(
+    services: Services, long_clip: Path
+) -> None:
+    """A rolling restart must not fail a video whose retries are almost spent."""
+    services.settings.shutdown_grace_s = 0
+    vid = await queue_video(services, long_clip)
+    async with services.db.transaction() as s:  # two attempts already failed
+        await s.execute(update(Job).where(Job.video_id == vid).values(attempts=2))
+    pool = WorkerPool(services)
+    await pool.start()
+    await wait_until(services, vid, lambda v, j: j.state == "running" and j.progress > 0)
+    await pool.stop()
+    video, job = await load(services, vid)
+    assert (job.state, job.attempts, job.max_attempts) == ("queued", 3, 4)
+    assert video.status == "queued" and video.error is None
+    pool = WorkerPool(services)  # the next worker takes it, and it is published
+    await pool.start()
+    try:
+        await wait_until(services, vid, lambda v, j: v.status == "ready", timeout=120)
+    finally:
+        await pool.stop()
+    _, job = await load(services, vid)
+    assert (job.state, job.attempts) == ("succeeded", 4)
 
 
 async def expire(services: Services, job_id: int) -> None:

@@ -196,6 +196,25 @@ class JobQueue:
             return None
         return FailOutcome(final=final, retry_at=retry_at)
 
+    async def release(self, session: AsyncSession, lease: Lease, reason: str) -> bool:
+        """Hand a job back at once without spending its attempt budget: its worker is shutting
+        down, nothing went wrong with the job. ``attempts`` stays as it is (it is the fencing
+        token, so it never goes down); ``max_attempts`` grows by one instead. False: the lease
+        was lost."""
+        res = await session.execute(
+            update(Job)
+            .where(*self._fence(lease))
+            .values(
+                state="queued",
+                run_at=utcnow(),
+                max_attempts=Job.max_attempts + 1,
+                last_error=reason,
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+        )
+        return bool(res.rowcount)  # type: ignore[attr-defined]
+
     async def reap(self, session: AsyncSession) -> tuple[list[Lease], list[DeadJob]]:
         """Re-queue running jobs whose lease expired; fail those out of attempts.
 

@@ -223,9 +223,14 @@ class Attempt:
             return "deleted"
 
     async def _give_back(self, reason: str) -> None:
-        """On shutdown: remove partial outputs and hand the job back for another attempt."""
+        """On shutdown: remove partial outputs and hand the job back at once, without spending
+        an attempt (a rolling restart must not fail a video on its last attempt)."""
         with contextlib.suppress(Exception):
-            await self._fail(reason, retryable=True)
+            await self._discard()
+            self.timeline.fail_unfinished(reason)
+            async with self.services.db.transaction() as s:
+                if await self.services.queue.release(s, self.lease, reason) and self.only is None:
+                    await videos.mark_queued(s, self.video_id)
 
     # -- the work
 
