@@ -18,11 +18,8 @@ rendition encoded on its own). Results are appended to docs/benchmarks.md unless
 
 from __future__ import annotations
 
-import argparse
 import base64
 import datetime as dt
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -36,8 +33,16 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support import FFMPEG, FaultyFFmpeg, make_clip, run_server  # noqa: E402
+from tests.support import FaultyFFmpeg, run_server  # noqa: E402
 
+from benchmarks.common import (  # noqa: E402
+    machine,
+    make_source,
+    parse_args,
+    publish,
+    server_time,
+    width_of,
+)
 from reelstream.config import Settings  # noqa: E402
 from reelstream.transcode.ffmpeg import build_ladder_argv  # noqa: E402
 from reelstream.transcode.ladder import plan_ladder  # noqa: E402
@@ -63,11 +68,6 @@ def run_anchor(source: Path, settings: Settings) -> float:
         start = time.perf_counter()
         subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return time.perf_counter() - start
-
-
-def _at(text: str | None) -> float:
-    assert text is not None
-    return dt.datetime.fromisoformat(text).timestamp()
 
 
 def _wait(client: httpx.Client, url: str, done: Any) -> dict[str, Any]:
@@ -104,7 +104,7 @@ def run_reelstream(source: Path, workdir: Path, top: str) -> tuple[float, float]
             url = f"{base}/api/v1/videos/{vid}/timeline"
             first = _wait(client, url, lambda t: t["status"] == "ready")
             stages = {(s["name"], s["rendition"]): s for s in first["stages"]}
-            degraded = _at(stages[("publish", None)]["finished_at"]) - _at(
+            degraded = server_time(stages[("publish", None)]["finished_at"]) - server_time(
                 stages[("upload", None)]["finished_at"]
             )
             assert stages[("encode", top)]["state"] == "failed", stages[("encode", top)]
@@ -123,28 +123,17 @@ def run_reelstream(source: Path, workdir: Path, top: str) -> tuple[float, float]
                 "items"
             ]
             [job] = [j for j in jobs if j["id"] == job_id]
-            return degraded, _at(job["finished_at"]) - asked
+            return degraded, server_time(job["finished_at"]) - asked
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--height", type=int, default=1080)
-    parser.add_argument("--runs", type=int, default=1)
-    parser.add_argument("--no-write", action="store_true")
-    args = parser.parse_args()
-    width = args.height * 16 // 9
+    args = parse_args(__doc__ or "")
+    width = width_of(args)
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
 
     with tempfile.TemporaryDirectory(prefix="reelstream-bench-") as tmp:
         tmpdir = Path(tmp)
-        source = make_clip(
-            tmpdir / "source.mp4",
-            seconds=args.seconds,
-            width=width,
-            height=args.height,
-            extra=["-b:v", "8M"],
-        )
+        source = make_source(tmpdir, args)
         info = probe_file(source, settings)
         rungs = plan_ladder(settings.ladder, info.width, info.height, info.fps, vfr=info.vfr)
         top = rungs[-1].name
@@ -159,17 +148,13 @@ def main() -> None:
                 f"(degraded first transcode {first:.2f} s)"
             )
     a, r = statistics.median(anchor), statistics.median(retries)
-    ffmpeg_version = subprocess.run(
-        [FFMPEG, "-version"], capture_output=True, text=True, check=True
-    ).stdout.split("\n")[0]
     report = (
         f"\n## Rendition retry vs bare ffmpeg for that rendition ({dt.date.today()})\n\n"
         f"Command: `.venv/bin/python benchmarks/rendition_retry.py --seconds {args.seconds:g} "
         f"--height {args.height} --runs {args.runs}`\n\n"
         f"Source: {args.seconds:g} s {width}x{args.height} 30 fps H.264 + AAC (generated); the "
         f"{top} rendition fails in the first transcode, then is retried. Preset "
-        f"{settings.x264_preset}. Machine: {os.cpu_count()} cores, {platform.machine()}, "
-        f"{ffmpeg_version}.\n\n"
+        f"{settings.x264_preset}. {machine()}\n\n"
         "| | median wall time (s) | runs (s) |\n|---|---|---|\n"
         f"| bare ffmpeg, {top} alone (anchor) | {a:.2f} | "
         f"{', '.join(f'{x:.2f}' for x in anchor)} |\n"
@@ -179,10 +164,7 @@ def main() -> None:
         f"| (the degraded first transcode: ladder failed, renditions one by one) | "
         f"{statistics.median(degraded):.2f} | {', '.join(f'{x:.2f}' for x in degraded)} |\n"
     )
-    print(report)
-    if not args.no_write:
-        with (ROOT / "docs" / "benchmarks.md").open("a") as fh:
-            fh.write(report)
+    publish(report, args)
 
 
 if __name__ == "__main__":

@@ -20,10 +20,7 @@ breakdown. Results are appended to docs/benchmarks.md unless --no-write is given
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -37,8 +34,16 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support import FFMPEG, make_clip, run_server  # noqa: E402
+from tests.support import run_server  # noqa: E402
 
+from benchmarks.common import (  # noqa: E402
+    machine,
+    make_source,
+    parse_args,
+    publish,
+    server_time,
+    width_of,
+)
 from reelstream.config import Settings  # noqa: E402
 from reelstream.transcode.ffmpeg import bare_ladder_command  # noqa: E402
 
@@ -54,28 +59,24 @@ def run_anchor(source: Path, settings: Settings) -> float:
 POLL_S = 1.0
 
 
-def _at(text: str | None) -> float:
-    assert text is not None
-    return dt.datetime.fromisoformat(text).timestamp()
-
-
 def breakdown(timeline: dict[str, Any]) -> dict[str, float]:
     """Seconds spent between the stages' timestamps, from upload complete to published."""
     stages = {(s["name"], s["rendition"]): s for s in timeline["stages"]}
     encodes = [s for s in timeline["stages"] if s["name"] == "encode"]
-    uploaded = _at(stages[("upload", None)]["finished_at"])
-    probe = stages[("probe", None)]
-    package = stages[("package", None)]
-    encode_start = min(_at(s["started_at"]) for s in encodes)
-    encode_end = max(_at(s["finished_at"]) for s in encodes)
+
+    def at(name: str, when: str) -> float:
+        return server_time(stages[(name, None)][when])
+
+    encode_start = min(server_time(s["started_at"]) for s in encodes)
+    encode_end = max(server_time(s["finished_at"]) for s in encodes)
     return {
-        "queue + claim": _at(probe["started_at"]) - uploaded,
-        "fetch + probe": _at(probe["finished_at"]) - _at(probe["started_at"]),
-        "plan": encode_start - _at(probe["finished_at"]),
+        "queue + claim": at("probe", "started_at") - at("upload", "finished_at"),
+        "fetch + probe": at("probe", "finished_at") - at("probe", "started_at"),
+        "plan": encode_start - at("probe", "finished_at"),
         "encode (ffmpeg ladder)": encode_end - encode_start,
-        "storyboard sheets": _at(package["started_at"]) - encode_end,
-        "package + store": _at(package["finished_at"]) - _at(package["started_at"]),
-        "publish": _at(stages[("publish", None)]["finished_at"]) - _at(package["finished_at"]),
+        "storyboard sheets": at("package", "started_at") - encode_end,
+        "package + store": at("package", "finished_at") - at("package", "started_at"),
+        "publish": at("publish", "finished_at") - at("package", "finished_at"),
     }
 
 
@@ -124,24 +125,13 @@ def run_reelstream(source: Path, workdir: Path) -> tuple[float, dict[str, float]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--height", type=int, default=1080)
-    parser.add_argument("--runs", type=int, default=1)
-    parser.add_argument("--no-write", action="store_true")
-    args = parser.parse_args()
-    width = args.height * 16 // 9
+    args = parse_args(__doc__ or "")
+    width = width_of(args)
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
 
     with tempfile.TemporaryDirectory(prefix="reelstream-bench-") as tmp:
         tmpdir = Path(tmp)
-        source = make_clip(
-            tmpdir / "source.mp4",
-            seconds=args.seconds,
-            width=width,
-            height=args.height,
-            extra=["-b:v", "8M"],
-        )
+        source = make_source(tmpdir, args)
         anchor, platform_times = [], []
         parts: dict[str, list[float]] = {}
         for n in range(args.runs):
@@ -153,9 +143,6 @@ def main() -> None:
             print(f"run {n + 1}: anchor {anchor[-1]:.2f} s, reelstream {took:.2f} s")
             print("  " + ", ".join(f"{k} {v:.2f} s" for k, v in split.items()))
     a, r = statistics.median(anchor), statistics.median(platform_times)
-    ffmpeg_version = subprocess.run(
-        [FFMPEG, "-version"], capture_output=True, text=True, check=True
-    ).stdout.split("\n")[0]
     rungs = [r_.height for r_ in settings.ladder if r_.height <= args.height]
     report = (
         f"\n## Transcode: upload complete -> ready vs bare ffmpeg ladder ({dt.date.today()})\n\n"
@@ -163,7 +150,7 @@ def main() -> None:
         f"--height {args.height} --runs {args.runs}`\n\n"
         f"Source: {args.seconds:g} s {width}x{args.height} 30 fps H.264 + AAC (generated). "
         f"Ladder: {', '.join(f'{h}p' for h in rungs)}, preset {settings.x264_preset}. "
-        f"Machine: {os.cpu_count()} cores, {platform.machine()}, {ffmpeg_version}.\n\n"
+        f"{machine()}\n\n"
         "| | median wall time (s) | runs (s) |\n|---|---|---|\n"
         f"| bare ffmpeg ladder (anchor) | {a:.2f} | {', '.join(f'{x:.2f}' for x in anchor)} |\n"
         f"| reelstream upload complete -> ready | {r:.2f} | "
@@ -173,13 +160,7 @@ def main() -> None:
         "| stage | s |\n|---|---|\n"
         + "".join(f"| {k} | {statistics.median(v):.2f} |\n" for k, v in parts.items())
     )
-    print(report)
-    if not args.no_write:
-        path = ROOT / "docs" / "benchmarks.md"
-        if not path.exists():
-            path.write_text("# Benchmarks\n\nEach section is one run of the command it names.\n")
-        with path.open("a") as fh:
-            fh.write(report)
+    publish(report, args)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ reason. Anonymous visitors are sent to ``/login``; signed-in non-admins get a 40
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -23,6 +24,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from reelstream.admin import service
 from reelstream.admin.errors import AdminError
 from reelstream.api.deps import ServicesDep
+from reelstream.api.errors import status_for
 from reelstream.auth.deps import Principal, ReadUser, form_value, read_form
 from reelstream.auth.errors import Forbidden
 from reelstream.db.errors import VideoNotFound
@@ -194,20 +196,33 @@ async def admin_page(request: Request, services: ServicesDep, user: ReadUser) ->
     return _admin_or_403(services, user) or await _page(request, services, user)
 
 
+async def _retry(
+    request: Request,
+    services: Services,
+    user: Principal,
+    retry: Callable[[], Awaitable[Response]],
+) -> Response:
+    """Run a Retry button's action as an admin; a refusal (409 nothing to retry, 404 unknown
+    job or video) re-renders the page with the reason and the status of the error table."""
+    if (denied := _admin_or_403(services, user)) is not None:
+        return denied
+    try:
+        return await retry()
+    except (NothingToRetry, AdminError, VideoNotFound) as exc:
+        return await _page(request, services, user, status_for(exc), error=exc.message)
+
+
 @router.post("/admin/jobs/{job_id}/retry")
 async def retry_job(
     job_id: JobId, request: Request, services: ServicesDep, user: ReadUser
 ) -> Response:
     """The Retry button of a failed job."""
-    if (denied := _admin_or_403(services, user)) is not None:
-        return denied
-    try:
+
+    async def retry() -> Response:
         new = await service.retry(services, job_id)
-    except NothingToRetry as exc:
-        return await _page(request, services, user, 409, error=exc.message)
-    except AdminError as exc:
-        return await _page(request, services, user, 404, error=exc.message)
-    return _back(notice="retried", job=job_id, new=new.id)
+        return _back(notice="retried", job=job_id, new=new.id)
+
+    return await _retry(request, services, user, retry)
 
 
 @router.post("/admin/videos/{video_id}/renditions/retry")
@@ -215,15 +230,12 @@ async def retry_renditions(
     video_id: VideoId, request: Request, services: ServicesDep, user: ReadUser
 ) -> Response:
     """The Retry button of a video published without some renditions."""
-    if (denied := _admin_or_403(services, user)) is not None:
-        return denied
-    try:
+
+    async def retry() -> Response:
         new = await service.retry_failed_renditions(services, video_id)
-    except NothingToRetry as exc:
-        return await _page(request, services, user, 409, error=exc.message)
-    except VideoNotFound as exc:
-        return await _page(request, services, user, 404, error=exc.message)
-    return _back(notice="renditions", video=video_id, new=new.id)
+        return _back(notice="renditions", video=video_id, new=new.id)
+
+    return await _retry(request, services, user, retry)
 
 
 @router.post("/admin/users/{user_id}/quota")
