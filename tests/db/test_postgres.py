@@ -195,7 +195,9 @@ async def test_reads_use_the_replica_and_fall_back_to_the_primary(
     name = cluster.create_database()
     primary_url, replica_url = cluster.primary.url(name), cluster.standby.url(name)
     await asyncio.to_thread(upgrade, primary_url)
-    db = Database(primary_url, replica_url, timeout_s=2)
+    # a generous connect timeout: on a busy machine a first connection can take seconds, and
+    # a replica that does not answer in time is (rightly) skipped for the primary
+    db = Database(primary_url, replica_url, timeout_s=10)
     try:
         async with db.read() as s:
             assert (await s.execute(text("SELECT pg_is_in_recovery()"))).scalar() is True
