@@ -47,19 +47,24 @@ def upload_as_page_user(page: Page, server: Server, path: Path) -> str:
     return r.headers["video-id"]
 
 
+RUNNING_JS = """() => Array.from(
+  document.querySelectorAll('#timeline-stages li[data-stage=encode][data-state=running]'),
+  li => [li.dataset.rendition || '', li.querySelector('.stage-state').textContent])"""
+
+
 def timeline(page: Page) -> dict[str, Any] | None:
     last: dict[str, Any] | None = page.evaluate("() => window.reelstreamTimeline.last")
     return last
 
 
 def stage_states(page: Page) -> dict[str, str]:
-    """What the page shows: rendition -> state, from the rendered list."""
-    items = page.locator("#timeline-stages li[data-stage=encode][data-rendition]")
-    return {
-        items.nth(i).get_attribute("data-rendition") or "": items.nth(i).get_attribute("data-state")
-        or ""
-        for i in range(items.count())
-    }
+    """What the page shows: rendition -> state, from the rendered list (one snapshot)."""
+    states: dict[str, str] = page.evaluate(
+        """() => Object.fromEntries(Array.from(
+          document.querySelectorAll('#timeline-stages li[data-stage=encode][data-rendition]'),
+          li => [li.dataset.rendition, li.dataset.state]))"""
+    )
+    return states
 
 
 def test_the_timeline_updates_while_encoding_and_a_failed_rendition_is_retried(
@@ -81,11 +86,9 @@ def test_the_timeline_updates_while_encoding_and_a_failed_rendition_is_retried(
         seen: list[tuple[str, str, str]] = []  # (rendition, state, shown text)
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
-            running = page.locator("#timeline-stages li[data-stage=encode][data-state=running]")
-            for i in range(running.count()):
-                item = running.nth(i)
-                text = item.locator(".stage-state").inner_text()
-                seen.append((item.get_attribute("data-rendition") or "", "running", text))
+            # one snapshot of what is shown (the list is redrawn every second)
+            for rendition, text in page.evaluate(RUNNING_JS):
+                seen.append((rendition, "running", text))
             data = timeline(page)
             if data is not None and data["status"] == "ready":
                 break
