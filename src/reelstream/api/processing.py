@@ -13,6 +13,7 @@ with the new timeline, 409 when there is nothing to retry (with the reason).
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter
@@ -60,7 +61,7 @@ def timeline_out(video: Video, composed: Composed, user: Principal | None) -> Ti
         progress=composed.progress,
         eta_s=composed.eta_s,
         stages=[StageOut.model_validate(stage.to_json()) for stage in composed.stages],
-        job=TimelineJobOut.model_validate(job.__dict__) if job is not None else None,
+        job=TimelineJobOut.model_validate(asdict(job)) if job is not None else None,
         retry=RetryOptionsOut(
             video=allowed and composed.can_retry_video,
             renditions=composed.retry_renditions if allowed else [],

@@ -83,6 +83,14 @@ class Timeline:
         self.stages.append(stage)
         return stage
 
+    def put(self, stage: Stage) -> None:
+        """Replace the stage with the same name and rendition (or add it)."""
+        for i, current in enumerate(self.stages):
+            if current.key == stage.key:
+                self.stages[i] = stage
+                return
+        self.stages.append(stage)
+
     def plan(self, name: StageName, rendition: str | None = None) -> None:
         """Add a pending stage (kept where it is when it already exists)."""
         self.stage(name, rendition)
@@ -242,11 +250,9 @@ def effective_stages(jobs: list[Job]) -> tuple[Timeline, Job | None]:
                 stage.state, stage.progress, stage.error = "pending", 0.0, None
                 stage.detail = f"retry queued (attempt {job.attempts + 1} of {job.max_attempts})"
             continue
-        later = _stages_of(job)
-        for stage in later.stages:
+        for stage in _stages_of(job).stages:
             if stage.name == "encode" and stage.rendition is not None:
-                current = timeline.stage("encode", stage.rendition)
-                current.__dict__.update(stage.__dict__)
+                timeline.put(stage)
     return timeline, newest
 
 
