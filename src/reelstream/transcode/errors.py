@@ -26,6 +26,8 @@ retried (the cause is usually the machine: memory, disk, a killed process).
 
 from __future__ import annotations
 
+import re
+
 from reelstream.errors import ReelstreamError
 
 
@@ -70,9 +72,14 @@ class FFmpegTimeout(TranscodeError):
         self.stderr_tail = stderr_tail
 
 
+_PATH = re.compile(r"(?:/[^/\s:'\"]+)+/([^/\s:'\"]+)")
+
+
 def _last_line(text: str) -> str:
+    """The last line of ffmpeg's stderr, for people: absolute paths (the server's folders)
+    are cut down to their file name, so a reason never tells where the server keeps things."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1][:300] if lines else ""
+    return _PATH.sub(r"\1", lines[-1])[:300] if lines else ""
 
 
 class InvalidCaption(MediaError):
