@@ -57,3 +57,18 @@ def test_openapi_lists_the_public_contract(client: TestClient) -> None:
         "/metrics",
     ):
         assert path in paths, path
+
+
+def test_metrics_count_workers_by_state(client: TestClient) -> None:
+    """Operators alert on stale workers (or on none running) from /metrics."""
+    from tests.admin.conftest import add_worker
+
+    services = client.app.state.services  # type: ignore[attr-defined]
+    assert client.portal is not None
+    client.portal.call(lambda: add_worker(services, "host-a:11"))
+    client.portal.call(lambda: add_worker(services, "host-b:12", heartbeat_age_s=3600))
+    client.portal.call(lambda: add_worker(services, "host-c:13", stopped_age_s=60))
+    text = client.get("/metrics").text
+    assert 'reelstream_workers{state="running"} 1.0' in text
+    assert 'reelstream_workers{state="stale"} 1.0' in text
+    assert 'reelstream_workers{state="stopped"} 1.0' in text

@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse, Response
 from reelstream.api.deps import ServicesDep
 from reelstream.db.errors import DatabaseUnavailable
 from reelstream.db.models import JOB_STATES
+from reelstream.queue import workers as registry
 
 router = APIRouter(tags=["ops"])
 
@@ -42,17 +43,23 @@ async def readyz(services: ServicesDep, request: Request) -> JSONResponse:
 
 @router.get("/metrics")
 async def metrics(services: ServicesDep, request: Request) -> Response:
-    """Prometheus exposition: HTTP, uploads, jobs by state, transcode durations.
+    """Prometheus exposition: HTTP, uploads, jobs by state, workers by state, transcode
+    durations.
 
     The origin role never queries the database, so it exports no job gauges. Elsewhere, while
-    the database is unreachable the job gauges keep their last values and the rest is still
-    exported (metrics matter most during an outage)."""
+    the database is unreachable the job and worker gauges keep their last values and the rest
+    is still exported (metrics matter most during an outage)."""
     if request.app.state.role != "origin":
         try:
             counts = await services.queue.counts()
+            async with services.db.read(primary=True) as session:
+                workers = await registry.list_workers(session, services.settings.heartbeat_s)
         except DatabaseUnavailable:
             counts = None
         if counts is not None:
             for state in JOB_STATES:
                 services.metrics.jobs.labels(state).set(counts.get(state, 0))
+            for state in ("running", "stale", "stopped"):
+                n = sum(1 for w in workers if w.state == state)
+                services.metrics.workers.labels(state).set(n)
     return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -39,6 +39,12 @@ class Metrics:
             "reelstream_upload_bytes_total", "bytes received and made durable", registry=r
         )
         self.jobs = Gauge("reelstream_jobs", "jobs in the queue by state", ["state"], registry=r)
+        self.workers = Gauge(
+            "reelstream_workers",
+            "worker processes by state (running; stale: silent for 3 heartbeats; stopped)",
+            ["state"],
+            registry=r,
+        )
         self.transcode_seconds = Histogram(
             "reelstream_transcode_duration_seconds",
             "wall time of one successful transcode attempt",
