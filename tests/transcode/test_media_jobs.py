@@ -159,3 +159,41 @@ async def test_poster_job_regenerates_the_poster_under_a_new_name(
         ("poster", "succeeded"),
         ("poster", "succeeded"),
     ]
+
+
+async def test_a_poster_made_while_another_rev_is_published_lands_in_that_rev(
+    services: Services, clip4: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rendition retry (a new rev) publishing while the poster job runs must not lose the
+    poster the owner chose: the picture is copied into the rev that is published by then."""
+    from reelstream.ids import new_rev
+    from reelstream.transcode import poster as poster_module
+
+    video = await ready_video(services, clip4)
+    first = video.published_rev or ""
+    second = new_rev()
+    real = poster_module.run_ffmpeg
+
+    async def publish_meanwhile(*args: object, **kwargs: object) -> None:
+        # what a rendition job does while the poster's ffmpeg runs: a copy of the rev, published
+        for blob in await services.store.list(rev_prefix(video.id, first)):
+            rel = blob.key[len(rev_prefix(video.id, first)) + 1 :]
+            await services.store.copy(blob.key, f"{rev_prefix(video.id, second)}/{rel}")
+        async with services.db.transaction() as s:
+            (await videos.get_video(s, video.id)).published_rev = second
+        await real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(poster_module, "run_ffmpeg", publish_meanwhile)
+    async with services.db.transaction() as s:
+        row = await videos.get_video(s, video.id)
+        row.poster_at_s = 1.5
+        await services.queue.enqueue(s, video.id, kind="poster")
+    lease = await claim_next(services, "test:1:0")
+    assert lease is not None
+    assert await run_job(services, lease) == "published"
+    video = await load(services, video.id)
+    assert video.published_rev == second and video.media is not None
+    name = video.media["poster"]
+    assert name.startswith("poster-")
+    picture = await services.store.get_bytes(f"{rev_prefix(video.id, second)}/{name}")
+    assert jpeg_size(picture) == (640, 360)

@@ -6,8 +6,8 @@ frame of the source at that time, scaled to the top rendition, and stores it as
 ``poster-{job id}.jpg`` under the published rev: a NEW name per regeneration, so the long
 ``immutable`` cache header on posters stays true and no cache serves a stale image. The video
 then points at it (``videos.media["poster"]``) in one transaction fenced on the lease; the
-previous custom poster is removed afterwards. If another rev was published meanwhile, the new
-file is dropped: that rev's transcode already used ``poster_at_s``.
+previous custom poster is removed afterwards. If another rev was published meanwhile (a
+rendition retry, a re-transcode), the picture is copied into that rev and used there.
 
 A poster job never changes the video's status: a failure is recorded on the job only (the
 video keeps playing with its previous poster).
@@ -116,24 +116,26 @@ class PosterAttempt:
         if not dest.is_file() or dest.stat().st_size == 0:
             raise TranscodeError(f"ffmpeg produced no picture at {at:.3f} s")
         name = poster_name(self.lease)
-        prefix = rev_prefix(self.video_id, rev)
-        await self.services.store.put_file(f"{prefix}/{name}", dest, move=True)
+        store = self.services.store
+        await store.put_file(f"{rev_prefix(self.video_id, rev)}/{name}", dest, move=True)
         async with self.services.db.transaction() as s:
             row = await videos.get_video(s, self.video_id, for_update=True)
             if not await self.services.queue.complete(s, self.lease):
                 raise LeaseLost("the job's lease was lost before publishing the poster")
-            if row.published_rev == rev:
-                media = dict(row.media or {})
-                previous = media.get("poster")
-                media["poster"] = name
-                row.media = media
-                await s.flush()
-                stale = previous if previous not in (None, POSTER_NAME, name) else None
-            else:
-                stale = name
-        if stale is not None:
+            current = row.published_rev or rev
+            if current != rev:  # another rev was published meanwhile: the poster goes there
+                await store.copy(
+                    f"{rev_prefix(self.video_id, rev)}/{name}",
+                    f"{rev_prefix(self.video_id, current)}/{name}",
+                )
+            media = dict(row.media or {})
+            previous = media.get("poster")
+            media["poster"] = name
+            row.media = media
+            await s.flush()
+        if previous not in (None, POSTER_NAME, name):
             with contextlib.suppress(StorageError):
-                await self.services.store.delete(f"{prefix}/{stale}")
+                await store.delete(f"{rev_prefix(self.video_id, current)}/{previous}")
         return "published"
 
 
