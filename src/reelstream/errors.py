@@ -16,17 +16,23 @@ Each component has its own small tree below this root, drawn in its ``errors`` m
     ├── AdminError                       (reelstream.admin.errors)
     └── EdgeError                        (reelstream.edge.errors)
 
-Services raise these; ``reelstream.api.errors`` maps them to an HTTP status and a JSON body
-``{"error": {"code": ..., "message": ...}}`` in one table.
+Every error carries its own stable ``code`` and the HTTP ``status`` it answers with (500 unless a
+class says otherwise; subclasses inherit their parent's). Services raise these; the one generic
+handler in ``reelstream.api.errors`` turns any of them into that status and a JSON body
+``{"error": {"code": ..., "message": ...}}``, so no table imports every component.
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class ReelstreamError(Exception):
-    """Base of all reelstream errors. ``code`` is a stable machine-readable identifier."""
+    """Base of all reelstream errors. ``code`` is a stable machine-readable identifier and
+    ``status`` the HTTP status a request that raised it answers with."""
 
-    code = "error"
+    code: ClassVar[str] = "error"
+    status: ClassVar[int] = 500
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

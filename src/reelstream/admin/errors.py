@@ -17,7 +17,9 @@ class AdminError(ReelstreamError):
 
 class JobNotFound(AdminError):
     code = "job_not_found"
+    status = 404
 
 
 class UserNotFound(AdminError):
     code = "user_not_found"
+    status = 404

@@ -25,6 +25,7 @@ from reelstream.errors import ReelstreamError
 
 class TokenError(ReelstreamError):
     code = "token_error"
+    status = 403
 
 
 class TokenMissing(TokenError):
@@ -49,14 +50,17 @@ class AuthError(ReelstreamError):
 
 class NotAuthenticated(AuthError):
     code = "not_authenticated"
+    status = 401
 
 
 class InvalidCredentials(AuthError):
     code = "invalid_credentials"
+    status = 401
 
 
 class Forbidden(AuthError):
     code = "forbidden"
+    status = 403
 
 
 class InsufficientScope(Forbidden):
@@ -73,11 +77,14 @@ class SignupDisabled(Forbidden):
 
 class UsernameTaken(AuthError):
     code = "username_taken"
+    status = 409
 
 
 class InvalidAccountInput(AuthError):
     code = "invalid_account_input"
+    status = 422
 
 
 class AccessTokenNotFound(AuthError):
     code = "access_token_not_found"
+    status = 404

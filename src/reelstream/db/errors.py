@@ -29,6 +29,7 @@ class DatabaseUnavailable(DatabaseError):
     """The database cannot serve this request now; retrying later is expected to work."""
 
     code = "database_unavailable"
+    status = 503
 
     def __init__(self, message: str, *, retry_after_s: int = RETRY_AFTER_S) -> None:
         super().__init__(message)
@@ -46,11 +47,14 @@ class VideoError(ReelstreamError):
 
 class VideoNotFound(VideoError):
     code = "video_not_found"
+    status = 404
 
 
 class VideoNotPlayable(VideoError):
     code = "video_not_playable"
+    status = 409
 
 
 class InvalidCursor(VideoError):
     code = "invalid_cursor"
+    status = 400

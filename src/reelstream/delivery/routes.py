@@ -25,7 +25,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from reelstream.api.deps import ServicesDep
-from reelstream.api.errors import error_response, status_for
+from reelstream.api.errors import error_response
 from reelstream.auth.errors import TokenMissing
 from reelstream.delivery import media
 from reelstream.delivery.responses import blob_response
@@ -60,7 +60,7 @@ _MEDIA_DOC: dict[int | str, dict[str, Any]] = {
 
 def _error(exc: ReelstreamError) -> Response:
     headers = {**CORS_HEADERS, "cache-control": "no-store"}
-    return error_response(status_for(exc), exc.code, exc.message, headers)
+    return error_response(exc.status, exc.code, exc.message, headers)
 
 
 def _not_found() -> Response:

@@ -27,44 +27,55 @@ class UploadError(ReelstreamError):
 
 class UploadNotFound(UploadError):
     code = "upload_not_found"
+    status = 404
 
 
 class UploadExpired(UploadError):
     code = "upload_expired"
+    status = 410
 
 
 class BadTusRequest(UploadError):
     code = "bad_tus_request"
+    status = 400
 
 
 class UnsupportedTusVersion(UploadError):
     code = "unsupported_tus_version"
+    status = 412
     headers = {"Tus-Version": "1.0.0"}
 
 
 class OffsetMismatch(UploadError):
     code = "offset_mismatch"
+    status = 409
 
 
 class UploadTooLarge(UploadError):
     code = "upload_too_large"
+    status = 413
 
 
 class UnsupportedMediaType(UploadError):
     code = "unsupported_media_type"
+    status = 415
 
 
 class ChecksumMismatch(UploadError):
     code = "checksum_mismatch"
+    status = 460
 
 
 class UnsupportedChecksum(UploadError):
     code = "unsupported_checksum"
+    status = 400
 
 
 class UploadLocked(UploadError):
     code = "upload_locked"
+    status = 423
 
 
 class UploadFinished(UploadError):
     code = "upload_finished"
+    status = 409

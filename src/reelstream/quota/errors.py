@@ -13,3 +13,4 @@ class QuotaExceeded(QuotaError):
     """An upload would take the user past their storage quota (HTTP 413)."""
 
     code = "quota_exceeded"
+    status = 413

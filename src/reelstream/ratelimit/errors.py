@@ -11,6 +11,7 @@ class RateLimited(ReelstreamError):
     ``sentence`` for people (the sign-in and sign-up forms show it)."""
 
     code = "rate_limited"
+    status = 429
 
     def __init__(
         self, reason: str, *, limit: int, retry_after_s: int, headers: dict[str, str]

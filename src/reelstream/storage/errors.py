@@ -13,11 +13,14 @@ from reelstream.errors import ReelstreamError
 
 class StorageError(ReelstreamError):
     code = "storage_error"
+    status = 503
 
 
 class BlobNotFound(StorageError):
     code = "not_found"
+    status = 404
 
 
 class InvalidKey(StorageError):
     code = "invalid_key"
+    status = 404

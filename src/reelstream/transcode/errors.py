@@ -87,35 +87,43 @@ class InvalidCaption(MediaError):
     no cues); ``message`` says where and why."""
 
     code = "invalid_caption"
+    status = 422
 
 
 class CaptionTooLarge(InvalidCaption):
     code = "caption_too_large"
+    status = 413
 
 
 class CaptionNotFound(MediaError):
     code = "caption_not_found"
+    status = 404
 
 
 class VideoNotReady(MediaError):
     """The operation needs a published (``ready``) video."""
 
     code = "video_not_ready"
+    status = 409
 
 
 class InvalidPosterTime(MediaError):
     code = "invalid_poster_time"
+    status = 422
 
 
 class UnsupportedCaptionType(InvalidCaption):
     """The request body is neither a caption file nor a multipart form carrying one."""
 
     code = "unsupported_caption_type"
+    status = 415
 
 
 class NothingToRetry(MediaError):
     code = "nothing_to_retry"
+    status = 409
 
 
 class RenditionNotFound(MediaError):
     code = "rendition_not_found"
+    status = 404

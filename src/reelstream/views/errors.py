@@ -13,3 +13,4 @@ class InvalidBeacon(ViewsError):
     """A view or progress beacon whose body is missing a field or has a bad value (422)."""
 
     code = "invalid_beacon"
+    status = 422

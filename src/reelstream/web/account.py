@@ -17,7 +17,6 @@ from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from reelstream.api.deps import ServicesDep
-from reelstream.api.errors import status_for
 from reelstream.auth import accounts, sessions, tokens_api
 from reelstream.auth.deps import CurrentUser, Principal, ReadUser, form_value, read_form
 from reelstream.auth.errors import AuthError, Forbidden
@@ -60,8 +59,8 @@ async def _start_session(services: Services, request: Request, user: User, targe
 def _refusal(exc: AuthError | RateLimited) -> tuple[int, str, dict[str, str]]:
     """Why a form was refused: the status, the sentence the page shows and the headers."""
     if isinstance(exc, RateLimited):
-        return status_for(exc), exc.sentence, exc.headers
-    return status_for(exc), exc.message, {}
+        return exc.status, exc.sentence, exc.headers
+    return exc.status, exc.message, {}
 
 
 def _form_again(

@@ -24,7 +24,6 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from reelstream.admin import service
 from reelstream.admin.errors import AdminError
 from reelstream.api.deps import ServicesDep
-from reelstream.api.errors import status_for
 from reelstream.auth.deps import Principal, ReadUser, form_value, read_form
 from reelstream.auth.errors import Forbidden
 from reelstream.db.errors import VideoNotFound
@@ -209,7 +208,7 @@ async def _retry(
     try:
         return await retry()
     except (NothingToRetry, AdminError, VideoNotFound) as exc:
-        return await _page(request, services, user, status_for(exc), error=exc.message)
+        return await _page(request, services, user, exc.status, error=exc.message)
 
 
 @router.post("/admin/jobs/{job_id}/retry")

@@ -17,7 +17,9 @@ class WebhookError(ReelstreamError):
 
 class WebhookNotFound(WebhookError):
     code = "webhook_not_found"
+    status = 404
 
 
 class InvalidWebhook(WebhookError):
     code = "invalid_webhook"
+    status = 422
