@@ -1,9 +1,10 @@
 # reelstream — the commands a newcomer needs:
 #   make serve   install what is needed, then run everything on http://127.0.0.1:8000/
-#   make test    install what is needed, then run the test suite
-#   make check   lint (ruff) and type-check (mypy)
+#   make test    install what is needed, then run the test suite (everything; what CI runs)
+#   make test-fast  the unit tier: no browser, no engines, no end-to-end processes (< 2 min)
+#   make check   lint (ruff), format check, type-check (mypy) and the import contracts
 #   make cluster the scale-out stack on this machine (PostgreSQL, Redis, Swift, nginx; see README)
-.PHONY: serve cluster test check format install assets bench clean
+.PHONY: serve cluster test test-fast check format install assets bench clean
 
 VENV_STAMP := .venv/.stamp-install
 ASSETS_STAMP := src/reelstream/web/static/vendor/.stamp
@@ -28,10 +29,14 @@ cluster: install assets
 test: install assets
 	.venv/bin/python -m pytest $(PYTEST_ARGS)
 
+test-fast: install assets
+	.venv/bin/python -m pytest -m "not e2e and not browser and not engine" $(PYTEST_ARGS)
+
 check: install
 	.venv/bin/ruff check src tests benchmarks
 	.venv/bin/ruff format --check src tests benchmarks
 	.venv/bin/mypy
+	.venv/bin/lint-imports
 
 format: install
 	.venv/bin/ruff check --fix src tests benchmarks

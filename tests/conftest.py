@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,36 @@ pytest_plugins = [
     "tests.fixtures.s3",
     "tests.fixtures.nginx",
 ]
+
+
+ENGINE_FIXTURES = frozenset(
+    {
+        "pg_template",
+        "pg_primary",
+        "pg_replica",
+        "pg_url",
+        "pg_urls",
+        "pg_cluster_factory",
+        "redis_server",
+        "redis_url",
+        "own_redis",
+        "swift",
+        "s3_settings",
+        "edge_factory",
+    }
+)
+"""Fixtures that start a real engine; a test using one (or parametrised onto one) is marked
+``engine``, so ``make test-fast`` can leave it out."""
+ENGINE_PARAMS = frozenset({"postgres", "redis", "s3"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        params = set(re.split(r"[-\[\]]", callspec.id)) if callspec is not None else set()
+        if names & ENGINE_FIXTURES or params & ENGINE_PARAMS:
+            item.add_marker(pytest.mark.engine)
 
 
 @pytest.fixture

@@ -1,12 +1,14 @@
-"""Helpers shared by the tests: test media made with ffmpeg, servers, service requirements."""
+"""Helpers shared by the tests: test media made with ffmpeg, servers, service requirements.
+
+Processes are spawned, awaited and stopped with the local cluster's own helpers
+(``reelstream.devcluster.process``), so tests and ``reelstream cluster up`` share one code path.
+"""
 
 from __future__ import annotations
 
 import os
 import re
 import secrets
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +22,8 @@ import httpx
 import imageio_ffmpeg
 import pytest
 from fastapi.testclient import TestClient
+
+from reelstream.devcluster.process import exited, free_port, spawn, stop_process, wait_until, which
 
 IN_CI = bool(os.environ.get("CI"))
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
@@ -39,16 +43,10 @@ def require(available: bool, what: str) -> None:
 
 
 def require_binary(name: str) -> str:
-    path = shutil.which(name) or (name if Path(name).is_file() else None)
+    path = which(name)
     require(path is not None, f"the {name!r} binary")
     assert path
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def make_clip(
@@ -144,18 +142,17 @@ def server_env(data_dir: Path, **settings: object) -> dict[str, str]:
     return env
 
 
-def wait_ready(base_url: str, proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {log_path.read_text(errors='replace')[-3000:]}")
-        try:
-            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"server not ready: {log_path.read_text(errors='replace')[-3000:]}")
+def wait_ready(
+    base_url: str, proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 60
+) -> None:
+    """Wait until the server answers ``/readyz`` with 200; fail early if it exits."""
+    wait_until(
+        lambda: httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200,
+        timeout=timeout,
+        what=f"server {base_url}",
+        failed=exited(proc, log_path),
+        interval=0.2,
+    )
 
 
 @contextmanager
@@ -163,13 +160,9 @@ def run_server(data_dir: Path, **settings: object) -> Iterator[Server]:
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / "server.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "reelstream", "serve", "--port", str(port)],
-            env=server_env(data_dir, **settings),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    log_path.unlink(missing_ok=True)  # one log per server run
+    argv = [sys.executable, "-m", "reelstream", "serve", "--port", str(port)]
+    proc = spawn(argv, log_path, env=server_env(data_dir, **settings))
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base_url, proc, log_path)
@@ -181,27 +174,15 @@ def run_server(data_dir: Path, **settings: object) -> Iterator[Server]:
 @contextmanager
 def run_worker(data_dir: Path, **settings: object) -> Iterator[subprocess.Popen[bytes]]:
     log_path = data_dir / f"worker-{time.monotonic_ns()}.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "reelstream", "worker"],
-            env=server_env(data_dir, **settings),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    proc = spawn(
+        [sys.executable, "-m", "reelstream", "worker"],
+        log_path,
+        env=server_env(data_dir, **settings),
+    )
     try:
         yield proc
     finally:
         stop_process(proc)
-
-
-def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def wait_for_status(
