@@ -18,7 +18,8 @@ from click.testing import CliRunner
 
 from reelstream.cli.main import main
 from reelstream.cli.upload import ByteSize
-from tests.support import ADMIN_HEADERS, ADMIN_TOKEN, Server, free_port, run_server
+from reelstream.devcluster.process import free_port
+from tests.support import ADMIN_HEADERS, ADMIN_TOKEN, Server, run_server
 
 pytestmark = pytest.mark.e2e
 

@@ -27,8 +27,8 @@ import pytest
 from tusclient import client as tus
 
 from reelstream.devcluster.cluster import missing_requirements
-from reelstream.devcluster.process import alive
-from tests.support import free_port, make_clip, media_duration, playlist_uris, require
+from reelstream.devcluster.process import alive, free_port
+from tests.support import make_clip, media_duration, playlist_uris, require
 from tests.support import wait_for_status as wait_status
 
 pytestmark = pytest.mark.e2e

@@ -19,13 +19,14 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from tests.fixtures.nginx import require_nginx
-from tests.support import FFMPEG, free_port, server_env, stop_process, wait_ready
 
 from reelstream.auth.tokens import TokenSigner
 from reelstream.config import Settings
+from reelstream.devcluster.process import free_port, stop_process
 from reelstream.ids import new_id, new_rev
 from reelstream.storage.base import rev_prefix
+from tests.fixtures.nginx import require_nginx
+from tests.support import FFMPEG, server_env, wait_ready
 
 MASTER = (
     "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n"

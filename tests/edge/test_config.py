@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from tests.fixtures.nginx import require_nginx
 
 from reelstream.cli.main import main
 from reelstream.config import Settings
@@ -19,6 +18,7 @@ from reelstream.delivery import media
 from reelstream.edge.config import EdgeConfig, edge_config, parse_listen, parse_upstream_url
 from reelstream.edge.errors import EdgeConfigError
 from reelstream.edge.render import MEDIA_REGEX, render, write
+from tests.fixtures.nginx import require_nginx
 
 KEYS = {"k1": "a" * 48, "k2": "b" * 48}
 

@@ -8,10 +8,10 @@ import asyncio
 import time
 
 import httpx
-from tests.edge.conftest import MediaSite, Origin, total_fetches
-from tests.fixtures.nginx import EdgeFactory
 
 from reelstream.auth.tokens import TokenSigner
+from tests.edge.conftest import MediaSite, Origin, total_fetches
+from tests.fixtures.nginx import EdgeFactory
 
 
 def _tampered(token: str) -> str:

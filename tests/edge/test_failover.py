@@ -7,6 +7,7 @@ import asyncio
 import time
 
 import httpx
+
 from tests.edge.conftest import MediaSite, OriginsFactory
 from tests.fixtures.nginx import EdgeFactory
 

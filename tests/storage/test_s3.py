@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from reelstream.config import Settings
+from reelstream.devcluster.process import free_port
 from reelstream.storage import BlobNotFound, StorageError
 from reelstream.storage import s3 as s3_mod
 from reelstream.storage.s3 import S3BlobStore
 from tests.fixtures.s3 import SwiftCluster
-from tests.support import free_port
 
 PART = 5 * 1024 * 1024
 
