@@ -3,6 +3,7 @@ table, column, type and index), and they downgrade to nothing and back."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from reelstream.db.base import Base
@@ -54,3 +56,24 @@ def test_migration_matches_the_models_and_downgrades(database_url: str) -> None:
     assert not tables & TABLES
     upgrade(database_url)
     assert anyio.run(inspect, database_url)[0] >= TABLES
+
+
+HISTORICAL_DUPLICATES = {"0005"}
+"""Numbers used twice before the rule below existed (``0005_views`` and ``0005_webhooks``,
+joined by ``0006_merge``); history stays as it is."""
+
+
+def test_migration_numbers_are_unambiguous() -> None:
+    """Every migration file's number prefix is its revision's prefix, and no number is reused
+    (so "migration 0008" names one file and the history reads in order)."""
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite+aiosqlite://"))
+    numbers: dict[str, list[str]] = {}
+    for rev in scripts.walk_revisions():
+        assert rev.path is not None
+        match = re.match(r"(\d{4})_", Path(rev.path).name)
+        assert match, f"{rev.path}: migration files are named NNNN_what.py"
+        assert rev.revision.startswith(match.group(1)), (rev.path, rev.revision)
+        numbers.setdefault(match.group(1), []).append(rev.revision)
+    reused = {n for n, revs in numbers.items() if len(revs) > 1}
+    assert reused == HISTORICAL_DUPLICATES, f"migration numbers used twice: {reused}"
+    assert len(scripts.get_heads()) == 1
