@@ -129,7 +129,7 @@ def run_reelstream(source: Path, workdir: Path, top: str) -> tuple[float, float]
 def main() -> None:
     args = parse_args(__doc__ or "")
     width = width_of(args)
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
 
     with tempfile.TemporaryDirectory(prefix="reelstream-bench-") as tmp:
         tmpdir = Path(tmp)

@@ -127,7 +127,7 @@ def run_reelstream(source: Path, workdir: Path) -> tuple[float, dict[str, float]
 def main() -> None:
     args = parse_args(__doc__ or "")
     width = width_of(args)
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
 
     with tempfile.TemporaryDirectory(prefix="reelstream-bench-") as tmp:
         tmpdir = Path(tmp)

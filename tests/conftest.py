@@ -61,7 +61,7 @@ def settings(tmp_path: Path) -> Settings:
         poll_interval_s=0.2,
         retry_base_s=0.5,
         dev_admin=False,  # hashing a password per test costs time; tests/auth covers it
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
     )
 
 

@@ -191,11 +191,11 @@ def wait_for_status(
     statuses: set[str],
     timeout: float = 180,
     headers: dict[str, str] | None = None,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Poll the video until its status is one of ``statuses``; as the test servers' admin
     unless other ``headers`` are given."""
     deadline = time.monotonic() + timeout
-    last: dict[str, object] = {}
+    last: dict[str, Any] = {}
     while time.monotonic() < deadline:
         r = httpx.get(
             f"{base_url}/api/v1/videos/{video_id}",

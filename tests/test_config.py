@@ -13,7 +13,7 @@ from reelstream.errors import ConfigError
 
 
 def _settings(tmp_path: Path, **kw: object) -> Settings:
-    return Settings(data_dir=tmp_path / "d", _env_file=None, **kw)  # type: ignore[call-arg, arg-type]
+    return Settings(data_dir=tmp_path / "d", _env_file=None, **kw)  # type: ignore[arg-type]
 
 
 def test_a_signing_key_is_generated_once_and_kept_private(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ PASSWORD = "correct horse battery"
 
 def make_video(client: TestClient, title: str, **kw: str) -> str:
     """A video row (see tests.api.factories.create_video) in the app's event loop."""
-    services = client.app.state.services
+    services = client.app.state.services  # type: ignore[attr-defined]
     assert client.portal is not None
     return str(client.portal.call(functools.partial(create_video, services, title, **kw)))
 
@@ -82,7 +82,7 @@ def test_sign_up_sets_a_safe_session_cookie_and_stores_only_hashes(browser: Test
     page = browser.get("/").text
     assert 'id="nav-account">Alice<' in page
 
-    services = browser.app.state.services
+    services = browser.app.state.services  # type: ignore[attr-defined]
 
     async def stored() -> tuple[str, list[str]]:
         from sqlalchemy import select
@@ -208,8 +208,8 @@ def test_an_admin_token_without_the_admin_scope_acts_as_a_user(browser: TestClie
 
 
 def test_signup_can_be_disabled(settings: Settings) -> None:
-    assert Settings(env="production", _env_file=None).allow_signup is False  # type: ignore[call-arg]
-    assert Settings(env="development", _env_file=None).allow_signup is True  # type: ignore[call-arg]
+    assert Settings(env="production", _env_file=None).allow_signup is False
+    assert Settings(env="development", _env_file=None).allow_signup is True
     settings.signup_enabled = False
     with TestClient(create_app(settings)) as c:
         assert c.get("/signup").status_code == 403
@@ -266,7 +266,7 @@ def test_a_playback_token_outlives_going_private_only_until_it_expires(
     with TestClient(create_app(settings)) as c:
         owner = create_account(c, "owner")
         other = create_account(c, "other")
-        services = c.app.state.services
+        services = c.app.state.services  # type: ignore[attr-defined]
         assert c.portal is not None
         vid = make_video(c, "was public")
         c.portal.call(publish_fake, services, vid)

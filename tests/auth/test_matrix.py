@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from httpx import Response
+from httpx2 import Response
 
 from reelstream.app import create_app
 from reelstream.auth import policy
@@ -105,7 +105,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         data_dir=tmp_path_factory.mktemp("matrix") / "data",
         embedded_workers=False,
         dev_admin=False,
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
     )
     with TestClient(create_app(settings)) as client:
         tokens = {

@@ -165,7 +165,7 @@ def test_watch_page_follows_processing_then_plays_without_reload(
         assert page.evaluate("() => window.reelstreamPlayer.fatalError") is None
         assert page.locator("#player-overlay").is_hidden()
         assert page.locator("#head-status").text_content() == "ready"
-        renditions: list[dict[str, Any]] = video["renditions"]  # type: ignore[assignment]
+        renditions: list[dict[str, Any]] = video["renditions"]
         assert page.locator("#rendition-list li").count() == len(renditions)
 
 

@@ -143,5 +143,5 @@ def test_the_timeline_updates_while_encoding_and_a_failed_rendition_is_retried(
         assert page.locator("button.retry-rendition").count() == 0
         assert page.locator("#timeline-summary").inner_text() == "Ready"
         video = wait_for_status(server.base_url, vid, {"ready"})
-        assert [r["height"] for r in video["renditions"]] == [240, 360, 480, 720]  # type: ignore[index]
+        assert [r["height"] for r in video["renditions"]] == [240, 360, 480, 720]
         assert "pageerror" not in _logs(page), _logs(page)

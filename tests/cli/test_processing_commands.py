@@ -68,6 +68,6 @@ def test_timeline_shows_a_failed_rendition_and_retry_brings_it_back(
         final = json.loads(cli(server.base_url, "timeline", vid, "--json").stdout)
         assert {s["state"] for s in final["stages"]} == {"done"}, final
         video = wait_for_status(server.base_url, vid, {"ready"})
-        assert [r["height"] for r in video["renditions"]] == [240, 360]  # type: ignore[index]
+        assert [r["height"] for r in video["renditions"]] == [240, 360]
         missing = cli(server.base_url, "timeline", "AAAAAAAAAAAAAAAA")
         assert missing.returncode == 1 and "no video" in missing.stderr

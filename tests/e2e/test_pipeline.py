@@ -30,6 +30,7 @@ def upload_with_tuspy(base_url: str, path: Path, title: str) -> str:
             metadata={"filename": path.name, "title": title},
         )
         uploader.upload()
+    assert uploader.url
     head = httpx.head(uploader.url, headers={"Tus-Resumable": "1.0.0", **ADMIN_HEADERS})
     assert head.status_code == 200, head.text
     assert int(head.headers["Upload-Offset"]) == path.stat().st_size
@@ -44,10 +45,10 @@ def test_upload_transcode_and_stream(tmp_path: Path, clip: Path) -> None:
         assert video["status"] == "ready", video
         assert video["playable"] is True
         assert video["error"] is None
-        assert abs(float(video["duration_s"]) - source_duration) < 0.5  # type: ignore[arg-type]
-        heights = [r["height"] for r in video["renditions"]]  # type: ignore[union-attr]
+        assert abs(float(video["duration_s"]) - source_duration) < 0.5
+        heights = [r["height"] for r in video["renditions"]]
         assert heights == [240, 360], "rungs above the 360p source must be skipped"
-        assert all(r["ready"] and r["bandwidth"] > 0 for r in video["renditions"])  # type: ignore[union-attr]
+        assert all(r["ready"] and r["bandwidth"] > 0 for r in video["renditions"])
 
         playback = httpx.get(f"{server.base_url}/api/v1/videos/{video_id}/playback").json()
         master_url = playback["hls_url"]

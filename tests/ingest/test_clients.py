@@ -103,6 +103,7 @@ def test_tuspy_upload_is_byte_identical(tmp_path: Path, clip: Path) -> None:
                 upload_checksum=True,  # every PATCH carries a sha1 Upload-Checksum
             )
             uploader.upload()
+        assert uploader.url
         h = head(server, uploader.url)
         assert int(h.headers["Upload-Offset"]) == clip.stat().st_size
         video_id = h.headers["Video-Id"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 from fastapi.testclient import TestClient
 
 from reelstream.app import create_app
@@ -19,7 +19,7 @@ TUS = {"Tus-Resumable": "1.0.0"}
 
 def create_upload(
     c: TestClient, length: int, headers: dict[str, str] | None = None
-) -> httpx.Response:
+) -> httpx2.Response:
     return c.post(
         "/api/v1/uploads",
         headers={

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import httpx
+import httpx2
 from fastapi.testclient import TestClient
 
 from reelstream.app import create_app
@@ -31,7 +31,7 @@ def app_with(settings: Settings, **limits: Any) -> Iterator[TestClient]:
         yield c
 
 
-def assert_limit_headers(r: httpx.Response, limit: int) -> None:
+def assert_limit_headers(r: httpx2.Response, limit: int) -> None:
     assert r.status_code == 429, r.text
     assert 1 <= int(r.headers["Retry-After"]) <= 60
     assert r.headers["RateLimit-Limit"] == str(limit)
@@ -39,7 +39,7 @@ def assert_limit_headers(r: httpx.Response, limit: int) -> None:
     assert 0 <= int(r.headers["RateLimit-Reset"]) <= 60
 
 
-def assert_limited(r: httpx.Response, limit: int) -> None:
+def assert_limited(r: httpx2.Response, limit: int) -> None:
     """The API's refusal: JSON."""
     assert_limit_headers(r, limit)
     assert r.headers["content-type"] == "application/json"
@@ -47,7 +47,7 @@ def assert_limited(r: httpx.Response, limit: int) -> None:
     assert r.json()["error"]["message"]
 
 
-def assert_limited_page(r: httpx.Response, limit: int, reason: str) -> None:
+def assert_limited_page(r: httpx2.Response, limit: int, reason: str) -> None:
     """A form's refusal: its page again, saying why and for how long."""
     assert_limit_headers(r, limit)
     assert r.headers["content-type"].startswith("text/html")
@@ -56,7 +56,7 @@ def assert_limited_page(r: httpx.Response, limit: int, reason: str) -> None:
     assert f'id="form-error">{reason}; try again in {wait} {unit}.</p>' in r.text, r.text
 
 
-def create_upload(c: TestClient, headers: dict[str, str]) -> httpx.Response:
+def create_upload(c: TestClient, headers: dict[str, str]) -> httpx2.Response:
     meta = f"filename {b64('a.mp4')}"
     return c.post(
         "/api/v1/uploads",
@@ -140,7 +140,7 @@ def test_writes_per_account(settings: Settings) -> None:
         sign_in(c, "owner")
         other = bearer(create_account(c, "other"))
         mine = c.portal.call(create_video, c.app.state.services)  # type: ignore[union-attr,attr-defined]
-        theirs = c.portal.call(  # type: ignore[union-attr]
+        theirs = c.portal.call(  # type: ignore[union-attr,call-arg]
             lambda: create_video(c.app.state.services, owner="other")  # type: ignore[attr-defined]
         )
         for title in ("a", "b"):
@@ -182,7 +182,7 @@ def test_access_token_creation_and_revocation_per_account(settings: Settings) ->
     with app_with(settings, rate_limit_tokens="2/minute", rate_limit_writes="1/minute") as c:
         csrf = sign_up_session(c, "alice", "long enough password")
 
-        def create(name: str) -> httpx.Response:
+        def create(name: str) -> httpx2.Response:
             form = {"name": name, "scopes": "read", "csrf_token": csrf}
             return c.post("/account/tokens", data=form, headers=BROWSER)
 

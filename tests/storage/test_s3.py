@@ -25,7 +25,7 @@ PART = 5 * 1024 * 1024
 def make_store(s3_settings: dict[str, str], **overrides: Any) -> S3BlobStore:
     settings = Settings(
         s3_part_size=PART,
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         **{**s3_settings, **overrides},
     )
     return S3BlobStore.from_settings(settings)

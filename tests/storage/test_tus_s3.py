@@ -66,7 +66,7 @@ async def instances(
             data_dir=tmp_path / f"instance{len(started)}",
             database_url=db_url,
             s3_part_size=PART,
-            _env_file=None,  # type: ignore[call-arg]
+            _env_file=None,
             **s3_settings,  # type: ignore[arg-type]
         )
         settings.prepare()

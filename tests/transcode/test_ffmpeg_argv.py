@@ -44,7 +44,7 @@ def value(argv: list[str], flag: str) -> str:
 
 @pytest.fixture
 def s(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path, _env_file=None)  # type: ignore[call-arg]
+    return Settings(data_dir=tmp_path, _env_file=None)
 
 
 def test_ladder_argv(s: Settings, tmp_path: Path) -> None:
@@ -112,7 +112,7 @@ def test_threads_setting(s: Settings, tmp_path: Path) -> None:
 
 
 def test_single_rung_graph_has_no_split() -> None:
-    rungs = plan_ladder(Settings(_env_file=None).ladder, 160, 90, Fraction(30))  # type: ignore[call-arg]
+    rungs = plan_ladder(Settings(_env_file=None).ladder, 160, 90, Fraction(30))
     assert filter_graph(rungs) == "[0:v:0]scale=w=160:h=90,format=yuv420p,setsar=1[v0]"
 
 

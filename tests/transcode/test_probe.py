@@ -39,7 +39,7 @@ from tests.support import FFMPEG, make_clip
 
 @pytest.fixture
 def s(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path, _env_file=None)  # type: ignore[call-arg]
+    return Settings(data_dir=tmp_path, _env_file=None)
 
 
 def reason(path: Path, settings: Settings) -> str:

@@ -60,7 +60,7 @@ def referenced_files(root: Path) -> set[str]:
 async def test_sigkilled_worker_job_is_finished_by_another(tmp_path: Path, long_clip: Path) -> None:
     data_dir = tmp_path / "data"
     with run_server(data_dir, embedded_workers=False) as server:
-        settings = Settings(env="development", data_dir=data_dir, _env_file=None)  # type: ignore[call-arg]
+        settings = Settings(env="development", data_dir=data_dir, _env_file=None)
         settings.prepare()
         services = build_services(settings)
         try:

@@ -83,7 +83,7 @@ def test_private_addresses_are_refused_unless_allowed(tmp_path: Path, url: str) 
         embedded_workers=False,
         dev_admin=False,
         webhook_allow_private=False,
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
     )
     with TestClient(create_app(settings)) as c:
         sign_in(c)
@@ -92,8 +92,8 @@ def test_private_addresses_are_refused_unless_allowed(tmp_path: Path, url: str) 
 
 
 def test_private_addresses_default_to_refused_outside_development() -> None:
-    assert not Settings(env="production", _env_file=None).allow_private_webhooks  # type: ignore[call-arg]
-    assert Settings(env="development", _env_file=None).allow_private_webhooks  # type: ignore[call-arg]
+    assert not Settings(env="production", _env_file=None).allow_private_webhooks
+    assert Settings(env="development", _env_file=None).allow_private_webhooks
 
 
 def test_other_users_cannot_see_or_delete_an_endpoint(client: TestClient) -> None:
