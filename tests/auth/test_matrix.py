@@ -23,7 +23,7 @@ from reelstream.app import create_app
 from reelstream.auth import policy
 from reelstream.auth.accounts import find_user
 from reelstream.config import Settings
-from reelstream.ingest.service import UploadService
+from reelstream.ingest.service import build_upload_service
 from reelstream.ingest.tus import VideoMetadata
 from reelstream.services import Services
 from tests.api.factories import create_video, publish_fake
@@ -127,7 +127,7 @@ def owned_upload(world: World, visibility: str) -> str:
         async with world.services.db.read(primary=True) as s:
             owner = await find_user(s, "owner")
         assert owner is not None
-        state = await UploadService(world.services).create(
+        state = await build_upload_service(world.services).create(
             length=10,
             metadata={"filename": "m.mp4"},
             video=VideoMetadata(filename="m.mp4", title="m", visibility=visibility),

@@ -1,5 +1,5 @@
-"""Small helpers shared by the ingest tests (and the tus tests on the object store,
-tests/storage/test_tus_s3.py)."""
+"""Small helpers shared by the ingest tests (the service on either staging backend, and the
+HTTP tests)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import anyio
 from sqlalchemy import update
 
 from reelstream.db.models import Upload
-from reelstream.ingest.service import BodyInterrupted, UploadService, UploadState
+from reelstream.ingest.errors import BodyInterrupted
+from reelstream.ingest.service import UploadService, UploadState
 from reelstream.ingest.tus import VideoMetadata
 from reelstream.services import Services
 

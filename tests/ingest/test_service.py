@@ -11,14 +11,21 @@ import pytest
 from sqlalchemy import select, update
 
 from reelstream.db.models import Job, Upload, Video
-from reelstream.ingest import service as service_mod
 from reelstream.ingest.errors import UploadLocked
-from reelstream.ingest.service import UploadService, purge_expired
+from reelstream.ingest.service import UploadService, build_upload_service, purge_expired
+from reelstream.ingest.staging import local as local_mod
+from reelstream.ingest.staging.local import LocalStaging, StagingArea
 from reelstream.ingest.tus import parse_checksum
 from reelstream.services import Services
 from tests.ingest.helpers import body, checksum, expire, new_upload, write_holding_lock
 
 DATA = os.urandom(200_000)
+
+
+def area(svc: UploadService) -> StagingArea:
+    """The staging folder of a service on local disk."""
+    assert isinstance(svc.staging, LocalStaging)
+    return svc.staging.area
 
 
 async def video_status(services: Services, video_id: str) -> str | None:
@@ -28,7 +35,7 @@ async def video_status(services: Services, video_id: str) -> str | None:
 
 
 async def test_dropped_connection_keeps_the_bytes_that_arrived(services: Services) -> None:
-    svc = UploadService(services)
+    svc = build_upload_service(services)
     up = await new_upload(svc, len(DATA))
     state = await svc.write(
         up.id,
@@ -39,7 +46,7 @@ async def test_dropped_connection_keeps_the_bytes_that_arrived(services: Service
     )
     assert state.offset == 70_000
     assert (await svc.status(up.id)).offset == 70_000
-    assert svc.staging.data_path(up.id).read_bytes() == DATA[:70_000]
+    assert area(svc).data_path(up.id).read_bytes() == DATA[:70_000]
     state = await svc.write(
         up.id, offset=70_000, body=body(DATA[70_000:]), content_length=None, checksum=None
     )
@@ -48,7 +55,7 @@ async def test_dropped_connection_keeps_the_bytes_that_arrived(services: Service
 
 
 async def test_dropped_connection_discards_an_unverifiable_chunk(services: Services) -> None:
-    svc = UploadService(services)
+    svc = build_upload_service(services)
     up = await new_upload(svc, len(DATA))
     state = await svc.write(
         up.id,
@@ -58,16 +65,16 @@ async def test_dropped_connection_discards_an_unverifiable_chunk(services: Servi
         checksum=parse_checksum(checksum("sha1", DATA[:100_000])),
     )
     assert state.offset == 0
-    assert svc.staging.data_path(up.id).read_bytes() == b""
-    assert not svc.staging.chunk_path(up.id).exists()
+    assert area(svc).data_path(up.id).read_bytes() == b""
+    assert not area(svc).chunk_path(up.id).exists()
 
 
 async def test_long_patch_checkpoints_its_offset(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(service_mod, "WRITE_BUFFER", 10_000)
-    monkeypatch.setattr(service_mod, "CHECKPOINT_BYTES", 50_000)
-    svc = UploadService(services)
+    monkeypatch.setattr(local_mod, "WRITE_BUFFER", 10_000)
+    monkeypatch.setattr(local_mod, "CHECKPOINT_BYTES", 50_000)
+    svc = build_upload_service(services)
     up = await new_upload(svc, len(DATA))
     seen: list[int] = []
 
@@ -83,7 +90,7 @@ async def test_long_patch_checkpoints_its_offset(
 
 
 async def test_two_writers_at_once_do_not_corrupt(services: Services) -> None:
-    svc = UploadService(services)
+    svc = build_upload_service(services)
     up = await new_upload(svc, len(DATA))
 
     async def second_writer() -> None:
@@ -96,11 +103,11 @@ async def test_two_writers_at_once_do_not_corrupt(services: Services) -> None:
 
     state = await write_holding_lock(svc, up.id, DATA[:2000], during=second_writer)
     assert state.offset == 2000
-    assert svc.staging.data_path(up.id).read_bytes() == DATA[:2000]
+    assert area(svc).data_path(up.id).read_bytes() == DATA[:2000]
 
 
 async def test_purge_expired(services: Services) -> None:
-    svc = UploadService(services)
+    svc = build_upload_service(services)
     stale = await new_upload(svc, len(DATA))
     await svc.write(stale.id, offset=0, body=body(DATA[:100]), content_length=100, checksum=None)
     fresh = await new_upload(svc, len(DATA))
@@ -109,7 +116,7 @@ async def test_purge_expired(services: Services) -> None:
         done_but_uncommitted.id, offset=0, body=body(DATA[:999]), content_length=999, checksum=None
     )
     # The last byte is on disk and counted, but the process died before the completion.
-    with svc.staging.data_path(done_but_uncommitted.id).open("ab") as fh:
+    with area(svc).data_path(done_but_uncommitted.id).open("ab") as fh:
         fh.write(DATA[999:1000])
     async with services.db.transaction() as s:
         await s.execute(
@@ -124,13 +131,13 @@ async def test_purge_expired(services: Services) -> None:
 
     assert await purge_expired(services) == 1
 
-    assert not svc.staging.data_path(stale.id).exists()
+    assert not area(svc).data_path(stale.id).exists()
     assert await video_status(services, stale.video_id) is None
     async with services.db.read() as s:
         ids = set((await s.execute(select(Upload.id))).scalars())
         jobs = list((await s.execute(select(Job.video_id))).scalars())
     assert ids == {fresh.id, done_but_uncommitted.id}
-    assert svc.staging.data_path(fresh.id).exists()
+    assert area(svc).data_path(fresh.id).exists()
     assert await video_status(services, fresh.video_id) == "uploading"
     assert await video_status(services, done_but_uncommitted.video_id) == "queued"
     assert jobs == [done_but_uncommitted.video_id]
@@ -139,10 +146,10 @@ async def test_purge_expired(services: Services) -> None:
 
 
 async def test_purge_skips_an_upload_being_written(services: Services) -> None:
-    svc = UploadService(services)
+    svc = build_upload_service(services)
     up = await new_upload(svc, len(DATA))
     await expire(services, up.id)
-    handle = svc.staging.open_locked(up.id)
+    handle = area(svc).open_locked(up.id)
     assert handle is not None
     try:
         assert await purge_expired(services) == 0

@@ -36,7 +36,7 @@ from reelstream.cache.videos import VideoView
 from reelstream.db import videos as repo
 from reelstream.db.models import Job, Upload, Video
 from reelstream.errors import ReelstreamError
-from reelstream.ingest.staging import StagingArea
+from reelstream.ingest.staging.local import StagingArea
 from reelstream.queue.jobs import HOUSEKEEPING_KINDS
 from reelstream.services import Services
 from reelstream.storage.base import video_prefix
@@ -222,7 +222,7 @@ async def delete_video(video_id: str, services: ServicesDep, user: WriteUser) ->
 
 
 def _remove_staging(upload_dir: Path, upload_ids: list[str]) -> None:
-    """Remove the tus staging files (layout owned by ``reelstream.ingest.staging``) of these
+    """Remove the tus staging files (layout owned by ``reelstream.ingest.staging.local``) of these
     uploads; a failure is logged: the ingest janitor removes orphan staging files later."""
     staging = StagingArea(upload_dir)
     for upload_id in upload_ids:

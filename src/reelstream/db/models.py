@@ -172,7 +172,7 @@ class Upload(Base):
     """A tus upload; ``offset`` counts durable bytes.
 
     With local storage the bytes live in the staging folder. With S3 storage they live in the
-    object store (``reelstream.ingest.staging_s3``): ``multipart_id`` is the multipart upload
+    object store (``reelstream.ingest.staging.object``): ``multipart_id`` is the multipart upload
     into ``videos/{video_id}/source``, ``parts`` its uploaded parts as ``[number, etag, size]``
     and the rest of ``offset`` (the bytes after the last part) a tail object. ``lock_token``
     and ``locked_until`` are the write lease one request holds (any api instance).

@@ -13,11 +13,18 @@ ReelstreamError
     ├── UnsupportedChecksum     400  a checksum algorithm we do not offer
     ├── UploadLocked            423  another request is writing to this upload right now
     └── UploadFinished          409  the upload is complete; nothing more can be written
+
+``BodyInterrupted`` is no domain error: the request body iterator raises it when the client
+goes away, and staging keeps (or, for a checksummed chunk, drops) what arrived.
 """
 
 from __future__ import annotations
 
 from reelstream.errors import ReelstreamError
+
+
+class BodyInterrupted(Exception):
+    """The client went away before the request body ended (raised by the body iterator)."""
 
 
 class UploadError(ReelstreamError):

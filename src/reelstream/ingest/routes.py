@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.routing import APIRoute
-from sqlalchemy import select
 from starlette.datastructures import MutableHeaders
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
@@ -20,11 +20,10 @@ from starlette.types import Message, Receive, Scope, Send
 from reelstream.api.deps import ServicesDep
 from reelstream.auth.deps import CurrentUser, Principal, WriteUser, authorize
 from reelstream.auth.errors import NotAuthenticated
-from reelstream.db.models import Upload, Video
 from reelstream.ids import is_valid_id
 from reelstream.ingest import tus
-from reelstream.ingest.errors import UnsupportedMediaType, UploadError
-from reelstream.ingest.service import BodyInterrupted, UploadService, UploadState
+from reelstream.ingest.errors import BodyInterrupted, UnsupportedMediaType, UploadError
+from reelstream.ingest.service import UploadService, UploadState, build_upload_service
 from reelstream.ratelimit.deps import limit_upload
 
 log = logging.getLogger(__name__)
@@ -45,6 +44,13 @@ class TusRoute(APIRoute):
 
 
 router = APIRouter(prefix="/api/v1/uploads", tags=["uploads"], route_class=TusRoute)
+
+
+def _uploads(services: ServicesDep) -> UploadService:
+    return build_upload_service(services)
+
+
+UploadsDep = Annotated[UploadService, Depends(_uploads)]
 
 
 async def _body(request: Request) -> AsyncIterator[bytes]:
@@ -69,21 +75,15 @@ def _progress_headers(state: UploadState) -> dict[str, str]:
     return headers
 
 
-async def _authorize(services: ServicesDep, upload_id: str, principal: Principal | None) -> None:
+async def _authorize(uploads: UploadService, upload_id: str, principal: Principal | None) -> None:
     """Only the upload's owner may continue or terminate it (an unknown id is left to the
     service, which answers 404)."""
     if not is_valid_id(upload_id):
         return
-    async with services.db.read(primary=True) as s:
-        row = (
-            await s.execute(
-                select(Video.owner_id, Video.visibility)
-                .join(Upload, Upload.video_id == Video.id)
-                .where(Upload.id == upload_id)
-            )
-        ).first()
-    if row is not None:
-        authorize(principal, "upload", owner_id=row[0], visibility=row[1], what="upload")
+    access = await uploads.access(upload_id)
+    if access is not None:
+        owner, visibility = access.owner_id, access.visibility
+        authorize(principal, "upload", owner_id=owner, visibility=visibility, what="upload")
     elif principal is None:
         raise NotAuthenticated("uploads need a signed-in user: send 'Authorization: Bearer ...'")
 
@@ -97,7 +97,9 @@ async def upload_options(services: ServicesDep) -> Response:
 
 
 @router.post("", status_code=201, dependencies=[Depends(limit_upload)])
-async def create_upload(request: Request, services: ServicesDep, user: WriteUser) -> Response:
+async def create_upload(
+    request: Request, services: ServicesDep, uploads: UploadsDep, user: WriteUser
+) -> Response:
     """tus creation (and creation-with-upload): creates the video and its upload, owned by
     the caller (a signed-in user with the ``write`` scope)."""
     h = request.headers
@@ -125,7 +127,6 @@ async def create_upload(request: Request, services: ServicesDep, user: WriteUser
         if content_length is not None:
             tus.check_fits(0, content_length, length)
 
-    uploads = UploadService(services)
     state = await uploads.create(length=length, metadata=pairs, video=video, owner_id=user.id)
     if with_body:
         try:
@@ -150,12 +151,12 @@ async def create_upload(request: Request, services: ServicesDep, user: WriteUser
 
 @router.head("/{upload_id}")
 async def upload_status(
-    upload_id: str, request: Request, services: ServicesDep, user: CurrentUser
+    upload_id: str, request: Request, uploads: UploadsDep, user: CurrentUser
 ) -> Response:
     """tus core: how many bytes the server holds durably (the upload's owner only)."""
     tus.check_resumable(request.headers.get("tus-resumable"))
-    await _authorize(services, upload_id, user)
-    state = await UploadService(services).status(upload_id)
+    await _authorize(uploads, upload_id, user)
+    state = await uploads.status(upload_id)
     headers = {
         "Upload-Length": str(state.length),
         "Cache-Control": "no-store",
@@ -169,17 +170,17 @@ async def upload_status(
 
 @router.patch("/{upload_id}", status_code=204)
 async def upload_chunk(
-    upload_id: str, request: Request, services: ServicesDep, user: CurrentUser
+    upload_id: str, request: Request, uploads: UploadsDep, user: CurrentUser
 ) -> Response:
     """tus core: append the body at Upload-Offset; answers the new durable offset (the
     upload's owner only)."""
     h = request.headers
     tus.check_resumable(h.get("tus-resumable"))
-    await _authorize(services, upload_id, user)
+    await _authorize(uploads, upload_id, user)
     tus.check_content_type(h.get("content-type"))
     offset = tus.parse_int_header("Upload-Offset", h.get("upload-offset"))
     checksum = tus.parse_checksum(h.get("upload-checksum"))
-    state = await UploadService(services).write(
+    state = await uploads.write(
         upload_id,
         offset=offset,
         body=_body(request),
@@ -191,11 +192,11 @@ async def upload_chunk(
 
 @router.delete("/{upload_id}", status_code=204)
 async def terminate_upload(
-    upload_id: str, request: Request, services: ServicesDep, user: CurrentUser
+    upload_id: str, request: Request, uploads: UploadsDep, user: CurrentUser
 ) -> Response:
     """tus termination: removes an unfinished upload and its video (the upload's owner
     only)."""
     tus.check_resumable(request.headers.get("tus-resumable"))
-    await _authorize(services, upload_id, user)
-    await UploadService(services).terminate(upload_id)
+    await _authorize(uploads, upload_id, user)
+    await uploads.terminate(upload_id)
     return Response(status_code=204)

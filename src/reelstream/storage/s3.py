@@ -7,7 +7,7 @@ no botocore exception ever leaves this module.
 
 Besides the ``BlobStore`` interface the store offers multipart uploads (``create_multipart``,
 ``upload_part``, ``complete_multipart``, ``abort_multipart``, ``list_multipart``): tus staging
-streams an upload into the object store with them (``reelstream.ingest.staging_s3``).
+streams an upload into the object store with them (``reelstream.ingest.staging.object``).
 """
 
 from __future__ import annotations

@@ -26,8 +26,13 @@ from reelstream.ingest.errors import (
     UploadLocked,
     UploadNotFound,
 )
-from reelstream.ingest.service import UploadService, UploadState, purge_expired
-from reelstream.ingest.staging_s3 import ObjectStagedUploads, staging_prefix
+from reelstream.ingest.service import (
+    UploadService,
+    UploadState,
+    build_upload_service,
+    purge_expired,
+)
+from reelstream.ingest.staging.object import ObjectStaging, staging_prefix
 from reelstream.ingest.tus import parse_checksum
 from reelstream.services import Services, build_services
 from reelstream.storage.base import source_key
@@ -111,8 +116,8 @@ def s3(svc: Services) -> S3BlobStore:
 @BOTH_DATABASES
 async def test_upload_continues_on_another_instance(instances: Instance) -> None:
     a, b = await instances(), await instances()
-    ua, ub = UploadService(a), UploadService(b)
-    assert isinstance(ua, ObjectStagedUploads)
+    ua, ub = build_upload_service(a), build_upload_service(b)
+    assert isinstance(ua.staging, ObjectStaging)
     up = await ua.create(length=len(DATA), metadata={"filename": "clip.mp4"}, video=META)
 
     # A: less than a part -> everything in the tail object, acknowledged
@@ -155,7 +160,7 @@ async def test_upload_continues_on_another_instance(instances: Instance) -> None
 
 async def test_checksum_mismatch_acknowledges_nothing(instances: Instance) -> None:
     a = await instances()
-    svc = UploadService(a)
+    svc = build_upload_service(a)
     up = await new_upload(svc, len(DATA))
     await write(svc, up, 0, 1000)
     end = PART + 5000  # spans a part boundary: a part is uploaded, then the checksum fails
@@ -182,13 +187,13 @@ async def test_checksum_mismatch_acknowledges_nothing(instances: Instance) -> No
 
 async def test_dropped_connection_keeps_what_arrived(instances: Instance) -> None:
     a, b = await instances(), await instances()
-    up = await new_upload(UploadService(a), len(DATA))
-    st = await write(UploadService(a), up, 0, PART + 100, interrupt=True)
+    up = await new_upload(build_upload_service(a), len(DATA))
+    st = await write(build_upload_service(a), up, 0, PART + 100, interrupt=True)
     assert st.offset == PART + 100
-    assert (await UploadService(b).status(up.id)).offset == PART + 100
+    assert (await build_upload_service(b).status(up.id)).offset == PART + 100
     with pytest.raises(OffsetMismatch):
-        await write(UploadService(b), up, 0, 10)
-    st = await write(UploadService(b), up, PART + 100, len(DATA))
+        await write(build_upload_service(b), up, 0, 10)
+    st = await write(build_upload_service(b), up, PART + 100, len(DATA))
     assert st.completed
     assert await s3(b).get_bytes(source_key(up.video_id)) == DATA
 
@@ -196,7 +201,7 @@ async def test_dropped_connection_keeps_what_arrived(instances: Instance) -> Non
 @BOTH_DATABASES
 async def test_a_second_writer_on_another_instance_gets_423(instances: Instance) -> None:
     a, b = await instances(), await instances()
-    ua, ub = UploadService(a), UploadService(b)
+    ua, ub = build_upload_service(a), build_upload_service(b)
     up = await new_upload(ua, len(DATA))
 
     async def second_writer() -> None:
@@ -234,27 +239,27 @@ async def test_interrupted_completion_is_finished_by_head(
     instances: Instance, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a, b = await instances(), await instances()
-    up = await new_upload(UploadService(a), PART + 10)
+    up = await new_upload(build_upload_service(a), PART + 10)
 
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise StorageError("the object store went away")
 
     monkeypatch.setattr(s3(a), "complete_multipart", broken)
     with pytest.raises(StorageError):
-        await write(UploadService(a), up, 0, PART + 10)
+        await write(build_upload_service(a), up, 0, PART + 10)
     r = await row(a, up.id)
     assert r is not None and r.offset == PART + 10 and r.completed_at is None
-    st = await UploadService(b).status(up.id)  # any instance finishes it
+    st = await build_upload_service(b).status(up.id)  # any instance finishes it
     assert st.completed
     assert await s3(b).get_bytes(source_key(up.video_id)) == DATA[: PART + 10]
     # a PATCH repeating the last, already acknowledged, offset is answered without writing
     with pytest.raises(UploadFinished):
-        await write(UploadService(b), up, PART + 10, PART + 20)
+        await write(build_upload_service(b), up, PART + 10, PART + 20)
 
 
 async def test_empty_upload_completes(instances: Instance) -> None:
     a = await instances()
-    svc = UploadService(a)
+    svc = build_upload_service(a)
     up = await new_upload(svc, 0)
     st = await svc.write(up.id, offset=0, body=body(), content_length=0, checksum=None)
     assert st.completed
@@ -265,7 +270,7 @@ async def test_empty_upload_completes(instances: Instance) -> None:
 @BOTH_DATABASES
 async def test_termination_and_expiry_abort_the_multipart_upload(instances: Instance) -> None:
     a = await instances()
-    svc = UploadService(a)
+    svc = build_upload_service(a)
     killed = await new_upload(svc, len(DATA))
     await write(svc, killed, 0, PART + 10)
     stale = await new_upload(svc, len(DATA))
@@ -289,7 +294,7 @@ async def test_termination_and_expiry_abort_the_multipart_upload(instances: Inst
 async def test_orphans_of_a_deleted_video_are_swept(instances: Instance) -> None:
     a = await instances()
     a.settings.upload_expiry_s = 1
-    svc = UploadService(a)
+    svc = build_upload_service(a)
     up = await new_upload(svc, len(DATA))
     await write(svc, up, 0, 100)
     async with a.db.transaction() as s:  # the video was deleted while uploading
