@@ -303,3 +303,35 @@ async def test_orphans_of_a_deleted_video_are_swept(instances: Instance) -> None
     assert await purge_expired(a) == 0
     assert await s3(a).list("uploads") == []
     assert await s3(a).list_multipart("videos") == []
+
+
+@pytest.mark.parametrize("video_row", ["present", "deleted first"])
+async def test_discard_for_video_aborts_the_multipart_upload_and_removes_tails(
+    instances: Instance, video_row: str
+) -> None:
+    a = await instances()
+    svc = build_upload_service(a)
+    gone = await new_upload(svc, len(DATA))
+    await write(svc, gone, 0, PART + 10)  # a committed part and a tail
+    kept = await new_upload(svc, len(DATA))
+    await write(svc, kept, 0, 100)
+    assert len(await s3(a).list_multipart("videos")) == 2
+    assert await s3(a).list(staging_prefix(gone.id)) != []
+    if video_row == "deleted first":  # as deleting the video does: its upload rows go with it
+        async with a.db.transaction() as s:
+            await s.execute(delete(Video).where(Video.id == gone.video_id))
+
+    await svc.discard_for_video(gone.video_id)
+
+    with pytest.raises(UploadNotFound):
+        await svc.status(gone.id)
+    assert await s3(a).list(staging_prefix(gone.id)) == []
+    remaining = await s3(a).list_multipart("videos")
+    assert [m.key for m in remaining] == [source_key(kept.video_id)]
+    # another video's upload is untouched and continues
+    assert [t.key for t in await s3(a).list(staging_prefix(kept.id))] == [
+        f"uploads/{kept.id}/tail-100"
+    ]
+    st = await write(svc, kept, 100, len(DATA))
+    assert st.completed
+    assert await s3(a).get_bytes(source_key(kept.video_id)) == DATA

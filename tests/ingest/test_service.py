@@ -8,10 +8,10 @@ import os
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from reelstream.db.models import Job, Upload, Video
-from reelstream.ingest.errors import UploadLocked
+from reelstream.ingest.errors import UploadLocked, UploadNotFound
 from reelstream.ingest.service import UploadService, build_upload_service, purge_expired
 from reelstream.ingest.staging import local as local_mod
 from reelstream.ingest.staging.local import LocalStaging, StagingArea
@@ -157,3 +157,27 @@ async def test_purge_skips_an_upload_being_written(services: Services) -> None:
         handle.close()
     assert await purge_expired(services) == 1
     assert await video_status(services, up.video_id) is None
+
+
+@pytest.mark.parametrize("video_row", ["present", "deleted first"])
+async def test_discard_for_video_removes_what_is_staged(services: Services, video_row: str) -> None:
+    svc = build_upload_service(services)
+    gone = await new_upload(svc, len(DATA))
+    await svc.write(gone.id, offset=0, body=body(DATA[:1000]), content_length=1000, checksum=None)
+    area(svc).chunk_path(gone.id).write_bytes(b"a checksummed chunk in flight")
+    kept = await new_upload(svc, len(DATA))
+    await svc.write(kept.id, offset=0, body=body(DATA[:500]), content_length=500, checksum=None)
+    if video_row == "deleted first":  # as deleting the video does: its upload rows go with it
+        async with services.db.transaction() as s:
+            await s.execute(delete(Video).where(Video.id == gone.video_id))
+
+    await svc.discard_for_video(gone.video_id)
+
+    assert not area(svc).data_path(gone.id).exists()
+    assert not area(svc).chunk_path(gone.id).exists()
+    with pytest.raises(UploadNotFound):
+        await svc.status(gone.id)
+    # another video's upload is untouched
+    assert area(svc).data_path(kept.id).read_bytes() == DATA[:500]
+    assert (await svc.status(kept.id)).offset == 500
+    await svc.discard_for_video(gone.video_id)  # idempotent
