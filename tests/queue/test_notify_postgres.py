@@ -10,7 +10,7 @@ import pytest
 
 from reelstream.config import Settings
 from reelstream.queue.notify import Notifier, create_notifier
-from reelstream.queue.notify_pg import PgNotifier
+from reelstream.queue.notify.postgres import PgNotifier
 from reelstream.services import Services, build_services
 from tests.fixtures.postgres import PgCluster, PgServer
 

@@ -1,4 +1,4 @@
-"""Worker wake-ups across processes through Redis pub/sub (``queue.notify_redis``).
+"""Worker wake-ups across processes through Redis pub/sub (``queue.notify.redis``).
 
 Two ``Services`` stand for two processes (say, an api and a worker) sharing one Redis.
 """
@@ -14,7 +14,7 @@ import anyio
 import pytest
 
 from reelstream.config import Settings
-from reelstream.queue.notify_redis import RedisNotifier
+from reelstream.queue.notify.redis import RedisNotifier
 from reelstream.services import Services, build_services
 from tests.fixtures.redis import RedisServer
 
