@@ -26,6 +26,7 @@ from reelstream.db import Database
 from reelstream.db.base import utcnow
 from reelstream.db.models import Job
 from reelstream.ids import new_rev
+from reelstream.queue import wakeups
 from reelstream.queue.lease import Leases
 from reelstream.queue.retry import RetryPolicy
 
@@ -86,6 +87,7 @@ class JobQueue:
         )
         session.add(job)
         await session.flush()
+        wakeups.job_ready(session, kind)
         return job
 
     # -- worker side
@@ -232,6 +234,7 @@ class JobQueue:
             else:
                 job.state = "queued"
                 job.run_at = now
+                wakeups.job_ready(session, job.kind)
         await session.flush()
         return expired, dead
 
