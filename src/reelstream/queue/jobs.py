@@ -26,9 +26,9 @@ from reelstream.db import Database
 from reelstream.db.base import utcnow
 from reelstream.db.models import Job
 from reelstream.ids import new_rev
-from reelstream.queue import wakeups
 from reelstream.queue.lease import Leases
 from reelstream.queue.retry import RetryPolicy
+from reelstream.queue.wakeups import job_ready
 
 # Housekeeping kinds: never shown as "the video's job" (``active_job``)
 HOUSEKEEPING_KINDS = ("cleanup",)
@@ -87,7 +87,7 @@ class JobQueue:
         )
         session.add(job)
         await session.flush()
-        wakeups.job_ready(session, kind)
+        job_ready(session, kind)
         return job
 
     # -- worker side
@@ -234,7 +234,7 @@ class JobQueue:
             else:
                 job.state = "queued"
                 job.run_at = now
-                wakeups.job_ready(session, job.kind)
+                job_ready(session, job.kind)
         await session.flush()
         return expired, dead
 
