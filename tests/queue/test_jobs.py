@@ -69,7 +69,7 @@ async def test_concurrent_claims_never_share_a_job(services: Services) -> None:
     for _ in range(5):
         await _new_job(services)
 
-    async def claim(n: int):  # type: ignore[no-untyped-def]
+    async def claim(n: int):
         async with services.db.transaction() as s:
             return await services.queue.claim(s, f"w{n}")
 

@@ -69,8 +69,9 @@ async def test_postgres_settings_choose_listen_notify(pair: tuple[Services, Serv
 
 async def test_notify_in_one_process_wakes_the_other(pair: tuple[Services, Services]) -> None:
     a, b = pair
-    assert isinstance(a.notifier, PgNotifier) and isinstance(b.notifier, PgNotifier)
-    await _until(lambda: a.notifier.listening and b.notifier.listening)
+    na, nb = a.notifier, b.notifier
+    assert isinstance(na, PgNotifier) and isinstance(nb, PgNotifier)
+    await _until(lambda: na.listening and nb.listening)
     for _ in range(3):
         assert await _wakes(a.notifier, b.notifier) < 1.0
         assert await _wakes(b.notifier, a.notifier) < 1.0
@@ -101,12 +102,13 @@ async def test_the_listener_reconnects_after_its_connection_is_killed(
     pair: tuple[Services, Services], pg_primary: PgServer
 ) -> None:
     a, b = pair
-    assert isinstance(b.notifier, PgNotifier)
-    await _until(lambda: b.notifier.listening)
-    old_pid = b.notifier.server_pid
+    nb = b.notifier
+    assert isinstance(nb, PgNotifier)
+    await _until(lambda: nb.listening)
+    old_pid = nb.server_pid
     assert old_pid is not None
     assert pg_primary.psql(f"SELECT pg_terminate_backend({old_pid})") == "t"
-    await _until(lambda: b.notifier.server_pid not in (None, old_pid))
+    await _until(lambda: nb.server_pid not in (None, old_pid))
     assert await _wakes(a.notifier, b.notifier) < 1.0
 
 

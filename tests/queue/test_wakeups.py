@@ -29,7 +29,12 @@ def wakes(services: Services, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """One entry per ``notify()`` of the services' notifier."""
     calls: list[int] = []
     real = services.notifier.notify
-    monkeypatch.setattr(services.notifier, "notify", lambda: (calls.append(1), real())[1])
+
+    def notify() -> None:
+        calls.append(1)
+        real()
+
+    monkeypatch.setattr(services.notifier, "notify", notify)
     return calls
 
 
