@@ -13,6 +13,7 @@ from reelstream.db.invalidation import install as install_invalidation
 from reelstream.observability.metrics import Metrics
 from reelstream.queue import JobQueue, RetryPolicy
 from reelstream.queue.notify import Notifier, create_notifier
+from reelstream.queue.wakeups import install as install_wakeups
 from reelstream.storage import BlobStore, create_store
 
 
@@ -58,6 +59,8 @@ def build_services(settings: Settings) -> Services:
     cache = create_cache(settings, metrics)
     video_cache = VideoCache(cache, settings.cache_ttl_s, metrics=metrics)
     install_invalidation(db, video_cache)
+    notifier = create_notifier(settings)
+    install_wakeups(db, notifier)
     return Services(
         settings=settings,
         db=db,
@@ -65,7 +68,7 @@ def build_services(settings: Settings) -> Services:
         queue=JobQueue(db, policy, settings.lease_s),
         signer=TokenSigner(keys, settings.signing_key_id),
         metrics=metrics,
-        notifier=create_notifier(settings),
+        notifier=notifier,
         cache=cache,
         video_cache=video_cache,
     )

@@ -194,12 +194,15 @@ def test_bad_job_ids_are_a_clear_4xx(admin: Admin, path: str, status: int) -> No
 def test_retry_requeues_a_failed_transcode_and_wakes_the_workers(
     admin: Admin, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    vid, job_id = admin.run(failed_transcode, admin.services)
     woken: list[bool] = []
     real_notify = admin.services.notifier.notify
-    monkeypatch.setattr(
-        admin.services.notifier, "notify", lambda: (woken.append(True), real_notify())[1]
-    )
-    vid, job_id = admin.run(failed_transcode, admin.services)
+
+    def notify() -> None:  # counts the wake-ups, then wakes
+        woken.append(True)
+        real_notify()
+
+    monkeypatch.setattr(admin.services.notifier, "notify", notify)
 
     r = admin.as_admin("POST", f"/api/v1/admin/jobs/{job_id}/retry")
     assert r.status_code == 202, r.text

@@ -76,7 +76,6 @@ async def test_a_pool_registers_beats_its_busy_slots_and_marks_itself_stopped(
         assert first.stopped_at is None
 
         await queue_video(services, await create_video(services, "busy", owner=None))
-        services.notifier.notify()
         await eventually(lambda: asyncio.sleep(0, claimed))
 
         async def beat_shows_busy() -> Worker | None:

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from reelstream.app import create_app
 from reelstream.cache.redis import RedisCache
 from reelstream.config import Settings
-from reelstream.queue.notify_redis import RedisNotifier
+from reelstream.queue.notify.redis import RedisNotifier
 from tests.cache.helpers import QueryCounter, make_ready, run, services_of
 from tests.fixtures.redis import RedisServer
 from tests.ingest.helpers import TUS, metadata

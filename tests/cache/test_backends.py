@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from reelstream.cache import Cache
+from reelstream.cache import Cache, NullCache
 
 
 async def test_a_missing_key_is_none(cache: Cache) -> None:
@@ -53,4 +53,13 @@ async def test_add_stores_only_when_the_key_is_absent(cache: Cache) -> None:
 
 async def test_close_is_safe(cache: Cache) -> None:
     await cache.set("reelstream:test:k", b"v", ttl_s=30)
+    await cache.close()
+
+
+async def test_the_null_cache_stores_nothing() -> None:
+    cache = NullCache()
+    await cache.set("reelstream:test:k", b"v", ttl_s=30)
+    assert await cache.get("reelstream:test:k") is None
+    assert await cache.add("reelstream:test:k", b"v", ttl_s=30) is False
+    await cache.delete("reelstream:test:k")
     await cache.close()

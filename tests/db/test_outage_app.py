@@ -237,7 +237,6 @@ async def test_a_worker_pool_survives_the_primary_going_away(
         assert pool.running
         vid = await create_video(services)
         await queue_video(services, vid)
-        services.notifier.notify()
         deadline = time.monotonic() + 20
         while True:
             async with services.db.read() as s:

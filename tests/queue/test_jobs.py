@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from reelstream.db import videos
 from reelstream.db.base import utcnow
 from reelstream.db.models import Job
-from reelstream.queue import RetryPolicy
+from reelstream.queue import JobQueue, RetryPolicy
 from reelstream.services import Services
 
 
@@ -40,6 +40,20 @@ def test_retry_policy_backoff_is_exponential_and_capped() -> None:
     assert [policy.delay(n) for n in (1, 2, 3, 4)] == [10, 20, 40, 60]
     assert not policy.exhausted(3)
     assert policy.exhausted(4)
+
+
+def test_retry_policy_gives_up_after_max_attempts() -> None:
+    policy = RetryPolicy(max_attempts=3, base_s=10, max_s=60)
+    now = utcnow()
+    assert policy.retry_at(1, now) == now + dt.timedelta(seconds=10)
+    assert policy.retry_at(2, now, first_at=now) == now + dt.timedelta(seconds=20)
+    assert policy.retry_at(3, now) is None
+    assert not RetryPolicy(max_attempts=None).exhausted(10**6)
+
+
+def test_a_job_queue_needs_bounded_attempts(services: Services) -> None:
+    with pytest.raises(ValueError, match="max_attempts"):
+        JobQueue(services.db, RetryPolicy(max_attempts=None), lease_s=60)
 
 
 async def test_enqueue_is_part_of_the_callers_transaction(services: Services) -> None:

@@ -48,7 +48,6 @@ async def queue_video(
         info = await services.store.put_file(key, source)
         await videos.mark_uploaded(s, video, source_key=key, source_bytes=info.size)
         await services.queue.enqueue(s, video.id)
-    services.notifier.notify()
     return video.id
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 from collections import Counter
 
@@ -10,10 +11,12 @@ import httpx
 from sqlalchemy import select
 
 from reelstream import webhooks
+from reelstream.config import Settings
 from reelstream.db import videos as repo
 from reelstream.db.models import WebhookDelivery
+from reelstream.queue.retry import RetryPolicy
 from reelstream.services import Services
-from reelstream.webhooks.dispatcher import Dispatcher, backoff_s
+from reelstream.webhooks.dispatcher import Dispatcher, retry_policy
 from reelstream.webhooks.signing import verify
 from tests.webhooks.helpers import deliveries_in, new_video, pump, user_with_endpoint
 from tests.webhooks.receiver import Receiver
@@ -39,10 +42,43 @@ async def all_deliveries(services: Services) -> list[WebhookDelivery]:
         )
 
 
-def test_backoff_doubles_and_is_capped() -> None:
-    assert [backoff_s(a, 10, 3600) for a in (1, 2, 3, 4)] == [10, 20, 40, 80]
-    assert backoff_s(30, 10, 3600) == 3600
-    assert backoff_s(500, 10, 3600) == 3600
+def _policy(settings: Settings, **update: float) -> RetryPolicy:
+    return retry_policy(settings.model_copy(update=update))
+
+
+def test_backoff_doubles_and_is_capped(settings: Settings) -> None:
+    policy = _policy(settings, webhook_retry_base_s=10, webhook_retry_max_s=3600)
+    assert [policy.delay(a) for a in (1, 2, 3, 4)] == [10, 20, 40, 80]
+    assert policy.delay(30) == 3600
+    assert policy.delay(500) == 3600
+
+
+def test_the_backoff_schedule_is_the_one_deliveries_always_had(settings: Settings) -> None:
+    def before(attempt: int, base_s: float, max_s: float) -> float:
+        """The dispatcher's own formula before it used ``RetryPolicy``."""
+        return float(min(max_s, base_s * 2 ** min(attempt - 1, 62)))
+
+    for base_s, max_s in ((10, 3600), (0.2, 0.4), (1, 1e30), (0.001, 5e18), (3, 1)):
+        policy = _policy(settings, webhook_retry_base_s=base_s, webhook_retry_max_s=max_s)
+        for attempt in (*range(1, 200), 1000, 5000, 100_000):
+            assert policy.delay(attempt) == before(attempt, base_s, max_s), (base_s, attempt)
+
+
+def test_deliveries_retry_until_the_window_closes_however_many_attempts(
+    settings: Settings,
+) -> None:
+    policy = _policy(
+        settings,
+        webhook_retry_base_s=10,
+        webhook_retry_max_s=3600,
+        webhook_retry_window_s=24 * 3600,
+    )
+    created = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    window = dt.timedelta(hours=24)
+    assert policy.retry_at(10_000, created, created) == created + dt.timedelta(hours=1)
+    last = created + window - dt.timedelta(hours=1)
+    assert policy.retry_at(40, last, created) == created + window  # on the deadline: retried
+    assert policy.retry_at(40, last + dt.timedelta(seconds=1), created) is None
 
 
 async def test_a_receiver_down_for_a_while_gets_every_event_once_it_recovers(

@@ -185,7 +185,6 @@ async def retry(services: Services, job_id: int) -> JobView:
             raise JobNotFound(f"no job {job_id}")
         new = await retry_job(s, services.queue, job)
         view = await get_job(s, new.id)
-    services.notifier.notify()
     return view
 
 
@@ -256,7 +255,6 @@ async def retry_failed_renditions(services: Services, video_id: str) -> Job:
         jobs = await services.queue.jobs_of(s, video_id)
         timeline, _ = effective_stages(jobs)
         new = await retry_renditions(s, services.queue, video_id, timeline.failed_renditions())
-    services.notifier.notify()
     return new
 
 

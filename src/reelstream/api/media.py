@@ -312,5 +312,4 @@ async def choose_poster(
         job = pending or await services.queue.enqueue(s, video_id, kind=POSTER_KIND)
         await s.flush()
         state = job.state
-    services.notifier.notify()
     return PosterJobOut(video_id=video_id, at_s=body.at_s, job_state=state)

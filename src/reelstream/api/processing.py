@@ -103,7 +103,6 @@ async def retry_video(video_id: str, services: ServicesDep, user: WriteUser) -> 
         authorize(user, "retry", owner_id=video.owner_id, visibility=video.visibility)
         await retry.retry_video(s, services.queue, video_id)
         composed = await load_timeline(s, services, video)
-    services.notifier.notify()
     return timeline_out(video, composed, user)
 
 
@@ -123,5 +122,4 @@ async def retry_rendition(
         authorize(user, "retry", owner_id=video.owner_id, visibility=video.visibility)
         await retry.retry_renditions(s, services.queue, video_id, [name])
         composed = await load_timeline(s, services, video)
-    services.notifier.notify()
     return timeline_out(video, composed, user)

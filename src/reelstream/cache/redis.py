@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from reelstream.cache import Cache
+from reelstream.cache.base import Cache
 
 if TYPE_CHECKING:
     from reelstream.observability.metrics import Metrics

@@ -313,7 +313,6 @@ class UploadService:
                 await webhooks.emit(s, "upload.completed", video, extra={"upload_id": upload.id})
                 finished = True
         if finished:
-            self.services.notifier.notify()
             self.services.metrics.uploads_completed.inc()
             log.info("upload %s complete: video %s queued", upload.id, upload.video_id)
         return UploadState.of(await self._load(upload.id))

@@ -1,10 +1,13 @@
 """The job queue.
 
-Claiming is one atomic ``UPDATE … WHERE id = (SELECT … LIMIT 1) RETURNING`` inside a write
-transaction (``BEGIN IMMEDIATE`` on SQLite; ``FOR UPDATE SKIP LOCKED`` in the sub-select on
-PostgreSQL), so two workers never hold the same job. Each claim increments ``attempts`` and
-draws a fresh ``lease_rev``; every later write of the worker is fenced on (id, attempts), so
-after its lease expires and the reaper re-queues the job, the old worker can change nothing.
+Jobs are leased rows (``reelstream.queue.lease``): claiming is one atomic ``UPDATE … WHERE id =
+(SELECT … LIMIT 1) RETURNING`` inside a write transaction, so two workers never hold the same
+job. Each claim increments ``attempts`` and draws a fresh ``lease_rev``; every later write of
+the worker is fenced on (id, attempts), so after its lease expires and the reaper re-queues the
+job, the old worker can change nothing. Retries wait as the ``RetryPolicy`` says.
+
+Enqueueing (and re-queueing by the reaper) marks the session (``reelstream.queue.wakeups``):
+the workers are woken after the transaction commits, never before, never after a rollback.
 
 Callers pass their own session for the writes that must share a transaction with other state
 (enqueue with the video's status change; complete with publishing).
@@ -16,14 +19,16 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstream.db import Database
 from reelstream.db.base import utcnow
 from reelstream.db.models import Job
 from reelstream.ids import new_rev
+from reelstream.queue.lease import Leases
 from reelstream.queue.retry import RetryPolicy
+from reelstream.queue.wakeups import job_ready
 
 # Housekeeping kinds: never shown as "the video's job" (``active_job``)
 HOUSEKEEPING_KINDS = ("cleanup",)
@@ -62,9 +67,12 @@ class DeadJob:
 
 class JobQueue:
     def __init__(self, db: Database, policy: RetryPolicy, lease_s: float) -> None:
+        if policy.max_attempts is None:
+            raise ValueError("a job queue needs a bounded max_attempts (the reaper relies on it)")
         self.db = db
         self.policy = policy
         self.lease_s = lease_s
+        self.leases = Leases(Job, held="running", skip_locked=not db.is_sqlite)
 
     # -- producer side
     async def enqueue(
@@ -79,39 +87,30 @@ class JobQueue:
         )
         session.add(job)
         await session.flush()
+        job_ready(session, kind)
         return job
 
     # -- worker side
     async def claim(self, session: AsyncSession, owner: str) -> Lease | None:
         now = utcnow()
         expires = now + dt.timedelta(seconds=self.lease_s)
-        pick = (
-            select(Job.id)
-            .where(Job.state == "queued", Job.run_at <= now)
-            .order_by(Job.run_at, Job.id)
-            .limit(1)
-        )
-        if not self.db.is_sqlite:
-            pick = pick.with_for_update(skip_locked=True)
         rev = new_rev()
-        stmt = (
-            update(Job)
-            .where(Job.id == pick.scalar_subquery(), Job.state == "queued")
-            .values(
-                state="running",
-                attempts=Job.attempts + 1,
-                lease_owner=owner,
-                lease_rev=rev,
-                lease_expires_at=expires,
-                heartbeat_at=now,
-                started_at=now,
-                progress=0.0,
-                stages=None,
-                updated_at=now,
-            )
-            .returning(Job.id, Job.video_id, Job.kind, Job.attempts, Job.payload)
+        row = await self.leases.claim(
+            session,
+            due=and_(Job.state == "queued", Job.run_at <= now),
+            order_by=(Job.run_at, Job.id),
+            owner=owner,
+            expires_at=expires,
+            values={
+                "lease_rev": rev,
+                "heartbeat_at": now,
+                "started_at": now,
+                "progress": 0.0,
+                "stages": None,
+                "updated_at": now,
+            },
+            returning=(Job.video_id, Job.kind, Job.payload),
         )
-        row = (await session.execute(stmt)).first()
         if row is None:
             return None
         return Lease(
@@ -123,13 +122,6 @@ class JobQueue:
             owner=owner,
             expires_at=expires,
             payload=dict(row.payload or {}),
-        )
-
-    def _fence(self, lease: Lease) -> tuple[ColumnElement[bool], ...]:
-        return (
-            Job.id == lease.job_id,
-            Job.attempts == lease.attempt,
-            Job.state == "running",
         )
 
     async def heartbeat(
@@ -147,8 +139,7 @@ class JobQueue:
         if stages is not None:
             values["stages"] = stages
         async with self.db.transaction() as s:
-            res = await s.execute(update(Job).where(*self._fence(lease)).values(**values))
-        return bool(res.rowcount)  # type: ignore[attr-defined]
+            return await self.leases.write(s, lease.job_id, lease.attempt, values)
 
     async def complete(
         self, session: AsyncSession, lease: Lease, stages: Stages | None = None
@@ -163,8 +154,7 @@ class JobQueue:
         }
         if stages is not None:
             values["stages"] = stages
-        res = await session.execute(update(Job).where(*self._fence(lease)).values(**values))
-        return bool(res.rowcount)  # type: ignore[attr-defined]
+        return await self.leases.write(session, lease.job_id, lease.attempt, values)
 
     async def fail(
         self,
@@ -177,8 +167,8 @@ class JobQueue:
     ) -> FailOutcome | None:
         """Record a failed attempt: re-queue with backoff, or fail for good. None: lease lost."""
         now = utcnow()
-        final = not retryable or self.policy.exhausted(lease.attempt)
-        retry_at = None if final else now + dt.timedelta(seconds=self.policy.delay(lease.attempt))
+        retry_at = self.policy.retry_at(lease.attempt, now) if retryable else None
+        final = retry_at is None
         values: dict[str, object] = {
             "state": "failed" if final else "queued",
             "last_error": error,
@@ -191,8 +181,7 @@ class JobQueue:
             values["finished_at"] = now
         else:
             values["run_at"] = retry_at
-        res = await session.execute(update(Job).where(*self._fence(lease)).values(**values))
-        if not res.rowcount:  # type: ignore[attr-defined]
+        if not await self.leases.write(session, lease.job_id, lease.attempt, values):
             return None
         return FailOutcome(final=final, retry_at=retry_at)
 
@@ -201,19 +190,15 @@ class JobQueue:
         down, nothing went wrong with the job. ``attempts`` stays as it is (it is the fencing
         token, so it never goes down); ``max_attempts`` grows by one instead. False: the lease
         was lost."""
-        res = await session.execute(
-            update(Job)
-            .where(*self._fence(lease))
-            .values(
-                state="queued",
-                run_at=utcnow(),
-                max_attempts=Job.max_attempts + 1,
-                last_error=reason,
-                lease_owner=None,
-                lease_expires_at=None,
-            )
-        )
-        return bool(res.rowcount)  # type: ignore[attr-defined]
+        values = {
+            "state": "queued",
+            "run_at": utcnow(),
+            "max_attempts": Job.max_attempts + 1,
+            "last_error": reason,
+            "lease_owner": None,
+            "lease_expires_at": None,
+        }
+        return await self.leases.write(session, lease.job_id, lease.attempt, values)
 
     async def reap(self, session: AsyncSession) -> tuple[list[Lease], list[DeadJob]]:
         """Re-queue running jobs whose lease expired; fail those out of attempts.
@@ -222,15 +207,7 @@ class JobQueue:
         are now dead (so their videos can be marked failed in the same transaction).
         """
         now = utcnow()
-        rows = (
-            (
-                await session.execute(
-                    select(Job).where(Job.state == "running", Job.lease_expires_at < now)
-                )
-            )
-            .scalars()
-            .all()
-        )
+        rows = (await session.execute(select(Job).where(self.leases.expired(now)))).scalars().all()
         expired: list[Lease] = []
         dead: list[DeadJob] = []
         for job in rows:
@@ -257,6 +234,7 @@ class JobQueue:
             else:
                 job.state = "queued"
                 job.run_at = now
+                job_ready(session, job.kind)
         await session.flush()
         return expired, dead
 

@@ -119,8 +119,6 @@ async def reap_once(services: Services) -> int:
             lease.attempt,
         )
         await _remove_expired_outputs(services, lease)
-    if expired:
-        services.notifier.notify()
     return len(expired)
 
 

@@ -1,18 +1,19 @@
 """The dispatcher: claims due deliveries under a lease, POSTs them, records the outcome.
 
-Claiming is the job queue's technique: one ``UPDATE … WHERE id = (SELECT … LIMIT 1)
-RETURNING`` per delivery inside a write transaction (``BEGIN IMMEDIATE`` on SQLite, ``FOR
-UPDATE SKIP LOCKED`` in the sub-select on PostgreSQL), so two dispatchers never hold the same
-delivery. A claim moves the delivery to ``sending``, increments ``attempts`` and leases it for
-``lease_s`` (twice the request timeout plus 10 s); a dispatcher that dies mid-send leaves a
-lease that expires, and the delivery is claimed again. The result write is fenced on
+Deliveries are leased rows like jobs (``reelstream.queue.lease``): one ``UPDATE … WHERE id =
+(SELECT … LIMIT 1) RETURNING`` per delivery inside a write transaction, so two dispatchers
+never hold the same delivery. A claim moves the delivery to ``sending``, increments
+``attempts`` and leases it for ``lease_s`` (twice the request timeout plus 10 s); a dispatcher
+that dies mid-send leaves a lease that expires, and the delivery is claimed again (there is no
+reaper: an expired ``sending`` delivery is simply due). The result write is fenced on
 (id, attempts), so a dispatcher whose lease was taken over changes nothing.
 
 A 2xx answer within ``webhook_timeout_s`` is delivered; anything else (another status, a
-timeout, a refused connection, a private address) is retried after
-``webhook_retry_base_s * 2**(attempt-1)`` seconds, capped at ``webhook_retry_max_s``, until the
-event is ``webhook_retry_window_s`` old: then the delivery is failed. Each pass claims at most
-``webhook_concurrency`` deliveries and sends them concurrently.
+timeout, a refused connection, a private address) is retried as ``retry_policy(settings)``
+says: after ``webhook_retry_base_s * 2**(attempt-1)`` seconds, capped at
+``webhook_retry_max_s``, until the event is ``webhook_retry_window_s`` old: then the delivery
+is failed. Each pass claims at most ``webhook_concurrency`` deliveries and sends them
+concurrently.
 """
 
 from __future__ import annotations
@@ -23,13 +24,16 @@ import logging
 from dataclasses import dataclass
 
 import httpx
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstream import __version__
+from reelstream.config import Settings
 from reelstream.db.base import utcnow
 from reelstream.db.errors import DatabaseUnavailable
 from reelstream.db.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+from reelstream.queue.lease import Leases
+from reelstream.queue.retry import RetryPolicy
 from reelstream.services import Services
 from reelstream.webhooks.errors import InvalidWebhook
 from reelstream.webhooks.signing import sign_headers
@@ -59,9 +63,16 @@ class Outcome:
     error: str | None
 
 
-def backoff_s(attempt: int, base_s: float, max_s: float) -> float:
-    """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-    return float(min(max_s, base_s * 2 ** min(attempt - 1, 62)))
+def retry_policy(settings: Settings) -> RetryPolicy:
+    """Deliveries retry with doubling delays for as long as their event is younger than the
+    retry window, however many attempts that takes."""
+    return RetryPolicy(
+        max_attempts=None,
+        base_s=settings.webhook_retry_base_s,
+        max_s=settings.webhook_retry_max_s,
+        factor=2.0,
+        horizon_s=settings.webhook_retry_window_s,
+    )
 
 
 class Dispatcher:
@@ -70,35 +81,26 @@ class Dispatcher:
         self.settings = services.settings
         self.owner = owner
         self.lease_s = self.settings.webhook_timeout_s * 2 + 10
+        self.policy = retry_policy(self.settings)
+        self.leases = Leases(WebhookDelivery, held="sending", skip_locked=not services.db.is_sqlite)
 
     # -- claiming
     def _due(self, now: dt.datetime) -> ColumnElement[bool]:
         d = WebhookDelivery
-        return or_(
-            and_(d.state == "pending", d.next_attempt_at <= now),
-            and_(d.state == "sending", d.lease_expires_at < now),
-        )
+        return or_(and_(d.state == "pending", d.next_attempt_at <= now), self.leases.expired(now))
 
     async def _claim_one(self, session: AsyncSession) -> tuple[int, int] | None:
         d = WebhookDelivery
         now = utcnow()
-        due = self._due(now)
-        pick = select(d.id).where(due).order_by(d.next_attempt_at, d.id).limit(1)
-        if not self.services.db.is_sqlite:
-            pick = pick.with_for_update(skip_locked=True)
-        stmt = (
-            update(d)
-            .where(d.id == pick.scalar_subquery(), due)
-            .values(
-                state="sending",
-                attempts=d.attempts + 1,
-                lease_owner=self.owner,
-                lease_expires_at=now + dt.timedelta(seconds=self.lease_s),
-                last_attempt_at=now,
-            )
-            .returning(d.id, d.attempts)
+        row = await self.leases.claim(
+            session,
+            due=self._due(now),
+            order_by=(d.next_attempt_at, d.id),
+            owner=self.owner,
+            expires_at=now + dt.timedelta(seconds=self.lease_s),
+            values={"last_attempt_at": now},
+            returning=(),
         )
-        row = (await session.execute(stmt)).first()
         return None if row is None else (int(row.id), int(row.attempts))
 
     async def claim(self, limit: int) -> list[Claimed]:
@@ -178,7 +180,6 @@ class Dispatcher:
     async def record(self, claimed: Claimed, outcome: Outcome) -> str | None:
         """Write the attempt's result, fenced on the claim. Returns the new state, or None
         when the claim was lost (its lease expired and another dispatcher took it)."""
-        s = self.settings
         now = utcnow()
         values: dict[str, object] = {
             "last_status": outcome.status,
@@ -189,25 +190,14 @@ class Dispatcher:
         if outcome.ok:
             values.update(state="delivered", delivered_at=now)
         else:
-            retry_at = now + dt.timedelta(
-                seconds=backoff_s(claimed.attempt, s.webhook_retry_base_s, s.webhook_retry_max_s)
-            )
-            deadline = claimed.event_created_at + dt.timedelta(seconds=s.webhook_retry_window_s)
-            if retry_at > deadline:
+            retry_at = self.policy.retry_at(claimed.attempt, now, claimed.event_created_at)
+            if retry_at is None:
                 values.update(state="failed")
             else:
                 values.update(state="pending", next_attempt_at=retry_at)
         async with self.services.db.transaction() as session:
-            res = await session.execute(
-                update(WebhookDelivery)
-                .where(
-                    WebhookDelivery.id == claimed.delivery_id,
-                    WebhookDelivery.attempts == claimed.attempt,
-                    WebhookDelivery.state == "sending",
-                )
-                .values(**values)
-            )
-        if not res.rowcount:  # type: ignore[attr-defined]
+            held = await self.leases.write(session, claimed.delivery_id, claimed.attempt, values)
+        if not held:
             return None
         state = str(values["state"])
         if state == "failed":

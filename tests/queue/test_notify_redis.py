@@ -1,4 +1,4 @@
-"""Worker wake-ups across processes through Redis pub/sub (``queue.notify_redis``).
+"""Worker wake-ups across processes through Redis pub/sub (``queue.notify.redis``).
 
 Two ``Services`` stand for two processes (say, an api and a worker) sharing one Redis.
 """
@@ -12,9 +12,12 @@ from pathlib import Path
 
 import anyio
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstream.config import Settings
-from reelstream.queue.notify_redis import RedisNotifier
+from reelstream.db import videos
+from reelstream.db.migrate import upgrade
+from reelstream.queue.notify.redis import RedisNotifier
 from reelstream.services import Services, build_services
 from tests.fixtures.redis import RedisServer
 
@@ -44,6 +47,7 @@ async def two_processes(tmp_path: Path) -> AsyncIterator[Start]:
             for name in ("a", "b"):
                 settings = process_settings(tmp_path / name, redis_url)
                 settings.prepare()
+                await anyio.to_thread.run_sync(upgrade, settings.resolved_database_url)
                 services = build_services(settings)
                 stack.push_async_callback(services.close)
                 await services.start()
@@ -51,6 +55,12 @@ async def two_processes(tmp_path: Path) -> AsyncIterator[Start]:
             return pair[0], pair[1]
 
         yield start
+
+
+async def _new_video(session: AsyncSession) -> str:
+    video = await videos.create_video(session, title="t", filename="t.mp4")
+    await videos.mark_uploaded(session, video, source_key="videos/x/source", source_bytes=1)
+    return video.id
 
 
 def notifier(services: Services) -> RedisNotifier:
@@ -84,6 +94,23 @@ async def test_a_notify_in_one_process_wakes_the_other(
     b.notifier.notify()
     latency = await woken_within(a)
     assert latency is not None and latency < 1.0
+
+
+async def test_a_job_committed_in_one_process_wakes_the_other(
+    redis_url: str, two_processes: Start
+) -> None:
+    a, b = await two_processes(redis_url)
+    await subscribed(a)
+    await subscribed(b)
+    with pytest.raises(RuntimeError):
+        async with a.db.transaction() as s:
+            await a.queue.enqueue(s, await _new_video(s))
+            raise RuntimeError("abort")
+    assert await woken_within(b, 0.3) is None  # rolled back: nobody is woken
+    async with a.db.transaction() as s:
+        await a.queue.enqueue(s, await _new_video(s))
+    latency = await woken_within(b)
+    assert latency is not None and latency < 1.0, latency
 
 
 async def test_wakeups_resume_after_redis_restarts(

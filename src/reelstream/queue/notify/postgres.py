@@ -21,7 +21,7 @@ import logging
 import asyncpg  # type: ignore[import-untyped]
 
 from reelstream.db.database import PgConnector
-from reelstream.queue.notify import CHANNEL, Notifier
+from reelstream.queue.notify.base import CHANNEL, Notifier
 
 log = logging.getLogger(__name__)
 

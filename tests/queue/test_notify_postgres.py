@@ -7,10 +7,13 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstream.config import Settings
+from reelstream.db import videos
+from reelstream.db.migrate import upgrade
 from reelstream.queue.notify import Notifier, create_notifier
-from reelstream.queue.notify_pg import PgNotifier
+from reelstream.queue.notify.postgres import PgNotifier
 from reelstream.services import Services, build_services
 from tests.fixtures.postgres import PgCluster, PgServer
 
@@ -29,6 +32,12 @@ async def _until(check: Callable[[], bool], timeout: float = 15) -> None:
         await asyncio.sleep(0.02)
 
 
+async def _new_video(session: AsyncSession) -> str:
+    video = await videos.create_video(session, title="t", filename="t.mp4")
+    await videos.mark_uploaded(session, video, source_key="videos/x/source", source_bytes=1)
+    return video.id
+
+
 async def _wakes(sender: Notifier, receiver: Notifier) -> float:
     """notify() on one side; seconds until wait() returns on the other."""
     await _drain(receiver)
@@ -43,6 +52,7 @@ async def pair(settings: Settings, pg_url: str) -> AsyncIterator[tuple[Services,
     """Two independent Services (as two processes would build them) on one database."""
     cfg = settings.model_copy(update={"database_url": pg_url, "poll_interval_s": POLL_S})
     cfg.prepare()
+    await asyncio.to_thread(upgrade, pg_url)
     a, b = build_services(cfg), build_services(cfg)
     for svc in (a, b):
         await svc.start()
@@ -68,6 +78,24 @@ async def test_notify_in_one_process_wakes_the_other(pair: tuple[Services, Servi
     # Without a notification nobody wakes up.
     await _drain(b.notifier)
     assert not await b.notifier.wait(0.3)
+
+
+async def test_a_job_committed_in_one_process_wakes_the_other(
+    pair: tuple[Services, Services],
+) -> None:
+    a, b = pair
+    await _until(lambda: a.notifier.listening and b.notifier.listening)  # type: ignore[attr-defined]
+    await _drain(b.notifier)
+    with pytest.raises(RuntimeError):
+        async with a.db.transaction() as s:
+            await a.queue.enqueue(s, await _new_video(s))
+            raise RuntimeError("abort")
+    assert not await b.notifier.wait(0.3)  # rolled back: nobody is woken
+    started = time.monotonic()
+    async with a.db.transaction() as s:
+        await a.queue.enqueue(s, await _new_video(s))
+    assert await b.notifier.wait(POLL_S), "no wake-up before the poll interval"
+    assert time.monotonic() - started < 1.0
 
 
 async def test_the_listener_reconnects_after_its_connection_is_killed(

@@ -22,7 +22,7 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from reelstream.queue.notify import CHANNEL, Notifier
+from reelstream.queue.notify.base import CHANNEL, Notifier
 
 log = logging.getLogger(__name__)
 
