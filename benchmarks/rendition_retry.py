@@ -44,9 +44,9 @@ from benchmarks.common import (  # noqa: E402
     width_of,
 )
 from reelstream.config import Settings  # noqa: E402
-from reelstream.transcode.ffmpeg import build_ladder_argv  # noqa: E402
-from reelstream.transcode.ladder import plan_ladder  # noqa: E402
-from reelstream.transcode.probe import probe_file, sniff_file  # noqa: E402
+from reelstream.media.ffmpeg import build_ladder_argv  # noqa: E402
+from reelstream.media.ladder import plan_ladder  # noqa: E402
+from reelstream.media.probe import probe_file, sniff_file  # noqa: E402
 
 POLL_S = 1.0
 

@@ -45,7 +45,7 @@ from benchmarks.common import (  # noqa: E402
     width_of,
 )
 from reelstream.config import Settings  # noqa: E402
-from reelstream.transcode.ffmpeg import bare_ladder_command  # noqa: E402
+from reelstream.media.ffmpeg import bare_ladder_command  # noqa: E402
 
 
 def run_anchor(source: Path, settings: Settings) -> float:
