@@ -31,11 +31,9 @@ import contextlib
 import logging
 import os
 import re
-import shutil
 import signal
 import socket
 import time
-from pathlib import Path
 
 import anyio
 from sqlalchemy import select
@@ -45,6 +43,7 @@ from reelstream.config import Settings
 from reelstream.db import videos
 from reelstream.db.errors import DatabaseUnavailable, VideoNotFound
 from reelstream.db.models import Job
+from reelstream.fsutil import remove_tree
 from reelstream.ingest.service import purge_expired
 from reelstream.processing.cleanup import CLEANUP_KIND, run_cleanup
 from reelstream.processing.pipeline import run_attempt, work_dir_name
@@ -53,8 +52,8 @@ from reelstream.processing.timeline import RENDITION_KIND, TRANSCODE_KIND
 from reelstream.queue import workers as registry
 from reelstream.queue.jobs import Lease
 from reelstream.services import Services, build_services
-from reelstream.storage.base import rev_prefix
 from reelstream.storage.errors import StorageError
+from reelstream.storage.keys import rev_prefix
 from reelstream.webhooks.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
@@ -141,7 +140,7 @@ async def _remove_expired_outputs(services: Services, lease: Lease) -> None:
         except StorageError as exc:
             log.warning("cannot remove outputs of expired rev %s: %s", lease.rev, exc)
     work = services.settings.work_dir / work_dir_name(lease)
-    await anyio.to_thread.run_sync(_remove_tree, work)
+    await anyio.to_thread.run_sync(remove_tree, work)
 
 
 async def remove_stale_work_dirs(services: Services) -> int:
@@ -163,7 +162,7 @@ async def remove_stale_work_dirs(services: Services) -> int:
     live = {f"{r.id}-{r.attempts}-{r.lease_rev}" for r in rows}
     stale = [p for p in candidates if p.name not in live]
     for path in stale:
-        await anyio.to_thread.run_sync(_remove_tree, path)
+        await anyio.to_thread.run_sync(remove_tree, path)
     removed = len(stale)
     if removed:
         log.info("removed %d leftover work dirs", removed)
@@ -175,10 +174,6 @@ async def run_janitor(services: Services) -> None:
     removed = await purge_expired(services)
     if removed:
         log.info("removed %d expired upload(s)", removed)
-
-
-def _remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
 
 
 class WorkerPool:

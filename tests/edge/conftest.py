@@ -25,7 +25,7 @@ from tests.support import FFMPEG, free_port, server_env, stop_process, wait_read
 from reelstream.auth.tokens import TokenSigner
 from reelstream.config import Settings
 from reelstream.ids import new_id, new_rev
-from reelstream.storage.base import rev_prefix
+from reelstream.storage.keys import rev_prefix
 
 MASTER = (
     "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n"

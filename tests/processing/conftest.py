@@ -14,7 +14,7 @@ from reelstream.config import Settings
 from reelstream.db import videos
 from reelstream.db.migrate import upgrade
 from reelstream.services import Services, build_services
-from reelstream.storage.base import source_key
+from reelstream.storage.keys import source_key
 from reelstream.worker import claim_next
 from tests.support import FFMPEG, make_clip
 

@@ -14,7 +14,7 @@ from reelstream.media.packaging import parse_attributes, parse_media_playlist
 from reelstream.media.probe import probe_file
 from reelstream.queue.jobs import Lease, Stages
 from reelstream.services import Services
-from reelstream.storage.base import rev_prefix
+from reelstream.storage.keys import rev_prefix
 from tests.media.media_checks import check_mpd, check_storyboard
 from tests.processing.conftest import ffmpeg_children, queue_video, transcode_next
 from tests.support import media_duration

@@ -19,7 +19,7 @@ from reelstream.processing.errors import NothingToRetry, RenditionNotFound
 from reelstream.processing.retry import retry_renditions, retry_video
 from reelstream.processing.timeline import Composed, Stage, compose
 from reelstream.services import Services
-from reelstream.storage.base import rev_prefix
+from reelstream.storage.keys import rev_prefix
 from reelstream.worker import claim_next, run_job
 from tests.media.media_checks import check_mpd, check_storyboard
 from tests.processing.conftest import queue_video

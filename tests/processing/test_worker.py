@@ -16,7 +16,7 @@ from reelstream.db.base import utcnow
 from reelstream.db.models import Job, Video
 from reelstream.processing.pipeline import work_dir_name
 from reelstream.services import Services, build_services
-from reelstream.storage.base import rev_prefix
+from reelstream.storage.keys import rev_prefix
 from reelstream.worker import (
     WorkerPool,
     claim_next,

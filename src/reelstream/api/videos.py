@@ -39,8 +39,8 @@ from reelstream.errors import ReelstreamError
 from reelstream.ingest.staging import StagingArea
 from reelstream.queue.jobs import HOUSEKEEPING_KINDS
 from reelstream.services import Services
-from reelstream.storage.base import video_prefix
 from reelstream.storage.errors import StorageError
+from reelstream.storage.keys import video_prefix
 from reelstream.views.aggregator import ViewAggregator
 
 log = logging.getLogger(__name__)

@@ -62,8 +62,9 @@ from reelstream.ingest.service import (
 )
 from reelstream.ingest.tus import Checksum, VideoMetadata
 from reelstream.services import Services
-from reelstream.storage.base import BlobInfo, source_key
+from reelstream.storage.base import BlobInfo
 from reelstream.storage.errors import BlobNotFound, StorageError
+from reelstream.storage.keys import source_key
 from reelstream.storage.s3 import S3BlobStore
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,8 @@ from reelstream.db.base import utcnow
 from reelstream.db.errors import VideoNotFound
 from reelstream.queue.jobs import JobQueue, Lease
 from reelstream.services import Services
-from reelstream.storage.base import rev_prefix
 from reelstream.storage.errors import StorageError
+from reelstream.storage.keys import rev_prefix
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import shutil
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from reelstream import webhooks
 from reelstream.db import videos
 from reelstream.db.captions import list_captions
 from reelstream.db.errors import VideoNotFound
+from reelstream.fsutil import fresh_dir, remove_tree
 from reelstream.media.errors import FFmpegFailed, InvalidMedia, TranscodeError
 from reelstream.media.ffmpeg import (
     AUDIO_NAME,
@@ -72,8 +72,8 @@ from reelstream.queue.errors import LeaseLost
 from reelstream.queue.heartbeat import run_with_heartbeats
 from reelstream.queue.jobs import Lease
 from reelstream.services import Services
-from reelstream.storage.base import rev_prefix, source_key
 from reelstream.storage.errors import BlobNotFound, StorageError
+from reelstream.storage.keys import rev_of, rev_prefix, revs_prefix, source_key
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ class Attempt:
             await _shielded(self._give_back("the worker shut down during transcoding"))
             raise
         finally:
-            await _shielded(anyio.to_thread.run_sync(_remove_tree, self.work))
+            await _shielded(anyio.to_thread.run_sync(remove_tree, self.work))
             metrics.transcode_attempts.labels(outcome).inc()
             if outcome == "published":
                 metrics.transcode_seconds.observe(time.monotonic() - started)
@@ -251,7 +251,7 @@ class Attempt:
         settings = self.settings
         self.timeline.start("probe")
         await self._save()
-        await anyio.to_thread.run_sync(_fresh_dir, self.work)
+        await anyio.to_thread.run_sync(fresh_dir, self.work)
         source = await self._fetch_source()
         info = await probe(source, settings)
         if self.only is None:
@@ -374,7 +374,7 @@ class Attempt:
         """The storyboard from its own decode of the source (renditions were encoded one by
         one); a failure only costs the storyboard."""
         folder = out / STORYBOARD_FOLDER
-        await anyio.to_thread.run_sync(_fresh_dir, folder)
+        await anyio.to_thread.run_sync(fresh_dir, folder)
         argv = build_thumbs_argv(self.settings, source, out, container=container, storyboard=plan)
         try:
             await run_ffmpeg(
@@ -700,9 +700,9 @@ def final_reason(reason: str, lease: Lease, retryable: bool) -> str:
 async def remove_stale_revs(services: Services, video_id: str, *, keep: str) -> None:
     """Delete every ``videos/{vid}/r/*`` folder except the published rev ``keep``."""
     store = services.store
-    root = f"videos/{video_id}/r"
     try:
-        revs = {blob.key.split("/")[3] for blob in await store.list(root)}
+        blobs = await store.list(revs_prefix(video_id))
+        revs = {rev for blob in blobs if (rev := rev_of(video_id, blob.key)) is not None}
         for rev in sorted(revs - {keep}):
             await store.delete_prefix(rev_prefix(video_id, rev))
     except StorageError as exc:
@@ -721,10 +721,6 @@ async def _shielded(awaitable: Awaitable[object]) -> None:
         await asyncio.shield(task)
 
 
-def _remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-
-
 def _count_files(folder: Path, pattern: str) -> int:
     return sum(1 for _ in folder.glob(pattern))
 
@@ -732,14 +728,9 @@ def _count_files(folder: Path, pattern: str) -> int:
 def _remove_outputs(out: Path, names: list[str]) -> None:
     """Remove what ffmpeg wrote for some renditions (their folders under ``out``)."""
     for name in names:
-        shutil.rmtree(out / name, ignore_errors=True)
+        remove_tree(out / name)
 
 
 def _remove_files(folder: Path, pattern: str) -> None:
     for path in folder.glob(pattern):
         path.unlink(missing_ok=True)
-
-
-def _fresh_dir(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True)

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
-from pathlib import Path
 
 import anyio
 
 from reelstream.db import videos
 from reelstream.db.errors import VideoNotFound
+from reelstream.fsutil import fresh_dir, remove_tree
 from reelstream.media.errors import InvalidMedia, TranscodeError
 from reelstream.media.ffmpeg import build_poster_argv, run_ffmpeg
 from reelstream.media.probe import sniff_file
@@ -33,8 +32,8 @@ from reelstream.queue.errors import LeaseLost
 from reelstream.queue.heartbeat import run_with_heartbeats
 from reelstream.queue.jobs import Lease
 from reelstream.services import Services
-from reelstream.storage.base import rev_prefix, source_key
 from reelstream.storage.errors import BlobNotFound, StorageError
+from reelstream.storage.keys import rev_prefix, source_key
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +56,7 @@ class PosterAttempt:
         try:
             return await self._run()
         finally:
-            await anyio.to_thread.run_sync(_remove_tree, self.work)
+            await anyio.to_thread.run_sync(remove_tree, self.work)
 
     async def _run(self) -> str:
         try:
@@ -105,7 +104,7 @@ class PosterAttempt:
                     raise LeaseLost("the job's lease was lost")
             log.info("video %s: poster job skipped (the video is not ready)", self.video_id)
             return "skipped"
-        await anyio.to_thread.run_sync(_fresh_dir, self.work)
+        await anyio.to_thread.run_sync(fresh_dir, self.work)
         source = await local_source(self.services, key, self.work)
         container = await anyio.to_thread.run_sync(sniff_file, source, settings)
         dest = self.work / "poster.jpg"
@@ -143,12 +142,3 @@ async def run_poster(services: Services, lease: Lease) -> str:
     outcome = await PosterAttempt(services, lease).run()
     log.info("video %s poster job %d: %s", lease.video_id, lease.job_id, outcome)
     return outcome
-
-
-def _remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def _fresh_dir(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True)

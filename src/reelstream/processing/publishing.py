@@ -39,18 +39,13 @@ from reelstream.media.dash import mpd_document
 from reelstream.media.hls import master_playlist, subtitle_playlist, timestamp_map
 from reelstream.media.layout import MASTER_NAME, MPD_NAME, Layout, SubtitleTrack
 from reelstream.services import Services
-from reelstream.storage.base import rev_prefix, video_prefix
 from reelstream.storage.errors import BlobNotFound, StorageError
+from reelstream.storage.keys import caption_key, rev_prefix
 
 log = logging.getLogger(__name__)
 
 POSTER_NAME = "poster.jpg"
 SUBS_FOLDER = "subs"
-
-
-def caption_key(video_id: str, lang: str, sha256: str) -> str:
-    """Where a caption's WebVTT text is kept (the source of truth, outside any rev)."""
-    return f"{video_prefix(video_id)}/captions/{lang}.{sha256[:16]}.vtt"
 
 
 def subtitle_track(caption: Caption) -> SubtitleTrack:
