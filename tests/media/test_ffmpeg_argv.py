@@ -18,6 +18,7 @@ from reelstream.media.ffmpeg import (
 )
 from reelstream.media.ladder import plan_ladder
 from reelstream.media.probe import MATROSKA, MOV, MediaInfo, probe_file
+from reelstream.processing.options import ffmpeg_options, probe_limits
 
 
 def info(*, has_audio: bool = True, width: int = 1920, height: int = 1080) -> MediaInfo:
@@ -51,9 +52,11 @@ def test_ladder_argv(s: Settings, tmp_path: Path) -> None:
     src = tmp_path / "in put.mp4"  # a space: fine, there is no shell
     meta = info()
     rungs = plan_ladder(s.ladder, meta.width, meta.height, meta.fps)
-    argv = build_ladder_argv(s, src, tmp_path / "out", container=MOV, info=meta, rungs=rungs)
+    argv = build_ladder_argv(
+        ffmpeg_options(s), src, tmp_path / "out", container=MOV, info=meta, rungs=rungs
+    )
     assert all(isinstance(a, str) for a in argv)
-    assert argv[0] == ffmpeg_binary(s)
+    assert argv[0] == ffmpeg_binary(ffmpeg_options(s))
     for flag in ("-nostdin", "-y"):
         assert flag in argv
     assert value(argv, "-progress") == "pipe:1"
@@ -98,7 +101,9 @@ def test_ladder_argv(s: Settings, tmp_path: Path) -> None:
 
 def test_audio_less_and_other_containers(s: Settings, tmp_path: Path) -> None:
     meta = info(has_audio=False, width=640, height=360)
-    argv = build_ladder_argv(s, tmp_path / "a.mkv", tmp_path / "o", container=MATROSKA, info=meta)
+    argv = build_ladder_argv(
+        ffmpeg_options(s), tmp_path / "a.mkv", tmp_path / "o", container=MATROSKA, info=meta
+    )
     assert "0:a:0" not in argv and "-c:a" not in argv
     assert value(argv, "-var_stream_map") == "v:0,name:v240 v:1,name:v360"
     assert value(argv, "-f") == "matroska"
@@ -107,7 +112,9 @@ def test_audio_less_and_other_containers(s: Settings, tmp_path: Path) -> None:
 
 def test_threads_setting(s: Settings, tmp_path: Path) -> None:
     s.ffmpeg_threads = 3
-    argv = build_ladder_argv(s, tmp_path / "a.mp4", tmp_path / "o", container=MOV, info=info())
+    argv = build_ladder_argv(
+        ffmpeg_options(s), tmp_path / "a.mp4", tmp_path / "o", container=MOV, info=info()
+    )
     assert value(argv, "-threads") == "3"
 
 
@@ -118,16 +125,20 @@ def test_single_rung_graph_has_no_split() -> None:
 
 def test_bare_command_is_the_worker_command(s: Settings, clip4: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    argv = bare_ladder_command(clip4, out, s)
-    probed = probe_file(clip4, s)
+    argv = bare_ladder_command(clip4, out, ffmpeg_options(s))
+    probed = probe_file(clip4, probe_limits(s))
     rungs = plan_ladder(s.ladder, probed.width, probed.height, probed.fps, vfr=probed.vfr)
-    worker = build_ladder_argv(s, clip4, out, storyboard=storyboard_for(probed, rungs))
+    worker = build_ladder_argv(
+        ffmpeg_options(s), clip4, out, storyboard=storyboard_for(probed, rungs)
+    )
     assert argv == worker
     graph = value(argv, "-filter_complex")
     assert graph.startswith("[0:v:0]split=3")  # 240 + 360 for a 360p clip, + the storyboard
     assert "0:a:0" in argv
     assert (out / "storyboard").is_dir()  # the image2 muxer needs the folder
-    assert bare_ladder_command(clip4, out, s, storyboard=False) == build_ladder_argv(s, clip4, out)
+    assert bare_ladder_command(
+        clip4, out, ffmpeg_options(s), storyboard=False
+    ) == build_ladder_argv(ffmpeg_options(s), clip4, out)
 
 
 def test_storyboard_branch(s: Settings, tmp_path: Path) -> None:
@@ -135,7 +146,7 @@ def test_storyboard_branch(s: Settings, tmp_path: Path) -> None:
     rungs = plan_ladder(s.ladder, 1280, 720, Fraction(30))
     plan = storyboard_for(media, rungs)
     argv = build_ladder_argv(
-        s,
+        ffmpeg_options(s),
         tmp_path / "a.mp4",
         tmp_path / "o",
         container=MOV,
@@ -155,7 +166,7 @@ def test_storyboard_branch(s: Settings, tmp_path: Path) -> None:
     assert tail[:4] == ["-map", "[sb]", "-c:v", "mjpeg"]
     assert tail[-1] == str(tmp_path / "o" / "storyboard" / "th_%05d.jpg")
     assert argv.index("hls") < hls_at and argv[argv.index("hls") - 1] == "-f"  # ladder first
-    tile = build_tile_argv(s, tmp_path / "o" / "storyboard", plan)
+    tile = build_tile_argv(ffmpeg_options(s), tmp_path / "o" / "storyboard", plan)
     assert value(tile, "-i") == str(tmp_path / "o" / "storyboard" / "th_%05d.jpg")
     assert value(tile, "-vf") == "tile=10x6" and value(tile, "-protocol_whitelist") == "file"
     assert tile[-1] == str(tmp_path / "o" / "storyboard" / "sb_%03d.jpg")
@@ -163,11 +174,17 @@ def test_storyboard_branch(s: Settings, tmp_path: Path) -> None:
 
 def test_poster(s: Settings, tmp_path: Path) -> None:
     argv = build_poster_argv(
-        s, MOV, tmp_path / "a.mp4", tmp_path / "p.jpg", at_s=1.5, width=640, height=360
+        ffmpeg_options(s),
+        MOV,
+        tmp_path / "a.mp4",
+        tmp_path / "p.jpg",
+        at_s=1.5,
+        width=640,
+        height=360,
     )
     assert value(argv, "-ss") == "1.500"
     assert value(argv, "-protocol_whitelist") == "file"
     assert value(argv, "-frames:v") == "1"
     assert argv[-1] == str(tmp_path / "p.jpg")
-    assert poster_time(s, 60) == s.poster_at_s
-    assert poster_time(s, 0.8) == pytest.approx(0.4)
+    assert poster_time(ffmpeg_options(s), 60) == s.poster_at_s
+    assert poster_time(ffmpeg_options(s), 0.8) == pytest.approx(0.4)

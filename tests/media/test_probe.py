@@ -34,6 +34,7 @@ from reelstream.media.probe import (
     snap_fps,
     sniff,
 )
+from reelstream.processing.options import probe_limits
 from tests.support import FFMPEG, make_clip
 
 
@@ -44,7 +45,7 @@ def s(tmp_path: Path) -> Settings:
 
 def reason(path: Path, settings: Settings) -> str:
     with pytest.raises(InvalidMedia) as err:
-        probe_file(path, settings)
+        probe_file(path, probe_limits(settings))
     return err.value.message
 
 
@@ -114,21 +115,21 @@ def test_input_args_for_ffmpeg(tmp_path: Path) -> None:
 
 def test_resolution_limit(s: Settings) -> None:
     with pytest.raises(InvalidMedia) as err:
-        check_resolution(20000, 20000, s)
+        check_resolution(20000, 20000, probe_limits(s))
     assert err.value.message == "resolution 20000x20000 exceeds the limit of 7680x4320"
-    check_resolution(7680, 4320, s)
-    check_resolution(4320, 7680, s)  # portrait 8K is as acceptable as landscape 8K
+    check_resolution(7680, 4320, probe_limits(s))
+    check_resolution(4320, 7680, probe_limits(s))  # portrait 8K is as acceptable as landscape 8K
     with pytest.raises(InvalidMedia):
-        check_resolution(7682, 100, s)
+        check_resolution(7682, 100, probe_limits(s))
     with pytest.raises(InvalidMedia):
-        check_resolution(0, 360, s)
+        check_resolution(0, 360, probe_limits(s))
 
 
 def test_duration_limit(s: Settings) -> None:
     s.max_duration_s = 3600
-    check_duration(3600, s)
+    check_duration(3600, probe_limits(s))
     with pytest.raises(InvalidMedia) as err:
-        check_duration(3 * 3600 + 61, s)
+        check_duration(3 * 3600 + 61, probe_limits(s))
     assert err.value.message == "the video is 3:01:01 long; the limit is 1:00:00"
 
 
@@ -162,7 +163,7 @@ def test_displayed_size() -> None:
 
 
 async def test_good_mp4(clip4: Path, s: Settings) -> None:
-    info = await probe(clip4, s)
+    info = await probe(clip4, probe_limits(s))
     assert (info.width, info.height) == (640, 360)
     assert info.duration_s == pytest.approx(4.0, abs=0.1)
     assert info.fps == 30 and not info.vfr
@@ -179,7 +180,7 @@ def test_other_containers(clip4: Path, s: Settings, tmp_path: Path) -> None:
             check=True,
             timeout=60,
         )
-        info = probe_file(out, s)
+        info = probe_file(out, probe_limits(s))
         assert (info.width, info.height) == (640, 360), ext
         assert info.duration_s == pytest.approx(4.0, abs=0.2), ext
 
@@ -213,7 +214,7 @@ def test_truncated_faststart_mp4(clip4: Path, tmp_path: Path, s: Settings) -> No
     fast = tmp_path / "fast.mp4"
     remux = [FFMPEG, "-nostdin", "-v", "error", "-i", str(clip4), "-c", "copy"]
     subprocess.run([*remux, "-movflags", "+faststart", str(fast)], check=True, timeout=60)
-    assert probe_file(fast, s).duration_s == pytest.approx(4.0, abs=0.1)
+    assert probe_file(fast, probe_limits(s)).duration_s == pytest.approx(4.0, abs=0.1)
     data = fast.read_bytes()
     half = tmp_path / "fast_half.mp4"
     half.write_bytes(data[: len(data) // 2])  # the index survives; the packets stop early
@@ -241,14 +242,14 @@ def test_too_long(clip4: Path, s: Settings) -> None:
 
 
 def test_rotation_gives_displayed_size(rotated_clip: Path, s: Settings) -> None:
-    info = probe_file(rotated_clip, s)
+    info = probe_file(rotated_clip, probe_limits(s))
     assert abs(info.rotation) == 90
     assert (info.coded_width, info.coded_height) == (640, 360)
     assert (info.width, info.height) == (360, 640) and info.portrait
 
 
 def test_vfr_detected(vfr_clip: Path, s: Settings) -> None:
-    info = probe_file(vfr_clip, s)
+    info = probe_file(vfr_clip, probe_limits(s))
     assert info.vfr
     assert info.fps == 30
 

@@ -1,8 +1,8 @@
-"""Fixtures for the transcode tests: migrated services on a temp data dir, small test media."""
+"""Fixtures for the processing tests: migrated services on a temp data dir, queueing a video,
+running one attempt. The test clips are ``tests.fixtures.clips``."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,7 +16,6 @@ from reelstream.db.migrate import upgrade
 from reelstream.services import Services, build_services
 from reelstream.storage.keys import source_key
 from reelstream.worker import claim_next
-from tests.support import FFMPEG, make_clip
 
 
 @pytest.fixture
@@ -61,25 +60,6 @@ async def transcode_next(services: Services) -> str:
     return await run_attempt(services, lease)
 
 
-def _clip(media_dir: Path, name: str, **kwargs: object) -> Path:
-    path = media_dir / name
-    if not path.exists():
-        make_clip(path, **kwargs)  # type: ignore[arg-type]
-    return path
-
-
-@pytest.fixture(scope="session")
-def clip4(media_dir: Path) -> Path:
-    """4 s, 640x360, 30 fps, with audio."""
-    return _clip(media_dir, "clip4.mp4", seconds=4)
-
-
-@pytest.fixture(scope="session")
-def long_clip(media_dir: Path) -> Path:
-    """20 s, 1280x720, with audio: long enough to be caught mid-transcode."""
-    return _clip(media_dir, "long720.mp4", seconds=20, width=1280, height=720)
-
-
 def ffmpeg_children() -> list[psutil.Process]:
     """ffmpeg processes started by this test process."""
     out = []
@@ -90,48 +70,3 @@ def ffmpeg_children() -> list[psutil.Process]:
         except psutil.NoSuchProcess:
             continue
     return out
-
-
-@pytest.fixture(scope="session")
-def silent_clip(media_dir: Path) -> Path:
-    return _clip(media_dir, "silent.mp4", seconds=3, audio=False)
-
-
-@pytest.fixture(scope="session")
-def portrait_clip(media_dir: Path) -> Path:
-    return _clip(media_dir, "portrait.mp4", seconds=3, width=360, height=640)
-
-
-@pytest.fixture(scope="session")
-def odd_clip(media_dir: Path) -> Path:
-    """641x359 (odd both ways; 4:4:4 so the encoder accepts odd sizes)."""
-    return _clip(
-        media_dir,
-        "odd.mp4",
-        seconds=3,
-        width=641,
-        height=359,
-        extra=["-vf", "scale=641:359,setsar=1", "-pix_fmt", "yuv444p"],
-    )
-
-
-@pytest.fixture(scope="session")
-def vfr_clip(media_dir: Path) -> Path:
-    """30 fps for 2 s, then every third frame kept (10 fps): variable frame rate."""
-    return _clip(
-        media_dir,
-        "vfr.mp4",
-        seconds=4,
-        extra=["-vf", "select='lt(t\\,2)+not(mod(n\\,3))'", "-fps_mode", "vfr"],
-    )
-
-
-@pytest.fixture(scope="session")
-def rotated_clip(media_dir: Path) -> Path:
-    """A 640x360 picture with a 90-degree display matrix (a portrait phone recording)."""
-    path = media_dir / "rotated.mp4"
-    if not path.exists():
-        plain = _clip(media_dir, "to_rotate.mp4", seconds=3)
-        cmd = [FFMPEG, "-nostdin", "-y", "-loglevel", "error", "-display_rotation", "90"]
-        subprocess.run([*cmd, "-i", str(plain), "-c", "copy", str(path)], check=True, timeout=60)
-    return path

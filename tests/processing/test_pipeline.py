@@ -12,6 +12,7 @@ from reelstream.db import videos
 from reelstream.db.models import Job, Video
 from reelstream.media.packaging import parse_attributes, parse_media_playlist
 from reelstream.media.probe import probe_file
+from reelstream.processing.options import probe_limits
 from reelstream.queue.jobs import Lease, Stages
 from reelstream.services import Services
 from reelstream.storage.keys import rev_prefix
@@ -123,7 +124,7 @@ async def encoded_size(services: Services, video: Video, name: str) -> tuple[int
     with tempfile.TemporaryDirectory() as d:
         joined = Path(d) / "x.mp4"
         joined.write_bytes(init + first)
-        info = probe_file(joined, services.settings)
+        info = probe_file(joined, probe_limits(services.settings))
     return info.width, info.height
 
 

@@ -2,7 +2,7 @@
 
 One ffmpeg process decodes the source once and encodes every rung: ``split`` feeds one
 ``[fps,]scale`` chain per rung into libx264. Keyframes are forced on a fixed time grid
-(``settings.gop_s``) with scene-cut keyframes off, so every rung has its keyframes at the same
+(``FFmpegOptions.gop_s``) with scene-cut keyframes off, so every rung has its keyframes at the same
 instants and segments of different rungs line up. Audio is encoded once to AAC stereo 48 kHz as
 its own rendition. The HLS muxer writes CMAF (fMP4) segments, one folder per rendition::
 
@@ -34,9 +34,9 @@ from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
-from reelstream.config import Settings
 from reelstream.media.errors import FFmpegFailed, FFmpegTimeout
 from reelstream.media.ladder import RungPlan, plan_ladder
+from reelstream.media.options import FFmpegOptions
 from reelstream.media.probe import Container, MediaInfo, input_args, probe_file, sniff_file
 from reelstream.media.storyboard import FOLDER as STORYBOARD_FOLDER
 from reelstream.media.storyboard import (
@@ -56,9 +56,9 @@ PLAYLIST_NAME = "index.m3u8"
 STDERR_TAIL_BYTES = 4000
 
 
-def ffmpeg_binary(settings: Settings) -> str:
-    if settings.ffmpeg_path:
-        return settings.ffmpeg_path
+def ffmpeg_binary(options: FFmpegOptions) -> str:
+    if options.path:
+        return options.path
     import imageio_ffmpeg
 
     return str(imageio_ffmpeg.get_ffmpeg_exe())
@@ -92,7 +92,7 @@ def var_stream_map(rungs: list[RungPlan], has_audio: bool) -> str:
 
 
 def build_ladder_argv(
-    settings: Settings,
+    options: FFmpegOptions,
     source: Path,
     out_dir: Path,
     *,
@@ -107,18 +107,18 @@ def build_ladder_argv(
     must exist). ``with_audio=False`` leaves the audio rendition out (a rendition encoded on
     its own: same keyframe grid, same segmenting, so it lines up with the others).
 
-    With only ``settings``, ``source`` and ``out_dir`` it probes the source itself (blocking),
+    With only ``options``, ``source`` and ``out_dir`` it probes the source itself (blocking),
     which is what a benchmark wants: the identical command a worker would run.
     """
     if info is None:
-        info = probe_file(source, settings)
+        info = probe_file(source, options.limits)
     if container is None:
-        container = sniff_file(source, settings)
+        container = sniff_file(source, options.limits)
     if rungs is None:
-        rungs = plan_ladder(settings.ladder, info.width, info.height, info.fps, vfr=info.vfr)
-    gop = settings.gop_s
+        rungs = plan_ladder(options.ladder, info.width, info.height, info.fps, vfr=info.vfr)
+    gop = options.gop_s
     audio = info.has_audio and with_audio
-    argv = [ffmpeg_binary(settings), "-nostdin", "-y", "-hide_banner", "-loglevel", "error"]
+    argv = [ffmpeg_binary(options), "-nostdin", "-y", "-hide_banner", "-loglevel", "error"]
     argv += ["-nostats", "-progress", "pipe:1"]
     argv += input_args(container, source)
     argv += ["-filter_complex", filter_graph(rungs, storyboard)]
@@ -127,7 +127,7 @@ def build_ladder_argv(
     if audio:
         argv += ["-map", "0:a:0"]
     argv += ["-map_metadata", "-1", "-map_chapters", "-1"]
-    argv += ["-c:v", "libx264", "-preset", settings.x264_preset, "-profile:v", "high"]
+    argv += ["-c:v", "libx264", "-preset", options.x264_preset, "-profile:v", "high"]
     argv += ["-sc_threshold", "0", "-forced-idr", "1"]
     argv += ["-force_key_frames", f"expr:gte(t,n_forced*{gop})"]
     for i, rung in enumerate(rungs):
@@ -142,10 +142,10 @@ def build_ladder_argv(
             str(math.ceil(rung.fps * gop)),
         ]
     if audio:
-        argv += audio_codec_args(settings)
-    if settings.ffmpeg_threads:
-        argv += ["-threads", str(settings.ffmpeg_threads)]
-    argv += hls_output_args(settings, out_dir, var_stream_map(rungs, audio))
+        argv += audio_codec_args(options)
+    if options.threads:
+        argv += ["-threads", str(options.threads)]
+    argv += hls_output_args(options, out_dir, var_stream_map(rungs, audio))
     if storyboard is not None:
         argv += ["-map", "[sb]", "-c:v", "mjpeg", "-q:v", str(THUMB_QUALITY)]
         argv += ["-f", "image2", "-start_number", "1"]
@@ -153,17 +153,17 @@ def build_ladder_argv(
     return argv
 
 
-def audio_codec_args(settings: Settings) -> list[str]:
-    return ["-c:a", "aac", "-b:a", f"{settings.audio_kbps}k", "-ac", "2", "-ar", "48000"]
+def audio_codec_args(options: FFmpegOptions) -> list[str]:
+    return ["-c:a", "aac", "-b:a", f"{options.audio_kbps}k", "-ac", "2", "-ar", "48000"]
 
 
-def hls_output_args(settings: Settings, out_dir: Path, stream_map: str) -> list[str]:
+def hls_output_args(options: FFmpegOptions, out_dir: Path, stream_map: str) -> list[str]:
     """The HLS muxer writing CMAF segments, one folder per rendition (``out_dir/%v/``)."""
     return [
         "-f",
         "hls",
         "-hls_time",
-        str(settings.segment_s),
+        str(options.segment_s),
         "-hls_playlist_type",
         "vod",
         "-hls_list_size",
@@ -185,20 +185,20 @@ def hls_output_args(settings: Settings, out_dir: Path, stream_map: str) -> list[
 
 
 def build_audio_argv(
-    settings: Settings, source: Path, out_dir: Path, *, container: Container
+    options: FFmpegOptions, source: Path, out_dir: Path, *, container: Container
 ) -> list[str]:
     """The audio rendition on its own (``out_dir/audio/``), as the ladder command makes it."""
-    argv = [ffmpeg_binary(settings), "-nostdin", "-y", "-hide_banner", "-loglevel", "error"]
+    argv = [ffmpeg_binary(options), "-nostdin", "-y", "-hide_banner", "-loglevel", "error"]
     argv += ["-nostats", "-progress", "pipe:1"]
     argv += input_args(container, source)
     argv += ["-map", "0:a:0", "-map_metadata", "-1", "-map_chapters", "-1"]
-    argv += audio_codec_args(settings)
-    argv += hls_output_args(settings, out_dir, f"a:0,name:{AUDIO_NAME}")
+    argv += audio_codec_args(options)
+    argv += hls_output_args(options, out_dir, f"a:0,name:{AUDIO_NAME}")
     return argv
 
 
 def build_thumbs_argv(
-    settings: Settings,
+    options: FFmpegOptions,
     source: Path,
     out_dir: Path,
     *,
@@ -207,7 +207,7 @@ def build_thumbs_argv(
 ) -> list[str]:
     """The storyboard thumbnails on their own (``out_dir/storyboard/th_%05d.jpg``), for when
     they cannot ride on the ladder command (renditions encoded one by one)."""
-    argv = [ffmpeg_binary(settings), "-nostdin", "-y", "-hide_banner", "-loglevel", "error"]
+    argv = [ffmpeg_binary(options), "-nostdin", "-y", "-hide_banner", "-loglevel", "error"]
     argv += input_args(container, source)
     argv += ["-map", "0:v:0", "-an", "-sn", "-dn", "-vf", storyboard.filter_chain()]
     argv += ["-c:v", "mjpeg", "-q:v", str(THUMB_QUALITY), "-f", "image2", "-start_number", "1"]
@@ -215,10 +215,10 @@ def build_thumbs_argv(
     return argv
 
 
-def build_tile_argv(settings: Settings, folder: Path, plan: StoryboardPlan) -> list[str]:
+def build_tile_argv(options: FFmpegOptions, folder: Path, plan: StoryboardPlan) -> list[str]:
     """Tile the thumbnails in ``folder`` (``th_%05d.jpg``) into sprite sheets (``sb_%03d.jpg``);
     the last sheet may be partly empty."""
-    argv = [ffmpeg_binary(settings), "-nostdin", "-y", "-hide_banner", "-loglevel", "error"]
+    argv = [ffmpeg_binary(options), "-nostdin", "-y", "-hide_banner", "-loglevel", "error"]
     argv += ["-f", "image2", "-protocol_whitelist", "file", "-framerate", "1"]
     argv += ["-start_number", "1", "-i", str(folder / THUMB_PATTERN)]
     argv += ["-vf", plan.tile_filter, "-c:v", "mjpeg", "-q:v", str(JPEG_QUALITY)]
@@ -233,28 +233,28 @@ def storyboard_for(info: MediaInfo, rungs: list[RungPlan]) -> StoryboardPlan:
 
 
 def bare_ladder_command(
-    source: Path, out_dir: Path, settings: Settings, *, storyboard: bool = True
+    source: Path, out_dir: Path, options: FFmpegOptions, *, storyboard: bool = True
 ) -> list[str]:
     """The exact ladder command a worker runs for ``source`` (probes it, makes the
     storyboard folder; blocking). ``storyboard=False`` leaves the storyboard branch out."""
-    info = probe_file(source, settings)
-    rungs = plan_ladder(settings.ladder, info.width, info.height, info.fps, vfr=info.vfr)
+    info = probe_file(source, options.limits)
+    rungs = plan_ladder(options.ladder, info.width, info.height, info.fps, vfr=info.vfr)
     plan = storyboard_for(info, rungs) if storyboard else None
     if plan is not None:
         (out_dir / STORYBOARD_FOLDER).mkdir(parents=True, exist_ok=True)
-    return build_ladder_argv(settings, source, out_dir, info=info, rungs=rungs, storyboard=plan)
+    return build_ladder_argv(options, source, out_dir, info=info, rungs=rungs, storyboard=plan)
 
 
-def poster_time(settings: Settings, duration_s: float) -> float:
-    """``settings.poster_at_s``, moved inside short videos."""
-    at = settings.poster_at_s
+def poster_time(options: FFmpegOptions, duration_s: float) -> float:
+    """``options.poster_at_s``, moved inside short videos."""
+    at = options.poster_at_s
     if at < duration_s - 0.25:
         return at
     return max(0.0, duration_s / 2)
 
 
 def build_poster_argv(
-    settings: Settings,
+    options: FFmpegOptions,
     container: Container,
     source: Path,
     dest: Path,
@@ -263,7 +263,7 @@ def build_poster_argv(
     width: int,
     height: int,
 ) -> list[str]:
-    argv = [ffmpeg_binary(settings), "-nostdin", "-y", "-hide_banner", "-loglevel", "error"]
+    argv = [ffmpeg_binary(options), "-nostdin", "-y", "-hide_banner", "-loglevel", "error"]
     argv += ["-ss", f"{at_s:.3f}", *input_args(container, source)]
     argv += ["-map", "0:v:0", "-frames:v", "1", "-an", "-sn", "-dn"]
     argv += ["-vf", f"scale=w={width}:h={height},setsar=1", "-q:v", "3"]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from reelstream.config import Rung
+from reelstream.media.options import LadderRung
 
 MAXRATE_FACTOR = Fraction(3, 2)  # peak rate allowed over the target (VBV maxrate)
 BUFSIZE_SECONDS = 2  # VBV buffer, in seconds of the target rate
@@ -67,7 +67,7 @@ def _size_for(short: int, src_w: int, src_h: int) -> tuple[int, int]:
 
 
 def plan_ladder(
-    rungs: Sequence[Rung],
+    rungs: Sequence[LadderRung],
     src_width: int,
     src_height: int,
     src_fps: Fraction,

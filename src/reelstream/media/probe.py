@@ -2,10 +2,11 @@
 
 Security: an uploaded file must never make ffmpeg or PyAV reach outside that file (no network,
 no HLS playlists, no concat lists, no QuickTime data references). So we never let libavformat
-guess the container: we sniff the magic bytes ourselves, refuse anything not on
-``settings.allowed_formats``, and open the file with an explicit demuxer, a ``file``-only protocol
-whitelist and a format whitelist (a demuxer can therefore not hand over to the HLS or concat
-demuxer), with QuickTime data references disabled. ``input_args`` gives ffmpeg the same options.
+guess the container: we sniff the magic bytes ourselves, refuse anything not among the
+allowed formats (``ProbeLimits``), and open the file with an explicit demuxer, a ``file``-only
+protocol whitelist and a format whitelist (a demuxer can therefore not hand over to the HLS or
+concat demuxer), with QuickTime data references disabled. ``input_args`` gives ffmpeg the
+same options.
 
 Validation failures raise ``InvalidMedia`` with a reason meant for the uploader.
 """
@@ -16,6 +17,7 @@ import itertools
 import logging
 import math
 import statistics
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -25,9 +27,9 @@ import anyio
 import av
 import av.error
 
-from reelstream.config import Settings
 from reelstream.formatting import clock
 from reelstream.media.errors import InvalidMedia
+from reelstream.media.options import ProbeLimits
 
 log = logging.getLogger(__name__)
 
@@ -89,18 +91,18 @@ def sniff(head: bytes) -> Container:
     raise InvalidMedia(_text_verdict(head) or NOT_VIDEO)
 
 
-def is_allowed(container: Container, allowed: list[str]) -> bool:
+def is_allowed(container: Container, allowed: Sequence[str]) -> bool:
     names = {n.strip() for entry in allowed for n in entry.split(",")}
     return container.family in allowed or container.demuxer in names
 
 
-def sniff_file(path: Path, settings: Settings) -> Container:
+def sniff_file(path: Path, limits: ProbeLimits) -> Container:
     with path.open("rb") as fh:
         head = fh.read(SNIFF_BYTES)
     if not head:
         raise InvalidMedia("the file is empty")
     container = sniff(head)
-    if not is_allowed(container, settings.allowed_formats):
+    if not is_allowed(container, limits.allowed_formats):
         raise InvalidMedia(f"the {container.demuxer} container is not accepted")
     return container
 
@@ -164,19 +166,19 @@ class MediaInfo:
 # -- pure checks (unit tested without media)
 
 
-def check_resolution(width: int, height: int, settings: Settings) -> None:
+def check_resolution(width: int, height: int, limits: ProbeLimits) -> None:
     """Refuse oversized pictures; portrait and landscape are treated alike."""
     if width <= 0 or height <= 0:
         raise InvalidMedia("the video stream has no picture size; " + TRUNCATED)
-    mw, mh = settings.max_width, settings.max_height
+    mw, mh = limits.max_width, limits.max_height
     if not ((width <= mw and height <= mh) or (width <= mh and height <= mw)):
         raise InvalidMedia(f"resolution {width}x{height} exceeds the limit of {mw}x{mh}")
 
 
-def check_duration(duration_s: float, settings: Settings) -> None:
-    if duration_s > settings.max_duration_s:
+def check_duration(duration_s: float, limits: ProbeLimits) -> None:
+    if duration_s > limits.max_duration_s:
         raise InvalidMedia(
-            f"the video is {clock(duration_s)} long; the limit is {clock(settings.max_duration_s)}"
+            f"the video is {clock(duration_s)} long; the limit is {clock(limits.max_duration_s)}"
         )
 
 
@@ -245,9 +247,9 @@ def _open(path: Path, container: Container) -> av.container.InputContainer:
         raise InvalidMedia(TRUNCATED) from exc
 
 
-def probe_file(path: Path, settings: Settings) -> MediaInfo:
+def probe_file(path: Path, limits: ProbeLimits) -> MediaInfo:
     """Sniff, open, check limits and demux every packet (blocking: run it in a thread)."""
-    container = sniff_file(path, settings)
+    container = sniff_file(path, limits)
     with _open(path, container) as src:
         videos = [
             s for s in src.streams.video if not (s.disposition & av.stream.Disposition.attached_pic)
@@ -256,10 +258,10 @@ def probe_file(path: Path, settings: Settings) -> MediaInfo:
             raise InvalidMedia("no video stream found")
         video = videos[0]
         ctx = video.codec_context
-        check_resolution(ctx.width, ctx.height, settings)
+        check_resolution(ctx.width, ctx.height, limits)
         declared = src.duration / 1_000_000 if src.duration and src.duration > 0 else None
         if declared is not None:
-            check_duration(declared, settings)
+            check_duration(declared, limits)
         audios = list(src.streams.audio)
         audio = audios[0] if audios else None
         try:
@@ -276,9 +278,9 @@ def probe_file(path: Path, settings: Settings) -> MediaInfo:
         if is_truncated(declared, measured):
             log.info("%s: packets end at %.2f s of %.2f s declared", path, measured, declared)
             raise InvalidMedia(TRUNCATED)
-        check_duration(duration, settings)
+        check_duration(duration, limits)
         width, height = displayed_size(ctx.width, ctx.height, video.sample_aspect_ratio, rotation)
-        check_resolution(width, height, settings)
+        check_resolution(width, height, limits)
         return MediaInfo(
             container=container.family,
             demuxer=container.demuxer,
@@ -377,6 +379,6 @@ def _timing_varies(pts: list[int]) -> bool:
     return odd > 0.05 * len(deltas)
 
 
-async def probe(path: Path, settings: Settings) -> MediaInfo:
+async def probe(path: Path, limits: ProbeLimits) -> MediaInfo:
     """``probe_file`` in a worker thread (PyAV blocks)."""
-    return await anyio.to_thread.run_sync(probe_file, path, settings)
+    return await anyio.to_thread.run_sync(probe_file, path, limits)

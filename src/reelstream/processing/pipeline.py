@@ -66,6 +66,7 @@ from reelstream.media.storyboard import FOLDER as STORYBOARD_FOLDER
 from reelstream.media.storyboard import VTT_NAME as STORYBOARD_VTT
 from reelstream.media.storyboard import StoryboardPlan, storyboard_vtt
 from reelstream.processing.cleanup import schedule_cleanup
+from reelstream.processing.options import ffmpeg_options
 from reelstream.processing.publishing import POSTER_NAME, load_layout, write_manifests
 from reelstream.processing.timeline import RENDITION_KIND, Timeline, rendition_label
 from reelstream.queue.errors import LeaseLost
@@ -123,6 +124,7 @@ class Attempt:
         self.services = services
         self.settings = services.settings
         self.lease = lease
+        self.options = ffmpeg_options(self.settings)
         self.video_id = lease.video_id
         self.prefix = rev_prefix(lease.video_id, lease.rev)
         self.work = self.settings.work_dir / work_dir_name(lease)
@@ -253,7 +255,7 @@ class Attempt:
         await self._save()
         await anyio.to_thread.run_sync(fresh_dir, self.work)
         source = await self._fetch_source()
-        info = await probe(source, settings)
+        info = await probe(source, self.options.limits)
         if self.only is None:
             async with self.services.db.transaction() as s:
                 await videos.record_probe(
@@ -318,11 +320,10 @@ class Attempt:
     ) -> tuple[list[RungPlan], StoryboardPlan | None]:
         """The whole ladder (and storyboard) in one ffmpeg; when that fails and there is more
         than one rendition, each rendition on its own (a failing one costs only itself)."""
-        settings = self.settings
         storyboard = storyboard_for(info, rungs)
         (out / STORYBOARD_FOLDER).mkdir()
         argv = build_ladder_argv(
-            settings,
+            self.options,
             source,
             out,
             container=container,
@@ -338,7 +339,7 @@ class Attempt:
         try:
             await run_ffmpeg(
                 argv,
-                timeout_s=settings.transcode_timeout_s,
+                timeout_s=self.options.timeout_s,
                 stderr_path=self.work / "ffmpeg.log",
                 on_progress=lambda t: self._on_progress(t, info.duration_s, names),
             )
@@ -375,7 +376,7 @@ class Attempt:
         one); a failure only costs the storyboard."""
         folder = out / STORYBOARD_FOLDER
         await anyio.to_thread.run_sync(fresh_dir, folder)
-        argv = build_thumbs_argv(self.settings, source, out, container=container, storyboard=plan)
+        argv = build_thumbs_argv(self.options, source, out, container=container, storyboard=plan)
         try:
             await run_ffmpeg(
                 argv, timeout_s=STORYBOARD_TIMEOUT_S, stderr_path=self.work / "thumbs.log"
@@ -398,15 +399,14 @@ class Attempt:
     ) -> list[RungPlan]:
         """One ffmpeg per rendition; returns the renditions that were encoded. The audio (when
         asked for) must succeed, and at least one video rendition."""
-        settings = self.settings
         duration = info.duration_s
         if audio:
             self.timeline.start("encode", AUDIO_NAME)
             await self._save()
             try:
                 await run_ffmpeg(
-                    build_audio_argv(settings, source, out, container=container),
-                    timeout_s=settings.transcode_timeout_s,
+                    build_audio_argv(self.options, source, out, container=container),
+                    timeout_s=self.options.timeout_s,
                     stderr_path=self.work / "audio.log",
                     on_progress=lambda t: self._on_progress(t, duration, [AUDIO_NAME]),
                 )
@@ -420,7 +420,7 @@ class Attempt:
             self.timeline.start("encode", rung.name)
             await self._save()
             argv = build_ladder_argv(
-                settings,
+                self.options,
                 source,
                 out,
                 container=container,
@@ -431,7 +431,7 @@ class Attempt:
             try:
                 await run_ffmpeg(
                     argv,
-                    timeout_s=settings.transcode_timeout_s,
+                    timeout_s=self.options.timeout_s,
                     stderr_path=self.work / f"{rung.name}.log",
                     on_progress=functools.partial(
                         self._on_progress, duration_s=duration, names=[rung.name]
@@ -504,7 +504,7 @@ class Attempt:
             return
         try:
             await run_ffmpeg(
-                build_tile_argv(self.settings, folder, plan),
+                build_tile_argv(self.options, folder, plan),
                 timeout_s=STORYBOARD_TIMEOUT_S,
                 stderr_path=self.work / "storyboard.log",
             )
@@ -568,12 +568,12 @@ class Attempt:
     ) -> None:
         """The poster image; a failure here is logged, not fatal (the video still plays)."""
         dest = out / POSTER_NAME
-        first = poster_time(self.settings, info.duration_s)
+        first = poster_time(self.options, info.duration_s)
         if self.poster_at_s is not None and self.poster_at_s < info.duration_s:
             first = self.poster_at_s
         for at in dict.fromkeys((first, 0.0)):
             argv = build_poster_argv(
-                self.settings, container, source, dest, at_s=at, width=top.width, height=top.height
+                self.options, container, source, dest, at_s=at, width=top.width, height=top.height
             )
             try:
                 await run_ffmpeg(argv, timeout_s=120, stderr_path=self.work / "poster.log")

@@ -26,6 +26,7 @@ from reelstream.fsutil import fresh_dir, remove_tree
 from reelstream.media.errors import InvalidMedia, TranscodeError
 from reelstream.media.ffmpeg import build_poster_argv, run_ffmpeg
 from reelstream.media.probe import sniff_file
+from reelstream.processing.options import ffmpeg_options, probe_limits
 from reelstream.processing.pipeline import local_source, work_dir_name
 from reelstream.processing.publishing import POSTER_NAME
 from reelstream.queue.errors import LeaseLost
@@ -106,10 +107,16 @@ class PosterAttempt:
             return "skipped"
         await anyio.to_thread.run_sync(fresh_dir, self.work)
         source = await local_source(self.services, key, self.work)
-        container = await anyio.to_thread.run_sync(sniff_file, source, settings)
+        container = await anyio.to_thread.run_sync(sniff_file, source, probe_limits(settings))
         dest = self.work / "poster.jpg"
         argv = build_poster_argv(
-            settings, container, source, dest, at_s=at, width=top.width, height=top.height
+            ffmpeg_options(settings),
+            container,
+            source,
+            dest,
+            at_s=at,
+            width=top.width,
+            height=top.height,
         )
         await run_ffmpeg(argv, timeout_s=POSTER_TIMEOUT_S, stderr_path=self.work / "poster.log")
         if not dest.is_file() or dest.stat().st_size == 0:
