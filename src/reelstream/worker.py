@@ -1,4 +1,4 @@
-"""The worker pool: claim loops under leases, a reaper, graceful shutdown.
+"""The worker process: claim loops under leases, a reaper, janitors, graceful shutdown.
 
 ``WorkerPool`` runs ``settings.worker_concurrency`` claim loops (so at most that many encodes
 at once) and one reaper loop in the current event loop. A claim loop claims a job and marks its
@@ -12,9 +12,7 @@ unfinished send is retried by another dispatcher after its lease expires.
 ``stop()`` stops claiming, waits up to ``shutdown_grace_s`` for running attempts, then cancels
 them (which kills their ffmpeg and hands the jobs back to the queue).
 
-Jobs are dispatched on their kind (``run_job``): ``transcode`` (the ladder, ``pipeline``),
-``rendition`` (a retry of some failed renditions, also ``pipeline``), ``poster`` (``poster``)
-and ``cleanup`` (a retired rev removed after its grace period, ``cleanup``).
+Jobs are claimed and run by ``reelstream.processing.jobs`` (kind -> handler, one map).
 
 The pool keeps its row in the workers registry (``reelstream.queue.workers``, id
 ``host:pid``): registered on ``start()``, a beat every ``heartbeat_s`` with the number of busy
@@ -45,10 +43,9 @@ from reelstream.db.errors import DatabaseUnavailable, VideoNotFound
 from reelstream.db.models import Job
 from reelstream.fsutil import remove_tree
 from reelstream.ingest.service import purge_expired
-from reelstream.processing.cleanup import CLEANUP_KIND, run_cleanup
-from reelstream.processing.pipeline import run_attempt, work_dir_name
-from reelstream.processing.poster import POSTER_KIND, run_poster
-from reelstream.processing.timeline import RENDITION_KIND, TRANSCODE_KIND
+from reelstream.processing.jobs import claim_next, run_job
+from reelstream.processing.kinds import TRANSCODE
+from reelstream.processing.runner import work_dir_name
 from reelstream.queue import workers as registry
 from reelstream.queue.jobs import Lease
 from reelstream.services import Services, build_services
@@ -63,37 +60,13 @@ REGISTRY_PRUNE_INTERVAL_S = 3600.0
 _WORK_DIR_RE = re.compile(r"^\d+-\d+-[a-z0-9]{12}$")
 
 
-async def claim_next(services: Services, owner: str) -> Lease | None:
-    """Claim the next due job; a transcode marks its video ``processing`` in the same
-    transaction (other kinds, like ``poster``, never change the video's status)."""
-    async with services.db.transaction() as s:
-        lease = await services.queue.claim(s, owner)
-        if lease is not None and lease.kind == TRANSCODE_KIND:
-            await videos.mark_processing(s, lease.video_id)
-    return lease
-
-
-async def run_job(services: Services, lease: Lease) -> str:
-    """Run one attempt of the leased job, by kind; returns its outcome."""
-    if lease.kind in (TRANSCODE_KIND, RENDITION_KIND):
-        return await run_attempt(services, lease)
-    if lease.kind == POSTER_KIND:
-        return await run_poster(services, lease)
-    if lease.kind == CLEANUP_KIND:
-        return await run_cleanup(services, lease)
-    log.error("job %d has an unknown kind %r", lease.job_id, lease.kind)
-    async with services.db.transaction() as s:
-        await services.queue.fail(s, lease, f"unknown job kind {lease.kind!r}", retryable=False)
-    return "failed"
-
-
 async def reap_once(services: Services) -> int:
     """Re-queue or fail jobs whose lease expired; returns how many leases expired."""
     async with services.db.transaction() as s:
         expired, dead = await services.queue.reap(s)
         dead_ids = {d.job_id for d in dead}
         # only transcodes own the video's status; a dead poster job leaves the video as it is
-        transcodes = {lease.job_id for lease in expired if lease.kind == TRANSCODE_KIND}
+        transcodes = {lease.job_id for lease in expired if lease.kind == TRANSCODE}
         for d in dead:
             if d.job_id not in transcodes:
                 continue

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 
 from reelstream.media.captions import MAX_CAPTION_BYTES
 from reelstream.media.packaging import parse_attributes
+from reelstream.processing.jobs import claim_next, run_job
 from reelstream.services import Services
-from reelstream.worker import claim_next, run_job
 from tests.api.factories import create_video
 from tests.api.test_videos import assert_error, run, services_of
 from tests.media.media_checks import check_mpd, check_storyboard, jpeg_size, parse_mpd

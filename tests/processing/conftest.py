@@ -13,9 +13,9 @@ from reelstream.auth.accounts import find_user
 from reelstream.config import Settings
 from reelstream.db import videos
 from reelstream.db.migrate import upgrade
+from reelstream.processing.jobs import claim_next, run_job
 from reelstream.services import Services, build_services
 from reelstream.storage.keys import source_key
-from reelstream.worker import claim_next
 
 
 @pytest.fixture
@@ -53,11 +53,10 @@ async def queue_video(
 
 async def transcode_next(services: Services) -> str:
     """Claim the next job and run one attempt in-process; returns the outcome."""
-    from reelstream.processing.pipeline import run_attempt
 
     lease = await claim_next(services, "test:1:0")
     assert lease is not None, "no job was due"
-    return await run_attempt(services, lease)
+    return await run_job(services, lease)
 
 
 def ffmpeg_children() -> list[psutil.Process]:

@@ -14,10 +14,10 @@ from reelstream.db import videos
 from reelstream.db.errors import CaptionNotFound, VideoNotReady
 from reelstream.db.models import Job, Video
 from reelstream.media.packaging import parse_attributes, parse_media_playlist
+from reelstream.processing.jobs import claim_next, run_job
 from reelstream.processing.publishing import add_caption, remove_caption
 from reelstream.services import Services
 from reelstream.storage.keys import rev_prefix
-from reelstream.worker import claim_next, run_job
 from tests.media.media_checks import check_mpd, jpeg_size
 from tests.processing.conftest import queue_video, transcode_next
 from tests.support import media_duration

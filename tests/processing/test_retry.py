@@ -16,11 +16,11 @@ from reelstream.db.models import Job, Upload, Video
 from reelstream.media.packaging import parse_media_playlist
 from reelstream.processing.cleanup import grace_s
 from reelstream.processing.errors import NothingToRetry, RenditionNotFound
+from reelstream.processing.jobs import claim_next, run_job
 from reelstream.processing.retry import retry_renditions, retry_video
 from reelstream.processing.timeline import Composed, Stage, compose
 from reelstream.services import Services
 from reelstream.storage.keys import rev_prefix
-from reelstream.worker import claim_next, run_job
 from tests.media.media_checks import check_mpd, check_storyboard
 from tests.processing.conftest import queue_video
 from tests.support import FaultyFFmpeg, media_duration

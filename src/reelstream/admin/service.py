@@ -24,9 +24,9 @@ from reelstream.auth.deps import Principal
 from reelstream.auth.errors import Forbidden
 from reelstream.db.errors import InvalidCursor
 from reelstream.db.models import JOB_STATES, Job, User, Video
+from reelstream.processing.kinds import HOUSEKEEPING_KINDS, RENDITION, TRANSCODE
 from reelstream.processing.retry import retry_job, retry_renditions
-from reelstream.processing.timeline import RENDITION_KIND, TRANSCODE_KIND, effective_stages
-from reelstream.queue.jobs import HOUSEKEEPING_KINDS
+from reelstream.processing.timeline import effective_stages
 from reelstream.quota.usage import Usage, all_usage, user_usage
 from reelstream.services import Services
 
@@ -212,7 +212,7 @@ async def degraded_videos(session: AsyncSession, services: Services, limit: int)
         await session.execute(
             select(Job.video_id, Job.stages)
             .where(
-                Job.kind.in_((TRANSCODE_KIND, RENDITION_KIND)),
+                Job.kind.in_((TRANSCODE, RENDITION)),
                 Job.state.in_(("succeeded", "failed")),
             )
             .order_by(Job.id.desc())
@@ -240,7 +240,7 @@ async def degraded_videos(session: AsyncSession, services: Services, limit: int)
         }
         queued = (
             newest is not None
-            and newest.kind == RENDITION_KIND
+            and newest.kind == RENDITION
             and newest.state in ("queued", "running")
         )
         if failed or queued:

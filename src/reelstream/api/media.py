@@ -43,7 +43,7 @@ from reelstream.db.errors import InvalidPosterTime, VideoNotReady
 from reelstream.db.models import Caption, Job
 from reelstream.media.captions import MAX_CAPTION_BYTES
 from reelstream.media.errors import CaptionTooLarge, InvalidCaption, UnsupportedCaptionType
-from reelstream.processing.poster import POSTER_KIND
+from reelstream.processing.kinds import POSTER
 from reelstream.processing.publishing import (
     add_caption,
     list_video_captions,
@@ -297,14 +297,14 @@ async def choose_poster(
             (
                 await s.execute(
                     select(Job).where(
-                        Job.video_id == video_id, Job.kind == POSTER_KIND, Job.state == "queued"
+                        Job.video_id == video_id, Job.kind == POSTER, Job.state == "queued"
                     )
                 )
             )
             .scalars()
             .first()
         )
-        job = pending or await services.queue.enqueue(s, video_id, kind=POSTER_KIND)
+        job = pending or await services.queue.enqueue(s, video_id, kind=POSTER)
         await s.flush()
         state = job.state
     services.notifier.notify()

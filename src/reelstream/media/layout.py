@@ -18,8 +18,12 @@ from typing import Any
 from reelstream.media.errors import TranscodeError
 
 LAYOUT_VERSION = 1
+# the files of one rev (besides the rendition folders, ``v360/``, ``audio/``, and
+# ``storyboard/``): the manifests, the default poster, the caption files
 MASTER_NAME = "master.m3u8"
 MPD_NAME = "manifest.mpd"
+POSTER_NAME = "poster.jpg"
+SUBS_FOLDER = "subs"
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,13 @@ class SubtitleTrack:
     label: str  # shown in players' menus
     vtt: str  # "subs/en-0a1b2c3d.vtt"
     playlist: str  # "subs/en-0a1b2c3d.m3u8": the HLS media playlist of that one file
+
+
+def subtitle_files(lang: str, label: str, sha256: str) -> SubtitleTrack:
+    """Where a caption is published inside a rev: content-addressed names, so a name never
+    changes meaning and stays immutable for caches."""
+    stem = f"{SUBS_FOLDER}/{lang}-{sha256[:16]}"
+    return SubtitleTrack(lang=lang, label=label, vtt=f"{stem}.vtt", playlist=f"{stem}.m3u8")
 
 
 def compress_timeline(spans: list[tuple[int, int]]) -> list[tuple[int, int, int]]:

@@ -21,24 +21,20 @@ import logging
 import anyio
 
 from reelstream.db import videos
-from reelstream.db.errors import VideoNotFound
-from reelstream.fsutil import fresh_dir, remove_tree
-from reelstream.media.errors import InvalidMedia, TranscodeError
+from reelstream.fsutil import fresh_dir
+from reelstream.media.errors import TranscodeError
 from reelstream.media.ffmpeg import build_poster_argv, run_ffmpeg
+from reelstream.media.layout import POSTER_NAME
 from reelstream.media.probe import sniff_file
 from reelstream.processing.options import ffmpeg_options, probe_limits
-from reelstream.processing.pipeline import local_source, work_dir_name
-from reelstream.processing.publishing import POSTER_NAME
+from reelstream.processing.runner import LeasedAttempt, local_source
 from reelstream.queue.errors import LeaseLost
-from reelstream.queue.heartbeat import run_with_heartbeats
 from reelstream.queue.jobs import Lease
-from reelstream.services import Services
-from reelstream.storage.errors import BlobNotFound, StorageError
+from reelstream.storage.errors import StorageError
 from reelstream.storage.keys import rev_prefix, source_key
 
 log = logging.getLogger(__name__)
 
-POSTER_KIND = "poster"
 POSTER_TIMEOUT_S = 300.0
 
 
@@ -46,51 +42,19 @@ def poster_name(lease: Lease) -> str:
     return f"poster-{lease.job_id}.jpg"
 
 
-class PosterAttempt:
-    def __init__(self, services: Services, lease: Lease) -> None:
-        self.services = services
-        self.lease = lease
-        self.video_id = lease.video_id
-        self.work = services.settings.work_dir / work_dir_name(lease)
-
+class PosterAttempt(LeasedAttempt[str]):
     async def run(self) -> str:
-        try:
-            return await self._run()
-        finally:
-            await anyio.to_thread.run_sync(remove_tree, self.work)
+        outcome = await super().run()
+        log.info("video %s poster job %d: %s", self.video_id, self.lease.job_id, outcome)
+        return outcome
 
-    async def _run(self) -> str:
-        try:
-            return await run_with_heartbeats(
-                self.services.queue,
-                self.lease,
-                self._produce(),
-                every_s=self.services.settings.heartbeat_s,
-            )
-        except LeaseLost:
-            return "lease_lost"
-        except VideoNotFound:
-            return "deleted"
-        except InvalidMedia as exc:
-            return await self._fail(exc.message, retryable=False)
-        except TranscodeError as exc:
-            return await self._fail(exc.message, retryable=exc.retryable)
-        except BlobNotFound:
-            return await self._fail("the uploaded file is missing from storage", retryable=False)
-        except StorageError as exc:
-            return await self._fail(f"storage error: {exc.message}", retryable=True)
-
-    async def _fail(self, reason: str, *, retryable: bool) -> str:
+    async def fail(self, reason: str, *, retryable: bool) -> str:
         log.warning(
             "video %s: poster attempt %d failed: %s", self.video_id, self.lease.attempt, reason
         )
-        async with self.services.db.transaction() as s:
-            outcome = await self.services.queue.fail(s, self.lease, reason, retryable=retryable)
-        if outcome is None:
-            return "lease_lost"
-        return "failed" if outcome.final else "retry"
+        return await super().fail(reason, retryable=retryable)
 
-    async def _produce(self) -> str:
+    async def produce(self) -> str:
         settings = self.services.settings
         async with self.services.db.read(primary=True) as s:
             video = await videos.get_video(s, self.video_id)
@@ -143,9 +107,3 @@ class PosterAttempt:
             with contextlib.suppress(StorageError):
                 await store.delete(f"{rev_prefix(self.video_id, current)}/{previous}")
         return "published"
-
-
-async def run_poster(services: Services, lease: Lease) -> str:
-    outcome = await PosterAttempt(services, lease).run()
-    log.info("video %s poster job %d: %s", lease.video_id, lease.job_id, outcome)
-    return outcome

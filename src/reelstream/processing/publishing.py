@@ -37,22 +37,23 @@ from reelstream.db.models import Caption, Video
 from reelstream.media.captions import clean_label, normalize_lang, parse_caption
 from reelstream.media.dash import mpd_document
 from reelstream.media.hls import master_playlist, subtitle_playlist, timestamp_map
-from reelstream.media.layout import MASTER_NAME, MPD_NAME, Layout, SubtitleTrack
+from reelstream.media.layout import (
+    MASTER_NAME,
+    MPD_NAME,
+    POSTER_NAME,
+    Layout,
+    SubtitleTrack,
+    subtitle_files,
+)
 from reelstream.services import Services
 from reelstream.storage.errors import BlobNotFound, StorageError
 from reelstream.storage.keys import caption_key, rev_prefix
 
 log = logging.getLogger(__name__)
 
-POSTER_NAME = "poster.jpg"
-SUBS_FOLDER = "subs"
-
 
 def subtitle_track(caption: Caption) -> SubtitleTrack:
-    stem = f"{SUBS_FOLDER}/{caption.lang}-{caption.sha256[:16]}"
-    return SubtitleTrack(
-        lang=caption.lang, label=caption.label, vtt=f"{stem}.vtt", playlist=f"{stem}.m3u8"
-    )
+    return subtitle_files(caption.lang, caption.label, caption.sha256)
 
 
 @dataclass(frozen=True)

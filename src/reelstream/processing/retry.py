@@ -20,20 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstream.db import videos
 from reelstream.db.models import Job
-from reelstream.processing.cleanup import CLEANUP_KIND
 from reelstream.processing.errors import NothingToRetry, RenditionNotFound
-from reelstream.processing.poster import POSTER_KIND
-from reelstream.processing.timeline import (
-    RENDITION_KIND,
-    TRANSCODE_KIND,
-    effective_stages,
-)
+from reelstream.processing.kinds import CLEANUP, POSTER, RENDITION, TRANSCODE
+from reelstream.processing.timeline import effective_stages
 from reelstream.queue.jobs import JobQueue
 
 
 async def _jobs(session: AsyncSession, queue: JobQueue, video_id: str) -> list[Job]:
     jobs = await queue.jobs_of(session, video_id)
-    busy = [j for j in jobs if j.state in ("queued", "running") and j.kind != CLEANUP_KIND]
+    busy = [j for j in jobs if j.state in ("queued", "running") and j.kind != CLEANUP]
     if busy:
         raise NothingToRetry(
             f"the video already has a {busy[-1].kind} job {busy[-1].state}; "
@@ -48,7 +43,7 @@ async def retry_video(session: AsyncSession, queue: JobQueue, video_id: str) -> 
     if video.status != "failed":
         raise NothingToRetry(f"only a failed video can be retried; this one is {video.status}")
     await _jobs(session, queue, video_id)
-    job = await queue.enqueue(session, video_id, TRANSCODE_KIND)
+    job = await queue.enqueue(session, video_id, TRANSCODE)
     video.status = "queued"
     video.error = None
     await session.flush()
@@ -76,7 +71,7 @@ async def retry_renditions(
     if not names:
         raise NothingToRetry("name at least one failed rendition to retry")
     return await queue.enqueue(
-        session, video_id, RENDITION_KIND, payload={"renditions": sorted(set(names))}
+        session, video_id, RENDITION, payload={"renditions": sorted(set(names))}
     )
 
 
@@ -84,13 +79,13 @@ async def retry_job(session: AsyncSession, queue: JobQueue, job: Job) -> Job:
     """Retry a failed job, whatever its kind (the admin page's "retry" button)."""
     if job.state != "failed":
         raise NothingToRetry(f"job {job.id} is {job.state}; only failed jobs can be retried")
-    if job.kind == TRANSCODE_KIND:
+    if job.kind == TRANSCODE:
         return await retry_video(session, queue, job.video_id)
-    if job.kind == RENDITION_KIND:
+    if job.kind == RENDITION:
         names = list((job.payload or {}).get("renditions") or [])
         return await retry_renditions(session, queue, job.video_id, names)
-    if job.kind == POSTER_KIND:
+    if job.kind == POSTER:
         await videos.get_video(session, job.video_id, for_update=True)
         await _jobs(session, queue, job.video_id)
-        return await queue.enqueue(session, job.video_id, POSTER_KIND)
+        return await queue.enqueue(session, job.video_id, POSTER)
     raise NothingToRetry(f"jobs of kind {job.kind!r} cannot be retried")

@@ -24,12 +24,11 @@ from typing import Any, Literal
 from reelstream.db.base import utcnow
 from reelstream.db.models import Job, Upload, Video
 from reelstream.formatting import human_bytes
+from reelstream.processing.kinds import RENDITION, TRANSCODE
 
 StageName = Literal["upload", "probe", "encode", "package", "publish"]
 StageState = Literal["pending", "running", "done", "failed", "skipped"]
 
-TRANSCODE_KIND = "transcode"
-RENDITION_KIND = "rendition"
 MIN_PROGRESS_FOR_ETA = 0.03  # below this the pace says too little to extrapolate from
 _ACTIVE = ("queued", "running")
 
@@ -230,14 +229,14 @@ def _stages_of(job: Job) -> Timeline:
 def effective_stages(jobs: list[Job]) -> tuple[Timeline, Job | None]:
     """The stages of the video's last transcode with later rendition jobs laid over them, and
     the newest of those jobs (None: the video was never queued)."""
-    transcodes = [j for j in jobs if j.kind == TRANSCODE_KIND]
+    transcodes = [j for j in jobs if j.kind == TRANSCODE]
     if not transcodes:
         return Timeline(), None
     base = transcodes[-1]
     timeline = _stages_of(base)
     newest = base
     for job in jobs:
-        if job.kind != RENDITION_KIND or job.id < base.id:
+        if job.kind != RENDITION or job.id < base.id:
             continue
         newest = job
         names = list((job.payload or {}).get("renditions") or [])
@@ -303,7 +302,7 @@ def compose(
             publish.state, publish.progress = "done", 1.0
         publish.finished_at = publish.finished_at or _iso(video.ready_at)
     stages = [_upload_stage(video, upload), *timeline.stages]
-    busy = any(j.state in _ACTIVE for j in jobs if j.kind in (TRANSCODE_KIND, RENDITION_KIND))
+    busy = any(j.state in _ACTIVE for j in jobs if j.kind in (TRANSCODE, RENDITION))
     if video.status == "ready":
         progress = 1.0 if newest is None or newest.state not in _ACTIVE else newest.progress
     elif newest is not None and video.status in ("queued", "processing"):
