@@ -5,7 +5,8 @@ at once) and one reaper loop in the current event loop. A claim loop claims a jo
 video ``processing`` in one transaction, runs the attempt, and when the queue is empty sleeps
 until the notifier wakes it or ``poll_interval_s`` passes. The reaper re-queues jobs whose
 worker stopped heart-beating (and fails those out of attempts), in the same transaction as the
-videos' status, then removes the expired attempts' partial outputs. One webhook dispatcher
+videos' status, then removes the expired attempts' partial outputs; every
+``JANITOR_INTERVAL_S`` it also runs the upload janitor. One webhook dispatcher
 (``reelstream.webhooks.dispatcher``) sends due webhook deliveries; cancelled on ``stop()``, an
 unfinished send is retried by another dispatcher after its lease expires.
 

@@ -3,7 +3,7 @@
 * ``retry_video``: a ``failed`` video goes back to ``queued`` with a fresh ``transcode`` job (a
   new attempt budget) over the source it already has.
 * ``retry_renditions``: a ``ready`` video whose last transcode published without some
-  renditions (they failed on their own, see ``reelstream.processing.pipeline``) gets a
+  renditions (they failed on their own, see ``reelstream.processing.ladder_job``) gets a
   ``rendition`` job for them; it encodes just those, and publishes a new rev holding the
   renditions the video had plus the new ones. The video stays ``ready`` and playable meanwhile.
 * ``retry_job``: what the admin page calls for a failed job of any kind.
