@@ -44,20 +44,22 @@ from benchmarks.common import (  # noqa: E402
     width_of,
 )
 from reelstream.config import Settings  # noqa: E402
-from reelstream.transcode.ffmpeg import build_ladder_argv  # noqa: E402
-from reelstream.transcode.ladder import plan_ladder  # noqa: E402
-from reelstream.transcode.probe import probe_file, sniff_file  # noqa: E402
+from reelstream.media.ffmpeg import build_ladder_argv  # noqa: E402
+from reelstream.media.ladder import plan_ladder  # noqa: E402
+from reelstream.media.probe import probe_file, sniff_file  # noqa: E402
+from reelstream.processing.options import ffmpeg_options, probe_limits  # noqa: E402
 
 POLL_S = 1.0
 
 
 def run_anchor(source: Path, settings: Settings) -> float:
-    info = probe_file(source, settings)
-    container = sniff_file(source, settings)
+    options = ffmpeg_options(settings)
+    info = probe_file(source, options.limits)
+    container = sniff_file(source, options.limits)
     rungs = plan_ladder(settings.ladder, info.width, info.height, info.fps, vfr=info.vfr)
     with tempfile.TemporaryDirectory(prefix="bench-anchor-") as out:
         argv = build_ladder_argv(
-            settings,
+            options,
             source,
             Path(out),
             container=container,
@@ -134,7 +136,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="reelstream-bench-") as tmp:
         tmpdir = Path(tmp)
         source = make_source(tmpdir, args)
-        info = probe_file(source, settings)
+        info = probe_file(source, probe_limits(settings))
         rungs = plan_ladder(settings.ladder, info.width, info.height, info.fps, vfr=info.vfr)
         top = rungs[-1].name
         anchor, retries, degraded = [], [], []

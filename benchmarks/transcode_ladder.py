@@ -45,12 +45,13 @@ from benchmarks.common import (  # noqa: E402
     width_of,
 )
 from reelstream.config import Settings  # noqa: E402
-from reelstream.transcode.ffmpeg import bare_ladder_command  # noqa: E402
+from reelstream.media.ffmpeg import bare_ladder_command  # noqa: E402
+from reelstream.processing.options import ffmpeg_options  # noqa: E402
 
 
 def run_anchor(source: Path, settings: Settings) -> float:
     with tempfile.TemporaryDirectory(prefix="bench-anchor-") as out:
-        argv = bare_ladder_command(source, Path(out), settings)
+        argv = bare_ladder_command(source, Path(out), ffmpeg_options(settings))
         start = time.perf_counter()
         subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return time.perf_counter() - start

@@ -12,6 +12,7 @@ from reelstream.config import Settings
 from tests.support import make_clip, sign_in
 
 pytest_plugins = [
+    "tests.fixtures.clips",
     "tests.fixtures.postgres",
     "tests.fixtures.redis",
     "tests.fixtures.s3",

@@ -72,7 +72,7 @@ def create_app(
             await bootstrap_admin(services)
         pool = None
         if with_workers:
-            from reelstream.transcode.worker import WorkerPool
+            from reelstream.worker import WorkerPool
 
             pool = WorkerPool(services)
             await pool.start()
@@ -105,9 +105,9 @@ def create_app(
     app.include_router(ops_router)
     if role in ("all", "api"):
         from reelstream.api.media import router as media_router
-        from reelstream.api.processing import router as processing_router
         from reelstream.api.videos import router as videos_router
         from reelstream.ingest.routes import router as ingest_router
+        from reelstream.processing.routes import router as processing_router
         from reelstream.quota.routes import router as usage_router
         from reelstream.web.pages import mount_web
         from reelstream.webhooks.routes import router as webhooks_router

@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from reelstream.db.base import utcnow
 from reelstream.db.models import Job
+from reelstream.processing.timeline import Timeline
 from reelstream.services import Services
-from reelstream.transcode.timeline import Timeline
 from tests.admin.conftest import Admin
 from tests.admin.test_page import _page, _row, _section
 from tests.api.factories import create_video, publish_fake, queue_video

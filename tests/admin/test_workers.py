@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 from sqlalchemy import delete
 
+from reelstream import worker as worker_module
 from reelstream.db.base import utcnow
 from reelstream.db.errors import DatabaseUnavailable
 from reelstream.db.models import Worker
 from reelstream.queue import workers as registry
 from reelstream.queue.jobs import Lease
 from reelstream.services import Services
-from reelstream.transcode import worker as worker_module
-from reelstream.transcode.worker import WorkerPool
+from reelstream.worker import WorkerPool
 from tests.admin.conftest import add_worker
 from tests.api.factories import create_video, queue_video
 
@@ -124,7 +124,7 @@ async def test_beats_survive_a_database_outage_and_register_again(
         return await real_beat(*args, **kwargs)
 
     monkeypatch.setattr(registry, "beat", flaky_beat)
-    caplog.set_level(logging.WARNING, logger="reelstream.transcode.worker")
+    caplog.set_level(logging.WARNING, logger="reelstream.worker")
     pool = WorkerPool(services, concurrency=1)
     await pool.start()
     try:

@@ -13,7 +13,7 @@ from reelstream.db import videos as repo
 from reelstream.db.videos import RenditionSpec
 from reelstream.ids import new_rev
 from reelstream.services import Services
-from reelstream.storage.base import rev_prefix
+from reelstream.storage.keys import rev_prefix
 
 MASTER = (
     "#EXTM3U\n#EXT-X-VERSION:7\n"

@@ -12,8 +12,8 @@ from urllib.parse import urljoin
 import httpx
 import pytest
 
+from tests.media.media_checks import check_storyboard
 from tests.support import ADMIN_HEADERS, media_duration, run_server, wait_for_status
-from tests.transcode.media_checks import check_storyboard
 
 pytestmark = pytest.mark.e2e
 

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from reelstream.db.models import Upload
 from reelstream.ids import new_id
 from reelstream.services import Services
-from reelstream.storage.base import video_prefix
+from reelstream.storage.keys import video_prefix
 from tests.api.factories import MASTER, create_video, publish_fake, queue_video
 
 T = TypeVar("T")

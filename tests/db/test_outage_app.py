@@ -29,7 +29,7 @@ from reelstream.config import Settings
 from reelstream.db.migrate import upgrade
 from reelstream.db.models import Job
 from reelstream.services import Services, build_services
-from reelstream.transcode.worker import WorkerPool
+from reelstream.worker import WorkerPool
 from tests.api.factories import MASTER, create_video, publish_fake, queue_video
 from tests.fixtures.postgres import PgCluster
 from tests.support import sign_in

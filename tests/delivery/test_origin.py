@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from reelstream.delivery.media import IMMUTABLE, MANIFEST_CACHE
 from reelstream.ids import new_id, new_rev
 from reelstream.services import Services
-from reelstream.storage.base import rev_prefix
+from reelstream.storage.keys import rev_prefix
 from reelstream.storage.local import LocalBlobStore
 from reelstream.storage.memory import MemoryBlobStore
 

@@ -17,7 +17,7 @@ import pytest
 from reelstream.auth.tokens import TokenSigner
 from reelstream.config import Settings
 from reelstream.ids import new_id, new_rev
-from reelstream.storage.base import rev_prefix
+from reelstream.storage.keys import rev_prefix
 from tests.support import run_server
 
 pytestmark = pytest.mark.e2e

@@ -24,7 +24,7 @@ from reelstream.auth.tokens import TokenSigner
 from reelstream.config import Settings
 from reelstream.devcluster.process import free_port, stop_process
 from reelstream.ids import new_id, new_rev
-from reelstream.storage.base import rev_prefix
+from reelstream.storage.keys import rev_prefix
 from tests.fixtures.nginx import require_nginx
 from tests.support import FFMPEG, server_env, wait_ready
 

@@ -35,8 +35,8 @@ from reelstream.ingest.service import (
 from reelstream.ingest.staging.object import ObjectStaging, staging_prefix
 from reelstream.ingest.tus import parse_checksum
 from reelstream.services import Services, build_services
-from reelstream.storage.base import source_key
 from reelstream.storage.errors import StorageError
+from reelstream.storage.keys import source_key
 from reelstream.storage.s3 import S3BlobStore
 from tests.ingest.helpers import META, body, checksum, expire, new_upload, write_holding_lock
 

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from reelstream.app import create_app
 from reelstream.config import Rung, Settings
-from reelstream.storage.base import video_prefix
+from reelstream.storage.keys import video_prefix
 from tests.ingest.helpers import b64
 from tests.support import bearer, create_account, sign_in
 

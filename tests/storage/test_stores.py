@@ -109,3 +109,13 @@ def test_local_store_never_writes_outside_its_root(tmp_path: Path) -> None:
     with pytest.raises(InvalidKey):
         store.local_path("../outside")
     assert store.local_path("videos/a/source") == (tmp_path / "root/videos/a/source").resolve()
+
+
+async def test_fetch_to_copies_a_blob_into_a_local_file(store: BlobStore, tmp_path: Path) -> None:
+    data = bytes(range(256)) * 2000
+    await store.put_bytes("videos/a/source", data)
+    dest = tmp_path / "copy"
+    await store.fetch_to("videos/a/source", dest)
+    assert dest.read_bytes() == data
+    with pytest.raises(BlobNotFound):
+        await store.fetch_to("videos/none", tmp_path / "missing")

@@ -15,9 +15,10 @@ from reelstream.app import create_app
 from reelstream.config import Rung, Settings
 from reelstream.db import videos as repo
 from reelstream.db.models import Job, WebhookEvent
+from reelstream.processing.jobs import claim_next
 from reelstream.services import Services
-from reelstream.transcode.worker import claim_next, reap_once
 from reelstream.webhooks.signing import verify
+from reelstream.worker import reap_once
 from tests.api.factories import create_video
 from tests.ingest.helpers import TUS, metadata, patch_headers
 from tests.support import make_clip, sign_in

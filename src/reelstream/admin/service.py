@@ -24,11 +24,11 @@ from reelstream.auth.deps import Principal
 from reelstream.auth.errors import Forbidden
 from reelstream.db.errors import InvalidCursor
 from reelstream.db.models import JOB_STATES, Job, User, Video
-from reelstream.queue.jobs import HOUSEKEEPING_KINDS
+from reelstream.processing.kinds import HOUSEKEEPING_KINDS, RENDITION, TRANSCODE
+from reelstream.processing.retry import retry_job, retry_renditions
+from reelstream.processing.timeline import effective_stages
 from reelstream.quota.usage import Usage, all_usage, user_usage
 from reelstream.services import Services
-from reelstream.transcode.retry import retry_job, retry_renditions
-from reelstream.transcode.timeline import RENDITION_KIND, TRANSCODE_KIND, effective_stages
 
 MAX_QUOTA_BYTES = 2**63 - 1  # what the BIGINT column holds
 MAX_JOB_ID = 2**31 - 1  # what the INTEGER column holds
@@ -177,7 +177,7 @@ async def newer_jobs(session: AsyncSession, jobs: list[JobView]) -> dict[int, in
 
 
 async def retry(services: Services, job_id: int) -> JobView:
-    """Re-queue a failed job (``reelstream.transcode.retry.retry_job``) in one transaction,
+    """Re-queue a failed job (``reelstream.processing.retry.retry_job``) in one transaction,
     then wake the workers; returns the new job. 404 unknown job, 409 ``NothingToRetry``."""
     async with services.db.transaction() as s:
         job = await s.get(Job, job_id)
@@ -211,7 +211,7 @@ async def degraded_videos(session: AsyncSession, services: Services, limit: int)
         await session.execute(
             select(Job.video_id, Job.stages)
             .where(
-                Job.kind.in_((TRANSCODE_KIND, RENDITION_KIND)),
+                Job.kind.in_((TRANSCODE, RENDITION)),
                 Job.state.in_(("succeeded", "failed")),
             )
             .order_by(Job.id.desc())
@@ -239,7 +239,7 @@ async def degraded_videos(session: AsyncSession, services: Services, limit: int)
         }
         queued = (
             newest is not None
-            and newest.kind == RENDITION_KIND
+            and newest.kind == RENDITION
             and newest.state in ("queued", "running")
         )
         if failed or queued:

@@ -11,7 +11,7 @@ Caption bodies: ``multipart/form-data`` with a ``file`` part (``lang`` and ``lab
 form fields), or the raw file as ``text/vtt``, ``application/x-subrip`` (``text/srt``,
 ``text/plain`` and ``application/octet-stream`` are accepted too). WebVTT and SRT are accepted;
 SRT is converted to WebVTT. Publishing rewrites the rev's manifests
-(``reelstream.transcode.publishing``).
+(``reelstream.processing.publishing``).
 
 Authorization (``reelstream.auth.policy``): listing captions follows ``view``; caption upload
 and delete and the poster choice are ``edit`` (the owner or an admin, ``write`` scope).
@@ -39,23 +39,18 @@ from reelstream.api.schemas import (
 )
 from reelstream.auth.deps import CurrentUser, Principal, WriteUser, authorize
 from reelstream.db import videos as repo
+from reelstream.db.errors import InvalidPosterTime, VideoNotReady
 from reelstream.db.models import Caption, Job
-from reelstream.services import Services
-from reelstream.transcode.captions import MAX_CAPTION_BYTES
-from reelstream.transcode.errors import (
-    CaptionTooLarge,
-    InvalidCaption,
-    InvalidPosterTime,
-    UnsupportedCaptionType,
-    VideoNotReady,
-)
-from reelstream.transcode.poster import POSTER_KIND
-from reelstream.transcode.publishing import (
+from reelstream.media.captions import MAX_CAPTION_BYTES
+from reelstream.media.errors import CaptionTooLarge, InvalidCaption, UnsupportedCaptionType
+from reelstream.processing.kinds import POSTER
+from reelstream.processing.publishing import (
     add_caption,
     list_video_captions,
     remove_caption,
     subtitle_track,
 )
+from reelstream.services import Services
 
 router = APIRouter(prefix="/api/v1", tags=["media"])
 
@@ -302,14 +297,14 @@ async def choose_poster(
             (
                 await s.execute(
                     select(Job).where(
-                        Job.video_id == video_id, Job.kind == POSTER_KIND, Job.state == "queued"
+                        Job.video_id == video_id, Job.kind == POSTER, Job.state == "queued"
                     )
                 )
             )
             .scalars()
             .first()
         )
-        job = pending or await services.queue.enqueue(s, video_id, kind=POSTER_KIND)
+        job = pending or await services.queue.enqueue(s, video_id, kind=POSTER)
         await s.flush()
         state = job.state
     return PosterJobOut(video_id=video_id, at_s=body.at_s, job_state=state)

@@ -127,7 +127,7 @@ class ErrorOut(BaseModel):
 
 
 class StageOut(BaseModel):
-    """One step of a video's processing (``reelstream.transcode.timeline``)."""
+    """One step of a video's processing (``reelstream.processing.timeline``)."""
 
     name: Literal["upload", "probe", "encode", "package", "publish"]
     rendition: str | None = Field(description="encode stages: the rendition, e.g. v720 or audio")

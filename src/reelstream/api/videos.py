@@ -37,10 +37,10 @@ from reelstream.db import videos as repo
 from reelstream.db.models import Job, Upload, Video
 from reelstream.errors import ReelstreamError
 from reelstream.ingest.staging.local import StagingArea
-from reelstream.queue.jobs import HOUSEKEEPING_KINDS
+from reelstream.processing.kinds import HOUSEKEEPING_KINDS
 from reelstream.services import Services
-from reelstream.storage.base import video_prefix
 from reelstream.storage.errors import StorageError
+from reelstream.storage.keys import video_prefix
 from reelstream.views.aggregator import ViewAggregator
 
 log = logging.getLogger(__name__)

@@ -94,7 +94,7 @@ def origin(host: str | None, port: int | None, data_dir: Path | None) -> None:
 def worker(data_dir: Path | None, concurrency: int | None) -> None:
     """Run transcode workers only, on the configured database and storage."""
     from reelstream.db.migrate import upgrade
-    from reelstream.transcode.worker import run_worker_process
+    from reelstream.worker import run_worker_process
 
     settings = _settings(data_dir=data_dir, worker_concurrency=concurrency)
     configure_logging(settings.log_level)

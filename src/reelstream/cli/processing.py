@@ -24,7 +24,7 @@ from reelstream.cli.remote import (
     unreachable,
 )
 from reelstream.formatting import clock
-from reelstream.transcode.timeline import rendition_label
+from reelstream.processing.timeline import rendition_label
 
 FOLLOW_EVERY_S = 1.0
 _STATE_STYLE = {

@@ -7,7 +7,10 @@ ReelstreamError
 └── VideoError
     ├── VideoNotFound        no such video (or not visible to the caller)
     ├── VideoNotPlayable     the video has no rendition that can be streamed yet
-    └── InvalidCursor        a pagination cursor that was not issued by us
+    ├── InvalidCursor        a pagination cursor that was not issued by us
+    ├── CaptionNotFound      no caption in that language (404)
+    ├── VideoNotReady        captions and posters need a ready video (409)
+    └── InvalidPosterTime    a poster time outside the video (422)
 
 ``Database.transaction()`` and ``Database.read()`` translate driver errors (asyncpg, aiosqlite,
 SQLAlchemy, socket errors and timeouts while connecting) into ``DatabaseUnavailable`` at the
@@ -58,3 +61,20 @@ class VideoNotPlayable(VideoError):
 class InvalidCursor(VideoError):
     code = "invalid_cursor"
     status = 400
+
+
+class CaptionNotFound(VideoError):
+    code = "caption_not_found"
+    status = 404
+
+
+class VideoNotReady(VideoError):
+    """The operation needs a published (``ready``) video."""
+
+    code = "video_not_ready"
+    status = 409
+
+
+class InvalidPosterTime(VideoError):
+    code = "invalid_poster_time"
+    status = 422

@@ -109,11 +109,11 @@ class Video(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     ready_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
-    # What the published rev offers besides HLS (see reelstream.transcode.publishing):
+    # What the published rev offers besides HLS (see reelstream.processing.publishing):
     # {"dash": "manifest.mpd", "storyboard": "storyboard/storyboard.vtt",
     #  "poster": "poster.jpg", "captions": [{"lang", "label", "vtt"}]}
     media: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
-    # The packaged rev's facts the manifests are written from (reelstream.transcode.layout)
+    # The packaged rev's facts the manifests are written from (reelstream.media.layout)
     layout: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None, deferred=True)
     poster_at_s: Mapped[float | None] = mapped_column(Float, default=None)
     # Views counted so far: added in batches by reelstream.views (eventually consistent)
@@ -202,7 +202,7 @@ class Job(Base):
 
     ``payload`` is what the kind needs beyond the video (a ``rendition`` job: the renditions to
     encode again); ``stages`` is the timeline of the current or last attempt
-    (``reelstream.transcode.timeline``), written with the heartbeats; ``started_at`` is when
+    (``reelstream.processing.timeline``), written with the heartbeats; ``started_at`` is when
     that attempt was claimed.
     """
 

@@ -6,14 +6,11 @@ can be read and tested on their own.
 
 from __future__ import annotations
 
-import re
-
 from reelstream.ids import is_valid_id, is_valid_rev
+from reelstream.storage.keys import is_valid_path
 
 MAX_DEPTH = 4
 """Deepest file below a rev folder, e.g. ``v360/index.m3u8`` is depth 2."""
-
-_PART = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
 
 CONTENT_TYPES: dict[str, str] = {
     ".m3u8": "application/vnd.apple.mpegurl",
@@ -43,15 +40,13 @@ MANIFEST_CACHE = "public, max-age=10"
 def is_safe_path(path: str) -> bool:
     """True when ``path`` is a plain relative file path that cannot leave a rev folder.
 
-    Every ``/``-separated part must be made of ``[A-Za-z0-9._-]``, must not start with a dot
-    (no ``.``/``..``, no hidden or temporary files) and must not contain ``..``; at most
-    ``MAX_DEPTH`` parts. Empty parts (``//``, a leading or trailing ``/``) are refused, and so
-    are backslashes, NUL bytes and anything percent-decoding could have produced.
+    Every ``/``-separated part must be a valid storage-key part (``reelstream.storage.keys``:
+    made of ``[A-Za-z0-9._-]``, not starting with a dot or a dash, so no ``.``/``..``, no hidden
+    or temporary files) and must not contain ``..``; at most ``MAX_DEPTH`` parts. Empty parts
+    (``//``, a leading or trailing ``/``) are refused, and so are backslashes, NUL bytes and
+    anything percent-decoding could have produced.
     """
-    parts = path.split("/")
-    if not path or len(parts) > MAX_DEPTH:
-        return False
-    return all(_PART.fullmatch(p) is not None and ".." not in p for p in parts)
+    return is_valid_path(path, max_parts=MAX_DEPTH)
 
 
 def is_valid_location(video_id: str, rev: str, path: str) -> bool:

@@ -30,8 +30,8 @@ from reelstream.auth.errors import TokenMissing
 from reelstream.delivery import media
 from reelstream.delivery.responses import blob_response
 from reelstream.errors import ReelstreamError
-from reelstream.storage.base import rev_prefix
 from reelstream.storage.errors import BlobNotFound
+from reelstream.storage.keys import rev_prefix
 
 router = APIRouter(tags=["delivery"])
 

@@ -22,9 +22,11 @@ from reelstream import __version__
 from reelstream.delivery.media import MANIFEST_SUFFIXES, MAX_DEPTH
 from reelstream.edge.config import EdgeConfig, check_path
 from reelstream.edge.errors import EdgeConfigError, NginxCheckFailed
+from reelstream.storage.keys import PART_PATTERN
 
-_PART = r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}"
-"""One part of a media path, as ``reelstream.delivery.media.is_safe_path`` accepts it."""
+_PART = PART_PATTERN
+"""One part of a media path, as ``reelstream.delivery.media.is_safe_path`` accepts it (both
+derive it from ``reelstream.storage.keys``)."""
 
 _MEDIA_PREFIX = (
     r"^/media/(?<media_vid>[A-Za-z0-9]{16})/(?<media_rev>[a-z0-9]{12})/(?<media_token>[^/]+)/"

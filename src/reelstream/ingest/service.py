@@ -46,8 +46,9 @@ from reelstream.ingest.staging import StagedBytes, Staging, create_staging
 from reelstream.ingest.tus import Checksum, VideoMetadata, check_fits
 from reelstream.quota import usage as quota
 from reelstream.services import Services
-from reelstream.storage.base import BlobInfo, source_key
+from reelstream.storage.base import BlobInfo
 from reelstream.storage.errors import StorageError
+from reelstream.storage.keys import source_key
 
 log = logging.getLogger(__name__)
 

@@ -26,12 +26,10 @@ from reelstream.db import Database
 from reelstream.db.base import utcnow
 from reelstream.db.models import Job
 from reelstream.ids import new_rev
+from reelstream.processing.kinds import HOUSEKEEPING_KINDS, TRANSCODE
 from reelstream.queue.lease import Leases
 from reelstream.queue.retry import RetryPolicy
 from reelstream.queue.wakeups import job_ready
-
-# Housekeeping kinds: never shown as "the video's job" (``active_job``)
-HOUSEKEEPING_KINDS = ("cleanup",)
 
 
 @dataclass(frozen=True)
@@ -79,7 +77,7 @@ class JobQueue:
         self,
         session: AsyncSession,
         video_id: str,
-        kind: str = "transcode",
+        kind: str = TRANSCODE,
         payload: dict[str, Any] | None = None,
     ) -> Job:
         job = Job(

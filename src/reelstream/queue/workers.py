@@ -1,6 +1,6 @@
 """The workers registry: one row per worker process in ``workers``, kept by the pool.
 
-A ``WorkerPool`` (``reelstream.transcode.worker``) registers itself when it starts (an upsert
+A ``WorkerPool`` (``reelstream.worker``) registers itself when it starts (an upsert
 of the row ``host:pid``), beats every ``settings.heartbeat_s`` (``heartbeat_at`` and
 ``running``, its busy slots) and marks itself stopped when it stops cleanly. The admin page and
 ``GET /api/v1/admin/workers`` read the rows with ``list_workers``.

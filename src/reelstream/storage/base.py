@@ -1,42 +1,17 @@
 """The blob store interface every backend implements.
 
-Keys are ``/``-separated relative paths made of ``[A-Za-z0-9._-]`` parts; ``validate_key``
-refuses anything else, so no key can escape a backend's root. Layout used by reelstream::
-
-    videos/{video_id}/source                 the uploaded original
-    videos/{video_id}/r/{rev}/...            one transcode attempt's outputs (published by rev)
+Keys and their layout are ``reelstream.storage.keys``; every backend checks a key with
+``keys.validate_key`` before it touches anything, so no key can escape a backend's root.
 """
 
 from __future__ import annotations
 
 import abc
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from reelstream.storage.errors import InvalidKey
-
-_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
-
-
-def validate_key(key: str) -> str:
-    parts = key.split("/")
-    if not key or len(parts) > 16 or not all(_PART.fullmatch(p) and ".." not in p for p in parts):
-        raise InvalidKey(f"invalid storage key {key!r}")
-    return key
-
-
-def source_key(video_id: str) -> str:
-    return f"videos/{video_id}/source"
-
-
-def rev_prefix(video_id: str, rev: str) -> str:
-    return f"videos/{video_id}/r/{rev}"
-
-
-def video_prefix(video_id: str) -> str:
-    return f"videos/{video_id}"
+import anyio
 
 
 @dataclass(frozen=True)
@@ -92,10 +67,11 @@ class BlobStore(abc.ABC):
         return len(blobs)
 
     async def fetch_to(self, key: str, path: Path) -> None:
-        """Copy a blob into a local file (for ffmpeg, which reads local files only)."""
-        with path.open("wb") as fh:
+        """Copy a blob into a local file (for ffmpeg, which reads local files only). The file
+        is opened and written in worker threads, so a slow disk never blocks the event loop."""
+        async with await anyio.open_file(path, "wb") as fh:
             async for chunk in self.iter_range(key):
-                fh.write(chunk)
+                await fh.write(chunk)
 
     def local_path(self, key: str) -> Path | None:
         """The blob's path on this machine's disk when the backend has one (zero-copy serving)."""

@@ -11,8 +11,9 @@ from pathlib import Path
 import anyio
 
 from reelstream.fsutil import fsync_dir, fsync_file
-from reelstream.storage.base import BlobInfo, BlobStore, validate_key
+from reelstream.storage.base import BlobInfo, BlobStore
 from reelstream.storage.errors import BlobNotFound, StorageError
+from reelstream.storage.keys import validate_key
 
 
 class LocalBlobStore(BlobStore):

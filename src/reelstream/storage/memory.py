@@ -9,8 +9,9 @@ from pathlib import Path
 
 import anyio
 
-from reelstream.storage.base import BlobInfo, BlobStore, validate_key
+from reelstream.storage.base import BlobInfo, BlobStore
 from reelstream.storage.errors import BlobNotFound
+from reelstream.storage.keys import validate_key
 
 
 class MemoryBlobStore(BlobStore):

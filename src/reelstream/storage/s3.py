@@ -35,8 +35,9 @@ import botocore.exceptions  # type: ignore[import-untyped]
 import urllib3.exceptions
 
 from reelstream.config import Settings
-from reelstream.storage.base import BlobInfo, BlobStore, validate_key
+from reelstream.storage.base import BlobInfo, BlobStore
 from reelstream.storage.errors import BlobNotFound, StorageError
+from reelstream.storage.keys import validate_key
 
 log = logging.getLogger(__name__)
 

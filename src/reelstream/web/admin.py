@@ -28,10 +28,10 @@ from reelstream.auth.deps import Principal, ReadUser, form_value, read_form
 from reelstream.auth.errors import Forbidden
 from reelstream.db.errors import VideoNotFound
 from reelstream.formatting import human_bytes
+from reelstream.processing.errors import NothingToRetry
+from reelstream.processing.timeline import rendition_label
 from reelstream.queue import workers as registry
 from reelstream.services import Services
-from reelstream.transcode.errors import NothingToRetry
-from reelstream.transcode.timeline import rendition_label
 from reelstream.web.pages import page_context, render
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)

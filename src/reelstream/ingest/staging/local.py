@@ -44,8 +44,9 @@ from reelstream.ingest.staging.base import (
     UploadRows,
 )
 from reelstream.ingest.tus import Checksum
-from reelstream.storage.base import BlobInfo, BlobStore, source_key
+from reelstream.storage.base import BlobInfo, BlobStore
 from reelstream.storage.errors import BlobNotFound
+from reelstream.storage.keys import source_key
 
 log = logging.getLogger(__name__)
 

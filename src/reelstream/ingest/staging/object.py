@@ -60,8 +60,9 @@ from reelstream.ingest.staging.base import (
     UploadRows,
 )
 from reelstream.ingest.tus import Checksum
-from reelstream.storage.base import BlobInfo, source_key
+from reelstream.storage.base import BlobInfo
 from reelstream.storage.errors import BlobNotFound, StorageError
+from reelstream.storage.keys import source_key
 from reelstream.storage.s3 import S3BlobStore
 
 log = logging.getLogger(__name__)

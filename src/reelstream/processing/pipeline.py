@@ -1,0 +1,440 @@
+"""The steps every transcode attempt shares: fetch, probe, plan, encode, upload, publish.
+
+Two kinds of job run a transcode attempt, each in its own module over this one:
+
+* ``transcode`` (``ladder_job.TranscodeAttempt``): the whole ladder, the storyboard and the
+  poster of a video, published as a new rev; the video's status follows the attempt.
+* ``rendition`` (``rendition_job.RenditionAttempt``): some renditions that failed on their own,
+  encoded again and published with the published rev's other files as a new rev; the video
+  stays ``ready`` and playable throughout.
+
+Everything an attempt writes to storage lives under ``videos/{vid}/r/{rev}/`` (its own ``rev``),
+and becomes visible only through one transaction that completes the job (fenced on the lease)
+and points the video at that rev. So a worker that dies, loses its lease or fails leaves at
+most an unreferenced folder, which it (or the reaper) removes; viewers never see partial output.
+
+The attempt runs under ``reelstream.processing.runner`` (heartbeats every
+``settings.heartbeat_s``; when one reports the lease lost, the work is cancelled, which kills
+ffmpeg, and nothing is published). Heartbeats carry the attempt's timeline
+(``reelstream.processing.timeline``): probe, one encode stage per rendition, package, publish;
+transitions are written at once.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import datetime as dt
+import functools
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reelstream.db import videos
+from reelstream.db.captions import list_captions
+from reelstream.db.errors import VideoNotFound
+from reelstream.db.models import Video
+from reelstream.fsutil import fresh_dir, remove_tree
+from reelstream.media.errors import TranscodeError
+from reelstream.media.ffmpeg import AUDIO_NAME, build_audio_argv, build_ladder_argv, run_ffmpeg
+from reelstream.media.ladder import RungPlan, plan_ladder
+from reelstream.media.layout import POSTER_NAME
+from reelstream.media.packaging import Packaged
+from reelstream.media.probe import Container, MediaInfo, probe
+from reelstream.media.storyboard import StoryboardPlan
+from reelstream.processing.options import ffmpeg_options
+from reelstream.processing.publishing import write_manifests
+from reelstream.processing.runner import LeasedAttempt, local_source
+from reelstream.processing.timeline import Timeline, rendition_label
+from reelstream.queue.errors import LeaseLost
+from reelstream.queue.jobs import Lease, Stages
+from reelstream.services import Services
+from reelstream.storage.errors import StorageError
+from reelstream.storage.keys import rev_prefix, source_key
+
+log = logging.getLogger(__name__)
+
+UPLOAD_CONCURRENCY = 8
+ENCODE_SHARE = 0.9  # progress reported at the end of encoding; upload takes the rest
+
+
+@dataclass(frozen=True)
+class Produced:
+    info: MediaInfo
+    rungs: list[RungPlan]
+    package: Packaged
+    output_bytes: int
+
+
+def describe(info: MediaInfo) -> str:
+    """What the probe found, for the timeline."""
+    audio = f"audio {info.audio_codec}" if info.has_audio else "no audio"
+    fps = round(float(info.fps), 2)
+    return (
+        f"{info.width}x{info.height} {info.video_codec} at {fps:g} fps, "
+        f"{info.duration_s:.1f} s, {audio}"
+    )
+
+
+def rendition_error(name: str, exc: TranscodeError) -> str:
+    return f"the {rendition_label(name)} rendition failed to encode: {exc.message}"
+
+
+class Attempt(LeasedAttempt[Produced]):
+    """One transcode attempt; a kind fills in the steps marked abstract."""
+
+    def __init__(self, services: Services, lease: Lease) -> None:
+        super().__init__(services, lease)
+        self.options = ffmpeg_options(self.settings)
+        self.prefix = rev_prefix(lease.video_id, lease.rev)
+        self.timeline = Timeline()
+        self._progress = 0.0
+
+    # -- the steps a kind writes
+
+    async def loaded(self, session: AsyncSession, video: Video) -> None:
+        """The video row was read (before the source is fetched)."""
+
+    async def probed(self, info: MediaInfo) -> None:
+        """The source passed the probe."""
+
+    def renditions(self, planned: list[RungPlan]) -> list[RungPlan]:
+        """The renditions to encode, of those the ladder plans for this source."""
+        return planned
+
+    @abc.abstractmethod
+    def with_audio(self, info: MediaInfo) -> bool:
+        """Whether this attempt encodes the audio rendition."""
+
+    @abc.abstractmethod
+    async def encode(
+        self, source: Path, out: Path, container: Container, info: MediaInfo, rungs: list[RungPlan]
+    ) -> tuple[list[RungPlan], StoryboardPlan | None]:
+        """Encode into ``out``; returns the renditions encoded and the storyboard made."""
+
+    @abc.abstractmethod
+    async def package(
+        self, out: Path, encoded: list[RungPlan], info: MediaInfo, storyboard: StoryboardPlan | None
+    ) -> tuple[Packaged, int]:
+        """Measure and upload what was encoded; returns the package and the bytes stored."""
+
+    @abc.abstractmethod
+    async def failed(self, session: AsyncSession, final: bool, reason: str, retryable: bool) -> str:
+        """The attempt failed (recorded on the job, in ``session``); returns the outcome."""
+
+    async def given_back(self, session: AsyncSession) -> None:
+        """The job was handed back on shutdown (in ``session``)."""
+
+    def superseded(self, video: Video) -> bool:
+        """Whether another rev was published meanwhile, so this one must step aside."""
+        return False
+
+    def poster(self, video: Video) -> str:
+        """The poster the published rev shows."""
+        return POSTER_NAME
+
+    def ready_at(self, video: Video) -> dt.datetime | None:
+        """When the video became ready (``None``: now)."""
+        return None
+
+    @abc.abstractmethod
+    async def published(self, session: AsyncSession, video: Video) -> None:
+        """This rev was published (in the publishing transaction)."""
+
+    async def after_publish(self) -> None:
+        """After the publishing transaction committed."""
+
+    # -- the runner's hooks
+
+    def progress(self) -> float | None:
+        return self._progress
+
+    def stages(self) -> Stages | None:
+        return self.timeline.to_json()
+
+    async def run(self) -> str:
+        started = time.monotonic()
+        metrics = self.services.metrics
+        outcome = "error"
+        try:
+            outcome = await super().run()
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        finally:
+            metrics.transcode_attempts.labels(outcome).inc()
+            if outcome == "published":
+                metrics.transcode_seconds.observe(time.monotonic() - started)
+            log.info(
+                "video %s attempt %d (rev %s): %s in %.1f s",
+                self.video_id,
+                self.lease.attempt,
+                self.lease.rev,
+                outcome,
+                time.monotonic() - started,
+            )
+        return outcome
+
+    async def stopped(self, exc: LeaseLost | VideoNotFound) -> str:
+        log.info("video %s: stopping attempt %d: %s", self.video_id, self.lease.attempt, exc)
+        await self.discard()
+        return await super().stopped(exc)
+
+    async def unexpected(self, exc: Exception) -> str:
+        log.exception("video %s: unexpected error in attempt %d", self.video_id, self.lease.attempt)
+        return await self.fail(f"internal error ({type(exc).__name__}): {exc}", retryable=True)
+
+    async def fail(self, reason: str, *, retryable: bool) -> str:
+        await self.discard()
+        self.timeline.fail_unfinished(reason)
+        try:
+            async with self.services.db.transaction() as s:
+                outcome = await self.services.queue.fail(
+                    s, self.lease, reason, retryable=retryable, stages=self.timeline.to_json()
+                )
+                if outcome is None:
+                    return "lease_lost"
+                return await self.failed(s, outcome.final, reason, retryable)
+        except VideoNotFound:
+            return "deleted"
+
+    async def give_back(self, reason: str) -> None:
+        """On shutdown: remove partial outputs and hand the job back at once, without spending
+        an attempt (a rolling restart must not fail a video on its last attempt)."""
+        try:
+            await self.discard()
+            self.timeline.fail_unfinished(reason)
+            async with self.services.db.transaction() as s:
+                if await self.services.queue.release(s, self.lease, reason):
+                    await self.given_back(s)
+        except Exception:
+            return
+
+    async def discard(self) -> None:
+        try:
+            await self.services.store.delete_prefix(self.prefix)
+        except StorageError as exc:
+            log.warning("cannot remove %s: %s", self.prefix, exc)
+
+    # -- the work
+
+    async def save(self) -> None:
+        """Write the timeline now (a transition users should see at once), fenced on the lease;
+        a busy database only delays it to the next heartbeat."""
+        try:
+            alive = await self.services.queue.heartbeat(
+                self.lease, self._progress, self.timeline.to_json()
+            )
+        except Exception as exc:
+            log.warning("video %s: cannot record the timeline: %s", self.video_id, exc)
+            return
+        if not alive:
+            raise LeaseLost("the job's lease was lost (expired or taken over)")
+
+    async def produce(self) -> Produced:
+        self.timeline.start("probe")
+        await self.save()
+        await anyio.to_thread.run_sync(fresh_dir, self.work)
+        source = await self.fetch_source()
+        info = await probe(source, self.options.limits)
+        await self.probed(info)
+        self.timeline.done("probe", detail=describe(info))
+        planned = plan_ladder(self.options.ladder, info.width, info.height, info.fps, vfr=info.vfr)
+        rungs = self.renditions(planned)
+        for rung in rungs:
+            self.timeline.plan("encode", rung.name)
+        if self.with_audio(info):
+            self.timeline.plan("encode", AUDIO_NAME)
+        self.timeline.plan("package")
+        self.timeline.plan("publish")
+        await self.save()
+        container = Container(info.container, info.demuxer)
+        out = self.work / "out"
+        out.mkdir()
+        encoded, storyboard = await self.encode(source, out, container, info, rungs)
+        self.timeline.start("package")
+        await self.save()
+        packaged, output_bytes = await self.package(out, encoded, info, storyboard)
+        self.timeline.done("package")
+        return Produced(info, encoded, packaged, output_bytes)
+
+    async def fetch_source(self) -> Path:
+        async with self.services.db.read(primary=True) as s:
+            video = await videos.get_video(s, self.video_id)
+            key = video.source_key or source_key(self.video_id)
+            await self.loaded(s, video)
+        return await local_source(self.services, key, self.work)
+
+    async def encode_each(
+        self,
+        source: Path,
+        out: Path,
+        container: Container,
+        info: MediaInfo,
+        rungs: list[RungPlan],
+        *,
+        audio: bool,
+    ) -> list[RungPlan]:
+        """One ffmpeg per rendition; returns the renditions that were encoded. The audio (when
+        asked for) must succeed, and at least one video rendition."""
+        duration = info.duration_s
+        if audio:
+            self.timeline.start("encode", AUDIO_NAME)
+            await self.save()
+            try:
+                await run_ffmpeg(
+                    build_audio_argv(self.options, source, out, container=container),
+                    timeout_s=self.options.timeout_s,
+                    stderr_path=self.work / "audio.log",
+                    on_progress=lambda t: self.on_progress(t, duration, [AUDIO_NAME]),
+                )
+            except TranscodeError as exc:
+                self.timeline.fail("encode", AUDIO_NAME, rendition_error(AUDIO_NAME, exc))
+                raise
+            self.timeline.done("encode", AUDIO_NAME)
+        encoded: list[RungPlan] = []
+        failure: TranscodeError | None = None
+        for rung in rungs:
+            self.timeline.start("encode", rung.name)
+            await self.save()
+            argv = build_ladder_argv(
+                self.options,
+                source,
+                out,
+                container=container,
+                info=info,
+                rungs=[rung],
+                with_audio=False,
+            )
+            try:
+                await run_ffmpeg(
+                    argv,
+                    timeout_s=self.options.timeout_s,
+                    stderr_path=self.work / f"{rung.name}.log",
+                    on_progress=functools.partial(
+                        self.on_progress, duration_s=duration, names=[rung.name]
+                    ),
+                )
+            except TranscodeError as exc:
+                log.warning("video %s: rendition %s failed: %s", self.video_id, rung.name, exc)
+                self.timeline.fail("encode", rung.name, rendition_error(rung.name, exc))
+                await anyio.to_thread.run_sync(remove_outputs, out, [rung.name])
+                failure = exc
+                continue
+            self.timeline.done("encode", rung.name)
+            encoded.append(rung)
+        await self.save()
+        if not encoded:
+            assert failure is not None
+            raise failure
+        return encoded
+
+    def on_progress(self, out_time_s: float, duration_s: float, names: list[str]) -> None:
+        """ffmpeg's position -> the progress of the renditions it encodes, and the attempt's
+        (the mean over every planned rendition; finished ones count as whole)."""
+        if duration_s <= 0:
+            return
+        for name in names:
+            self.timeline.progress("encode", name, out_time_s / duration_s)
+        stages = [s for s in self.timeline.stages if s.name == "encode"]
+        if stages:
+            done = sum(1.0 if s.state in ("done", "failed") else s.progress for s in stages)
+            self._progress = done / len(stages) * ENCODE_SHARE
+
+    async def upload(self, out: Path, packaged: Packaged) -> int:
+        """Upload media first, then media playlists; returns the bytes stored. The master and
+        the MPD are written when publishing."""
+        media: list[str] = []
+        playlists: list[str] = []
+        for rel in packaged.files:
+            (playlists if rel.endswith((".m3u8", ".vtt")) else media).append(rel)
+        if (out / POSTER_NAME).is_file():
+            media.append(POSTER_NAME)
+        total = 0
+        store = self.services.store
+        limiter = anyio.CapacityLimiter(UPLOAD_CONCURRENCY)
+
+        async def put(rel: str) -> None:
+            nonlocal total
+            async with limiter:
+                info = await store.put_file(f"{self.prefix}/{rel}", out / rel, move=True)
+                total += info.size
+
+        for group in (media, playlists):
+            async with anyio.create_task_group() as tg:
+                for rel in group:
+                    tg.start_soon(put, rel)
+        return total
+
+    # -- publish
+
+    async def finish(self, produced: Produced) -> str:
+        """Complete the job, write the manifests (with the video's captions) and point the
+        video at this rev, in one transaction holding the video's row lock. An attempt whose
+        rev was overtaken by another published rev steps aside (its rev is dropped)."""
+        layout = produced.package.layout
+        audio = layout.audio
+        specs = [
+            videos.RenditionSpec(
+                name=v.name,
+                width=v.width,
+                height=v.height,
+                bandwidth=v.peak_bps + (audio.peak_bps if audio else 0),
+                average_bandwidth=v.average_bps + (audio.average_bps if audio else 0),
+                codecs=v.codec + (f",{audio.codec}" if audio else ""),
+                playlist=v.playlist,
+            )
+            for v in sorted(layout.videos, key=lambda v: v.height)
+        ]
+        superseded = False
+        queue = self.services.queue
+        async with self.services.db.transaction() as s:
+            video = await videos.get_video(s, self.video_id, for_update=True)
+            if self.superseded(video):
+                superseded = True
+                for stage in self.timeline.stages:
+                    if stage.state in ("pending", "running"):
+                        self.timeline.skip(stage.name, stage.rendition, "superseded")
+                if not await queue.complete(s, self.lease, self.timeline.to_json()):
+                    raise LeaseLost("the job's lease was lost before publishing")
+            else:
+                self.timeline.done("publish")
+                if not await queue.complete(s, self.lease, self.timeline.to_json()):
+                    raise LeaseLost("the job's lease was lost before publishing")
+                captions = await list_captions(s, self.video_id)
+                written = await write_manifests(
+                    self.services, self.video_id, self.lease.rev, layout, captions
+                )
+                poster = self.poster(video)
+                await videos.publish(
+                    s,
+                    self.video_id,
+                    rev=self.lease.rev,
+                    renditions=specs,
+                    output_bytes=produced.output_bytes + written.bytes_written,
+                    ready_at=self.ready_at(video),
+                )
+                video.layout = layout.to_json()
+                video.media = {**written.media, "poster": poster}
+                await s.flush()
+                await self.published(s, video)
+        if superseded:
+            log.info(
+                "video %s: a newer rev was published; dropping rev %s",
+                self.video_id,
+                self.lease.rev,
+            )
+            await self.discard()
+            return "superseded"
+        await self.after_publish()
+        return "published"
+
+
+def remove_outputs(out: Path, names: list[str]) -> None:
+    """Remove what ffmpeg wrote for some renditions (their folders under ``out``)."""
+    for name in names:
+        remove_tree(out / name)

@@ -1,0 +1,20 @@
+"""Every job kind has exactly one handler, and the stored kind strings never change."""
+
+from __future__ import annotations
+
+from reelstream.processing import kinds
+from reelstream.processing.jobs import HANDLERS
+
+
+def test_every_kind_has_a_handler() -> None:
+    assert set(HANDLERS) == {kinds.TRANSCODE, kinds.RENDITION, kinds.POSTER, kinds.CLEANUP}
+
+
+def test_stored_kind_strings() -> None:
+    assert (kinds.TRANSCODE, kinds.RENDITION, kinds.POSTER, kinds.CLEANUP) == (
+        "transcode",
+        "rendition",
+        "poster",
+        "cleanup",
+    )
+    assert kinds.HOUSEKEEPING_KINDS == ("cleanup",)
