@@ -45,10 +45,10 @@ from reelstream.db.models import Job
 from reelstream.fsutil import remove_tree
 from reelstream.ingest.service import purge_expired
 from reelstream.processing.jobs import claim_next, run_job
-from reelstream.processing.kinds import TRANSCODE
 from reelstream.processing.runner import work_dir_name
 from reelstream.queue import workers as registry
 from reelstream.queue.jobs import Lease
+from reelstream.queue.kinds import TRANSCODE
 from reelstream.services import Services, build_services
 from reelstream.storage.errors import StorageError
 from reelstream.storage.keys import rev_prefix

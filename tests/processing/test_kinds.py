@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from reelstream.processing import kinds
 from reelstream.processing.jobs import HANDLERS
+from reelstream.queue import kinds
 
 
 def test_every_kind_has_a_handler() -> None:

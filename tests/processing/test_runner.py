@@ -8,7 +8,7 @@ from sqlalchemy import select
 from reelstream.db import videos
 from reelstream.db.models import Job
 from reelstream.processing.jobs import claim_next, run_job
-from reelstream.processing.kinds import CLEANUP
+from reelstream.queue.kinds import CLEANUP
 from reelstream.services import Services
 from reelstream.storage.errors import StorageError
 from reelstream.storage.keys import rev_prefix

@@ -24,9 +24,9 @@ from reelstream.auth.deps import Principal
 from reelstream.auth.errors import Forbidden
 from reelstream.db.errors import InvalidCursor
 from reelstream.db.models import JOB_STATES, Job, User, Video
-from reelstream.processing.kinds import HOUSEKEEPING_KINDS, RENDITION, TRANSCODE
 from reelstream.processing.retry import retry_job, retry_renditions
 from reelstream.processing.timeline import effective_stages
+from reelstream.queue.kinds import HOUSEKEEPING_KINDS, RENDITION, TRANSCODE
 from reelstream.quota.usage import Usage, all_usage, user_usage
 from reelstream.services import Services
 

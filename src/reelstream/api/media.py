@@ -43,13 +43,13 @@ from reelstream.db.errors import InvalidPosterTime, VideoNotReady
 from reelstream.db.models import Caption, Job
 from reelstream.media.captions import MAX_CAPTION_BYTES
 from reelstream.media.errors import CaptionTooLarge, InvalidCaption, UnsupportedCaptionType
-from reelstream.processing.kinds import POSTER
 from reelstream.processing.publishing import (
     add_caption,
     list_video_captions,
     remove_caption,
     subtitle_track,
 )
+from reelstream.queue.kinds import POSTER
 from reelstream.services import Services
 
 router = APIRouter(prefix="/api/v1", tags=["media"])

@@ -37,7 +37,7 @@ from reelstream.db import videos as repo
 from reelstream.db.models import Job, Upload, Video
 from reelstream.errors import ReelstreamError
 from reelstream.ingest.staging.local import StagingArea
-from reelstream.processing.kinds import HOUSEKEEPING_KINDS
+from reelstream.queue.kinds import HOUSEKEEPING_KINDS
 from reelstream.services import Services
 from reelstream.storage.errors import StorageError
 from reelstream.storage.keys import video_prefix

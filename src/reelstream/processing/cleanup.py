@@ -19,9 +19,9 @@ from reelstream.config import Settings
 from reelstream.db import videos
 from reelstream.db.base import utcnow
 from reelstream.db.errors import VideoNotFound
-from reelstream.processing.kinds import CLEANUP
 from reelstream.processing.runner import LeasedAttempt
 from reelstream.queue.jobs import JobQueue
+from reelstream.queue.kinds import CLEANUP
 from reelstream.storage.keys import rev_prefix
 
 log = logging.getLogger(__name__)

@@ -12,12 +12,12 @@ from collections.abc import Callable
 from typing import Any
 
 from reelstream.db import videos
-from reelstream.processing import kinds
 from reelstream.processing.cleanup import CleanupAttempt
 from reelstream.processing.ladder_job import TranscodeAttempt
 from reelstream.processing.poster import PosterAttempt
 from reelstream.processing.rendition_job import RenditionAttempt
 from reelstream.processing.runner import LeasedAttempt
+from reelstream.queue import kinds
 from reelstream.queue.jobs import Lease
 from reelstream.services import Services
 

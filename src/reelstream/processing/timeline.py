@@ -24,7 +24,7 @@ from typing import Any, Literal
 from reelstream.db.base import utcnow
 from reelstream.db.models import Job, Upload, Video
 from reelstream.formatting import human_bytes
-from reelstream.processing.kinds import RENDITION, TRANSCODE
+from reelstream.queue.kinds import RENDITION, TRANSCODE
 
 StageName = Literal["upload", "probe", "encode", "package", "publish"]
 StageState = Literal["pending", "running", "done", "failed", "skipped"]

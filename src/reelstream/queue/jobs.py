@@ -26,7 +26,7 @@ from reelstream.db import Database
 from reelstream.db.base import utcnow
 from reelstream.db.models import Job
 from reelstream.ids import new_rev
-from reelstream.processing.kinds import HOUSEKEEPING_KINDS, TRANSCODE
+from reelstream.queue.kinds import HOUSEKEEPING_KINDS, TRANSCODE
 from reelstream.queue.lease import Leases
 from reelstream.queue.retry import RetryPolicy
 from reelstream.queue.wakeups import job_ready

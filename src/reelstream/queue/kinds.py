@@ -1,10 +1,10 @@
 """The job kinds: the strings stored in ``jobs.kind`` (never change one: rows outlive code).
 
-``transcode``  the whole ladder of a video (``ladder_job``); owns the video's status
+``transcode``  the whole ladder of a video (``processing.ladder_job``); owns the video's status
 ``rendition``  some failed renditions encoded again and added to the published rev
-               (``rendition_job``)
-``poster``     a new poster at the time the owner chose (``poster``)
-``cleanup``    a retired rev removed after its grace period (``cleanup``): housekeeping, never
+               (``processing.rendition_job``)
+``poster``     a new poster at the time the owner chose (``processing.poster``)
+``cleanup``    a retired rev removed after its grace period (``processing.cleanup``): housekeeping, never
                shown as "the video's job"
 
 ``reelstream.processing.jobs`` maps each kind to its handler.
