@@ -4,8 +4,8 @@
 ``rendition``  some failed renditions encoded again and added to the published rev
                (``processing.rendition_job``)
 ``poster``     a new poster at the time the owner chose (``processing.poster``)
-``cleanup``    a retired rev removed after its grace period (``processing.cleanup``): housekeeping, never
-               shown as "the video's job"
+``cleanup``    a retired rev removed after its grace period (``processing.cleanup``):
+               housekeeping, never shown as "the video's job"
 
 ``reelstream.processing.jobs`` maps each kind to its handler.
 """
