@@ -22,9 +22,9 @@ import anyio
 from fastapi import Depends, FastAPI
 
 from reelstream import __version__
-from reelstream.api.errors import install_error_handlers
 from reelstream.config import Settings
 from reelstream.db.migrate import upgrade
+from reelstream.http.errors import install_error_handlers
 from reelstream.observability.metrics import MetricsMiddleware
 from reelstream.ratelimit.deps import RateLimitHeaders, limit_api
 from reelstream.ratelimit.limiter import RateLimiter
@@ -100,15 +100,15 @@ def create_app(
     app.state.views = views
     install_error_handlers(app)
 
-    from reelstream.api.ops import router as ops_router
+    from reelstream.observability.routes import router as ops_router
 
     app.include_router(ops_router)
     if role in ("all", "api"):
-        from reelstream.api.media import router as media_router
         from reelstream.api.processing import router as processing_router
-        from reelstream.api.videos import router as videos_router
         from reelstream.ingest.routes import router as ingest_router
         from reelstream.quota.routes import router as usage_router
+        from reelstream.videos.media_routes import router as media_router
+        from reelstream.videos.routes import router as videos_router
         from reelstream.web.pages import mount_web
         from reelstream.webhooks.routes import router as webhooks_router
 

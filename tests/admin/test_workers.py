@@ -24,7 +24,7 @@ from reelstream.services import Services
 from reelstream.transcode import worker as worker_module
 from reelstream.transcode.worker import WorkerPool
 from tests.admin.conftest import add_worker
-from tests.api.factories import create_video, queue_video
+from tests.videos.factories import create_video, queue_video
 
 
 @pytest.fixture

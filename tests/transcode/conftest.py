@@ -11,11 +11,11 @@ import pytest
 
 from reelstream.auth.accounts import find_user
 from reelstream.config import Settings
-from reelstream.db import videos
 from reelstream.db.migrate import upgrade
 from reelstream.services import Services, build_services
 from reelstream.storage.base import source_key
 from reelstream.transcode.worker import claim_next
+from reelstream.videos import repository as videos
 from tests.support import FFMPEG, make_clip
 
 

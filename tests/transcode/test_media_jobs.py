@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from reelstream.db import videos
 from reelstream.db.models import Job, Video
 from reelstream.services import Services
 from reelstream.storage.base import rev_prefix
@@ -18,6 +17,7 @@ from reelstream.transcode.errors import CaptionNotFound, VideoNotReady
 from reelstream.transcode.packaging import parse_attributes, parse_media_playlist
 from reelstream.transcode.publishing import add_caption, remove_caption
 from reelstream.transcode.worker import claim_next, run_job
+from reelstream.videos import repository as videos
 from tests.support import media_duration
 from tests.transcode.conftest import queue_video, transcode_next
 from tests.transcode.media_checks import check_mpd, jpeg_size

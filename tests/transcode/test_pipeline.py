@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from reelstream.db import videos
 from reelstream.db.models import Job, Video
 from reelstream.queue.jobs import Lease, Stages
 from reelstream.services import Services
 from reelstream.storage.base import rev_prefix
 from reelstream.transcode.packaging import parse_attributes, parse_media_playlist
 from reelstream.transcode.probe import probe_file
+from reelstream.videos import repository as videos
 from tests.support import media_duration
 from tests.transcode.conftest import ffmpeg_children, queue_video, transcode_next
 from tests.transcode.media_checks import check_mpd, check_storyboard

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from reelstream.db import videos
 from reelstream.db.base import utcnow
 from reelstream.db.models import Job, Upload, Video
 from reelstream.services import Services
@@ -21,6 +20,7 @@ from reelstream.transcode.packaging import parse_media_playlist
 from reelstream.transcode.retry import retry_renditions, retry_video
 from reelstream.transcode.timeline import Composed, Stage, compose
 from reelstream.transcode.worker import claim_next, run_job
+from reelstream.videos import repository as videos
 from tests.support import FaultyFFmpeg, media_duration
 from tests.transcode.conftest import queue_video
 from tests.transcode.media_checks import check_mpd, check_storyboard

@@ -11,7 +11,6 @@ from pathlib import Path
 from sqlalchemy import select, update
 
 from reelstream.config import Settings
-from reelstream.db import videos
 from reelstream.db.base import utcnow
 from reelstream.db.models import Job, Video
 from reelstream.services import Services, build_services
@@ -23,6 +22,7 @@ from reelstream.transcode.worker import (
     reap_once,
     remove_stale_work_dirs,
 )
+from reelstream.videos import repository as videos
 from tests.transcode.conftest import ffmpeg_children, queue_video
 
 

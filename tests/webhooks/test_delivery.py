@@ -10,9 +10,9 @@ import httpx
 from sqlalchemy import select
 
 from reelstream import webhooks
-from reelstream.db import videos as repo
 from reelstream.db.models import WebhookDelivery
 from reelstream.services import Services
+from reelstream.videos import repository as repo
 from reelstream.webhooks.dispatcher import Dispatcher, backoff_s
 from reelstream.webhooks.signing import verify
 from tests.webhooks.helpers import deliveries_in, new_video, pump, user_with_endpoint

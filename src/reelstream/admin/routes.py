@@ -12,8 +12,8 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from reelstream.admin import service
-from reelstream.api.deps import ServicesDep
 from reelstream.auth.deps import Principal, ReadUser
+from reelstream.http.deps import ServicesDep
 from reelstream.queue import workers as registry
 from reelstream.quota.usage import Usage
 from reelstream.ratelimit.deps import limit_api

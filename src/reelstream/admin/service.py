@@ -8,11 +8,7 @@ a fingerprint of the filters, so a cursor is refused (``InvalidCursor``, 400) wi
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reelstream.admin.errors import JobNotFound, UserNotFound
 from reelstream.auth.deps import Principal
 from reelstream.auth.errors import Forbidden
-from reelstream.db.errors import InvalidCursor
 from reelstream.db.models import JOB_STATES, Job, User, Video
+from reelstream.http import pagination
 from reelstream.queue.jobs import HOUSEKEEPING_KINDS
 from reelstream.quota.usage import Usage, all_usage, user_usage
 from reelstream.services import Services
@@ -94,31 +90,25 @@ def _view(job: Job, title: str, username: str | None) -> JobView:
     )
 
 
-def _filter_key(state: str | None, kind: str | None) -> str:
-    return hashlib.sha256(json.dumps([state, kind]).encode()).hexdigest()[:12]
+_JOB_FILTERS = "state, kind"
 
 
 def encode_cursor(last_id: int, state: str | None, kind: str | None) -> str:
-    raw = json.dumps([last_id, _filter_key(state, kind)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return pagination.encode_cursor([last_id], pagination.filter_key(state, kind))
+
+
+def _parse_cursor(data: Any) -> tuple[int, object]:
+    last_id, key = data
+    if type(last_id) is not int or not 0 < last_id <= MAX_JOB_ID or type(key) is not str:
+        raise ValueError("bad cursor")
+    return last_id, key
 
 
 def decode_cursor(cursor: str, state: str | None, kind: str | None) -> int:
     """The id below which the next page starts; ``InvalidCursor`` when the cursor is not ours
     or belongs to other filters."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        last_id, key = json.loads(raw)
-        if type(last_id) is not int or not 0 < last_id <= MAX_JOB_ID or type(key) is not str:
-            raise ValueError("bad cursor")
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidCursor("the cursor is not one this server issued") from exc
-    if key != _filter_key(state, kind):
-        raise InvalidCursor(
-            "the cursor belongs to a listing with other filters (state, kind): "
-            "start again without a cursor"
-        )
-    return last_id
+    filters = pagination.filter_key(state, kind)
+    return pagination.decode_cursor(cursor, filters, _parse_cursor, _JOB_FILTERS)
 
 
 async def list_jobs(

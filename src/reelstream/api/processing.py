@@ -20,21 +20,21 @@ from fastapi import APIRouter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from reelstream.api.deps import ServicesDep
-from reelstream.api.schemas import (
-    ErrorOut,
+from reelstream.auth import policy
+from reelstream.auth.deps import CurrentUser, Principal, WriteUser, authorize
+from reelstream.db.models import Upload, Video
+from reelstream.http.deps import ServicesDep
+from reelstream.http.schemas import ErrorOut
+from reelstream.services import Services
+from reelstream.transcode import retry
+from reelstream.transcode.timeline import Composed, compose
+from reelstream.videos import repository as repo
+from reelstream.videos.schemas import (
     RetryOptionsOut,
     StageOut,
     TimelineJobOut,
     TimelineOut,
 )
-from reelstream.auth import policy
-from reelstream.auth.deps import CurrentUser, Principal, WriteUser, authorize
-from reelstream.db import videos as repo
-from reelstream.db.models import Upload, Video
-from reelstream.services import Services
-from reelstream.transcode import retry
-from reelstream.transcode.timeline import Composed, compose
 
 router = APIRouter(prefix="/api/v1", tags=["processing"])
 

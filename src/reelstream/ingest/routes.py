@@ -17,10 +17,10 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from reelstream.api.deps import ServicesDep
 from reelstream.auth.deps import CurrentUser, Principal, WriteUser, authorize
 from reelstream.auth.errors import NotAuthenticated
 from reelstream.db.models import Upload, Video
+from reelstream.http.deps import ServicesDep
 from reelstream.ids import is_valid_id
 from reelstream.ingest import tus
 from reelstream.ingest.errors import UnsupportedMediaType, UploadError

@@ -30,7 +30,6 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.engine import CursorResult
 
 from reelstream import webhooks
-from reelstream.db import videos
 from reelstream.db.base import utcnow
 from reelstream.db.models import Upload, Video
 from reelstream.ids import is_valid_id, new_id
@@ -49,6 +48,7 @@ from reelstream.quota import usage as quota
 from reelstream.services import Services
 from reelstream.storage.base import BlobInfo, source_key
 from reelstream.storage.errors import BlobNotFound, StorageError
+from reelstream.videos import repository as videos
 
 log = logging.getLogger(__name__)
 

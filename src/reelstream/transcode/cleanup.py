@@ -15,13 +15,13 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstream.config import Settings
-from reelstream.db import videos
 from reelstream.db.base import utcnow
-from reelstream.db.errors import VideoNotFound
 from reelstream.queue.jobs import JobQueue, Lease
 from reelstream.services import Services
 from reelstream.storage.base import rev_prefix
 from reelstream.storage.errors import StorageError
+from reelstream.videos import repository as videos
+from reelstream.videos.errors import VideoNotFound
 
 log = logging.getLogger(__name__)
 

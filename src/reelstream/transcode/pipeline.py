@@ -43,9 +43,7 @@ from typing import Any
 import anyio
 
 from reelstream import webhooks
-from reelstream.db import videos
 from reelstream.db.captions import list_captions
-from reelstream.db.errors import VideoNotFound
 from reelstream.queue.errors import LeaseLost
 from reelstream.queue.heartbeat import run_with_heartbeats
 from reelstream.queue.jobs import Lease
@@ -74,6 +72,9 @@ from reelstream.transcode.storyboard import FOLDER as STORYBOARD_FOLDER
 from reelstream.transcode.storyboard import VTT_NAME as STORYBOARD_VTT
 from reelstream.transcode.storyboard import StoryboardPlan, storyboard_vtt
 from reelstream.transcode.timeline import RENDITION_KIND, Timeline, rendition_label
+from reelstream.videos import repository as videos
+from reelstream.videos.domain import VideoRendition
+from reelstream.videos.errors import VideoNotFound
 
 log = logging.getLogger(__name__)
 
@@ -617,7 +618,7 @@ class Attempt:
         layout = produced.package.layout
         audio = layout.audio
         specs = [
-            videos.RenditionSpec(
+            VideoRendition(
                 name=v.name,
                 width=v.width,
                 height=v.height,

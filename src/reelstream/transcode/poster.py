@@ -22,8 +22,6 @@ from pathlib import Path
 
 import anyio
 
-from reelstream.db import videos
-from reelstream.db.errors import VideoNotFound
 from reelstream.queue.errors import LeaseLost
 from reelstream.queue.heartbeat import run_with_heartbeats
 from reelstream.queue.jobs import Lease
@@ -35,6 +33,8 @@ from reelstream.transcode.ffmpeg import build_poster_argv, run_ffmpeg
 from reelstream.transcode.pipeline import local_source, work_dir_name
 from reelstream.transcode.probe import sniff_file
 from reelstream.transcode.publishing import POSTER_NAME
+from reelstream.videos import repository as videos
+from reelstream.videos.errors import VideoNotFound
 
 log = logging.getLogger(__name__)
 

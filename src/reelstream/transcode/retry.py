@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from reelstream.db import videos
 from reelstream.db.models import Job
 from reelstream.queue.jobs import JobQueue
 from reelstream.transcode.cleanup import CLEANUP_KIND
@@ -29,6 +28,7 @@ from reelstream.transcode.timeline import (
     TRANSCODE_KIND,
     effective_stages,
 )
+from reelstream.videos import repository as videos
 
 
 async def _jobs(session: AsyncSession, queue: JobQueue, video_id: str) -> list[Job]:

@@ -42,8 +42,7 @@ from sqlalchemy import select
 
 from reelstream import webhooks
 from reelstream.config import Settings
-from reelstream.db import videos
-from reelstream.db.errors import DatabaseUnavailable, VideoNotFound
+from reelstream.db.errors import DatabaseUnavailable
 from reelstream.db.models import Job
 from reelstream.ingest.service import purge_expired
 from reelstream.queue import workers as registry
@@ -55,6 +54,8 @@ from reelstream.transcode.cleanup import CLEANUP_KIND, run_cleanup
 from reelstream.transcode.pipeline import run_attempt, work_dir_name
 from reelstream.transcode.poster import POSTER_KIND, run_poster
 from reelstream.transcode.timeline import RENDITION_KIND, TRANSCODE_KIND
+from reelstream.videos import repository as videos
+from reelstream.videos.errors import VideoNotFound
 from reelstream.webhooks.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)

@@ -23,16 +23,16 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from reelstream.admin import service
 from reelstream.admin.errors import AdminError
-from reelstream.api.deps import ServicesDep
 from reelstream.auth.deps import Principal, ReadUser, form_value, read_form
 from reelstream.auth.errors import Forbidden
-from reelstream.db.errors import VideoNotFound
 from reelstream.formatting import human_bytes
+from reelstream.http.deps import ServicesDep
 from reelstream.queue import workers as registry
 from reelstream.services import Services
 from reelstream.transcode.errors import NothingToRetry
 from reelstream.transcode.timeline import rendition_label
-from reelstream.web.pages import page_context, render
+from reelstream.videos.errors import VideoNotFound
+from reelstream.web.render import page_context, render
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 

@@ -1,4 +1,4 @@
-"""FastAPI dependencies shared by the routers."""
+"""FastAPI dependencies shared by every router: the process's ``Services``."""
 
 from __future__ import annotations
 

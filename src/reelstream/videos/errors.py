@@ -1,0 +1,28 @@
+"""Video errors.
+
+ReelstreamError
+└── VideoError
+    ├── VideoNotFound        no such video (or not visible to the caller)
+    └── VideoNotPlayable     the video has no rendition that can be streamed yet
+
+A pagination cursor that was not issued by us is ``reelstream.http.pagination.InvalidCursor``
+(video and admin listings share it).
+"""
+
+from __future__ import annotations
+
+from reelstream.errors import ReelstreamError
+
+
+class VideoError(ReelstreamError):
+    code = "video_error"
+
+
+class VideoNotFound(VideoError):
+    code = "video_not_found"
+    status = 404
+
+
+class VideoNotPlayable(VideoError):
+    code = "video_not_playable"
+    status = 409
