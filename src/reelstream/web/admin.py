@@ -23,6 +23,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from reelstream.admin import service
 from reelstream.admin.errors import AdminError
+from reelstream.admin.schemas import MAX_QUOTA_BYTES
 from reelstream.auth.deps import Principal, ReadUser, form_value, read_form
 from reelstream.auth.errors import Forbidden
 from reelstream.formatting import human_bytes
@@ -80,7 +81,7 @@ def parse_size(text: str) -> int | None:
     size = int(number * unit)
     if (unit == 1 and size != number) or (size == 0 and number != 0):
         raise InvalidSize(f"{text.strip()[:40]!r} is not a whole number of bytes")
-    if size > service.MAX_QUOTA_BYTES:
+    if size > MAX_QUOTA_BYTES:
         raise InvalidSize("that quota is larger than the server can store")
     return size
 
