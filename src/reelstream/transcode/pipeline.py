@@ -43,7 +43,6 @@ from typing import Any
 import anyio
 
 from reelstream import webhooks
-from reelstream.db.captions import list_captions
 from reelstream.queue.errors import LeaseLost
 from reelstream.queue.heartbeat import run_with_heartbeats
 from reelstream.queue.jobs import Lease
@@ -73,6 +72,7 @@ from reelstream.transcode.storyboard import VTT_NAME as STORYBOARD_VTT
 from reelstream.transcode.storyboard import StoryboardPlan, storyboard_vtt
 from reelstream.transcode.timeline import RENDITION_KIND, Timeline, rendition_label
 from reelstream.videos import repository as videos
+from reelstream.videos.captions import list_captions
 from reelstream.videos.domain import VideoRendition
 from reelstream.videos.errors import VideoNotFound
 

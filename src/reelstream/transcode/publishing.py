@@ -30,7 +30,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from reelstream.db import captions as caption_repo
 from reelstream.db.models import Caption, Video
 from reelstream.services import Services
 from reelstream.storage.base import rev_prefix, video_prefix
@@ -40,6 +39,7 @@ from reelstream.transcode.dash import mpd_document
 from reelstream.transcode.errors import CaptionNotFound, VideoNotReady
 from reelstream.transcode.hls import master_playlist, subtitle_playlist, timestamp_map
 from reelstream.transcode.layout import MASTER_NAME, MPD_NAME, Layout, SubtitleTrack
+from reelstream.videos import captions as caption_repo
 from reelstream.videos import repository as videos
 
 log = logging.getLogger(__name__)
