@@ -19,8 +19,7 @@ JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
 class JobOut(Schema):
-    """A job with the title and owner of its video."""
-
+    # A job with the title and owner of its video (no docstring: it would enter the OpenAPI).
     model_config = ConfigDict(frozen=True, from_attributes=True)
 
     id: int

@@ -1,12 +1,17 @@
-"""FastAPI dependencies shared by every router: the process's ``Services``."""
+"""FastAPI dependencies shared by every router: the process's ``Services``.
+
+``Services`` (the composition root, ``reelstream.services``) is named for type checkers only,
+so the kit imports no feature at run time.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 
-from reelstream.services import Services
+if TYPE_CHECKING:
+    from reelstream.services import Services
 
 
 def get_services(request: Request) -> Services:
@@ -14,4 +19,4 @@ def get_services(request: Request) -> Services:
     return services
 
 
-ServicesDep = Annotated[Services, Depends(get_services)]
+ServicesDep = Annotated["Services", Depends(get_services)]

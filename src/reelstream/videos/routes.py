@@ -108,7 +108,7 @@ async def update_video(
 async def delete_video(video_id: str, videos: VideoServiceDep, user: WriteUser) -> Response:
     """Delete a video with its jobs, renditions, uploads and stored files (owner or admin).
 
-    The database row goes in one transaction, so the video disappears at once and
+    The database row goes first (one transaction), so the video disappears at once and
     atomically; files are removed afterwards. A storage failure then is logged, not returned:
     the files are unreachable without the row and can be collected later.
     """
