@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 
 from reelstream.app import Role, create_app
 from reelstream.config import Settings
-from reelstream.db import videos
 from reelstream.services import Services
+from reelstream.videos import repository as videos
 
 MEDIA = "/media/AAAAAAAAAAAAAAAA/aaaaaaaaaaaa/k1.1.x/master.m3u8"
 

@@ -22,9 +22,10 @@ import anyio
 from fastapi import Depends, FastAPI
 
 from reelstream import __version__
-from reelstream.api.errors import install_error_handlers
 from reelstream.config import Settings
 from reelstream.db.migrate import upgrade
+from reelstream.http.errors import install_error_handlers
+from reelstream.ingest.service import build_upload_service
 from reelstream.observability.metrics import MetricsMiddleware
 from reelstream.ratelimit.deps import RateLimitHeaders, limit_api
 from reelstream.ratelimit.limiter import RateLimiter
@@ -98,17 +99,20 @@ def create_app(
     app.state.role = role
     app.state.ratelimiter = limiter  # reelstream.ratelimit.deps
     app.state.views = views
+    # videos -> ingest would be a circle (ingest builds on videos): deleting a video reaches
+    # its staged upload data through this port (reelstream.videos.deps)
+    app.state.discard_staging = lambda svc: build_upload_service(svc).discard_for_video
     install_error_handlers(app)
 
-    from reelstream.api.ops import router as ops_router
+    from reelstream.ops import router as ops_router
 
     app.include_router(ops_router)
     if role in ("all", "api"):
-        from reelstream.api.media import router as media_router
-        from reelstream.api.videos import router as videos_router
         from reelstream.ingest.routes import router as ingest_router
         from reelstream.processing.routes import router as processing_router
         from reelstream.quota.routes import router as usage_router
+        from reelstream.videos.media_routes import router as media_router
+        from reelstream.videos.routes import router as videos_router
         from reelstream.web.pages import mount_web
         from reelstream.webhooks.routes import router as webhooks_router
 
@@ -122,7 +126,7 @@ def create_app(
 
         app.include_router(admin_router)  # /api/v1/admin: jobs, workers, users (admins only)
         app.include_router(webhooks_router)
-        from reelstream.views.routes import router as views_router
+        from reelstream.videos.beacons import router as views_router
 
         app.include_router(views_router)  # player beacons: in memory, written in batches
     if role in ("all", "origin"):

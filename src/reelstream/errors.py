@@ -10,7 +10,9 @@ Each component has its own small tree below this root, drawn in its ``errors`` m
     ├── UploadError                      (reelstream.ingest.errors)
     ├── MediaError                       (reelstream.media.errors)
     ├── ProcessingError                  (reelstream.processing.errors)
-    ├── VideoError, DatabaseError        (reelstream.db.errors)
+    ├── VideoError                       (reelstream.videos.errors)
+    ├── DatabaseError                    (reelstream.db.errors)
+    ├── InvalidCursor                    (reelstream.http.pagination)
     ├── QuotaError                       (reelstream.quota.errors)
     ├── ViewsError                       (reelstream.views.errors)
     ├── WebhookError                     (reelstream.webhooks.errors)
@@ -19,8 +21,10 @@ Each component has its own small tree below this root, drawn in its ``errors`` m
 
 Every error carries its own stable ``code`` and the HTTP ``status`` it answers with (500 unless a
 class says otherwise; subclasses inherit their parent's). Services raise these; the one generic
-handler in ``reelstream.api.errors`` turns any of them into that status and a JSON body
-``{"error": {"code": ..., "message": ...}}``, so no table imports every component.
+handler in ``reelstream.http.errors`` turns any of them into that status and a JSON body
+``{"error": {"code": ..., "message": ...}}``, so no table imports every component. An error
+with a ``page_redirect`` (sign-in required) sends a browser asking for a page there instead,
+with ``?next=`` the page it asked for.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class ReelstreamError(Exception):
 
     code: ClassVar[str] = "error"
     status: ClassVar[int] = 500
+    page_redirect: ClassVar[str | None] = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

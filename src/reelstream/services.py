@@ -6,15 +6,15 @@ from dataclasses import dataclass
 
 from reelstream.auth.tokens import TokenSigner
 from reelstream.cache import Cache, create_cache
-from reelstream.cache.videos import VideoCache
 from reelstream.config import Settings
 from reelstream.db import Database
-from reelstream.db.invalidation import install as install_invalidation
 from reelstream.observability.metrics import Metrics
 from reelstream.queue import JobQueue, RetryPolicy
 from reelstream.queue.notify import Notifier, create_notifier
 from reelstream.queue.wakeups import install as install_wakeups
 from reelstream.storage import BlobStore, create_store
+from reelstream.videos.cache import VideoCache
+from reelstream.videos.invalidation import install as install_invalidation
 
 
 @dataclass

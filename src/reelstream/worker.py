@@ -39,8 +39,7 @@ from sqlalchemy import select
 
 from reelstream import webhooks
 from reelstream.config import Settings
-from reelstream.db import videos
-from reelstream.db.errors import DatabaseUnavailable, VideoNotFound
+from reelstream.db.errors import DatabaseUnavailable
 from reelstream.db.models import Job
 from reelstream.fsutil import remove_tree
 from reelstream.ingest.service import purge_expired
@@ -52,6 +51,8 @@ from reelstream.queue.kinds import TRANSCODE
 from reelstream.services import Services, build_services
 from reelstream.storage.errors import StorageError
 from reelstream.storage.keys import rev_prefix
+from reelstream.videos import repository as videos
+from reelstream.videos.errors import VideoNotFound
 from reelstream.webhooks.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)

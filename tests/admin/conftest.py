@@ -12,12 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from reelstream.db import videos as repo
 from reelstream.db.base import utcnow
 from reelstream.db.models import Job, Worker
 from reelstream.services import Services
-from tests.api.factories import create_video, queue_video
+from reelstream.videos import repository as repo
 from tests.support import bearer, create_account
+from tests.videos.factories import create_video, queue_video
 
 TUS = {"Tus-Resumable": "1.0.0"}
 

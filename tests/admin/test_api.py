@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from reelstream.db import videos as repo
 from reelstream.services import Services
+from reelstream.videos import repository as repo
 from tests.admin.conftest import (
     Admin,
     add_worker,

@@ -14,8 +14,8 @@ from reelstream.processing.timeline import Timeline
 from reelstream.services import Services
 from tests.admin.conftest import Admin
 from tests.admin.test_page import _page, _row, _section
-from tests.api.factories import create_video, publish_fake, queue_video
 from tests.auth.test_accounts import csrf_of
+from tests.videos.factories import create_video, publish_fake, queue_video
 
 REASON = "the 720p rendition failed to encode: ffmpeg exited with code 1: boom"
 

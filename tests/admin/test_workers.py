@@ -24,7 +24,7 @@ from reelstream.queue.jobs import Lease
 from reelstream.services import Services
 from reelstream.worker import WorkerPool
 from tests.admin.conftest import add_worker
-from tests.api.factories import create_video, queue_video
+from tests.videos.factories import create_video, queue_video
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from reelstream.processing.jobs import claim_next, run_job
 from reelstream.queue.retry import RetryPolicy
 from reelstream.services import Services
-from tests.api.factories import create_video, queue_video
 from tests.processing.conftest import queue_video as queue_source
 from tests.support import FaultyFFmpeg, bearer, create_account, playlist_uris
+from tests.videos.factories import create_video, queue_video
 
 
 def services_of(client: TestClient) -> Services:

@@ -18,14 +18,14 @@ from reelstream.app import create_app
 from reelstream.auth.passwords import hash_password, needs_rehash, verify_password
 from reelstream.config import Settings
 from reelstream.errors import ConfigError
-from tests.api.factories import create_video, publish_fake
 from tests.support import bearer, create_account
+from tests.videos.factories import create_video, publish_fake
 
 PASSWORD = "correct horse battery"
 
 
 def make_video(client: TestClient, title: str, **kw: str) -> str:
-    """A video row (see tests.api.factories.create_video) in the app's event loop."""
+    """A video row (see tests.videos.factories.create_video) in the app's event loop."""
     services = client.app.state.services  # type: ignore[attr-defined]
     assert client.portal is not None
     return str(client.portal.call(functools.partial(create_video, services, title, **kw)))

@@ -26,8 +26,8 @@ from reelstream.config import Settings
 from reelstream.ingest.service import build_upload_service
 from reelstream.ingest.tus import VideoMetadata
 from reelstream.services import Services
-from tests.api.factories import create_video, publish_fake
 from tests.support import bearer, create_account
+from tests.videos.factories import create_video, publish_fake
 
 # Written by hand from the product rules, independently of reelstream.auth.policy:
 # Y = allowed, N = denied; columns public, unlisted, private.
@@ -190,7 +190,7 @@ def _media(world: World, visibility: str, headers: dict[str, str]) -> Response:
 
 
 async def _rev(services: Services, vid: str) -> str:
-    from reelstream.db import videos as repo
+    from reelstream.videos import repository as repo
 
     async with services.db.read(primary=True) as s:
         rev = (await repo.get_video(s, vid)).published_rev

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 from tusclient import client as tus_client
 
-from reelstream.web.pages import STATIC_DIR
+from reelstream.web.render import STATIC_DIR
 from tests.support import Server, require, require_binary, wait_for_status
 
 CHROMIUM_ARGS = [

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page
 
-from reelstream.web.pages import STATIC_DIR
+from reelstream.web.render import STATIC_DIR
 from tests.browser.conftest import _logs, upload_ready, wait_playing
 from tests.support import Server, require, run_server
 

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from reelstream.db import Database
 from reelstream.db.models import Job
 from reelstream.services import Services
-from tests.api.factories import create_video, publish_fake, queue_video
+from tests.videos.factories import create_video, publish_fake, queue_video
 
 T = TypeVar("T")
 

@@ -30,9 +30,9 @@ from reelstream.db.migrate import upgrade
 from reelstream.db.models import Job
 from reelstream.services import Services, build_services
 from reelstream.worker import WorkerPool
-from tests.api.factories import MASTER, create_video, publish_fake, queue_video
 from tests.fixtures.postgres import PgCluster
 from tests.support import sign_in
+from tests.videos.factories import MASTER, create_video, publish_fake, queue_video
 
 T = TypeVar("T")
 TIMEOUT_S = 2.0

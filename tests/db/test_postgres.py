@@ -14,13 +14,13 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from reelstream.db import Database
-from reelstream.db import videos as repo
 from reelstream.db.database import PgConnector, normalize_url
 from reelstream.db.errors import DatabaseUnavailable
 from reelstream.db.migrate import upgrade
 from reelstream.db.models import Job, Video
 from reelstream.queue import JobQueue, RetryPolicy
 from reelstream.services import Services
+from reelstream.videos import repository as repo
 from tests.fixtures.postgres import PgCluster, PgUrls
 
 

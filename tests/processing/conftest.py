@@ -11,11 +11,11 @@ import pytest
 
 from reelstream.auth.accounts import find_user
 from reelstream.config import Settings
-from reelstream.db import videos
 from reelstream.db.migrate import upgrade
 from reelstream.processing.jobs import claim_next, run_job
 from reelstream.services import Services, build_services
 from reelstream.storage.keys import source_key
+from reelstream.videos import repository as videos
 
 
 @pytest.fixture

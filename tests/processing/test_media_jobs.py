@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from reelstream.db import videos
-from reelstream.db.errors import CaptionNotFound, VideoNotReady
 from reelstream.db.models import Job, Video
 from reelstream.media.packaging import parse_attributes, parse_media_playlist
 from reelstream.processing.jobs import claim_next, run_job
-from reelstream.processing.publishing import add_caption, remove_caption
 from reelstream.services import Services
 from reelstream.storage.keys import rev_prefix
+from reelstream.videos import repository as videos
+from reelstream.videos.errors import CaptionNotFound, VideoNotReady
+from reelstream.videos.publishing import add_caption, remove_caption
 from tests.media.media_checks import check_mpd, jpeg_size
 from tests.processing.conftest import queue_video, transcode_next
 from tests.support import media_duration
@@ -167,12 +167,13 @@ async def test_a_poster_made_while_another_rev_is_published_lands_in_that_rev(
     """A rendition retry (a new rev) publishing while the poster job runs must not lose the
     poster the owner chose: the picture is copied into the rev that is published by then."""
     from reelstream.ids import new_rev
+    from reelstream.media.ffmpeg import run_ffmpeg
     from reelstream.processing import poster as poster_module
 
     video = await ready_video(services, clip4)
     first = video.published_rev or ""
     second = new_rev()
-    real = poster_module.run_ffmpeg
+    real = run_ffmpeg
 
     async def publish_meanwhile(*args: object, **kwargs: object) -> None:
         # what a rendition job does while the poster's ffmpeg runs: a copy of the rev, published

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from reelstream.db import videos
 from reelstream.db.models import Job, Video
 from reelstream.media.packaging import parse_attributes, parse_media_playlist
 from reelstream.media.probe import probe_file
@@ -16,6 +15,7 @@ from reelstream.processing.options import probe_limits
 from reelstream.queue.jobs import Lease, Stages
 from reelstream.services import Services
 from reelstream.storage.keys import rev_prefix
+from reelstream.videos import repository as videos
 from tests.media.media_checks import check_mpd, check_storyboard
 from tests.processing.conftest import ffmpeg_children, queue_video, transcode_next
 from tests.support import media_duration

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from reelstream.db import videos
 from reelstream.db.base import utcnow
 from reelstream.db.models import Job, Upload, Video
 from reelstream.media.packaging import parse_media_playlist
@@ -21,6 +20,7 @@ from reelstream.processing.retry import retry_renditions, retry_video
 from reelstream.processing.timeline import Composed, Stage, compose
 from reelstream.services import Services
 from reelstream.storage.keys import rev_prefix
+from reelstream.videos import repository as videos
 from tests.media.media_checks import check_mpd, check_storyboard
 from tests.processing.conftest import queue_video
 from tests.support import FaultyFFmpeg, media_duration

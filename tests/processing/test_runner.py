@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from reelstream.db import videos
 from reelstream.db.models import Job
 from reelstream.processing.jobs import claim_next, run_job
 from reelstream.queue.kinds import CLEANUP
 from reelstream.services import Services
 from reelstream.storage.errors import StorageError
 from reelstream.storage.keys import rev_prefix
+from reelstream.videos import repository as videos
 
 
 async def _queue_cleanup(services: Services, rev: str) -> tuple[str, int]:

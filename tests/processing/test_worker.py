@@ -11,13 +11,13 @@ from pathlib import Path
 from sqlalchemy import select, update
 
 from reelstream.config import Settings
-from reelstream.db import videos
 from reelstream.db.base import utcnow
 from reelstream.db.models import Job, Video
 from reelstream.processing.jobs import claim_next
 from reelstream.processing.runner import work_dir_name
 from reelstream.services import Services, build_services
 from reelstream.storage.keys import rev_prefix
+from reelstream.videos import repository as videos
 from reelstream.worker import WorkerPool, reap_once, remove_stale_work_dirs
 from tests.processing.conftest import ffmpeg_children, queue_video
 

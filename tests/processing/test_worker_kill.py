@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import select
 
 from reelstream.config import Settings
-from reelstream.db import videos
 from reelstream.db.models import Job
 from reelstream.media.packaging import parse_attributes, parse_media_playlist
 from reelstream.services import Services, build_services
+from reelstream.videos import repository as videos
 from tests.processing.conftest import queue_video
 from tests.support import media_duration, run_server, run_worker, wait_for_status
 

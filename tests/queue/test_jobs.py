@@ -8,11 +8,11 @@ import datetime as dt
 import pytest
 from sqlalchemy import select, update
 
-from reelstream.db import videos
 from reelstream.db.base import utcnow
 from reelstream.db.models import Job
 from reelstream.queue import JobQueue, RetryPolicy
 from reelstream.services import Services
+from reelstream.videos import repository as videos
 
 
 @pytest.fixture

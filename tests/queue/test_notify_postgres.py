@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstream.config import Settings
-from reelstream.db import videos
 from reelstream.db.migrate import upgrade
 from reelstream.queue.notify import Notifier, create_notifier
 from reelstream.queue.notify.postgres import PgNotifier
 from reelstream.services import Services, build_services
+from reelstream.videos import repository as videos
 from tests.fixtures.postgres import PgCluster, PgServer
 
 POLL_S = 5.0  # a wake-up must arrive well before the workers' next poll

@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstream.config import Settings
-from reelstream.db import videos
 from reelstream.db.migrate import upgrade
 from reelstream.queue.notify.redis import RedisNotifier
 from reelstream.services import Services, build_services
+from reelstream.videos import repository as videos
 from tests.fixtures.redis import RedisServer
 
 POLL_S = 5.0  # the workers' poll interval: a wake-up must come well before it

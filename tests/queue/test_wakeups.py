@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from reelstream.db import videos
 from reelstream.db.base import utcnow
 from reelstream.db.models import Job
 from reelstream.queue.notify import MemoryNotifier, Notifier
 from reelstream.queue.wakeups import ready_kinds
 from reelstream.services import Services
+from reelstream.videos import repository as videos
 
 
 @pytest.fixture

@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 
 from reelstream.app import create_app
 from reelstream.config import Settings
-from tests.api.factories import create_video
 from tests.fixtures.redis import RedisServer
 from tests.ingest.helpers import b64
 from tests.support import bearer, create_account, sign_in, sign_up_session
+from tests.videos.factories import create_video
 
 TUS = {"Tus-Resumable": "1.0.0"}
 HOOK = "http://127.0.0.1:9/hook"  # never called: no event happens in these tests

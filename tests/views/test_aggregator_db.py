@@ -10,7 +10,7 @@ from reelstream.auth.accounts import create_user
 from reelstream.db.models import Video, WatchPosition
 from reelstream.services import Services
 from reelstream.views.aggregator import ViewAggregator
-from tests.api.factories import create_video
+from tests.videos.factories import create_video
 
 
 @pytest.fixture

@@ -17,13 +17,13 @@ from sqlalchemy import event, select
 
 from reelstream.app import create_app
 from reelstream.config import Settings
-from reelstream.db import videos as repo
 from reelstream.db.models import Video, WatchPosition
 from reelstream.services import Services
+from reelstream.videos import repository as repo
 from reelstream.views.aggregator import ViewAggregator
-from tests.api.factories import create_video, publish_fake
 from tests.auth.test_accounts import sign_up
 from tests.support import bearer, create_account
+from tests.videos.factories import create_video, publish_fake
 
 BATCH = 4
 VIEW_COUNT_UPDATE = re.compile(r"\s*UPDATE videos SET .*view_count\s*=", re.I | re.S)

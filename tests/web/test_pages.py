@@ -10,11 +10,12 @@ from typing import Any
 from fastapi.testclient import TestClient
 from markupsafe import escape
 
-from reelstream.db import videos as repo
 from reelstream.db.models import Video
-from reelstream.db.videos import RenditionSpec
 from reelstream.services import Services
-from reelstream.web.pages import PAGE_SIZE, STATIC_DIR, format_bitrate, format_duration
+from reelstream.videos import repository as repo
+from reelstream.videos.domain import VideoRendition
+from reelstream.web.pages import PAGE_SIZE
+from reelstream.web.render import STATIC_DIR, format_bitrate, format_duration
 from tests.support import require
 
 EVIL_TITLE = '<script>alert("x")</script> & friends'
@@ -73,8 +74,8 @@ async def _publish(services: Services, video_id: str) -> str:
             s, video_id, duration_s=75.4, width=1280, height=720, has_audio=True, probe={}
         )
         specs = [
-            RenditionSpec("v360", 640, 360, 900_000, 800_000, "avc1.64001e", "v360/index.m3u8"),
-            RenditionSpec(
+            VideoRendition("v360", 640, 360, 900_000, 800_000, "avc1.64001e", "v360/index.m3u8"),
+            VideoRendition(
                 "v720", 1280, 720, 2_800_000, 2_500_000, "avc1.64001f", "v720/index.m3u8"
             ),
         ]

@@ -11,9 +11,9 @@ import httpx
 from sqlalchemy import func, select
 
 from reelstream.auth.accounts import create_user
-from reelstream.db import videos as repo
 from reelstream.db.models import WebhookDelivery
 from reelstream.services import Services
+from reelstream.videos import repository as repo
 from reelstream.webhooks.dispatcher import Dispatcher
 from reelstream.webhooks.endpoints import create_endpoint
 

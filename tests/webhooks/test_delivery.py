@@ -12,10 +12,10 @@ from sqlalchemy import select
 
 from reelstream import webhooks
 from reelstream.config import Settings
-from reelstream.db import videos as repo
 from reelstream.db.models import WebhookDelivery
 from reelstream.queue.retry import RetryPolicy
 from reelstream.services import Services
+from reelstream.videos import repository as repo
 from reelstream.webhooks.dispatcher import Dispatcher, retry_policy
 from reelstream.webhooks.signing import verify
 from tests.webhooks.helpers import deliveries_in, new_video, pump, user_with_endpoint

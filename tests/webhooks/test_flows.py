@@ -13,15 +13,15 @@ from sqlalchemy import select, update
 from reelstream import webhooks
 from reelstream.app import create_app
 from reelstream.config import Rung, Settings
-from reelstream.db import videos as repo
 from reelstream.db.models import Job, WebhookEvent
 from reelstream.processing.jobs import claim_next
 from reelstream.services import Services
+from reelstream.videos import repository as repo
 from reelstream.webhooks.signing import verify
 from reelstream.worker import reap_once
-from tests.api.factories import create_video
 from tests.ingest.helpers import TUS, metadata, patch_headers
 from tests.support import make_clip, sign_in
+from tests.videos.factories import create_video
 from tests.webhooks.helpers import pump, user_with_endpoint
 from tests.webhooks.receiver import Received, Receiver
 

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from reelstream import webhooks
-from reelstream.db import videos as repo
 from reelstream.db.models import WebhookDelivery, WebhookEvent
 from reelstream.services import Services
+from reelstream.videos import repository as repo
 from reelstream.webhooks.endpoints import create_endpoint
 from tests.webhooks.helpers import new_video, user_with_endpoint
 

@@ -4,23 +4,32 @@ admin, or an access token of scope ``admin``): anonymous 401, anyone else 403.""
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import asdict
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import BaseModel, ConfigDict, Field
 
 from reelstream.admin import service
-from reelstream.api.deps import ServicesDep
+from reelstream.admin.schemas import (
+    DegradedList,
+    DegradedOut,
+    JobList,
+    JobOut,
+    JobState,
+    QuotaIn,
+    UserList,
+    UserOut,
+    WorkerList,
+    WorkerOut,
+)
 from reelstream.auth.deps import Principal, ReadUser
+from reelstream.http.deps import ServicesDep
 from reelstream.queue import workers as registry
 from reelstream.quota.usage import Usage
 from reelstream.ratelimit.deps import limit_api
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"], dependencies=[Depends(limit_api)])
 
-JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 JobId = Annotated[int, Path(ge=1, le=service.MAX_JOB_ID)]
 UserId = Annotated[str, Path(min_length=1, max_length=64)]
 
@@ -37,96 +46,6 @@ async def admin_user(user: ReadUser) -> Principal:
 
 
 AdminUser = Annotated[Principal, Depends(admin_user)]
-
-
-# -- bodies ------------------------------------------------------------------------------------
-
-
-class JobOut(BaseModel):
-    id: int
-    video_id: str
-    video_title: str
-    owner_username: str | None = Field(description="The video's owner; null: none")
-    kind: str = Field(description="transcode, rendition, poster or cleanup")
-    state: JobState
-    attempts: int
-    max_attempts: int
-    progress: float
-    last_error: str | None
-    created_at: dt.datetime
-    started_at: dt.datetime | None
-    finished_at: dt.datetime | None
-    run_at: dt.datetime
-    lease_owner: str | None = Field(description="host:pid:slot of the worker holding it")
-    heartbeat_at: dt.datetime | None
-    payload: dict[str, Any] | None
-
-
-class JobList(BaseModel):
-    items: list[JobOut]
-    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page")
-    counts: dict[str, int] = Field(description="Every job by state (regardless of filters)")
-
-
-class DegradedOut(BaseModel):
-    video_id: str
-    video_title: str
-    owner_username: str | None
-    failed: dict[str, str] = Field(description="Rendition -> why it failed")
-    retry_queued: bool = Field(description="A retry of its renditions is queued or running")
-
-
-class DegradedList(BaseModel):
-    videos: list[DegradedOut]
-
-
-class WorkerOut(BaseModel):
-    id: str = Field(description="host:pid")
-    host: str
-    pid: int
-    slots: int
-    running: int = Field(description="Busy slots at the last heartbeat")
-    started_at: dt.datetime
-    heartbeat_at: dt.datetime
-    stopped_at: dt.datetime | None
-    seconds_since_heartbeat: float
-    stale: bool = Field(description="Not stopped, and silent for more than stale_after_s")
-    state: Literal["running", "stale", "stopped"]
-
-
-class WorkerList(BaseModel):
-    workers: list[WorkerOut]
-    heartbeat_s: float
-    stale_after_s: float
-
-
-class UserOut(BaseModel):
-    user_id: str
-    username: str
-    is_admin: bool
-    used_bytes: int
-    videos: int
-    uploading_bytes: int
-    quota_bytes: int | None = Field(description="Effective quota; null: unlimited")
-    quota_override: int | None = Field(description="The override; null: the default, 0: none")
-
-
-class UserList(BaseModel):
-    users: list[UserOut]
-    default_quota_bytes: int = Field(description="0: unlimited")
-    total_bytes: int
-
-
-class QuotaIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    quota_bytes: Annotated[int, Field(strict=True, ge=0, le=service.MAX_QUOTA_BYTES)] | None = (
-        Field(description="Bytes; 0: unlimited; null: back to the default")
-    )
-
-
-def _job(view: service.JobView) -> JobOut:
-    return JobOut.model_validate(view, from_attributes=True)
 
 
 def _user(u: Usage) -> UserOut:
@@ -158,7 +77,7 @@ async def list_jobs(
     async with services.db.read(primary=True) as s:
         items, nxt = await service.list_jobs(s, state=state, kind=kind, limit=limit, cursor=cursor)
         counts = await service.job_counts(s)
-    return JobList(items=[_job(j) for j in items], next_cursor=nxt, counts=counts)
+    return JobList(items=items, next_cursor=nxt, counts=counts)
 
 
 @router.post(
@@ -173,7 +92,7 @@ async def list_jobs(
 )
 async def retry_job(job_id: JobId, services: ServicesDep, _: AdminUser) -> JobOut:
     """Re-queue a failed job of any kind; answers the new job."""
-    return _job(await service.retry(services, job_id))
+    return await service.retry(services, job_id)
 
 
 @router.get("/degraded-videos", response_model=DegradedList, responses=_ERRORS)

@@ -8,29 +8,26 @@ a fingerprint of the filters, so a cursor is refused (``InvalidCursor``, 400) wi
 
 from __future__ import annotations
 
-import base64
-import binascii
-import datetime as dt
-import hashlib
-import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstream.admin.errors import JobNotFound, UserNotFound
+from reelstream.admin.schemas import MAX_QUOTA_BYTES, JobOut
 from reelstream.auth.deps import Principal
 from reelstream.auth.errors import Forbidden
-from reelstream.db.errors import InvalidCursor
 from reelstream.db.models import JOB_STATES, Job, User, Video
+from reelstream.http import pagination
 from reelstream.processing.retry import retry_job, retry_renditions
 from reelstream.processing.timeline import effective_stages
 from reelstream.queue.kinds import HOUSEKEEPING_KINDS, RENDITION, TRANSCODE
 from reelstream.quota.usage import Usage, all_usage, user_usage
-from reelstream.services import Services
 
-MAX_QUOTA_BYTES = 2**63 - 1  # what the BIGINT column holds
+if TYPE_CHECKING:
+    from reelstream.services import Services
+
 MAX_JOB_ID = 2**31 - 1  # what the INTEGER column holds
 DEGRADED_SCAN = 500  # finished transcode/rendition jobs looked at for failed renditions
 
@@ -41,29 +38,6 @@ def require_admin(principal: Principal) -> None:
         raise Forbidden("only admins (with an access token of scope 'admin') may do this")
 
 
-@dataclass(frozen=True)
-class JobView:
-    """A job with the title and owner of its video."""
-
-    id: int
-    video_id: str
-    video_title: str
-    owner_username: str | None
-    kind: str
-    state: str
-    attempts: int
-    max_attempts: int
-    progress: float
-    last_error: str | None
-    created_at: dt.datetime
-    started_at: dt.datetime | None
-    finished_at: dt.datetime | None
-    run_at: dt.datetime
-    lease_owner: str | None
-    heartbeat_at: dt.datetime | None
-    payload: dict[str, Any] | None
-
-
 def _select_jobs() -> Select[Job, str, str]:
     return (
         select(Job, Video.title, User.username)
@@ -72,53 +46,35 @@ def _select_jobs() -> Select[Job, str, str]:
     )
 
 
-def _view(job: Job, title: str, username: str | None) -> JobView:
-    return JobView(
-        id=job.id,
-        video_id=job.video_id,
-        video_title=title,
-        owner_username=username,
-        kind=job.kind,
-        state=job.state,
-        attempts=job.attempts,
-        max_attempts=job.max_attempts,
-        progress=job.progress,
-        last_error=job.last_error,
-        created_at=job.created_at,
-        started_at=job.started_at,
-        finished_at=job.finished_at,
-        run_at=job.run_at,
-        lease_owner=job.lease_owner,
-        heartbeat_at=job.heartbeat_at,
-        payload=job.payload,
-    )
+_JOB_COLUMNS = [
+    name for name in JobOut.model_fields if name not in ("video_title", "owner_username")
+]
 
 
-def _filter_key(state: str | None, kind: str | None) -> str:
-    return hashlib.sha256(json.dumps([state, kind]).encode()).hexdigest()[:12]
+def _view(job: Job, title: str, username: str | None) -> JobOut:
+    fields = {name: getattr(job, name) for name in _JOB_COLUMNS}
+    return JobOut.model_validate({**fields, "video_title": title, "owner_username": username})
+
+
+_JOB_FILTERS = "state, kind"
 
 
 def encode_cursor(last_id: int, state: str | None, kind: str | None) -> str:
-    raw = json.dumps([last_id, _filter_key(state, kind)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return pagination.encode_cursor([last_id], pagination.filter_key(state, kind))
+
+
+def _parse_cursor(data: Any) -> tuple[int, object]:
+    last_id, key = data
+    if type(last_id) is not int or not 0 < last_id <= MAX_JOB_ID or type(key) is not str:
+        raise ValueError("bad cursor")
+    return last_id, key
 
 
 def decode_cursor(cursor: str, state: str | None, kind: str | None) -> int:
     """The id below which the next page starts; ``InvalidCursor`` when the cursor is not ours
     or belongs to other filters."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        last_id, key = json.loads(raw)
-        if type(last_id) is not int or not 0 < last_id <= MAX_JOB_ID or type(key) is not str:
-            raise ValueError("bad cursor")
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidCursor("the cursor is not one this server issued") from exc
-    if key != _filter_key(state, kind):
-        raise InvalidCursor(
-            "the cursor belongs to a listing with other filters (state, kind): "
-            "start again without a cursor"
-        )
-    return last_id
+    filters = pagination.filter_key(state, kind)
+    return pagination.decode_cursor(cursor, filters, _parse_cursor, _JOB_FILTERS)
 
 
 async def list_jobs(
@@ -128,7 +84,7 @@ async def list_jobs(
     kind: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
-) -> tuple[list[JobView], str | None]:
+) -> tuple[list[JobOut], str | None]:
     """Newest first; returns the page and the next page's cursor (None at the end)."""
     stmt = _select_jobs().order_by(Job.id.desc()).limit(limit + 1)
     if cursor:
@@ -151,7 +107,7 @@ async def job_counts(session: AsyncSession) -> dict[str, int]:
     return counts
 
 
-async def get_job(session: AsyncSession, job_id: int) -> JobView:
+async def get_job(session: AsyncSession, job_id: int) -> JobOut:
     row = (await session.execute(_select_jobs().where(Job.id == job_id))).first()
     if row is None:
         raise JobNotFound(f"no job {job_id}")
@@ -159,7 +115,7 @@ async def get_job(session: AsyncSession, job_id: int) -> JobView:
     return _view(job, title, name)
 
 
-async def newer_jobs(session: AsyncSession, jobs: list[JobView]) -> dict[int, int]:
+async def newer_jobs(session: AsyncSession, jobs: list[JobOut]) -> dict[int, int]:
     """For each of ``jobs``: the newest later job of the same video, when there is one (a
     failed job that has one was superseded, by a retry or a new transcode)."""
     video_ids = {j.video_id for j in jobs}
@@ -176,7 +132,7 @@ async def newer_jobs(session: AsyncSession, jobs: list[JobView]) -> dict[int, in
     return {j.id: newest[j.video_id] for j in jobs if newest.get(j.video_id, j.id) > j.id}
 
 
-async def retry(services: Services, job_id: int) -> JobView:
+async def retry(services: Services, job_id: int) -> JobOut:
     """Re-queue a failed job (``reelstream.processing.retry.retry_job``) in one transaction,
     then wake the workers; returns the new job. 404 unknown job, 409 ``NothingToRetry``."""
     async with services.db.transaction() as s:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -20,7 +21,9 @@ from reelstream.auth.accounts import count_users, create_user, find_user
 from reelstream.auth.tokens_api import token_hash
 from reelstream.db.models import AccessToken, User
 from reelstream.ids import new_id
-from reelstream.services import Services
+
+if TYPE_CHECKING:
+    from reelstream.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,6 @@ from urllib.parse import parse_qs
 
 from fastapi import Depends, Request
 
-from reelstream.api.deps import ServicesDep
 from reelstream.auth import policy
 from reelstream.auth.errors import (
     CsrfFailed,
@@ -34,6 +33,7 @@ from reelstream.auth.errors import (
 )
 from reelstream.auth.sessions import COOKIE_NAME, csrf_matches, resolve_session
 from reelstream.auth.tokens_api import ALL_SCOPES, effective_scopes, record_use, resolve_token
+from reelstream.http.deps import ServicesDep
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "x-csrf-token"

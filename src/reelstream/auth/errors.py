@@ -51,6 +51,7 @@ class AuthError(ReelstreamError):
 class NotAuthenticated(AuthError):
     code = "not_authenticated"
     status = 401
+    page_redirect = "/login"  # a browser asking for a page signs in first
 
 
 class InvalidCredentials(AuthError):

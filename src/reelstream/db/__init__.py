@@ -1,4 +1,4 @@
-"""Metadata database: models, engines (reader / writer), migrations and repositories."""
+"""Metadata database: models, engines (reader / writer) and migrations."""
 
 from reelstream.db.database import Database
 

@@ -109,7 +109,7 @@ class Video(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     ready_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
-    # What the published rev offers besides HLS (see reelstream.processing.publishing):
+    # What the published rev offers besides HLS (see reelstream.videos.publishing):
     # {"dash": "manifest.mpd", "storyboard": "storyboard/storyboard.vtt",
     #  "poster": "poster.jpg", "captions": [{"lang", "label", "vtt"}]}
     media: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)

@@ -35,7 +35,7 @@ from starlette.datastructures import Headers
 from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from reelstream.api.errors import error_response
+from reelstream.http.errors import error_response
 from reelstream.storage.base import BlobInfo, BlobStore
 
 

@@ -24,12 +24,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from reelstream.api.deps import ServicesDep
-from reelstream.api.errors import error_response
 from reelstream.auth.errors import TokenMissing
 from reelstream.delivery import media
 from reelstream.delivery.responses import blob_response
 from reelstream.errors import ReelstreamError
+from reelstream.http.deps import ServicesDep
+from reelstream.http.errors import error_response
 from reelstream.storage.errors import BlobNotFound
 from reelstream.storage.keys import rev_prefix
 

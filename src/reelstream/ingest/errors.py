@@ -1,4 +1,4 @@
-"""tus upload errors (the HTTP status each maps to is in ``reelstream.api.errors``).
+"""tus upload errors (the HTTP status each maps to is in ``reelstream.http.errors``).
 
 ReelstreamError
 └── UploadError

@@ -17,9 +17,9 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from reelstream.api.deps import ServicesDep
 from reelstream.auth.deps import CurrentUser, Principal, WriteUser, authorize
 from reelstream.auth.errors import NotAuthenticated
+from reelstream.http.deps import ServicesDep
 from reelstream.ids import is_valid_id
 from reelstream.ingest import tus
 from reelstream.ingest.errors import BodyInterrupted, UnsupportedMediaType, UploadError

@@ -25,12 +25,11 @@ import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from reelstream import webhooks
-from reelstream.db import videos
 from reelstream.db.base import utcnow
 from reelstream.db.models import Upload
 from reelstream.ids import is_valid_id, new_id
@@ -45,10 +44,13 @@ from reelstream.ingest.errors import (
 from reelstream.ingest.staging import StagedBytes, Staging, create_staging
 from reelstream.ingest.tus import Checksum, VideoMetadata, check_fits
 from reelstream.quota import usage as quota
-from reelstream.services import Services
 from reelstream.storage.base import BlobInfo
 from reelstream.storage.errors import StorageError
 from reelstream.storage.keys import source_key
+from reelstream.videos import repository as videos
+
+if TYPE_CHECKING:
+    from reelstream.services import Services
 
 log = logging.getLogger(__name__)
 

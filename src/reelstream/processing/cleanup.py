@@ -16,13 +16,13 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstream.config import Settings
-from reelstream.db import videos
 from reelstream.db.base import utcnow
-from reelstream.db.errors import VideoNotFound
 from reelstream.processing.runner import LeasedAttempt
 from reelstream.queue.jobs import JobQueue
 from reelstream.queue.kinds import CLEANUP
 from reelstream.storage.keys import rev_prefix
+from reelstream.videos import repository as videos
+from reelstream.videos.errors import VideoNotFound
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from reelstream.db import videos
 from reelstream.processing.cleanup import CleanupAttempt
 from reelstream.processing.ladder_job import TranscodeAttempt
 from reelstream.processing.poster import PosterAttempt
@@ -19,11 +18,14 @@ from reelstream.processing.rendition_job import RenditionAttempt
 from reelstream.processing.runner import LeasedAttempt
 from reelstream.queue import kinds
 from reelstream.queue.jobs import Lease
-from reelstream.services import Services
+from reelstream.videos import repository as videos
+
+if TYPE_CHECKING:
+    from reelstream.services import Services
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Services, Lease], LeasedAttempt[Any]]
+Handler = Callable[["Services", Lease], LeasedAttempt[Any]]
 
 HANDLERS: dict[str, Handler] = {
     kinds.TRANSCODE: TranscodeAttempt,

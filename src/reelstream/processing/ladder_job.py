@@ -2,7 +2,7 @@
 
 The encode writes the ladder's CMAF segments and the storyboard sheets in one ffmpeg process;
 packaging measures them into a ``Layout``; the manifests (HLS master with the video's captions,
-DASH MPD) are written by ``reelstream.processing.publishing`` inside the publish transaction.
+DASH MPD) are written by ``reelstream.videos.publishing`` inside the publish transaction.
 The video's status follows the attempt: ``processing`` while it runs, ``ready`` when it
 publishes, ``queued`` again for a retry, ``failed`` when out of attempts.
 
@@ -20,12 +20,12 @@ import asyncio
 import contextlib
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstream import webhooks
-from reelstream.db import videos
 from reelstream.db.models import Video
 from reelstream.fsutil import fresh_dir
 from reelstream.media.errors import FFmpegFailed, TranscodeError
@@ -49,9 +49,12 @@ from reelstream.media.storyboard import VTT_NAME as STORYBOARD_VTT
 from reelstream.media.storyboard import StoryboardPlan, storyboard_vtt
 from reelstream.processing.pipeline import ENCODE_SHARE, Attempt, remove_outputs
 from reelstream.queue.jobs import Lease
-from reelstream.services import Services
 from reelstream.storage.errors import StorageError
 from reelstream.storage.keys import rev_of, rev_prefix, revs_prefix
+from reelstream.videos import repository as videos
+
+if TYPE_CHECKING:
+    from reelstream.services import Services
 
 log = logging.getLogger(__name__)
 

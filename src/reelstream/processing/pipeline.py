@@ -30,13 +30,11 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from reelstream.db import videos
-from reelstream.db.captions import list_captions
-from reelstream.db.errors import VideoNotFound
 from reelstream.db.models import Video
 from reelstream.fsutil import fresh_dir, remove_tree
 from reelstream.media.errors import TranscodeError
@@ -47,14 +45,20 @@ from reelstream.media.packaging import Packaged
 from reelstream.media.probe import Container, MediaInfo, probe
 from reelstream.media.storyboard import StoryboardPlan
 from reelstream.processing.options import ffmpeg_options
-from reelstream.processing.publishing import write_manifests
 from reelstream.processing.runner import LeasedAttempt, local_source
 from reelstream.processing.timeline import Timeline, rendition_label
 from reelstream.queue.errors import LeaseLost
 from reelstream.queue.jobs import Lease, Stages
-from reelstream.services import Services
 from reelstream.storage.errors import StorageError
 from reelstream.storage.keys import rev_prefix, source_key
+from reelstream.videos import repository as videos
+from reelstream.videos.captions import list_captions
+from reelstream.videos.domain import VideoRendition
+from reelstream.videos.errors import VideoNotFound
+from reelstream.videos.publishing import write_manifests
+
+if TYPE_CHECKING:
+    from reelstream.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -379,7 +383,7 @@ class Attempt(LeasedAttempt[Produced]):
         layout = produced.package.layout
         audio = layout.audio
         specs = [
-            videos.RenditionSpec(
+            VideoRendition(
                 name=v.name,
                 width=v.width,
                 height=v.height,

@@ -20,7 +20,6 @@ import logging
 
 import anyio
 
-from reelstream.db import videos
 from reelstream.fsutil import fresh_dir
 from reelstream.media.errors import TranscodeError
 from reelstream.media.ffmpeg import build_poster_argv, run_ffmpeg
@@ -32,6 +31,7 @@ from reelstream.queue.errors import LeaseLost
 from reelstream.queue.jobs import Lease
 from reelstream.storage.errors import StorageError
 from reelstream.storage.keys import rev_prefix, source_key
+from reelstream.videos import repository as videos
 
 log = logging.getLogger(__name__)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,10 +26,12 @@ from reelstream.media.probe import Container, MediaInfo
 from reelstream.media.storyboard import StoryboardPlan
 from reelstream.processing.cleanup import schedule_cleanup
 from reelstream.processing.pipeline import ENCODE_SHARE, UPLOAD_CONCURRENCY, Attempt
-from reelstream.processing.publishing import load_layout
 from reelstream.queue.jobs import Lease
-from reelstream.services import Services
 from reelstream.storage.keys import rev_prefix
+from reelstream.videos.publishing import load_layout
+
+if TYPE_CHECKING:
+    from reelstream.services import Services
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from reelstream.db import videos
 from reelstream.db.models import Job
 from reelstream.processing.errors import NothingToRetry, RenditionNotFound
 from reelstream.processing.timeline import effective_stages
 from reelstream.queue.jobs import JobQueue
 from reelstream.queue.kinds import CLEANUP, POSTER, RENDITION, TRANSCODE
+from reelstream.videos import repository as videos
 
 
 async def _jobs(session: AsyncSession, queue: JobQueue, video_id: str) -> list[Job]:

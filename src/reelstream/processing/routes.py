@@ -14,27 +14,29 @@ with the new timeline, 409 when there is nothing to retry (with the reason).
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from reelstream.api.deps import ServicesDep
-from reelstream.api.schemas import (
-    ErrorOut,
+from reelstream.auth import policy
+from reelstream.auth.deps import CurrentUser, Principal, WriteUser, authorize
+from reelstream.db.models import Upload, Video
+from reelstream.http.deps import ServicesDep
+from reelstream.http.schemas import ErrorOut
+from reelstream.processing import retry
+from reelstream.processing.timeline import Composed, compose
+from reelstream.videos import repository as repo
+from reelstream.videos.schemas import (
     RetryOptionsOut,
     StageOut,
     TimelineJobOut,
     TimelineOut,
 )
-from reelstream.auth import policy
-from reelstream.auth.deps import CurrentUser, Principal, WriteUser, authorize
-from reelstream.db import videos as repo
-from reelstream.db.models import Upload, Video
-from reelstream.processing import retry
-from reelstream.processing.timeline import Composed, compose
-from reelstream.services import Services
+
+if TYPE_CHECKING:
+    from reelstream.services import Services
 
 router = APIRouter(prefix="/api/v1", tags=["processing"])
 

@@ -25,18 +25,20 @@ import contextlib
 import logging
 from collections.abc import Awaitable
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import anyio
 
-from reelstream.db.errors import VideoNotFound
 from reelstream.fsutil import remove_tree
 from reelstream.media.errors import InvalidMedia, TranscodeError
 from reelstream.queue.errors import LeaseLost
 from reelstream.queue.heartbeat import run_with_heartbeats
 from reelstream.queue.jobs import Lease, Stages
-from reelstream.services import Services
 from reelstream.storage.errors import BlobNotFound, StorageError
+from reelstream.videos.errors import VideoNotFound
+
+if TYPE_CHECKING:
+    from reelstream.services import Services
 
 log = logging.getLogger(__name__)
 

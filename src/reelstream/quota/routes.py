@@ -6,10 +6,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
-from reelstream.api.deps import ServicesDep
 from reelstream.auth.deps import ReadUser
 from reelstream.auth.errors import Forbidden, NotAuthenticated
 from reelstream.db.models import User
+from reelstream.http.deps import ServicesDep
 from reelstream.quota.usage import Usage, all_usage, user_usage
 from reelstream.ratelimit.deps import limit_reads
 

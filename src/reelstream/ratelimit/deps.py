@@ -18,8 +18,8 @@ from fastapi import Request
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from reelstream.api.deps import ServicesDep
 from reelstream.auth.deps import SAFE_METHODS, form_value, read_form, resolve_principal
+from reelstream.http.deps import ServicesDep
 from reelstream.ratelimit.errors import RateLimited
 from reelstream.ratelimit.limiter import Category, RateLimiter, Verdict
 

@@ -13,20 +13,24 @@ wrong password (401) or a taken username (409).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from reelstream.api.deps import ServicesDep
 from reelstream.auth import accounts, sessions, tokens_api
 from reelstream.auth.deps import CurrentUser, Principal, ReadUser, form_value, read_form
 from reelstream.auth.errors import AuthError, Forbidden
 from reelstream.db.models import SCOPES, User
 from reelstream.formatting import human_bytes
+from reelstream.http.deps import ServicesDep
 from reelstream.quota.usage import user_usage
 from reelstream.ratelimit.deps import limit_login, limit_signup, limit_tokens, limit_writes
 from reelstream.ratelimit.errors import RateLimited
-from reelstream.services import Services
-from reelstream.web.pages import page_context, render
+from reelstream.web.render import page_context, render
+
+if TYPE_CHECKING:
+    from reelstream.services import Services
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 

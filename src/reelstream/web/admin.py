@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Request
@@ -23,16 +23,19 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from reelstream.admin import service
 from reelstream.admin.errors import AdminError
-from reelstream.api.deps import ServicesDep
+from reelstream.admin.schemas import MAX_QUOTA_BYTES
 from reelstream.auth.deps import Principal, ReadUser, form_value, read_form
 from reelstream.auth.errors import Forbidden
-from reelstream.db.errors import VideoNotFound
 from reelstream.formatting import human_bytes
+from reelstream.http.deps import ServicesDep
 from reelstream.processing.errors import NothingToRetry
 from reelstream.processing.timeline import rendition_label
 from reelstream.queue import workers as registry
-from reelstream.services import Services
-from reelstream.web.pages import page_context, render
+from reelstream.videos.errors import VideoNotFound
+from reelstream.web.render import page_context, render
+
+if TYPE_CHECKING:
+    from reelstream.services import Services
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
@@ -80,7 +83,7 @@ def parse_size(text: str) -> int | None:
     size = int(number * unit)
     if (unit == 1 and size != number) or (size == 0 and number != 0):
         raise InvalidSize(f"{text.strip()[:40]!r} is not a whole number of bytes")
-    if size > service.MAX_QUOTA_BYTES:
+    if size > MAX_QUOTA_BYTES:
         raise InvalidSize("that quota is larger than the server can store")
     return size
 

@@ -1,8 +1,8 @@
 """Server-rendered pages: the library (``/``), the upload page, the watch page and "My videos"
 (``/me/videos``); the account pages are in ``reelstream.web.account``.
 
-The pages read the database directly (the same repository functions the JSON API uses) so the
-first paint needs no API round trip; the small scripts in ``static/`` then talk to the JSON API
+The pages call the same ``VideoService`` as the JSON API (``reelstream.videos.service``), so
+the first paint needs no API round trip; the small scripts in ``static/`` then talk to the JSON API
 (tus uploads, status polling, signed playback URLs). Templates are Jinja2 with autoescaping on.
 
 Who may see what follows ``reelstream.auth.policy``: a private video's watch page sends an
@@ -16,60 +16,35 @@ paths; API clients keep getting the JSON error body.
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
 import inspect
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, Response
 
-from reelstream.api.deps import ServicesDep
-from reelstream.auth.deps import CurrentUser, Principal, ReadUser, WriteUser, authorize
+from reelstream.auth.deps import CurrentUser, ReadUser, WriteUser
 from reelstream.auth.errors import Forbidden
-from reelstream.db import videos as repo
-from reelstream.db.errors import InvalidCursor, VideoNotFound
 from reelstream.db.models import VIDEO_STATUSES, Video
-from reelstream.formatting import clock
-from reelstream.services import Services
+from reelstream.http.pagination import InvalidCursor
+from reelstream.videos.deps import VideoServiceDep
+from reelstream.videos.errors import VideoNotFound
+from reelstream.web.account import router as account_router
+from reelstream.web.admin import router as admin_router
+from reelstream.web.render import STATIC_DIR, page_context, render
 
-WEB_DIR = Path(__file__).resolve().parent
-TEMPLATE_DIR = WEB_DIR / "templates"
-STATIC_DIR = WEB_DIR / "static"
+if TYPE_CHECKING:
+    from reelstream.services import Services
+
 PAGE_SIZE = 24
 MAX_QUERY = 300
 _JSON_PREFIXES = ("/api/", "/media/", "/static/")
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
-
-
-# -- formatting helpers (also used by the tests) -------------------------------------------
-
-
-def format_duration(seconds: float | None) -> str:
-    """``75.4`` -> ``1:15``; ``3725`` -> ``1:02:05``; unknown -> an em dash."""
-    return clock(seconds)
-
-
-def format_bitrate(bits_per_s: int | None) -> str:
-    if not bits_per_s:
-        return "—"
-    if bits_per_s >= 1_000_000:
-        return f"{bits_per_s / 1_000_000:.1f} Mbps"
-    return f"{round(bits_per_s / 1000)} kbps"
-
-
-def format_when(when: dt.datetime | None) -> str:
-    if when is None:
-        return ""
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def poster_url(services: Services, video: Video) -> str | None:
@@ -93,34 +68,6 @@ def _card(services: Services, video: Video) -> dict[str, Any]:
         "poster_url": poster_url(services, video),
         "heights": [r.height for r in video.renditions if r.ready],
         "view_count": video.view_count or 0,
-    }
-
-
-@functools.cache
-def _environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATE_DIR),
-        autoescape=select_autoescape(enabled_extensions=("html",), default=True),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["duration"] = format_duration
-    env.filters["bitrate"] = format_bitrate
-    env.filters["when"] = format_when
-    return env
-
-
-def render(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    html = _environment().get_template(name).render(**context)
-    return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
-
-
-def page_context(services: Services, user: Principal | None) -> dict[str, Any]:
-    """What every page's header needs: the signed-in user and the session's CSRF token."""
-    return {
-        "user": user,
-        "csrf_token": user.csrf_token if user is not None else None,
-        "signup_enabled": services.settings.allow_signup,
     }
 
 
@@ -195,39 +142,33 @@ def _video_list(
 
 @router.get("/", name="library")
 async def library(
-    services: ServicesDep,
+    videos: VideoServiceDep,
     user: CurrentUser,
     cursor: str | None = None,
     q: str | None = None,
     status: str | None = None,
 ) -> Response:
     """Public videos, newest first; ``q`` searches titles, ``status`` filters."""
-    ctx = page_context(services, user)
+    ctx = page_context(videos.services, user)
     text, state, kept = _filters(q, status)
     try:
-        async with services.db.read() as session:
-            videos, next_cursor = await repo.list_videos(
-                session,
-                limit=PAGE_SIZE,
-                cursor=cursor,
-                visibility="public",
-                q=text,
-                status=state,
-            )
-            cards = [_card(services, v) for v in videos]
+        listing = await videos.list_videos(
+            user, limit=PAGE_SIZE, cursor=cursor, q=text, status=state, with_jobs=False
+        )
     except InvalidCursor as exc:
         return render("error.html", 400, heading="Bad page link", message=exc.message, **ctx)
-    return _video_list(LIBRARY, cards, next_cursor, cursor, text, state, kept, ctx)
+    cards = [_card(videos.services, v) for v in listing.videos]
+    return _video_list(LIBRARY, cards, listing.next_cursor, cursor, text, state, kept, ctx)
 
 
 @router.get("/upload", name="upload")
-async def upload_page(services: ServicesDep, user: WriteUser) -> Response:
-    return render("upload.html", page="upload", **page_context(services, user))
+async def upload_page(videos: VideoServiceDep, user: WriteUser) -> Response:
+    return render("upload.html", page="upload", **page_context(videos.services, user))
 
 
 @router.get("/me/videos", name="my-videos")
 async def my_videos(
-    services: ServicesDep,
+    videos: VideoServiceDep,
     user: ReadUser,
     cursor: str | None = None,
     q: str | None = None,
@@ -235,39 +176,33 @@ async def my_videos(
 ) -> Response:
     """The signed-in user's videos: every visibility and every status (``q``, ``status``:
     as on the library)."""
-    ctx = page_context(services, user)
+    ctx = page_context(videos.services, user)
     text, state, kept = _filters(q, status)
     try:
-        async with services.db.read(primary=True) as session:
-            videos, next_cursor = await repo.list_videos(
-                session, limit=PAGE_SIZE, cursor=cursor, owner_id=user.id, q=text, status=state
-            )
-            cards = [_card(services, v) for v in videos]
+        listing = await videos.list_videos(
+            user,
+            limit=PAGE_SIZE,
+            cursor=cursor,
+            owner="me",
+            q=text,
+            status=state,
+            with_jobs=False,
+        )
     except InvalidCursor as exc:
         return render("error.html", 400, heading="Bad page link", message=exc.message, **ctx)
-    return _video_list(MY_VIDEOS, cards, next_cursor, cursor, text, state, kept, ctx)
+    cards = [_card(videos.services, v) for v in listing.videos]
+    return _video_list(MY_VIDEOS, cards, listing.next_cursor, cursor, text, state, kept, ctx)
 
 
 @router.get("/watch/{video_id}", name="watch")
-async def watch(video_id: str, services: ServicesDep, user: CurrentUser) -> Response:
-    ctx = page_context(services, user)
+async def watch(video_id: str, videos: VideoServiceDep, user: CurrentUser) -> Response:
+    ctx = page_context(videos.services, user)
     try:
-        async with services.db.read() as session:
-            video = await repo.get_video(session, video_id)
-            try:
-                authorize(user, "view", owner_id=video.owner_id, visibility=video.visibility)
-            except Forbidden as exc:
-                return render(
-                    "error.html", 403, heading="This video is private", message=exc.message, **ctx
-                )
-            renditions = [
-                {"height": r.height, "bandwidth": r.bandwidth}
-                for r in sorted(video.renditions, key=lambda r: -r.height)
-                if r.ready
-            ]
-            card = _card(services, video)
-            card["error"] = video.error
-            card["visibility"] = video.visibility
+        video = await videos.get(video_id, user)
+    except Forbidden as exc:
+        return render(
+            "error.html", 403, heading="This video is private", message=exc.message, **ctx
+        )
     except VideoNotFound:
         return render(
             "error.html",
@@ -276,6 +211,14 @@ async def watch(video_id: str, services: ServicesDep, user: CurrentUser) -> Resp
             message="There is no video at this address. It may have been deleted.",
             **ctx,
         )
+    renditions = [
+        {"height": r.height, "bandwidth": r.bandwidth}
+        for r in sorted(video.renditions, key=lambda r: -r.height)
+        if r.ready
+    ]
+    card = _card(videos.services, video)
+    card["error"] = video.error
+    card["visibility"] = video.visibility
     return render("watch.html", page="watch", video=card, renditions=renditions, **ctx)
 
 
@@ -312,9 +255,6 @@ def _install_html_errors(app: FastAPI) -> None:
 
 def mount_web(app: FastAPI) -> None:
     """Add the pages, the static files (``/static``) and the HTML error pages to ``app``."""
-    from reelstream.web.account import router as account_router
-    from reelstream.web.admin import router as admin_router
-
     app.include_router(router)
     app.include_router(account_router)
     app.include_router(admin_router)

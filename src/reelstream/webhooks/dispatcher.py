@@ -22,6 +22,7 @@ import asyncio
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
 from sqlalchemy import ColumnElement, and_, or_, select
@@ -34,10 +35,12 @@ from reelstream.db.errors import DatabaseUnavailable
 from reelstream.db.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from reelstream.queue.lease import Leases
 from reelstream.queue.retry import RetryPolicy
-from reelstream.services import Services
 from reelstream.webhooks.errors import InvalidWebhook
 from reelstream.webhooks.signing import sign_headers
 from reelstream.webhooks.urls import check_destination
+
+if TYPE_CHECKING:
+    from reelstream.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ import datetime as dt
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
-from reelstream.api.deps import ServicesDep
 from reelstream.auth.deps import ReadUser, WriteUser
 from reelstream.auth.errors import Forbidden
 from reelstream.db.models import WebhookDelivery, WebhookEndpoint
+from reelstream.http.deps import ServicesDep
 from reelstream.ratelimit.deps import limit_api
 from reelstream.webhooks import endpoints as service
 from reelstream.webhooks.events import EVENT_TYPES

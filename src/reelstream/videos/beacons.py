@@ -21,10 +21,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
-from reelstream.api.deps import ServicesDep
-from reelstream.api.schemas import ErrorOut
-from reelstream.api.videos import load_view
 from reelstream.auth.deps import MAX_FORM_BYTES, CurrentUser, authorize, form_value, read_form
+from reelstream.http.deps import ServicesDep
+from reelstream.http.schemas import ErrorOut
+from reelstream.videos.service import load_view
 from reelstream.views.aggregator import ViewAggregator
 from reelstream.views.errors import InvalidBeacon
 

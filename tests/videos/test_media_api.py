@@ -15,11 +15,11 @@ from reelstream.media.captions import MAX_CAPTION_BYTES
 from reelstream.media.packaging import parse_attributes
 from reelstream.processing.jobs import claim_next, run_job
 from reelstream.services import Services
-from tests.api.factories import create_video
-from tests.api.test_videos import assert_error, run, services_of
 from tests.media.media_checks import check_mpd, check_storyboard, jpeg_size, parse_mpd
 from tests.processing.conftest import queue_video, transcode_next
 from tests.support import make_clip
+from tests.videos.factories import create_video
+from tests.videos.test_videos import assert_error, run, services_of
 
 SRT = (
     "1\r\n00:00:00,500 --> 00:00:02,000\r\nBonjour\r\n\r\n"

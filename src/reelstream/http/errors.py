@@ -1,5 +1,6 @@
 """One generic handler: a domain error answers with its own ``status`` and ``code``; every
-error body is ``{"error": {"code": ..., "message": ...}}``.
+error body is ``{"error": {"code": ..., "message": ...}}``. A browser asking for a page that
+raised an error with a ``page_redirect`` (sign-in required) is sent there with ``?next=``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from reelstream.auth.errors import NotAuthenticated
 from reelstream.errors import ReelstreamError
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,8 @@ def error_response(
 
 
 def _is_page(request: Request) -> bool:
-    """A browser page (not the API, media or static files): sign-in failures redirect."""
+    """A browser page (not the API, media or static files): errors with a ``page_redirect``
+    redirect."""
     return not request.url.path.startswith(("/api/", "/media/", "/static/")) and (
         "text/html" in request.headers.get("accept", "") or request.method == "GET"
     )
@@ -37,9 +38,11 @@ def _is_page(request: Request) -> bool:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ReelstreamError)
     async def _domain(request: Request, exc: ReelstreamError) -> Response:
-        if isinstance(exc, NotAuthenticated) and _is_page(request):
+        if exc.page_redirect is not None and _is_page(request):
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+            return RedirectResponse(
+                f"{exc.page_redirect}?next={quote(target, safe='')}", status_code=303
+            )
         status = exc.status
         if status >= 500:
             log.error("%s %s failed: %s", request.method, request.url.path, exc)

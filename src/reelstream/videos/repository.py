@@ -6,31 +6,19 @@ transaction (no dual write).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import hashlib
-import json
-from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstream.db.base import utcnow
-from reelstream.db.errors import InvalidCursor, VideoNotFound
-from reelstream.db.models import Rendition, Video
+from reelstream.db.models import Job, Rendition, Video
+from reelstream.http import pagination
 from reelstream.ids import is_valid_id, new_id
-
-
-@dataclass(frozen=True)
-class RenditionSpec:
-    name: str
-    width: int
-    height: int
-    bandwidth: int
-    average_bandwidth: int | None
-    codecs: str | None
-    playlist: str
+from reelstream.queue.kinds import HOUSEKEEPING_KINDS
+from reelstream.videos.domain import VideoRendition
+from reelstream.videos.errors import VideoNotFound
 
 
 async def create_video(
@@ -61,31 +49,15 @@ async def get_video(session: AsyncSession, video_id: str, *, for_update: bool = 
     return video
 
 
-def _filter_key(*filters: str | None) -> str:
-    """A short fingerprint of a listing's filters: a cursor is valid for the same filters only."""
-    return hashlib.sha256(json.dumps(filters).encode()).hexdigest()[:12]
+_VIDEO_FILTERS = "status, owner, q"
 
 
-def _encode_cursor(video: Video, filters: str) -> str:
-    raw = json.dumps([video.created_at.isoformat(), video.id, filters]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str, filters: str) -> tuple[dt.datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created, vid, key = json.loads(raw)
-        when = dt.datetime.fromisoformat(created)
-        if when.tzinfo is None or not isinstance(vid, str) or not is_valid_id(vid):
-            raise ValueError("bad cursor")
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
-        raise InvalidCursor("the cursor is not one this server issued") from exc
-    if key != filters:
-        raise InvalidCursor(
-            "the cursor belongs to a listing with other filters (status, owner, q): "
-            "start again without a cursor"
-        )
-    return when, vid
+def _parse_cursor(data: Any) -> tuple[tuple[dt.datetime, str], object]:
+    created, vid, key = data
+    when = dt.datetime.fromisoformat(created)
+    if when.tzinfo is None or not isinstance(vid, str) or not is_valid_id(vid):
+        raise ValueError("bad cursor")
+    return (when, vid), key
 
 
 def like_pattern(text: str) -> str:
@@ -108,12 +80,13 @@ async def list_videos(
     """Newest first. Returns the page and the cursor of the next page (None at the end).
 
     ``q``: titles containing it, case-insensitively (ASCII case only on SQLite). A cursor
-    carries a fingerprint of the filters and is refused (``InvalidCursor``) with other ones.
+    carries a fingerprint of the filters and is refused (``InvalidCursor``, see
+    ``reelstream.http.pagination``) with other ones.
     """
-    filters = _filter_key(status, visibility, owner_id, q or None)
+    filters = pagination.filter_key(status, visibility, owner_id, q or None)
     stmt = select(Video).order_by(Video.created_at.desc(), Video.id.desc()).limit(limit + 1)
     if cursor:
-        when, vid = _decode_cursor(cursor, filters)
+        when, vid = pagination.decode_cursor(cursor, filters, _parse_cursor, _VIDEO_FILTERS)
         stmt = stmt.where(
             or_(Video.created_at < when, and_(Video.created_at == when, Video.id < vid))
         )
@@ -127,7 +100,10 @@ async def list_videos(
         stmt = stmt.where(Video.title.ilike(like_pattern(q), escape="\\"))
     rows = list((await session.execute(stmt)).scalars().all())
     page = rows[:limit]
-    nxt = _encode_cursor(page[-1], filters) if len(rows) > limit and page else None
+    nxt = None
+    if len(rows) > limit and page:
+        last = page[-1]
+        nxt = pagination.encode_cursor([last.created_at.isoformat(), last.id], filters)
     return page, nxt
 
 
@@ -187,7 +163,7 @@ async def publish(
     video_id: str,
     *,
     rev: str,
-    renditions: list[RenditionSpec],
+    renditions: list[VideoRendition],
     output_bytes: int,
     ready_at: dt.datetime | None = None,
 ) -> str | None:
@@ -210,7 +186,7 @@ async def publish(
                 average_bandwidth=spec.average_bandwidth,
                 codecs=spec.codecs,
                 playlist=spec.playlist,
-                ready=True,
+                ready=spec.ready,
             )
         )
     video.published_rev = rev
@@ -227,3 +203,18 @@ async def delete_video(session: AsyncSession, video_id: str) -> Video:
     await session.delete(video)
     await session.flush()
     return video
+
+
+async def newest_jobs(session: AsyncSession, video_ids: list[str]) -> dict[str, Job]:
+    """The newest (non-housekeeping) job of each video: one query for a whole page."""
+    if not video_ids:
+        return {}
+    rows = await session.execute(
+        select(Job)
+        .where(Job.video_id.in_(video_ids), Job.kind.not_in(HOUSEKEEPING_KINDS))
+        .order_by(Job.id.desc())
+    )
+    newest: dict[str, Job] = {}
+    for job in rows.scalars():
+        newest.setdefault(job.video_id, job)
+    return newest

@@ -1,37 +1,24 @@
-"""The video repository and the migrations, on SQLite and on PostgreSQL alike."""
+"""The video repository, on SQLite and on PostgreSQL alike."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 import pytest
-from alembic.script import ScriptDirectory
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import func, select
 
-from reelstream.db import videos as repo
-from reelstream.db.errors import InvalidCursor, VideoNotFound
-from reelstream.db.migrate import alembic_config
 from reelstream.db.models import Job, Rendition, Upload, Video
+from reelstream.http.pagination import InvalidCursor
 from reelstream.services import Services
-from tests.api.factories import create_video, publish_fake, queue_video
+from reelstream.videos import repository as repo
+from reelstream.videos.errors import VideoNotFound
+from tests.videos.factories import create_video, publish_fake, queue_video
 
 
-async def test_migrations_create_the_schema_with_native_types(services: Services) -> None:
-    async with services.db.read() as s:
-        conn = await s.connection()
-        tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
-        columns = await conn.run_sync(
-            lambda c: {col["name"]: col["type"] for col in inspect(c).get_columns("videos")}
-        )
-        version = (await s.execute(text("SELECT version_num FROM alembic_version"))).scalar()
-    assert {"videos", "renditions", "uploads", "jobs", "alembic_version"} <= tables
-    head = ScriptDirectory.from_config(alembic_config(services.db.url)).get_current_head()
-    assert version == head
-    if not services.db.is_sqlite:
-        # Real PostgreSQL types: timestamptz, json, boolean.
-        assert getattr(columns["created_at"], "timezone", None) is True
-        assert type(columns["probe"]).__name__ == "JSON"
-        assert type(columns["has_audio"]).__name__ == "BOOLEAN"
+@pytest.fixture
+def services(db_services: Services) -> Services:
+    """Services on each database backend (``db_services``): every test runs on both."""
+    return db_services
 
 
 async def test_create_and_read_back_with_aware_datetimes_json_and_booleans(

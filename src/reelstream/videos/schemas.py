@@ -1,17 +1,24 @@
-"""Request and response bodies of the public API (the contract in ``docs/api.md``)."""
+"""Request and response bodies of the video API (the contract in ``docs/api.md``).
+
+Responses are built from the domain objects (``reelstream.videos.domain``, the cached
+``VideoView``) field by field (``from_attributes``, from ``reelstream.http.schemas.Schema``).
+The timeline bodies serve ``GET /api/v1/videos/{id}/timeline`` and the retries.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from reelstream.http.schemas import RequestBody, Schema
 
 VideoStatus = Literal["uploading", "queued", "processing", "ready", "failed"]
 Visibility = Literal["public", "unlisted", "private"]
 
 
-class RenditionOut(BaseModel):
+class RenditionOut(Schema):
     name: str
     width: int
     height: int
@@ -21,7 +28,7 @@ class RenditionOut(BaseModel):
     ready: bool
 
 
-class JobOut(BaseModel):
+class JobOut(Schema):
     state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
     attempts: int
     max_attempts: int
@@ -29,13 +36,13 @@ class JobOut(BaseModel):
     last_error: str | None
 
 
-class CaptionTrackOut(BaseModel):
+class CaptionTrackOut(Schema):
     lang: str = Field(description="BCP 47 language tag, e.g. en or pt-BR")
     label: str = Field(description="The name players show")
     url: str | None = Field(description="Signed WebVTT URL in the published rev")
 
 
-class VideoOut(BaseModel):
+class VideoOut(Schema):
     id: str
     title: str
     filename: str
@@ -69,19 +76,17 @@ class VideoOut(BaseModel):
     ready_at: dt.datetime | None
 
 
-class VideoPage(BaseModel):
+class VideoPage(Schema):
     items: list[VideoOut]
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null at end")
 
 
-class VideoPatch(BaseModel):
-    model_config = {"extra": "forbid"}
-
+class VideoPatch(RequestBody):
     title: str | None = Field(default=None, min_length=1, max_length=300)
     visibility: Visibility | None = None
 
 
-class PlaybackOut(BaseModel):
+class PlaybackOut(Schema):
     hls_url: str = Field(description="Signed HLS master playlist URL")
     dash_url: str | None = Field(
         description="Signed DASH manifest (MPD) URL over the same segments"
@@ -89,7 +94,7 @@ class PlaybackOut(BaseModel):
     expires_at: dt.datetime
 
 
-class CaptionOut(BaseModel):
+class CaptionOut(Schema):
     lang: str
     label: str
     cues: int = Field(description="Number of cues")
@@ -99,34 +104,21 @@ class CaptionOut(BaseModel):
     updated_at: dt.datetime
 
 
-class CaptionList(BaseModel):
+class CaptionList(Schema):
     items: list[CaptionOut]
 
 
-class PosterRequest(BaseModel):
-    model_config = {"extra": "forbid"}
-
+class PosterRequest(RequestBody):
     at_s: float = Field(ge=0, description="Time of the frame, 0 <= at_s < duration_s")
 
 
-class PosterJobOut(BaseModel):
+class PosterJobOut(Schema):
     video_id: str
     at_s: float
     job_state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
-class ErrorDetail(BaseModel):
-    code: str = Field(description="Stable machine-readable error code")
-    message: str = Field(description="What went wrong, in words a user understands")
-
-
-class ErrorOut(BaseModel):
-    """The body of every 4xx/5xx response."""
-
-    error: ErrorDetail
-
-
-class StageOut(BaseModel):
+class StageOut(Schema):
     """One step of a video's processing (``reelstream.processing.timeline``)."""
 
     name: Literal["upload", "probe", "encode", "package", "publish"]
@@ -139,7 +131,7 @@ class StageOut(BaseModel):
     error: str | None = Field(description="Why the stage failed, in plain words")
 
 
-class TimelineJobOut(BaseModel):
+class TimelineJobOut(Schema):
     id: int
     kind: Literal["transcode", "rendition", "poster"] | str
     state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -152,7 +144,7 @@ class TimelineJobOut(BaseModel):
     renditions: list[str] = Field(description="A rendition job's renditions")
 
 
-class RetryOptionsOut(BaseModel):
+class RetryOptionsOut(Schema):
     """What the caller may retry now (always empty for those who may not retry)."""
 
     video: bool = Field(description="POST /api/v1/videos/{id}/retry is possible")
@@ -161,7 +153,7 @@ class RetryOptionsOut(BaseModel):
     )
 
 
-class TimelineOut(BaseModel):
+class TimelineOut(Schema):
     video_id: str
     status: VideoStatus
     error: str | None

@@ -1,4 +1,5 @@
-"""Operational endpoints: liveness, readiness, Prometheus metrics."""
+"""Operational endpoints: liveness (`/healthz`), readiness (`/readyz`), Prometheus metrics
+(`/metrics`)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import JSONResponse, Response
 
-from reelstream.api.deps import ServicesDep
 from reelstream.db.errors import DatabaseUnavailable
 from reelstream.db.models import JOB_STATES
+from reelstream.http.deps import ServicesDep
 from reelstream.queue import workers as registry
 
 router = APIRouter(tags=["ops"])

@@ -1,13 +1,15 @@
 """Cache-aside for the video metadata viewers read: ``GET /api/v1/videos/{id}`` and its
 ``/playback``.
 
-What is cached: a ``VideoView`` (the row, its renditions and a summary of its newest job; no
-signed URL, those are signed per request) under ``reelstream:video:{id}`` for
-``settings.cache_ttl_s``. Only videos in a final state are cached: ``ready`` or ``failed``,
-with no job in flight. In-flight videos change every second (progress) and are not hot.
+What is cached: a ``VideoView`` (the row, its renditions and a summary of its newest job, in
+the shapes of ``reelstream.videos.domain``; no signed URL, those are signed per request) under
+``reelstream:video:{id}`` for ``settings.cache_ttl_s``. Only videos in a final state are
+cached: ``ready`` or ``failed``, with no job in flight. In-flight videos change every second
+(progress) and are not hot.
 
-Invalidation: ``reelstream.db.invalidation`` calls ``invalidate`` after every committed write
-that touched a video, its renditions or its jobs. It does not delete the key but writes a
+Invalidation: the commit hook of ``reelstream.videos.invalidation`` (installed by
+``services.build_services``) calls ``invalidate`` after every committed write that touched a
+video, its renditions or its jobs. It does not delete the key but writes a
 short-lived tombstone (``settle_s``), and readers fill the cache with an atomic
 set-if-absent (``Cache.add``). That closes the fill race: a reader that read the old row
 before the write commits cannot store it afterwards, because the tombstone is there; the
@@ -29,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from reelstream.cache import Cache
 from reelstream.ids import is_valid_id
+from reelstream.videos.domain import JobSummary, VideoRendition
 
 if TYPE_CHECKING:
     from reelstream.db.models import Job, Video
@@ -36,7 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT: Final = 4  # bump when VideoView changes: entries of another format are misses
+FORMAT: Final = 5  # bump when VideoView changes: entries of another format are misses
 SETTLE_S: Final = 1.0
 TOMBSTONE: Final = b"\x00"
 FINAL_VIDEO_STATES: Final = frozenset({"ready", "failed"})
@@ -45,30 +48,6 @@ FINAL_JOB_STATES: Final = frozenset({"succeeded", "failed", "cancelled"})
 
 def video_key(video_id: str) -> str:
     return f"reelstream:video:{video_id}"
-
-
-class RenditionView(BaseModel):
-    """A rendition as the API shows it (``api.schemas.RenditionOut`` reads these fields)."""
-
-    model_config = ConfigDict(frozen=True, from_attributes=True)
-
-    name: str
-    width: int
-    height: int
-    bandwidth: int
-    average_bandwidth: int | None
-    codecs: str | None
-    ready: bool
-
-
-class JobView(BaseModel):
-    model_config = ConfigDict(frozen=True, from_attributes=True)
-
-    state: str
-    attempts: int
-    max_attempts: int
-    progress: float
-    last_error: str | None
 
 
 class VideoView(BaseModel):
@@ -88,8 +67,8 @@ class VideoView(BaseModel):
     width: int | None
     height: int | None
     published_rev: str | None
-    renditions: list[RenditionView]
-    job: JobView | None
+    renditions: list[VideoRendition]
+    job: JobSummary | None
     created_at: dt.datetime
     updated_at: dt.datetime
     ready_at: dt.datetime | None
@@ -111,8 +90,8 @@ class VideoView(BaseModel):
             width=video.width,
             height=video.height,
             published_rev=video.published_rev,
-            renditions=[RenditionView.model_validate(r) for r in video.renditions],
-            job=None if job is None else JobView.model_validate(job),
+            renditions=[VideoRendition.of(r) for r in video.renditions],
+            job=None if job is None else JobSummary.of(job),
             created_at=video.created_at,
             updated_at=video.updated_at,
             ready_at=video.ready_at,

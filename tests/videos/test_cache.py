@@ -13,13 +13,13 @@ import anyio.to_thread
 import pytest
 
 from reelstream.cache import Cache
-from reelstream.cache.videos import TOMBSTONE, VideoView, video_key
 from reelstream.config import Settings
-from reelstream.db import videos as repo
 from reelstream.db.migrate import upgrade
 from reelstream.services import Services, build_services
-from tests.api.factories import create_video, publish_fake, queue_video
+from reelstream.videos import repository as repo
+from reelstream.videos.cache import TOMBSTONE, VideoView, video_key
 from tests.cache.helpers import make_ready
+from tests.videos.factories import create_video, publish_fake, queue_video
 
 SETTLE_S = 0.2
 

@@ -1,4 +1,4 @@
-"""Cache invalidation on write, in one place: SQLAlchemy session events on the writer.
+"""Video cache invalidation on write, in one place: SQLAlchemy session events on the writer.
 
 ``install(db, videos)`` (called once by ``services.build_services``) ties the writer engine of
 ``db`` to a ``VideoCache``. For every session bound to that engine:
@@ -16,7 +16,7 @@ new jobs all go through ORM objects on writer sessions.
 
 Bulk statements (``update()`` / ``delete()``) do not pass through the session's object
 collections and are not seen. They need no invalidation, because only final videos are cached
-(``ready``/``failed`` with no job in flight, see ``reelstream.cache.videos``):
+(``ready``/``failed`` with no job in flight, see ``reelstream.videos.cache``):
 
 * ``queue.jobs`` updates ``Job`` rows in bulk (claim, heartbeat progress, complete, fail), but
   only queued or running jobs. A cached video has no such job; the only way to give it one is
@@ -26,7 +26,7 @@ collections and are not seen. They need no invalidation, because only final vide
 * ingest deletes ``Video`` rows in bulk only while they are ``uploading``: never cached.
 
 The race between a reader filling the cache and a writer invalidating is handled by
-tombstones and set-if-absent fills; see ``reelstream.cache.videos``. A failure to reach the
+tombstones and set-if-absent fills; see ``reelstream.videos.cache``. A failure to reach the
 cache here is logged by the cache and never fails the (already committed) write: the entry
 then lives until its TTL at most.
 """
@@ -49,8 +49,8 @@ from sqlalchemy.util.concurrency import in_greenlet
 from reelstream.db.models import Job, Rendition, Video
 
 if TYPE_CHECKING:
-    from reelstream.cache.videos import VideoCache
     from reelstream.db.database import Database
+    from reelstream.videos.cache import VideoCache
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """From database rows (or their cached ``VideoView``) to the public JSON: ``VideoOut``,
-``PlaybackOut`` and signed media URLs (signed per response, never cached).
+``PlaybackOut``, ``CaptionOut`` and signed media URLs (signed per response, never cached).
 
 Signed URLs put the token in the path (``/media/{video_id}/{rev}/{token}/{file}``), so relative
 URIs inside the playlists inherit it and any HLS client can play the URL as it is.
@@ -10,13 +10,19 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from reelstream.api.schemas import CaptionTrackOut, PlaybackOut, VideoOut
+from starlette.requests import Request
+
 from reelstream.auth.tokens import TokenSigner
-from reelstream.cache.videos import VideoView
-from reelstream.db.errors import VideoNotPlayable
-from reelstream.db.models import Job, Video
+from reelstream.db.models import Caption, Job, Video
+from reelstream.videos.cache import VideoView
+from reelstream.videos.errors import VideoNotPlayable
+from reelstream.videos.publishing import subtitle_track
+from reelstream.videos.schemas import CaptionOut, CaptionTrackOut, PlaybackOut, VideoOut
+
+if TYPE_CHECKING:
+    from reelstream.services import Services
 
 MASTER_PLAYLIST = "master.m3u8"
 POSTER = "poster.jpg"
@@ -65,6 +71,29 @@ class MediaLinks:
     def url(self, video_id: str, rev: str, path: str) -> str:
         token = self.signer.sign(video_id, self.expires)
         return f"{self.base_url}/media/{video_id}/{rev}/{token}/{path}"
+
+
+def media_links(services: Services, request: Request, visibility: str) -> MediaLinks:
+    """Signing for one response about a video of this visibility (its token lifetime)."""
+    return MediaLinks.create(
+        public_base_url=services.settings.public_base_url,
+        request_base_url=str(request.base_url),
+        signer=services.signer,
+        ttl_s=services.settings.playback_ttl_for(visibility),
+    )
+
+
+def caption_out(caption: Caption, rev: str | None, links: MediaLinks) -> CaptionOut:
+    track = subtitle_track(caption)
+    return CaptionOut(
+        lang=caption.lang,
+        label=caption.label,
+        cues=caption.cues,
+        bytes=caption.bytes,
+        url=links.url(caption.video_id, rev, track.vtt) if rev else None,
+        created_at=caption.created_at,
+        updated_at=caption.updated_at,
+    )
 
 
 def video_out(video: Video, job: Job | None, links: MediaLinks) -> VideoOut:

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from reelstream.db import videos as repo
-from reelstream.db.errors import InvalidCursor
+from reelstream.http.pagination import InvalidCursor
 from reelstream.services import Services
-from tests.api.factories import create_video, publish_fake, queue_video
+from reelstream.videos import repository as repo
 from tests.support import bearer, create_account
+from tests.videos.factories import create_video, publish_fake, queue_video
 
 
 def run(client: TestClient, fn: Any, *args: Any, **kw: Any) -> Any:

@@ -25,14 +25,11 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from reelstream.db import captions as caption_repo
-from reelstream.db import videos
-from reelstream.db.errors import CaptionNotFound, VideoNotReady
 from reelstream.db.models import Caption, Video
 from reelstream.media.captions import clean_label, normalize_lang, parse_caption
 from reelstream.media.dash import mpd_document
@@ -45,9 +42,14 @@ from reelstream.media.layout import (
     SubtitleTrack,
     subtitle_files,
 )
-from reelstream.services import Services
 from reelstream.storage.errors import BlobNotFound, StorageError
 from reelstream.storage.keys import caption_key, rev_prefix
+from reelstream.videos import captions as caption_repo
+from reelstream.videos import repository as videos
+from reelstream.videos.errors import CaptionNotFound, VideoNotReady
+
+if TYPE_CHECKING:
+    from reelstream.services import Services
 
 log = logging.getLogger(__name__)
 

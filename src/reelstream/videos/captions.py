@@ -1,6 +1,6 @@
 """Caption repository: the caption rows of a video (one per language).
 
-Callers hold the video's row lock (``videos.get_video(..., for_update=True)``) in the same
+Callers hold the video's row lock (``repository.get_video(..., for_update=True)``) in the same
 transaction, so changes to one video's captions are serialized.
 """
 

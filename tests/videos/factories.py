@@ -9,11 +9,11 @@ from __future__ import annotations
 import time
 
 from reelstream.auth.accounts import find_user
-from reelstream.db import videos as repo
-from reelstream.db.videos import RenditionSpec
 from reelstream.ids import new_rev
 from reelstream.services import Services
 from reelstream.storage.keys import rev_prefix
+from reelstream.videos import repository as repo
+from reelstream.videos.domain import VideoRendition
 
 MASTER = (
     "#EXTM3U\n#EXT-X-VERSION:7\n"
@@ -66,7 +66,7 @@ async def publish_fake(
     }
     for path, data in blobs.items():
         await services.store.put_bytes(f"{rev_prefix(video_id, rev)}/{path}", data)
-    spec = RenditionSpec(
+    spec = VideoRendition(
         name="v360",
         width=640,
         height=360,

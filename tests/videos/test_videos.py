@@ -17,7 +17,7 @@ from reelstream.db.models import Upload
 from reelstream.ids import new_id
 from reelstream.services import Services
 from reelstream.storage.keys import video_prefix
-from tests.api.factories import MASTER, create_video, publish_fake, queue_video
+from tests.videos.factories import MASTER, create_video, publish_fake, queue_video
 
 T = TypeVar("T")
 
@@ -324,7 +324,7 @@ def test_playback_of_a_failed_video_says_why(client: TestClient) -> None:
     vid = run(client, create_video, services, "broken")
 
     async def fail() -> None:
-        from reelstream.db import videos as repo
+        from reelstream.videos import repository as repo
 
         async with services.db.transaction() as s:
             await repo.mark_failed(s, vid, "the file has no video stream")

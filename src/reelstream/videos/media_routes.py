@@ -11,7 +11,7 @@ Caption bodies: ``multipart/form-data`` with a ``file`` part (``lang`` and ``lab
 form fields), or the raw file as ``text/vtt``, ``application/x-subrip`` (``text/srt``,
 ``text/plain`` and ``application/octet-stream`` are accepted too). WebVTT and SRT are accepted;
 SRT is converted to WebVTT. Publishing rewrites the rev's manifests
-(``reelstream.processing.publishing``).
+(``reelstream.videos.publishing``).
 
 Authorization (``reelstream.auth.policy``): listing captions follows ``view``; caption upload
 and delete and the poster choice are ``edit`` (the owner or an admin, ``write`` scope).
@@ -25,32 +25,15 @@ from email.policy import HTTP
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import select
 from starlette.responses import JSONResponse, Response
 
-from reelstream.api.deps import ServicesDep
-from reelstream.api.presenters import MediaLinks
-from reelstream.api.schemas import (
-    CaptionList,
-    CaptionOut,
-    ErrorOut,
-    PosterJobOut,
-    PosterRequest,
-)
-from reelstream.auth.deps import CurrentUser, Principal, WriteUser, authorize
-from reelstream.db import videos as repo
-from reelstream.db.errors import InvalidPosterTime, VideoNotReady
-from reelstream.db.models import Caption, Job
+from reelstream.auth.deps import CurrentUser, WriteUser
+from reelstream.http.schemas import ErrorOut
 from reelstream.media.captions import MAX_CAPTION_BYTES
 from reelstream.media.errors import CaptionTooLarge, InvalidCaption, UnsupportedCaptionType
-from reelstream.processing.publishing import (
-    add_caption,
-    list_video_captions,
-    remove_caption,
-    subtitle_track,
-)
-from reelstream.queue.kinds import POSTER
-from reelstream.services import Services
+from reelstream.videos.deps import VideoServiceDep
+from reelstream.videos.presenters import caption_out, media_links
+from reelstream.videos.schemas import CaptionList, CaptionOut, PosterJobOut, PosterRequest
 
 router = APIRouter(prefix="/api/v1", tags=["media"])
 
@@ -105,41 +88,6 @@ _CAPTION_BODY: dict[str, Any] = {
         },
     }
 }
-
-
-def _links(services: Services, request: Request, visibility: str) -> MediaLinks:
-    return MediaLinks.create(
-        public_base_url=services.settings.public_base_url,
-        request_base_url=str(request.base_url),
-        signer=services.signer,
-        ttl_s=services.settings.playback_ttl_for(visibility),
-    )
-
-
-def _caption_out(caption: Caption, rev: str | None, links: MediaLinks) -> CaptionOut:
-    track = subtitle_track(caption)
-    return CaptionOut(
-        lang=caption.lang,
-        label=caption.label,
-        cues=caption.cues,
-        bytes=caption.bytes,
-        url=links.url(caption.video_id, rev, track.vtt) if rev else None,
-        created_at=caption.created_at,
-        updated_at=caption.updated_at,
-    )
-
-
-async def _check(services: Services, video_id: str, user: Principal | None, action: str) -> str:
-    """404 for an unknown video, then the policy; returns the video's visibility."""
-    async with services.db.read(primary=True) as s:
-        video = await repo.get_video(s, video_id)
-    authorize(
-        user,
-        "view" if action == "view" else "edit",
-        owner_id=video.owner_id,
-        visibility=video.visibility,
-    )
-    return video.visibility
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -215,7 +163,7 @@ async def _caption_upload(
 async def upload_caption(
     video_id: str,
     request: Request,
-    services: ServicesDep,
+    videos: VideoServiceDep,
     user: WriteUser,
     lang: Annotated[str | None, LANG_QUERY] = None,
     label: Annotated[str | None, LABEL_QUERY] = None,
@@ -226,27 +174,20 @@ async def upload_caption(
     the video, and published at once as an HLS subtitle rendition and a DASH text track; a
     later re-transcode carries it over. The video's owner or an admin only.
     """
-    visibility = await _check(services, video_id, user, "edit")
-    data, lang, label = await _caption_upload(request, lang, label)
-    if not lang:
-        raise InvalidCaption("the language is missing: pass ?lang=en (or a 'lang' form field)")
-    caption, created = await add_caption(services, video_id, lang=lang, label=label, data=data)
-    async with services.db.read(primary=True) as s:
-        video = await repo.get_video(s, video_id)
-        rev = video.published_rev
-    out = _caption_out(caption, rev, _links(services, request, visibility))
-    return JSONResponse(out.model_dump(mode="json"), status_code=201 if created else 200)
+    added = await videos.add_caption(video_id, user, lambda: _caption_upload(request, lang, label))
+    links = media_links(videos.services, request, added.visibility)
+    out = caption_out(added.caption, added.published_rev, links)
+    return JSONResponse(out.model_dump(mode="json"), status_code=201 if added.created else 200)
 
 
 @router.get("/videos/{video_id}/captions", response_model=CaptionList, responses=_errors(404))
 async def list_captions(
-    video_id: str, request: Request, services: ServicesDep, user: CurrentUser
+    video_id: str, request: Request, videos: VideoServiceDep, user: CurrentUser
 ) -> CaptionList:
     """The caption tracks of a video, with signed WebVTT URLs once published."""
-    await _check(services, video_id, user, "view")
-    video, captions = await list_video_captions(services, video_id)
-    links = _links(services, request, video.visibility)
-    return CaptionList(items=[_caption_out(c, video.published_rev, links) for c in captions])
+    video, captions = await videos.list_captions(video_id, user)
+    links = media_links(videos.services, request, video.visibility)
+    return CaptionList(items=[caption_out(c, video.published_rev, links) for c in captions])
 
 
 @router.delete(
@@ -256,12 +197,11 @@ async def list_captions(
     responses=_errors(404, 409, 422),
 )
 async def delete_caption(
-    video_id: str, lang: str, services: ServicesDep, user: WriteUser
+    video_id: str, lang: str, videos: VideoServiceDep, user: WriteUser
 ) -> Response:
     """Remove the caption track of ``lang`` and republish the manifests without it (the
     video's owner or an admin)."""
-    await _check(services, video_id, user, "edit")
-    await remove_caption(services, video_id, lang)
+    await videos.remove_caption(video_id, user, lang)
     return Response(status_code=204)
 
 
@@ -272,7 +212,7 @@ async def delete_caption(
     responses=_errors(404, 409, 422),
 )
 async def choose_poster(
-    video_id: str, body: PosterRequest, services: ServicesDep, user: WriteUser
+    video_id: str, body: PosterRequest, videos: VideoServiceDep, user: WriteUser
 ) -> PosterJobOut:
     """Regenerate the poster from the source at ``at_s`` seconds (0 <= at_s < duration).
 
@@ -280,31 +220,7 @@ async def choose_poster(
     file name) when it is done. Re-transcodes keep the chosen time. The video's owner or an
     admin only.
     """
-    async with services.db.transaction() as s:
-        video = await repo.get_video(s, video_id, for_update=True)
-        authorize(user, "edit", owner_id=video.owner_id, visibility=video.visibility)
-        if video.status != "ready" or video.published_rev is None:
-            raise VideoNotReady(
-                f"the video is {video.status}; a poster can be chosen once it is ready"
-            )
-        duration = video.duration_s or 0.0
-        if body.at_s >= duration:
-            raise InvalidPosterTime(
-                f"at_s must be at least 0 and less than the duration ({duration:.3f} s)"
-            )
-        video.poster_at_s = body.at_s
-        pending = (
-            (
-                await s.execute(
-                    select(Job).where(
-                        Job.video_id == video_id, Job.kind == POSTER, Job.state == "queued"
-                    )
-                )
-            )
-            .scalars()
-            .first()
-        )
-        job = pending or await services.queue.enqueue(s, video_id, kind=POSTER)
-        await s.flush()
-        state = job.state
-    return PosterJobOut(video_id=video_id, at_s=body.at_s, job_state=state)
+    state = await videos.choose_poster(video_id, user, body.at_s)
+    return PosterJobOut.model_validate(
+        {"video_id": video_id, "at_s": body.at_s, "job_state": state}
+    )

@@ -1,1 +1,0 @@
-"""HTTP control plane: the video API, errors, ops endpoints."""
