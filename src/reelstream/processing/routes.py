@@ -14,29 +14,20 @@ with the new timeline, 409 when there is nothing to retry (with the reason).
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from reelstream.auth import policy
-from reelstream.auth.deps import CurrentUser, Principal, WriteUser, authorize
-from reelstream.db.models import Upload, Video
+from reelstream.auth.deps import CurrentUser, WriteUser
 from reelstream.http.deps import ServicesDep
 from reelstream.http.schemas import ErrorOut
-from reelstream.processing import retry
-from reelstream.processing.timeline import Composed, compose
-from reelstream.videos import repository as repo
-from reelstream.videos.schemas import (
+from reelstream.processing.schemas import (
     RetryOptionsOut,
     StageOut,
     TimelineJobOut,
     TimelineOut,
 )
-
-if TYPE_CHECKING:
-    from reelstream.services import Services
+from reelstream.processing.service import ProcessingService, TimelineView
 
 router = APIRouter(prefix="/api/v1", tags=["processing"])
 
@@ -46,18 +37,10 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def may_retry(user: Principal | None, video: Video) -> bool:
-    if user is None or not user.has_scope(policy.SCOPE["retry"]):
-        return False
-    role = policy.role_of(user_id=user.id, is_admin=user.acts_as_admin, owner_id=video.owner_id)
-    return policy.allowed("retry", role, video.visibility)
-
-
-def timeline_out(video: Video, composed: Composed, user: Principal | None) -> TimelineOut:
-    allowed = may_retry(user, video)
-    job = composed.job
+def timeline_out(view: TimelineView) -> TimelineOut:
+    composed, job = view.composed, view.composed.job
     return TimelineOut(
-        video_id=video.id,
+        video_id=view.video.id,
         status=composed.status,
         error=composed.error,
         progress=composed.progress,
@@ -65,34 +48,16 @@ def timeline_out(video: Video, composed: Composed, user: Principal | None) -> Ti
         stages=[StageOut.model_validate(stage.to_json()) for stage in composed.stages],
         job=TimelineJobOut.model_validate(asdict(job)) if job is not None else None,
         retry=RetryOptionsOut(
-            video=allowed and composed.can_retry_video,
-            renditions=composed.retry_renditions if allowed else [],
+            video=view.may_retry and composed.can_retry_video,
+            renditions=composed.retry_renditions if view.may_retry else [],
         ),
     )
-
-
-async def load_timeline(session: AsyncSession, services: Services, video: Video) -> Composed:
-    jobs = await services.queue.jobs_of(session, video.id)
-    upload = (
-        (
-            await session.execute(
-                select(Upload).where(Upload.video_id == video.id).order_by(Upload.created_at.desc())
-            )
-        )
-        .scalars()
-        .first()
-    )
-    return compose(video, jobs, upload)
 
 
 @router.get("/videos/{video_id}/timeline", response_model=TimelineOut, responses=_RESPONSES)
 async def get_timeline(video_id: str, services: ServicesDep, user: CurrentUser) -> TimelineOut:
     """The video's processing, stage by stage: state, progress, ETA, failure reasons."""
-    async with services.db.read(primary=True) as s:
-        video = await repo.get_video(s, video_id)
-        authorize(user, "view", owner_id=video.owner_id, visibility=video.visibility)
-        composed = await load_timeline(s, services, video)
-    return timeline_out(video, composed, user)
+    return timeline_out(await ProcessingService(services).timeline(video_id, user))
 
 
 @router.post(
@@ -100,12 +65,7 @@ async def get_timeline(video_id: str, services: ServicesDep, user: CurrentUser) 
 )
 async def retry_video(video_id: str, services: ServicesDep, user: WriteUser) -> TimelineOut:
     """Transcode a failed video again from the file already uploaded (owner or admin)."""
-    async with services.db.transaction() as s:
-        video = await repo.get_video(s, video_id, for_update=True)
-        authorize(user, "retry", owner_id=video.owner_id, visibility=video.visibility)
-        await retry.retry_video(s, services.queue, video_id)
-        composed = await load_timeline(s, services, video)
-    return timeline_out(video, composed, user)
+    return timeline_out(await ProcessingService(services).retry_video(video_id, user))
 
 
 @router.post(
@@ -119,9 +79,4 @@ async def retry_rendition(
 ) -> TimelineOut:
     """Encode one failed rendition of a ready video again and add it (owner or admin); the
     video keeps playing the renditions it has meanwhile."""
-    async with services.db.transaction() as s:
-        video = await repo.get_video(s, video_id, for_update=True)
-        authorize(user, "retry", owner_id=video.owner_id, visibility=video.visibility)
-        await retry.retry_renditions(s, services.queue, video_id, [name])
-        composed = await load_timeline(s, services, video)
-    return timeline_out(video, composed, user)
+    return timeline_out(await ProcessingService(services).retry_rendition(video_id, name, user))

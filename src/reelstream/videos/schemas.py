@@ -2,7 +2,6 @@
 
 Responses are built from the domain objects (``reelstream.videos.domain``, the cached
 ``VideoView``) field by field (``from_attributes``, from ``reelstream.http.schemas.Schema``).
-The timeline bodies serve ``GET /api/v1/videos/{id}/timeline`` and the retries.
 """
 
 from __future__ import annotations
@@ -116,49 +115,3 @@ class PosterJobOut(Schema):
     video_id: str
     at_s: float
     job_state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
-
-
-class StageOut(Schema):
-    """One step of a video's processing (``reelstream.processing.timeline``)."""
-
-    name: Literal["upload", "probe", "encode", "package", "publish"]
-    rendition: str | None = Field(description="encode stages: the rendition, e.g. v720 or audio")
-    state: Literal["pending", "running", "done", "failed", "skipped"]
-    progress: float = Field(description="0.0 .. 1.0")
-    started_at: dt.datetime | None
-    finished_at: dt.datetime | None
-    detail: str | None = Field(description="What the stage found or did")
-    error: str | None = Field(description="Why the stage failed, in plain words")
-
-
-class TimelineJobOut(Schema):
-    id: int
-    kind: Literal["transcode", "rendition", "poster"] | str
-    state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
-    attempts: int
-    max_attempts: int
-    run_at: dt.datetime = Field(description="When a queued job is due (a retry's backoff)")
-    started_at: dt.datetime | None
-    finished_at: dt.datetime | None
-    last_error: str | None
-    renditions: list[str] = Field(description="A rendition job's renditions")
-
-
-class RetryOptionsOut(Schema):
-    """What the caller may retry now (always empty for those who may not retry)."""
-
-    video: bool = Field(description="POST /api/v1/videos/{id}/retry is possible")
-    renditions: list[str] = Field(
-        description="Renditions POST /api/v1/videos/{id}/renditions/{name}/retry accepts"
-    )
-
-
-class TimelineOut(Schema):
-    video_id: str
-    status: VideoStatus
-    error: str | None
-    progress: float = Field(description="0.0 .. 1.0 of the processing in progress")
-    eta_s: float | None = Field(description="Seconds left, from the pace so far (null: unknown)")
-    stages: list[StageOut]
-    job: TimelineJobOut | None = Field(description="The newest transcode or rendition job")
-    retry: RetryOptionsOut
