@@ -30,7 +30,7 @@ test: install assets
 	.venv/bin/python -m pytest $(PYTEST_ARGS)
 
 test-fast: install assets
-	.venv/bin/python -m pytest -m "not e2e and not browser and not engine" $(PYTEST_ARGS)
+	.venv/bin/python -m pytest -n 2 -m "not e2e and not browser and not engine" $(PYTEST_ARGS)
 
 check: install
 	.venv/bin/ruff check src tests benchmarks

@@ -80,12 +80,11 @@ def test_sniff_known_containers(head: bytes, expected: object) -> None:
         (b"hello, this is plain text\n", NOT_VIDEO),
         (b"RIFF\x10\x00\x00\x00WAVEfmt ", NOT_VIDEO),
         (b"\x89PNG\r\n\x1a\n" + bytes(50), NOT_VIDEO),
-        (os.urandom(16), NOT_VIDEO),
+        # 16 bytes drawn once from os.urandom: fixed, so every run (and xdist worker) agrees
+        (bytes.fromhex("f591a18552409e8bcd0528e77aabe567"), NOT_VIDEO),
     ],
 )
 def test_sniff_refusals(head: bytes, message: str) -> None:
-    if head[4:8] in {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot"}:
-        pytest.skip("random bytes happened to look like a box header")
     with pytest.raises(InvalidMedia) as err:
         sniff(head)
     assert err.value.message == message
