@@ -1,7 +1,7 @@
-"""Failures a worker meets, and what users read about them (issue 9, defect 5).
+"""Failures a worker meets, and what users read about them (issue 9, defects 5 and 7d).
 
 A deterministic failure (the same input fails again: the probe refuses it, ffmpeg rejects it
-with a status that says so) fails the video at the first
+with a status that says so, its header lies about its picture) fails the video at the first
 attempt with a plain reason. A transient one (a crashed encoder, a timeout) keeps the retry
 policy. No reason users can read (the video's ``error``, the job's ``last_error``, the
 timeline's stage errors, the webhook payload) quotes ffmpeg, a memory address or a server path.
@@ -22,6 +22,7 @@ from reelstream.db.models import Job, Video
 from reelstream.services import Services
 from reelstream.videos import repository as videos
 from reelstream.webhooks.events import video_data
+from tests.media.lying_header import lying_ts
 from tests.processing.conftest import queue_video, transcode_next
 from tests.support import FAULTY_REASON, FFMPEG, FaultyFFmpeg
 
@@ -123,6 +124,10 @@ def _audio_only(folder: Path) -> Path:
 
 # hostile media that must fail at once: name -> (make the file, the reason users read)
 HOSTILE: dict[str, tuple[Callable[[Path], Path], str]] = {
+    "10 KB TS claiming 4320x7680": (
+        lambda d: lying_ts(d / "lying.ts"),
+        "far more than a file of 10 KB can hold; its header does not match its content",
+    ),
     "HLS playlist to a network address": (
         _write("list.mp4", b"#EXTM3U\n#EXTINF:1,\nhttp://127.0.0.1:9/x.ts\n"),
         "playlists and concat lists are not accepted",

@@ -8,6 +8,9 @@ protocol whitelist and a format whitelist (a demuxer can therefore not hand over
 concat demuxer), with QuickTime data references disabled. ``input_args`` gives ffmpeg the
 same options.
 
+Work is bounded by the file's size (``check_work``): a small file whose header claims a huge
+picture is refused before anything is planned or encoded.
+
 Validation failures raise ``InvalidMedia`` with a reason meant for the uploader.
 """
 
@@ -182,6 +185,28 @@ def check_duration(duration_s: float, limits: ProbeLimits) -> None:
         )
 
 
+# The work a file may cause is bounded by its size. Encoding costs in proportion to the pixels
+# decoded: picture size x frames (or x duration x frame rate, when sparse timestamps would make
+# the encoder repeat frames). Real video needs bytes for them: a 10 s 1080p clip of plain black,
+# the most compressible there is, holds ~23,000 pixels per byte (x264, default preset), film and
+# screen recordings hold 10 to 1,000. A file that declares far more (a 10 KB stream whose header
+# claims 4320x7680 for two seconds holds ~90,000) lies about its picture: refused at once,
+# before a ladder is planned. Below WORK_FLOOR (10 s of 1080p at 30 fps) any file is accepted.
+WORK_FLOOR = 1920 * 1080 * 30 * 10
+MAX_PIXELS_PER_BYTE = 50_000
+
+
+def check_work(width: int, height: int, frames: float, file_bytes: int) -> None:
+    """Refuse a file whose declared picture and length are out of proportion to its size."""
+    work = width * height * frames
+    if work > WORK_FLOOR and work > MAX_PIXELS_PER_BYTE * max(1, file_bytes):
+        raise InvalidMedia(
+            f"the video declares a {width}x{height} picture over {math.ceil(frames)} frames, "
+            f"far more than a file of {max(1, round(file_bytes / 1024))} KB can hold; "
+            "its header does not match its content"
+        )
+
+
 def is_truncated(declared_s: float | None, measured_s: float) -> bool:
     """Packets stop well before the duration the header declares."""
     if declared_s is None or declared_s <= 0:
@@ -269,12 +294,14 @@ def probe_file(path: Path, limits: ProbeLimits) -> MediaInfo:
         except (av.error.FFmpegError, ValueError) as exc:
             raise InvalidMedia(f"the {ctx.name} video codec is not supported") from exc
 
-        measured, rotation, vfr_by_pts = _demux_all(src, video)
+        measured, rotation, vfr_by_pts, frames = _demux_all(src, video)
         fps, vfr = choose_fps(video.average_rate, video.base_rate)
         vfr = vfr or vfr_by_pts
         if vfr:
             fps = snap_fps(fps)
         duration = declared if declared is not None else measured
+        encoded_frames = max(frames, min(duration, measured) * float(fps))
+        check_work(ctx.width, ctx.height, encoded_frames, path.stat().st_size)
         if is_truncated(declared, measured):
             log.info("%s: packets end at %.2f s of %.2f s declared", path, measured, declared)
             raise InvalidMedia(TRUNCATED)
@@ -307,10 +334,11 @@ _DECODE_BUDGET = 300  # video packets tried before declaring the stream undecoda
 
 def _demux_all(
     src: av.container.InputContainer, video: av.video.stream.VideoStream
-) -> tuple[float, int, bool]:
+) -> tuple[float, int, bool, int]:
     """Read (not decode) every packet; decode only until the first video frame.
 
-    Returns the measured duration, the display rotation and whether frame timing varies.
+    Returns the measured duration, the display rotation, whether frame timing varies and the
+    number of video frames (packets).
     """
     origin = (src.start_time or 0) / 1_000_000
     end = 0.0
@@ -347,7 +375,7 @@ def _demux_all(
         raise InvalidMedia("the video stream could not be decoded; " + TRUNCATED)
     if corrupt > max(1, packets // 100):
         raise InvalidMedia(TRUNCATED)
-    return end, rotation, _timing_varies(video_pts)
+    return end, rotation, _timing_varies(video_pts), len(video_pts)
 
 
 def _first_frame_rotation(packet: av.packet.Packet[Any]) -> int | None:
