@@ -102,8 +102,16 @@ def patch_sps(nal: bytes, width: int, height: int) -> bytes:
     return nal[:1] + _escape(w.to_bytes())
 
 
-def lying_ts(path: Path, *, width: int = 4320, height: int = 7680, seconds: float = 1) -> Path:
-    """Write the lying MPEG-TS to ``path`` (a few KB)."""
+def lying_ts(
+    path: Path,
+    *,
+    width: int = 4320,
+    height: int = 7680,
+    seconds: float = 1,
+    source: str = "testsrc=size=64x64",
+) -> Path:
+    """Write the lying MPEG-TS to ``path`` (about 10 KB from the default 64x64 source; a
+    busier ``source`` makes a bigger file, whose size alone would not give the lie away)."""
     es = path.with_suffix(".264")
     subprocess.run(
         [
@@ -115,7 +123,7 @@ def lying_ts(path: Path, *, width: int = 4320, height: int = 7680, seconds: floa
             "-f",
             "lavfi",
             "-i",
-            f"testsrc=size=64x64:rate=25:duration={seconds}",
+            f"{source}:rate=25:duration={seconds}",
             "-c:v",
             "libx264",
             "-profile:v",

@@ -1,6 +1,7 @@
-"""The work a file may cause is bounded by its size (issue 9, defect 7d): a 10 KB MPEG-TS whose
-header claims 4320x7680 is refused by the probe, before a ladder is planned; real sources, even
-the most compressible, are not."""
+"""The work a file may cause is bounded (issue 9, defect 7d): a 10 KB MPEG-TS whose header claims
+4320x7680 is refused by the probe for its size, a bigger one because its first keyframe does not
+decode at that size, before a ladder is planned; real sources, even the most compressible, are
+not."""
 
 from __future__ import annotations
 
@@ -52,6 +53,24 @@ def test_a_tiny_ts_whose_header_claims_4320x7680_is_refused_fast(
     assert time.monotonic() - started < 10
     assert "4320x7680" in refused.value.message
     assert "its header does not match its content" in refused.value.message
+
+
+def test_a_bigger_file_with_a_lying_header_fails_its_keyframe_check(
+    tmp_path: Path, s: Settings
+) -> None:
+    """Big enough to pass the size budget: the first keyframe's data does not fill the
+    declared picture, which decoding it with errors made fatal shows."""
+    liar = lying_ts(tmp_path / "big-liar.ts", seconds=2, source="testsrc2=size=640x352")
+    size = liar.stat().st_size
+    check_work(4320, 7680, 50, size)  # the budget alone would let it through
+    started = time.monotonic()
+    with pytest.raises(InvalidMedia) as refused:
+        probe_file(liar, probe_limits(s))
+    assert time.monotonic() - started < 10
+    assert refused.value.message == (
+        "the first picture cannot be decoded at the 4320x7680 size the header declares; "
+        "the file is corrupt or its header does not match its content"
+    )
 
 
 def test_a_minute_of_plain_black_1080p_is_accepted(tmp_path: Path, s: Settings) -> None:

@@ -128,6 +128,10 @@ HOSTILE: dict[str, tuple[Callable[[Path], Path], str]] = {
         lambda d: lying_ts(d / "lying.ts"),
         "far more than a file of 10 KB can hold; its header does not match its content",
     ),
+    "bigger TS claiming 4320x7680 (its keyframe gives it away)": (
+        lambda d: lying_ts(d / "big-liar.ts", seconds=2, source="testsrc2=size=640x352"),
+        "the first picture cannot be decoded at the 4320x7680 size the header declares",
+    ),
     "HLS playlist to a network address": (
         _write("list.mp4", b"#EXTM3U\n#EXTINF:1,\nhttp://127.0.0.1:9/x.ts\n"),
         "playlists and concat lists are not accepted",
