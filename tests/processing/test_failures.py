@@ -218,3 +218,18 @@ async def test_a_timeout_is_retried(services: Services, long_clip: Path) -> None
     assert job.last_error == (
         "the video could not be encoded: encoding did not finish within 0.5 s and was stopped"
     )
+
+
+async def test_an_unexpected_error_is_retried_without_its_details(
+    services: Services, clip4: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> object:
+        raise OSError(f"[Errno 5] cannot read {services.settings.data_dir}/work/x @ 0x55d1")
+
+    monkeypatch.setattr("reelstream.processing.pipeline.plan_ladder", broken)
+    vid = await queue_video(services, clip4)
+    assert await transcode_next(services) == "retry"
+    video, job = await load(services, vid)
+    assert job.state == "queued" and job.attempts == 1
+    assert job.last_error == "an internal error interrupted processing"
+    assert_plain(readable_reasons(video, job), services.settings.data_dir)
