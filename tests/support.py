@@ -246,15 +246,29 @@ def sign_in(client: TestClient, username: str = "owner", **kwargs: Any) -> str:
     return token
 
 
+# What users read when a FaultyFFmpeg command fails (exit status 1: not known to be permanent,
+# so it is retried); ffmpeg's own text ("simulated encoder failure") stays in the server log.
+FAULTY_REASON = "the encoder failed (exit status 1)"
+
+
 class FaultyFFmpeg:
     """A wrapper around the real ffmpeg that fails every command one of whose arguments
-    contains the marker it was told (``fail_on``), the way a broken encoder would: exit 1 with
-    a message on stderr. Everything else runs the real ffmpeg (``exec``: same process)."""
+    contains the marker it was told, the way a broken encoder would (``fail_on``: exit 1 with a
+    message on stderr), or the way ffmpeg refuses an input for good (``reject_on``: the real
+    ffmpeg runs a command it rejects as invalid, exit status 234 = EINVAL, with its own text:
+    ``[out#0/image2 @ 0x…] Nothing was written…``). Everything else runs the real ffmpeg
+    (``exec``: same process)."""
 
     def __init__(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.flag = folder / "fail-on"
+        self.reject_flag = folder / "reject-on"
         self.path = folder / "ffmpeg"
+        rejected = (
+            f'exec "{FFMPEG}" -nostdin -hide_banner -y -f lavfi'
+            " -i testsrc=size=320x240:rate=25:duration=0.52 -vf fps=fps=1/1:round=down"
+            f' -f image2 "{folder}/never_%05d.jpg"'
+        )
         self.path.write_text(
             "#!/bin/sh\n"
             f'if [ -s "{self.flag}" ]; then\n'
@@ -265,6 +279,13 @@ class FaultyFFmpeg:
             "    esac\n"
             "  done\n"
             "fi\n"
+            f'if [ -s "{self.reject_flag}" ]; then\n'
+            f'  marker=$(cat "{self.reject_flag}")\n'
+            '  for a in "$@"; do\n'
+            f'    case "$a" in *"$marker"*) {rejected};;\n'
+            "    esac\n"
+            "  done\n"
+            "fi\n"
             f'exec "{FFMPEG}" "$@"\n'
         )
         self.path.chmod(0o755)
@@ -272,8 +293,12 @@ class FaultyFFmpeg:
     def fail_on(self, marker: str) -> None:
         self.flag.write_text(marker)
 
+    def reject_on(self, marker: str) -> None:
+        self.reject_flag.write_text(marker)
+
     def heal(self) -> None:
         self.flag.unlink(missing_ok=True)
+        self.reject_flag.unlink(missing_ok=True)
 
 
 def csrf_of(html: str) -> str:

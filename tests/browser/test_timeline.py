@@ -14,7 +14,14 @@ from playwright.sync_api import Page
 
 from tests.browser.conftest import _logs, browser, signed_in  # noqa: F401
 from tests.browser.conftest import page as page
-from tests.support import FaultyFFmpeg, Server, make_clip, run_server, wait_for_status
+from tests.support import (
+    FAULTY_REASON,
+    FaultyFFmpeg,
+    Server,
+    make_clip,
+    run_server,
+    wait_for_status,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -116,7 +123,7 @@ def test_the_timeline_updates_while_encoding_and_a_failed_rendition_is_retried(
             "audio": "done",
         }, states
         failed = page.locator("#timeline-stages li[data-rendition=v720]")
-        assert "simulated encoder failure" in failed.locator(".stage-error").inner_text()
+        assert FAULTY_REASON in failed.locator(".stage-error").inner_text()
         assert "without 1 rendition" in page.locator("#timeline-summary").inner_text()
         assert page.locator("#retry-box").is_hidden()  # the video itself did not fail
         page.wait_for_function(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser.conftest import tus_upload
-from tests.support import ADMIN_TOKEN, FaultyFFmpeg, run_server, wait_for_status
+from tests.support import ADMIN_TOKEN, FAULTY_REASON, FaultyFFmpeg, run_server, wait_for_status
 
 pytestmark = pytest.mark.e2e
 
@@ -47,7 +47,7 @@ def test_timeline_shows_a_failed_rendition_and_retry_brings_it_back(
         assert shown.returncode == 0, shown.stderr
         assert "ready, without 360p" in shown.stdout
         line = next(x for x in shown.stdout.splitlines() if "encode 360p" in x)
-        assert "failed" in line and "simulated encoder failure" in line
+        assert "failed" in line and FAULTY_REASON in line
         assert "encode 240p" in shown.stdout
         data = json.loads(cli(server.base_url, "timeline", vid, "--json").stdout)
         assert data["retry"]["renditions"] == ["v360"]

@@ -157,7 +157,7 @@ def test_storyboard_branch(s: Settings, tmp_path: Path) -> None:
     graph = value(argv, "-filter_complex")
     assert graph.startswith(f"[0:v:0]split={len(rungs) + 1}")
     assert graph.endswith(
-        f"[s{len(rungs)}]fps=fps=1/1:round=down,scale=w=160:h=90,setsar=1,format=yuvj420p[sb]"
+        f"[s{len(rungs)}]fps=fps=1/1:round=down:eof_action=pass,scale=w=160:h=90,setsar=1,format=yuvj420p[sb]"
     )
     assert plan.tile_filter == "tile=10x6"  # 60 thumbnails on one sheet
     # a second output after the HLS one: the sheets as JPEG files

@@ -14,7 +14,7 @@ from reelstream.processing.jobs import claim_next, run_job
 from reelstream.queue.retry import RetryPolicy
 from reelstream.services import Services
 from tests.processing.conftest import queue_video as queue_source
-from tests.support import FaultyFFmpeg, bearer, create_account, playlist_uris
+from tests.support import FAULTY_REASON, FaultyFFmpeg, bearer, create_account, playlist_uris
 from tests.videos.factories import create_video, queue_video
 
 
@@ -88,7 +88,7 @@ def test_a_failed_rendition_is_shown_and_retried_by_its_owner(
     timeline = client.get(f"/api/v1/videos/{vid}/timeline").json()
     assert timeline["status"] == "ready"
     failed = stages(timeline)[("encode", "v360")]
-    assert failed["state"] == "failed" and "simulated encoder failure" in failed["error"]
+    assert failed["state"] == "failed" and FAULTY_REASON in failed["error"]
     assert stages(timeline)[("encode", "v240")]["state"] == "done"
     assert timeline["retry"] == {"video": False, "renditions": ["v360"]}
     video = client.get(f"/api/v1/videos/{vid}").json()
@@ -143,7 +143,7 @@ def test_a_failed_video_is_retried_without_a_new_upload(
     vid = client.portal.call(queue_source, services, clip)
     assert run_next(client) == "failed"
     video = client.get(f"/api/v1/videos/{vid}").json()
-    assert video["status"] == "failed" and "simulated encoder failure" in video["error"]
+    assert video["status"] == "failed" and FAULTY_REASON in video["error"]
     timeline = client.get(f"/api/v1/videos/{vid}/timeline").json()
     assert timeline["retry"] == {"video": True, "renditions": []}
     assert timeline["error"] == video["error"]

@@ -23,7 +23,7 @@ from reelstream.storage.keys import rev_prefix
 from reelstream.videos import repository as videos
 from tests.media.media_checks import check_mpd, check_storyboard
 from tests.processing.conftest import queue_video
-from tests.support import FaultyFFmpeg, media_duration
+from tests.support import FAULTY_REASON, FaultyFFmpeg, media_duration
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ async def test_a_failing_rendition_costs_only_itself_and_is_retried_alone(
     assert [r.name for r in video.renditions] == ["v240"]
     failed = stage(timeline, "encode", "v360")
     assert failed.state == "failed"
-    assert failed.error and "simulated encoder failure" in failed.error
+    assert failed.error and FAULTY_REASON in failed.error
     assert failed.error.startswith("the 360p rendition failed to encode")
     for name in ("v240", "audio"):
         assert stage(timeline, "encode", name).state == "done"
@@ -209,7 +209,7 @@ async def test_a_rendition_retry_that_fails_keeps_the_video_playing(
     assert video.status == "ready" and video.published_rev == rev and video.error is None
     assert [r.name for r in video.renditions] == ["v240"]
     failed = stage(timeline, "encode", "v360")
-    assert failed.state == "failed" and "simulated encoder failure" in (failed.error or "")
+    assert failed.state == "failed" and FAULTY_REASON in (failed.error or "")
     assert timeline.retry_renditions == ["v360"]  # and it may be tried again
     assert await revs(services, vid) == {rev}  # the failed attempt left nothing
 
@@ -223,7 +223,7 @@ async def test_without_its_audio_a_video_fails_as_a_whole(
     assert await run_next(services) == "failed"
     video, timeline = await state(services, vid)
     assert video.status == "failed" and video.published_rev is None
-    assert video.error and "simulated encoder failure" in video.error
+    assert video.error and FAULTY_REASON in video.error
     audio = stage(timeline, "encode", "audio")
     assert audio.state == "failed" and "audio" in (audio.error or "")
     assert stage(timeline, "publish").state == "skipped"

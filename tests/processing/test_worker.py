@@ -61,8 +61,8 @@ async def test_failing_transcode_is_retried_then_failed(
         await pool.stop()
     video, job = await load(services, vid)
     assert video.error == (
-        "transcoding failed after 2 attempts: ffmpeg exited with code 1: "
-        "boom: simulated encoder crash"
+        "transcoding failed after 2 attempts: the video could not be encoded: "
+        "the encoder failed (exit status 1)"
     )
     assert job.state == "failed" and job.attempts == 2
     assert not await services.store.list(f"videos/{vid}/r")

@@ -333,7 +333,8 @@ async def run_ffmpeg(
     """Run ffmpeg to completion; report ``out_time`` seconds from ``-progress pipe:1``.
 
     On timeout or cancellation the process is killed (that PID) before this returns. Raises
-    ``FFmpegFailed`` (non-zero exit, with the tail of stderr) or ``FFmpegTimeout``.
+    ``FFmpegFailed`` (non-zero exit, with the tail of stderr) or ``FFmpegTimeout``; the tail
+    of stderr is logged here for operators, the errors' messages never quote it.
     """
     with stderr_path.open("wb") as err:
         proc = await asyncio.create_subprocess_exec(
@@ -355,7 +356,9 @@ async def run_ffmpeg(
             rc = await proc.wait()
     except TimeoutError:
         await _kill(proc)
-        raise FFmpegTimeout(timeout_s, _tail(stderr_path)) from None
+        tail = _tail(stderr_path)
+        log.warning("ffmpeg ran past %g s and was killed: %s", timeout_s, tail[-1000:])
+        raise FFmpegTimeout(timeout_s, tail) from None
     except BaseException:
         await _kill(proc)
         raise

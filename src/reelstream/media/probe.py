@@ -8,6 +8,10 @@ protocol whitelist and a format whitelist (a demuxer can therefore not hand over
 concat demuxer), with QuickTime data references disabled. ``input_args`` gives ffmpeg the
 same options.
 
+Work is bounded before anything is planned or encoded: a file whose header claims far more
+picture than its size can hold is refused (``check_work``), and so is one whose first keyframe
+does not decode at the size its header declares (``_KeyframeCheck``).
+
 Validation failures raise ``InvalidMedia`` with a reason meant for the uploader.
 """
 
@@ -182,6 +186,28 @@ def check_duration(duration_s: float, limits: ProbeLimits) -> None:
         )
 
 
+# The work a file may cause is bounded by its size. Encoding costs in proportion to the pixels
+# decoded: picture size x frames (or x duration x frame rate, when sparse timestamps would make
+# the encoder repeat frames). Real video needs bytes for them: a 10 s 1080p clip of plain black,
+# the most compressible there is, holds ~23,000 pixels per byte (x264, default preset), film and
+# screen recordings hold 10 to 1,000. A file that declares far more (a 10 KB stream whose header
+# claims 4320x7680 for two seconds holds ~90,000) lies about its picture: refused at once,
+# before a ladder is planned. Below WORK_FLOOR (10 s of 1080p at 30 fps) any file is accepted.
+WORK_FLOOR = 1920 * 1080 * 30 * 10
+MAX_PIXELS_PER_BYTE = 50_000
+
+
+def check_work(width: int, height: int, frames: float, file_bytes: int) -> None:
+    """Refuse a file whose declared picture and length are out of proportion to its size."""
+    work = width * height * frames
+    if work > WORK_FLOOR and work > MAX_PIXELS_PER_BYTE * max(1, file_bytes):
+        raise InvalidMedia(
+            f"the video declares a {width}x{height} picture over {math.ceil(frames)} frames, "
+            f"far more than a file of {max(1, round(file_bytes / 1024))} KB can hold; "
+            "its header does not match its content"
+        )
+
+
 def is_truncated(declared_s: float | None, measured_s: float) -> bool:
     """Packets stop well before the duration the header declares."""
     if declared_s is None or declared_s <= 0:
@@ -269,12 +295,19 @@ def probe_file(path: Path, limits: ProbeLimits) -> MediaInfo:
         except (av.error.FFmpegError, ValueError) as exc:
             raise InvalidMedia(f"the {ctx.name} video codec is not supported") from exc
 
-        measured, rotation, vfr_by_pts = _demux_all(src, video)
+        measured, rotation, vfr_by_pts, frames, keyframe_ok = _demux_all(src, video)
         fps, vfr = choose_fps(video.average_rate, video.base_rate)
         vfr = vfr or vfr_by_pts
         if vfr:
             fps = snap_fps(fps)
         duration = declared if declared is not None else measured
+        encoded_frames = max(frames, min(duration, measured) * float(fps))
+        check_work(ctx.width, ctx.height, encoded_frames, path.stat().st_size)
+        if not keyframe_ok:
+            raise InvalidMedia(
+                f"the first picture cannot be decoded at the {ctx.width}x{ctx.height} size "
+                "the header declares; the file is corrupt or its header does not match its content"
+            )
         if is_truncated(declared, measured):
             log.info("%s: packets end at %.2f s of %.2f s declared", path, measured, declared)
             raise InvalidMedia(TRUNCATED)
@@ -307,10 +340,12 @@ _DECODE_BUDGET = 300  # video packets tried before declaring the stream undecoda
 
 def _demux_all(
     src: av.container.InputContainer, video: av.video.stream.VideoStream
-) -> tuple[float, int, bool]:
-    """Read (not decode) every packet; decode only until the first video frame.
+) -> tuple[float, int, bool, int, bool]:
+    """Read (not decode) every packet; decode only until the first video frame, and the first
+    keyframe once more with decoding errors made fatal (``_KeyframeCheck``).
 
-    Returns the measured duration, the display rotation and whether frame timing varies.
+    Returns the measured duration, the display rotation, whether frame timing varies, the
+    number of video frames (packets) and whether the first keyframe decodes cleanly.
     """
     origin = (src.start_time or 0) / 1_000_000
     end = 0.0
@@ -319,6 +354,7 @@ def _demux_all(
     tried = 0
     packets = 0
     corrupt = 0
+    keyframe = _KeyframeCheck(video)
     try:
         for packet in src.demux():
             if packet.size == 0:
@@ -333,6 +369,7 @@ def _demux_all(
                 continue
             if ts is not None:
                 video_pts.append(ts)
+            keyframe.feed(packet)
             if rotation is None and tried < _DECODE_BUDGET:
                 tried += 1
                 rotation = _first_frame_rotation(packet)
@@ -347,7 +384,39 @@ def _demux_all(
         raise InvalidMedia("the video stream could not be decoded; " + TRUNCATED)
     if corrupt > max(1, packets // 100):
         raise InvalidMedia(TRUNCATED)
-    return end, rotation, _timing_varies(video_pts)
+    return end, rotation, _timing_varies(video_pts), len(video_pts), keyframe.clean
+
+
+class _KeyframeCheck:
+    """Decode the first keyframe on its own, with ``err_detect=explode``: a header that claims a
+    bigger picture than the keyframe's data fills (a patched H.264 SPS) fails right there, where
+    the ordinary decoder would conceal the missing picture and carry on. Frames before the first
+    keyframe are skipped (a capture may start mid-GOP), and so is everything after it. Cheap:
+    one frame, one thread. A codec that cannot be set up this way is not checked."""
+
+    def __init__(self, video: av.video.stream.VideoStream) -> None:
+        self.clean = True
+        self.done = False
+        try:
+            ctx = av.codec.CodecContext.create(video.codec_context.name, "r")
+            ctx.extradata = video.codec_context.extradata
+            ctx.thread_count = 1
+            ctx.options = {"err_detect": "explode"}
+        except (av.error.FFmpegError, ValueError, TypeError):
+            ctx = None
+        self.ctx = ctx if isinstance(ctx, av.VideoCodecContext) else None
+
+    def feed(self, packet: av.packet.Packet[Any]) -> None:
+        if self.done or self.ctx is None or not packet.is_keyframe:
+            return
+        self.done = True
+        try:
+            self.ctx.decode(packet)
+        except av.error.FFmpegError as exc:
+            log.info("the first keyframe does not decode cleanly: %s", exc)
+            self.clean = False
+        finally:
+            self.ctx = None
 
 
 def _first_frame_rotation(packet: av.packet.Packet[Any]) -> int | None:

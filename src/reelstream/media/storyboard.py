@@ -58,9 +58,13 @@ class StoryboardPlan:
         return f"{FOLDER}/{VTT_NAME}"
 
     def filter_chain(self) -> str:
-        """The filters after ``split``: one frame per interval, scaled to a thumbnail."""
+        """The filters after ``split``: one frame per interval, scaled to a thumbnail.
+
+        ``eof_action=pass`` keeps the last interval's frame even when the video ends before
+        that interval does, so a clip shorter than one interval still has its one thumbnail
+        (with the default, ffmpeg writes nothing for it and fails the whole command)."""
         return (
-            f"fps=fps=1/{self.interval_s}:round=down,"
+            f"fps=fps=1/{self.interval_s}:round=down:eof_action=pass,"
             f"scale=w={self.tile_width}:h={self.tile_height},setsar=1,format=yuvj420p"
         )
 

@@ -7,7 +7,8 @@ The video's status follows the attempt: ``processing`` while it runs, ``ready`` 
 publishes, ``queued`` again for a retry, ``failed`` when out of attempts.
 
 A rendition that fails on its own costs only itself: when the one-process ladder encode fails,
-the attempt encodes the renditions one ffmpeg each (same keyframe grid and segmenting, so they
+the attempt encodes the renditions one ffmpeg each (even a single one: the storyboard branch is
+then left out of its command) (same keyframe grid and segmenting, so they
 line up; the storyboard then comes from a decode of its own). If some succeed, the video is
 published with them, and the timeline keeps the failed ones with their reason; their owner can
 retry just those (``reelstream.processing.retry``, run by ``rendition_job``). The audio must
@@ -88,8 +89,8 @@ class TranscodeAttempt(Attempt):
     async def encode(
         self, source: Path, out: Path, container: Container, info: MediaInfo, rungs: list[RungPlan]
     ) -> tuple[list[RungPlan], StoryboardPlan | None]:
-        """The whole ladder (and storyboard) in one ffmpeg; when that fails and there is more
-        than one rendition, each rendition on its own (a failing one costs only itself)."""
+        """The whole ladder (and storyboard) in one ffmpeg, the poster beside it; when that
+        fails, each rendition on its own (a failing one costs only itself)."""
         storyboard = storyboard_for(info, rungs)
         (out / STORYBOARD_FOLDER).mkdir()
         argv = build_ladder_argv(
@@ -105,7 +106,32 @@ class TranscodeAttempt(Attempt):
         for name in names:
             self.timeline.start("encode", name)
         await self.save()
+        # The poster is made meanwhile; a short clip's ladder can finish first, so the poster
+        # is awaited (bounded by its own timeout), and cancelled only when the encode fails.
         poster = asyncio.create_task(self._poster(container, source, out, info, rungs[-1]))
+        try:
+            encoded = await self._encode_ladder(
+                argv, source, out, container, info, rungs, storyboard, names
+            )
+        except BaseException:
+            poster.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poster
+            raise
+        await poster
+        return encoded
+
+    async def _encode_ladder(
+        self,
+        argv: list[str],
+        source: Path,
+        out: Path,
+        container: Container,
+        info: MediaInfo,
+        rungs: list[RungPlan],
+        storyboard: StoryboardPlan,
+        names: list[str],
+    ) -> tuple[list[RungPlan], StoryboardPlan | None]:
         try:
             await run_ffmpeg(
                 argv,
@@ -114,8 +140,8 @@ class TranscodeAttempt(Attempt):
                 on_progress=lambda t: self.on_progress(t, info.duration_s, names),
             )
         except FFmpegFailed as exc:
-            if len(rungs) < 2:
-                raise
+            # Encoding each rendition alone also leaves the storyboard branch out of their
+            # commands, so a storyboard that cannot be made costs only the storyboard.
             log.warning(
                 "video %s: the ladder encode failed (%s); encoding each rendition on its own",
                 self.video_id,
@@ -128,11 +154,6 @@ class TranscodeAttempt(Attempt):
                 source, out, container, info, rungs, audio=info.has_audio
             )
             return encoded, await self._storyboard_alone(source, out, container, storyboard)
-        finally:
-            if not poster.done():
-                poster.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await poster
         for name in names:
             self.timeline.done("encode", name)
         await self.save()

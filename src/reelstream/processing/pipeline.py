@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 
 UPLOAD_CONCURRENCY = 8
 ENCODE_SHARE = 0.9  # progress reported at the end of encoding; upload takes the rest
+INTERNAL_ERROR = "an internal error interrupted processing"  # the details go to the log
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def describe(info: MediaInfo) -> str:
 
 
 def rendition_error(name: str, exc: TranscodeError) -> str:
-    return f"the {rendition_label(name)} rendition failed to encode: {exc.message}"
+    return f"the {rendition_label(name)} rendition failed to encode: {exc.reason}"
 
 
 class Attempt(LeasedAttempt[Produced]):
@@ -190,7 +191,7 @@ class Attempt(LeasedAttempt[Produced]):
 
     async def unexpected(self, exc: Exception) -> str:
         log.exception("video %s: unexpected error in attempt %d", self.video_id, self.lease.attempt)
-        return await self.fail(f"internal error ({type(exc).__name__}): {exc}", retryable=True)
+        return await self.fail(INTERNAL_ERROR, retryable=True)
 
     async def fail(self, reason: str, *, retryable: bool) -> str:
         await self.discard()
@@ -301,7 +302,7 @@ class Attempt(LeasedAttempt[Produced]):
                 raise
             self.timeline.done("encode", AUDIO_NAME)
         encoded: list[RungPlan] = []
-        failure: TranscodeError | None = None
+        failures: list[TranscodeError] = []
         for rung in rungs:
             self.timeline.start("encode", rung.name)
             await self.save()
@@ -327,14 +328,15 @@ class Attempt(LeasedAttempt[Produced]):
                 log.warning("video %s: rendition %s failed: %s", self.video_id, rung.name, exc)
                 self.timeline.fail("encode", rung.name, rendition_error(rung.name, exc))
                 await anyio.to_thread.run_sync(remove_outputs, out, [rung.name])
-                failure = exc
+                failures.append(exc)
                 continue
             self.timeline.done("encode", rung.name)
             encoded.append(rung)
         await self.save()
         if not encoded:
-            assert failure is not None
-            raise failure
+            # Permanent only if every rendition failed for a reason this input meets again.
+            transient = [exc for exc in failures if exc.retryable]
+            raise (transient or failures)[-1]
         return encoded
 
     def on_progress(self, out_time_s: float, duration_s: float, names: list[str]) -> None:

@@ -84,7 +84,8 @@ class PosterAttempt(LeasedAttempt[str]):
         )
         await run_ffmpeg(argv, timeout_s=POSTER_TIMEOUT_S, stderr_path=self.work / "poster.log")
         if not dest.is_file() or dest.stat().st_size == 0:
-            raise TranscodeError(f"ffmpeg produced no picture at {at:.3f} s")
+            # the source has no frame at that time: the same request fails again
+            raise TranscodeError(f"no picture could be taken at {at:.3f} s", retryable=False)
         name = poster_name(self.lease)
         store = self.services.store
         await store.put_file(f"{rev_prefix(self.video_id, rev)}/{name}", dest, move=True)

@@ -7,9 +7,11 @@ into the attempt's outcome, the same way for every kind:
 
     LeaseLost, VideoNotFound  ``stopped``: nothing recorded (the lease is gone, or the video)
     InvalidMedia              the job fails for good, with the reason shown to the uploader
-    TranscodeError            the job fails; ``retryable`` says whether it is tried again
+    TranscodeError            the job fails; ``retryable`` says whether it is tried again (a
+                              permanent failure fails the video at once, with its reason)
     BlobNotFound              fails for good: the uploaded file is missing from storage
-    StorageError              fails, retryable ("storage error: ...")
+    StorageError              fails, retryable (``STORAGE_ERROR``; the details are logged: they
+                              name storage keys and the server's folders)
     anything else             ``unexpected``: re-raised unless the kind fails the attempt
     cancellation              ``give_back`` (the worker is shutting down), then re-raised
 
@@ -45,6 +47,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MISSING_SOURCE = "the uploaded file is missing from storage"
+STORAGE_ERROR = "storage error: the video's files could not be read or stored"
 
 
 def work_dir_name(lease: Lease) -> str:
@@ -132,7 +135,8 @@ class LeasedAttempt(abc.ABC, Generic[T]):
         except BlobNotFound:
             return await self.fail(MISSING_SOURCE, retryable=False)
         except StorageError as exc:
-            return await self.fail(f"storage error: {exc.message}", retryable=True)
+            log.warning("job %s: storage error: %s", self.lease.job_id, exc.message)
+            return await self.fail(STORAGE_ERROR, retryable=True)
         except Exception as exc:
             return await self.unexpected(exc)
 
