@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page, Route, sync_playwright
 
 from reelstream.web.render import STATIC_DIR
 from tests.browser.conftest import CHROMIUM_ARGS
@@ -89,7 +89,12 @@ def open_page(browser: Browser, world: World, who: str | None) -> Page:
     page.on("console", lambda m: logs.append(f"{m.type}: {m.text}"))
     page.on("pageerror", lambda e: logs.append(f"pageerror: {e}"))
     page.on("requestfailed", lambda r: logs.append(f"failed: {r.url}"))
-    page.on("dialog", lambda d: (setattr(page, "dialog_seen", d.message), d.dismiss()))
+
+    def on_dialog(dialog: Dialog) -> None:
+        page.dialog_seen = dialog.message  # type: ignore[attr-defined]
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
 
     def answer(route: Route) -> None:
         request = route.request
