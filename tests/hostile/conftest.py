@@ -82,6 +82,7 @@ def hostile_settings(data_dir: Any) -> Settings:
         lease_s=30,
         heartbeat_s=1,
         max_attempts=1,
+        webhook_allow_private=False,  # as in production
         _env_file=None,
     )
 
