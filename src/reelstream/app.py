@@ -25,6 +25,7 @@ from reelstream import __version__
 from reelstream.config import Settings
 from reelstream.db.migrate import upgrade
 from reelstream.http.errors import install_error_handlers
+from reelstream.http.openapi import install_openapi
 from reelstream.ingest.service import build_upload_service
 from reelstream.observability.metrics import MetricsMiddleware
 from reelstream.ratelimit.deps import RateLimitHeaders, limit_api
@@ -103,6 +104,7 @@ def create_app(
     # its staged upload data through this port (reelstream.videos.deps)
     app.state.discard_staging = lambda svc: build_upload_service(svc).discard_for_video
     install_error_handlers(app)
+    install_openapi(app)
 
     from reelstream.ops import router as ops_router
 

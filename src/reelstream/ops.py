@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from reelstream.db.errors import DatabaseUnavailable
 from reelstream.db.models import JOB_STATES
@@ -42,7 +42,7 @@ async def readyz(services: ServicesDep, request: Request) -> JSONResponse:
     )
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(services: ServicesDep, request: Request) -> Response:
     """Prometheus exposition: HTTP, uploads, jobs by state, workers by state, transcode
     durations.

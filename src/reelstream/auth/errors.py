@@ -52,6 +52,8 @@ class NotAuthenticated(AuthError):
     code = "not_authenticated"
     status = 401
     page_redirect = "/login"  # a browser asking for a page signs in first
+    # A 401 names the scheme that would work (RFC 9110, 11.6.1).
+    headers = {"WWW-Authenticate": 'Bearer realm="reelstream"'}
 
 
 class InvalidCredentials(AuthError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.routing import APIRoute
@@ -20,6 +20,7 @@ from starlette.types import Message, Receive, Scope, Send
 from reelstream.auth.deps import CurrentUser, Principal, WriteUser, authorize
 from reelstream.auth.errors import NotAuthenticated
 from reelstream.http.deps import ServicesDep
+from reelstream.http.schemas import ErrorOut
 from reelstream.ids import is_valid_id
 from reelstream.ingest import tus
 from reelstream.ingest.errors import BodyInterrupted, UnsupportedMediaType, UploadError
@@ -44,6 +45,54 @@ class TusRoute(APIRoute):
 
 
 router = APIRouter(prefix="/api/v1/uploads", tags=["uploads"], route_class=TusRoute)
+
+# -- the OpenAPI description of the protocol: its headers and every refusal ------------------
+
+_TUS_ERRORS: dict[int, str] = {
+    400: "A malformed tus request: a header, Upload-Metadata or the checksum algorithm",
+    404: "No such upload",
+    409: "Upload-Offset is not the server's offset, or the upload is already complete",
+    410: "The upload expired",
+    412: "Tus-Resumable is missing or not 1.0.0 (Tus-Version lists what the server speaks)",
+    413: "Upload-Length, or the data sent, exceeds the limit or the declared length",
+    415: "The body is not application/offset+octet-stream",
+    423: "Another request is writing to this upload",
+    460: "Upload-Checksum does not match the data received",
+}
+
+
+def _refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {s: {"model": ErrorOut, "description": _TUS_ERRORS[s]} for s in statuses}
+
+
+def _header(name: str, schema: dict[str, Any], description: str, *, required: bool = False) -> Any:
+    return {
+        "name": name,
+        "in": "header",
+        "required": required,
+        "schema": schema,
+        "description": description,
+    }
+
+
+_RESUMABLE = _header(
+    "Tus-Resumable", {"type": "string", "enum": ["1.0.0"]}, "The tus version", required=True
+)
+_CREATION_HEADERS = {
+    "parameters": [
+        _RESUMABLE,
+        _header("Upload-Length", {"type": "integer", "minimum": 1}, "Size in bytes"),
+        _header("Upload-Metadata", {"type": "string"}, "tus metadata: key base64, ..."),
+    ]
+}
+_PATCH_HEADERS = {
+    "parameters": [
+        _RESUMABLE,
+        _header("Upload-Offset", {"type": "integer", "minimum": 0}, "Where the body goes"),
+        _header("Upload-Checksum", {"type": "string"}, "algorithm base64-digest of the body"),
+    ]
+}
+_RESUMABLE_ONLY = {"parameters": [_RESUMABLE]}
 
 
 def _uploads(services: ServicesDep) -> UploadService:
@@ -96,7 +145,13 @@ async def upload_options(services: ServicesDep) -> Response:
     )
 
 
-@router.post("", status_code=201, dependencies=[Depends(limit_upload)])
+@router.post(
+    "",
+    status_code=201,
+    dependencies=[Depends(limit_upload)],
+    responses=_refusals(400, 412, 413, 415),
+    openapi_extra=_CREATION_HEADERS,
+)
 async def create_upload(
     request: Request, services: ServicesDep, uploads: UploadsDep, user: WriteUser
 ) -> Response:
@@ -149,7 +204,7 @@ async def create_upload(
     return Response(status_code=201, headers=headers)
 
 
-@router.head("/{upload_id}")
+@router.head("/{upload_id}", responses=_refusals(404, 410, 412), openapi_extra=_RESUMABLE_ONLY)
 async def upload_status(
     upload_id: str, request: Request, uploads: UploadsDep, user: CurrentUser
 ) -> Response:
@@ -168,7 +223,12 @@ async def upload_status(
     return Response(status_code=200, headers=headers)
 
 
-@router.patch("/{upload_id}", status_code=204)
+@router.patch(
+    "/{upload_id}",
+    status_code=204,
+    responses=_refusals(400, 404, 409, 410, 412, 413, 415, 423, 460),
+    openapi_extra=_PATCH_HEADERS,
+)
 async def upload_chunk(
     upload_id: str, request: Request, uploads: UploadsDep, user: CurrentUser
 ) -> Response:
@@ -190,7 +250,12 @@ async def upload_chunk(
     return Response(status_code=204, headers=_progress_headers(state))
 
 
-@router.delete("/{upload_id}", status_code=204)
+@router.delete(
+    "/{upload_id}",
+    status_code=204,
+    responses=_refusals(404, 409, 410, 412, 423),
+    openapi_extra=_RESUMABLE_ONLY,
+)
 async def terminate_upload(
     upload_id: str, request: Request, uploads: UploadsDep, user: CurrentUser
 ) -> Response:
