@@ -10,6 +10,7 @@ import functools
 import re
 from pathlib import Path
 
+import httpx2
 import pytest
 from fastapi.testclient import TestClient
 
@@ -44,8 +45,8 @@ def _directives(policy: str) -> dict[str, str]:
     return {p.split(" ", 1)[0]: p for p in parts}
 
 
-def _assert_page_headers(r: object, where: str) -> None:
-    headers = r.headers  # type: ignore[attr-defined]
+def _assert_page_headers(r: httpx2.Response, where: str) -> None:
+    headers = r.headers
     assert headers["content-type"].startswith("text/html"), where
     for name, value in PAGE_HEADERS.items():
         assert headers.get(name) == value, (where, name, headers.get(name))

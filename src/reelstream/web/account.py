@@ -178,7 +178,10 @@ async def signup_page(
 async def signup(request: Request, services: ServicesDep) -> Response:
     if not services.settings.allow_signup:
         return _signup_closed(services, None)
-    form = await read_form(request)
+    try:
+        form = await read_form(request)
+    except AuthError as exc:  # over 64 KiB: the form again, empty
+        return _form_again(services, request, "signup", exc, "/")
     username, password = form_value(form, "username"), form_value(form, "password")
     email, next = form_value(form, "email"), form_value(form, "next", "/")
     try:
@@ -203,7 +206,10 @@ async def login_page(
 
 @router.post("/login")
 async def login(request: Request, services: ServicesDep) -> Response:
-    form = await read_form(request)
+    try:
+        form = await read_form(request)
+    except AuthError as exc:  # over 64 KiB: the form again, empty
+        return _form_again(services, request, "login", exc, "/")
     username, password = form_value(form, "username"), form_value(form, "password")
     next = form_value(form, "next", "/")
     try:
