@@ -16,9 +16,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import httpx
+import httpx2
 import imageio_ffmpeg
 import pytest
 from fastapi.testclient import TestClient
@@ -308,11 +309,42 @@ def csrf_of(html: str) -> str:
     return match.group(1)
 
 
+def form_token_of(html: str) -> str:
+    """The pre-session token of a sign-in or sign-up form (its hidden ``csrf_token``)."""
+    match = re.search(
+        r'id="(?:login|signup)-form">\s*<input type="hidden" name="csrf_token" value="([^"]+)">',
+        html,
+    )
+    assert match, "the page has no sign-in or sign-up form token"
+    return match.group(1)
+
+
+@overload
+def post_form(
+    client: TestClient, path: str, data: dict[str, str], **kwargs: Any
+) -> httpx2.Response: ...
+@overload
+def post_form(
+    client: httpx.Client, path: str, data: dict[str, str], **kwargs: Any
+) -> httpx.Response: ...
+def post_form(
+    client: TestClient | httpx.Client, path: str, data: dict[str, str], **kwargs: Any
+) -> httpx.Response | httpx2.Response:
+    """POST the sign-in or sign-up form the way a browser does: GET the form first (which sets
+    the pre-session cookie in ``client``), then send its fields with the form's token."""
+    page = client.get(path)
+    assert page.status_code == 200, page.text
+    return client.post(path, data={**data, "csrf_token": form_token_of(page.text)}, **kwargs)
+
+
 def sign_up_session(client: TestClient, username: str, password: str) -> str:
     """Sign up through the ``/signup`` form, so that ``client`` keeps a session cookie (like a
     browser); returns the session's CSRF token."""
-    r = client.post(
-        "/signup", data={"username": username, "password": password}, follow_redirects=False
+    r = post_form(
+        client,
+        "/signup",
+        {"username": username, "password": password},
+        follow_redirects=False,
     )
     assert r.status_code == 303, r.text
     return csrf_of(client.get("/account").text)

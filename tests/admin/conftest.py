@@ -16,7 +16,7 @@ from reelstream.db.base import utcnow
 from reelstream.db.models import Job, Worker
 from reelstream.services import Services
 from reelstream.videos import repository as repo
-from tests.support import bearer, create_account
+from tests.support import bearer, create_account, post_form
 from tests.videos.factories import create_video, queue_video
 
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -140,9 +140,10 @@ def session_client(admin: Admin) -> Callable[[str], TestClient]:
         )
         c = TestClient(admin.client.app)
         c.portal = admin.client.portal
-        r = c.post(
+        r = post_form(
+            c,
             "/login",
-            data={"username": username, "password": password},
+            {"username": username, "password": password},
             follow_redirects=False,
         )
         assert r.status_code == 303, r.text

@@ -18,7 +18,7 @@ from reelstream.app import create_app
 from reelstream.auth.passwords import hash_password, needs_rehash, verify_password
 from reelstream.config import Settings
 from reelstream.errors import ConfigError
-from tests.support import bearer, create_account
+from tests.support import bearer, create_account, post_form
 from tests.videos.factories import create_video, publish_fake
 
 PASSWORD = "correct horse battery"
@@ -39,10 +39,8 @@ def csrf_of(html: str) -> str:
 
 def sign_up(client: TestClient, username: str, password: str = PASSWORD) -> str:
     """Sign up through the form (which signs in); returns the session's CSRF token."""
-    r = client.post(
-        "/signup",
-        data={"username": username, "password": password},
-        follow_redirects=False,
+    r = post_form(
+        client, "/signup", {"username": username, "password": password}, follow_redirects=False
     )
     assert r.status_code == 303, r.text
     return csrf_of(client.get("/account").text)
@@ -67,9 +65,10 @@ def test_passwords_are_argon2id_hashes_with_their_parameters() -> None:
 
 
 def test_sign_up_sets_a_safe_session_cookie_and_stores_only_hashes(browser: TestClient) -> None:
-    r = browser.post(
+    r = post_form(
+        browser,
         "/signup",
-        data={"username": "Alice", "password": PASSWORD, "email": "alice@example.com"},
+        {"username": "Alice", "password": PASSWORD, "email": "alice@example.com"},
         follow_redirects=False,
     )
     assert r.status_code == 303 and r.headers["location"] == "/"
@@ -101,20 +100,22 @@ def test_sign_up_sets_a_safe_session_cookie_and_stores_only_hashes(browser: Test
     assert value not in session_hashes and len(session_hashes) == 1
 
     # the username is unique whatever its case; sign-in ignores the case too
-    again = browser.post("/signup", data={"username": "alice", "password": PASSWORD})
+    again = post_form(browser, "/signup", {"username": "alice", "password": PASSWORD})
     assert again.status_code == 409 and "taken" in again.text
     browser.cookies.clear()
-    bad = browser.post("/login", data={"username": "alice", "password": "wrong password"})
+    bad = post_form(browser, "/login", {"username": "alice", "password": "wrong password"})
     assert bad.status_code == 401 and "wrong username or password" in bad.text
-    ok = browser.post(
+    ok = post_form(
+        browser,
         "/login",
-        data={"username": "ALICE", "password": PASSWORD, "next": "/me/videos"},
+        {"username": "ALICE", "password": PASSWORD, "next": "/me/videos"},
         follow_redirects=False,
     )
     assert ok.status_code == 303 and ok.headers["location"] == "/me/videos"
-    evil = browser.post(
+    evil = post_form(
+        browser,
         "/login",
-        data={"username": "alice", "password": PASSWORD, "next": "//evil.example"},
+        {"username": "alice", "password": PASSWORD, "next": "//evil.example"},
         follow_redirects=False,
     )
     assert evil.headers["location"] == "/"  # no open redirect
@@ -122,8 +123,8 @@ def test_sign_up_sets_a_safe_session_cookie_and_stores_only_hashes(browser: Test
 
 def test_the_cookie_is_secure_over_https(settings: Settings) -> None:
     with TestClient(create_app(settings), base_url="https://testserver") as c:
-        r = c.post(
-            "/signup", data={"username": "bob", "password": PASSWORD}, follow_redirects=False
+        r = post_form(
+            c, "/signup", {"username": "bob", "password": PASSWORD}, follow_redirects=False
         )
         assert "secure" in r.headers["set-cookie"].lower()
 
@@ -216,7 +217,7 @@ def test_signup_can_be_disabled(settings: Settings) -> None:
         r = c.post("/signup", data={"username": "mallory", "password": PASSWORD})
         assert r.status_code == 403 and "disabled" in r.text
         assert 'href="/signup"' not in c.get("/login").text
-        login = c.post("/login", data={"username": "mallory", "password": PASSWORD})
+        login = post_form(c, "/login", {"username": "mallory", "password": PASSWORD})
         assert login.status_code == 401  # no account was created
 
 
@@ -238,9 +239,10 @@ def test_development_first_start_creates_an_admin_once(
         caplog.at_level(logging.WARNING, logger="reelstream.auth.bootstrap"),
         TestClient(create_app(settings)) as c,
     ):
-        r = c.post(
+        r = post_form(
+            c,
             "/login",
-            data={"username": "admin", "password": password.group(1)},
+            {"username": "admin", "password": password.group(1)},
             follow_redirects=False,
         )
         assert r.status_code == 303

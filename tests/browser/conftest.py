@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 from tusclient import client as tus_client
 
 from reelstream.web.render import STATIC_DIR
-from tests.support import Server, require, require_binary, wait_for_status
+from tests.support import Server, post_form, require, require_binary, wait_for_status
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -114,11 +114,8 @@ def wait_playing(page: Page, server: Server, seconds: float = 2) -> None:
 
 def sign_up(server: Server, username: str) -> None:
     """Create an account through the sign-up form's endpoint (no browser involved)."""
-    r = httpx.post(
-        f"{server.base_url}/signup",
-        data={"username": username, "password": PASSWORD},
-        timeout=30,
-    )
+    with httpx.Client(base_url=server.base_url, timeout=30) as c:  # keeps the form cookie
+        r = post_form(c, "/signup", {"username": username, "password": PASSWORD})
     assert r.status_code == 303, r.text
 
 

@@ -12,7 +12,7 @@ from reelstream.app import create_app
 from reelstream.config import Rung, Settings
 from reelstream.storage.keys import video_prefix
 from tests.ingest.helpers import b64
-from tests.support import bearer, create_account, sign_in
+from tests.support import bearer, create_account, post_form, sign_in
 
 TUS = {"Tus-Resumable": "1.0.0"}
 
@@ -132,7 +132,7 @@ def test_usage_after_a_real_upload_and_publish_matches_the_stored_bytes(
         # the account page shows it
         c.headers.pop("Authorization")
         login = {"username": "owner", "password": "correct horse battery"}
-        assert c.post("/login", data=login, follow_redirects=False).status_code == 303
+        assert post_form(c, "/login", login, follow_redirects=False).status_code == 303
         page = c.get("/account").text
         assert 'id="storage-usage"' in page
         assert "of 953.7 MiB" in page

@@ -17,7 +17,7 @@ from reelstream.app import create_app
 from reelstream.config import Settings
 from tests.fixtures.redis import RedisServer
 from tests.ingest.helpers import b64
-from tests.support import bearer, create_account, sign_in, sign_up_session
+from tests.support import bearer, create_account, post_form, sign_in, sign_up_session
 from tests.videos.factories import create_video
 
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -84,35 +84,37 @@ def test_login_per_username_and_per_ip(settings: Settings) -> None:
     with app_with(settings, rate_limit_login="2/minute", rate_limit_login_ip="4/minute") as c:
         create_account(c, "alice", password="correct horse battery")
         form = {"username": "Alice", "password": "wrong"}
-        assert c.post("/login", data=form).status_code == 401
-        assert c.post("/login", data=form).status_code == 401
+        assert post_form(c, "/login", form).status_code == 401
+        assert post_form(c, "/login", form).status_code == 401
         # the third attempt on alice is refused, even with the right password: the sign-in
         # page again, filled in, saying why, and no session
         right = {"username": "alice", "password": "correct horse battery", "next": "/upload"}
-        r = c.post("/login", data=right, headers=BROWSER, follow_redirects=False)
+        r = post_form(c, "/login", right, headers=BROWSER, follow_redirects=False)
         assert_limited_page(r, 2, "Too many sign-in attempts for this username")
         assert 'id="login-form"' in r.text
         assert 'value="alice"' in r.text
         assert 'name="next" value="/upload"' in r.text
         assert "set-cookie" not in r.headers
         # another username from the same address: the per-IP limit (4) is next
-        assert c.post("/login", data={"username": "bob", "password": "x"}).status_code == 401
-        r = c.post("/login", data={"username": "carol", "password": "x"})
+        assert post_form(c, "/login", {"username": "bob", "password": "x"}).status_code == 401
+        r = post_form(c, "/login", {"username": "carol", "password": "x"})
         assert_limited_page(r, 4, "Too many sign-in attempts from this address")
 
 
 def test_signup_per_ip(settings: Settings) -> None:
     with app_with(settings, rate_limit_signup="2/minute", signup_enabled=True) as c:
         for name in ("u1", "u2"):
-            r = c.post(
+            r = post_form(
+                c,
                 "/signup",
-                data={"username": name, "password": "long enough password"},
+                {"username": name, "password": "long enough password"},
                 follow_redirects=False,
             )
             assert r.status_code == 303, r.text
-        r = c.post(
+        r = post_form(
+            c,
             "/signup",
-            data={"username": "u3", "email": "u3@example.com", "password": "long enough password"},
+            {"username": "u3", "email": "u3@example.com", "password": "long enough password"},
             headers=BROWSER,
             follow_redirects=False,
         )
@@ -120,7 +122,7 @@ def test_signup_per_ip(settings: Settings) -> None:
         assert 'id="signup-form"' in r.text and 'value="u3@example.com"' in r.text
         assert "set-cookie" not in r.headers
         login = {"username": "u3", "password": "long enough password"}
-        assert c.post("/login", data=login).status_code == 401  # no account was made
+        assert post_form(c, "/login", login).status_code == 401  # no account was made
 
 
 def test_upload_creation_per_account(settings: Settings) -> None:

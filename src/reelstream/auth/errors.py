@@ -12,6 +12,8 @@ ReelstreamError
     ├── Forbidden              403: authenticated, but not allowed (reason in the message)
     │   ├── InsufficientScope  403: the access token lacks the scope the request needs
     │   ├── CsrfFailed         403: cookie-authenticated unsafe request without its CSRF token
+    │   ├── FormExpired        403: sign-in/sign-up form without its fresh pre-session token
+    │   ├── FormFromElsewhere  403: sign-in/sign-up form submitted from another site
     │   └── SignupDisabled     403: sign-up is switched off (``signup_enabled``)
     ├── UsernameTaken          409
     ├── InvalidAccountInput    422: bad username, password, email, token name or scope
@@ -72,6 +74,14 @@ class InsufficientScope(Forbidden):
 
 class CsrfFailed(Forbidden):
     code = "csrf_failed"
+
+
+class FormExpired(Forbidden):
+    code = "form_expired"
+
+
+class FormFromElsewhere(Forbidden):
+    code = "form_cross_site"
 
 
 class SignupDisabled(Forbidden):

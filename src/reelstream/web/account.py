@@ -5,6 +5,11 @@ and ``Secure`` unless the server runs in development mode and the request came o
 http. Every form that changes something carries the session's CSRF token (``csrf_token``),
 checked by ``reelstream.auth.deps``. Sign-up exists only when ``settings.allow_signup``.
 
+The sign-in and sign-up forms, sent before there is a session, carry a pre-session token
+instead (``reelstream.auth.login_csrf``): their GET sets the ``rs_form`` cookie and embeds the
+matching token; a POST without a matching, fresh pair, or sent from another site, gets the form
+again with status 403 and the reason, and signs nobody in.
+
 Rate limits (docs/limits.md): the form routes call ``reelstream.ratelimit.deps`` themselves, so
 a refusal is one more reason to show the form again: the sign-in, sign-up or account page with
 the reason, status 429 and the ``Retry-After`` and ``RateLimit-*`` headers, the same way as a
@@ -18,9 +23,9 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from reelstream.auth import accounts, sessions, tokens_api
+from reelstream.auth import accounts, login_csrf, sessions, tokens_api
 from reelstream.auth.deps import CurrentUser, Principal, ReadUser, form_value, read_form
-from reelstream.auth.errors import AuthError, Forbidden
+from reelstream.auth.errors import AuthError, Forbidden, FormExpired, FormFromElsewhere
 from reelstream.db.models import SCOPES, User
 from reelstream.formatting import human_bytes
 from reelstream.http.deps import ServicesDep
@@ -47,7 +52,7 @@ async def _start_session(services: Services, request: Request, user: User, targe
         await sessions.purge_expired(s)
         new = await sessions.create_session(s, user.id, services.settings.session_ttl_s)
     response = RedirectResponse(_safe_next(target), status_code=303)
-    secure = not (services.settings.is_development and request.url.scheme == "http")
+    secure = _secure(services, request)
     response.set_cookie(
         sessions.COOKIE_NAME,
         new.cookie,
@@ -67,19 +72,81 @@ def _refusal(exc: AuthError | RateLimited) -> tuple[int, str, dict[str, str]]:
     return exc.status, exc.message, {}
 
 
-def _form_again(
-    services: Services, page: str, exc: AuthError | RateLimited, next: str, **values: str
+def _secure(services: Services, request: Request) -> bool:
+    return login_csrf.secure_cookies(services.settings.is_development, request.url.scheme)
+
+
+def _guard(services: Services) -> login_csrf.LoginFormGuard:
+    key = services.settings.signing_keys[services.settings.signing_key_id].get_secret_value()
+    return login_csrf.LoginFormGuard(key)
+
+
+def _form_page(
+    services: Services,
+    request: Request,
+    page: str,
+    status: int = 200,
+    *,
+    user: Principal | None = None,
+    cookie: str = "refresh",
+    fields: dict[str, str],
 ) -> Response:
-    """The sign-in or sign-up form again, filled in, with the reason it was refused."""
-    status, error, headers = _refusal(exc)
+    """The sign-in or sign-up form with its pre-session token for the browser's cookie.
+    ``cookie``: ``"refresh"`` sends it again (a GET renews its lifetime), ``"keep"`` sends it
+    only if the browser had none, ``"new"`` replaces it (after a refused pair)."""
+    secure = _secure(services, request)
+    name = login_csrf.cookie_name(secure)
+    current = None if cookie == "new" else request.cookies.get(name)
+    issued = _guard(services).issue(current, refresh=cookie != "keep")
     response = render(
         f"{page}.html",
         status,
         page=page,
-        error=error,
-        next=_safe_next(next),
-        **values,
-        **page_context(services, None),
+        form_token=issued.token,
+        **fields,
+        **page_context(services, user),
+    )
+    if issued.set_cookie:
+        response.set_cookie(
+            name,
+            issued.cookie,
+            max_age=login_csrf.FORM_TTL_S,
+            path="/",
+            secure=secure,
+            httponly=True,
+            samesite="strict",
+        )
+    return response
+
+
+def _check_form(
+    services: Services, request: Request, form: dict[str, list[str]], what: str
+) -> None:
+    """Raise ``FormFromElsewhere`` or ``FormExpired`` unless the POST is this site's form."""
+    login_csrf.check_origin(request.headers, services.settings.public_base_url)
+    name = login_csrf.cookie_name(_secure(services, request))
+    token = form_value(form, "csrf_token") or None
+    _guard(services).verify(request.cookies.get(name), token, what=what)
+
+
+def _form_again(
+    services: Services,
+    request: Request,
+    page: str,
+    exc: AuthError | RateLimited,
+    next: str,
+    **values: str,
+) -> Response:
+    """The sign-in or sign-up form again, filled in, with the reason it was refused (and a
+    new pre-session cookie when that was the reason)."""
+    status, error, headers = _refusal(exc)
+    response = _form_page(
+        services,
+        request,
+        page,
+        status,
+        cookie="new" if isinstance(exc, FormExpired | FormFromElsewhere) else "keep",
+        fields={"error": error, "next": _safe_next(next), **values},
     )
     response.headers.update(headers)
     return response
@@ -99,27 +166,31 @@ def _signup_closed(services: Services, user: Principal | None) -> Response:
 
 
 @router.get("/signup", name="signup")
-async def signup_page(services: ServicesDep, user: CurrentUser, next: str = "/") -> Response:
+async def signup_page(
+    request: Request, services: ServicesDep, user: CurrentUser, next: str = "/"
+) -> Response:
     if not services.settings.allow_signup:
         return _signup_closed(services, user)
-    return render(
-        "signup.html", page="signup", next=_safe_next(next), **page_context(services, user)
-    )
+    return _form_page(services, request, "signup", user=user, fields={"next": _safe_next(next)})
 
 
 @router.post("/signup")
 async def signup(request: Request, services: ServicesDep) -> Response:
     if not services.settings.allow_signup:
         return _signup_closed(services, None)
-    form = await read_form(request)
+    try:
+        form = await read_form(request)
+    except AuthError as exc:  # over 64 KiB: the form again, empty
+        return _form_again(services, request, "signup", exc, "/")
     username, password = form_value(form, "username"), form_value(form, "password")
     email, next = form_value(form, "email"), form_value(form, "next", "/")
     try:
+        _check_form(services, request, form, "sign-up")
         await limit_signup(request)
         async with services.db.transaction() as s:
             user = await accounts.create_user(s, username, password, email=email or None)
     except (AuthError, RateLimited) as exc:
-        return _form_again(services, "signup", exc, next, username=username, email=email)
+        return _form_again(services, request, "signup", exc, next, username=username, email=email)
     return await _start_session(services, request, user, next)
 
 
@@ -127,21 +198,27 @@ async def signup(request: Request, services: ServicesDep) -> Response:
 
 
 @router.get("/login", name="login")
-async def login_page(services: ServicesDep, user: CurrentUser, next: str = "/") -> Response:
-    return render("login.html", page="login", next=_safe_next(next), **page_context(services, user))
+async def login_page(
+    request: Request, services: ServicesDep, user: CurrentUser, next: str = "/"
+) -> Response:
+    return _form_page(services, request, "login", user=user, fields={"next": _safe_next(next)})
 
 
 @router.post("/login")
 async def login(request: Request, services: ServicesDep) -> Response:
-    form = await read_form(request)
+    try:
+        form = await read_form(request)
+    except AuthError as exc:  # over 64 KiB: the form again, empty
+        return _form_again(services, request, "login", exc, "/")
     username, password = form_value(form, "username"), form_value(form, "password")
     next = form_value(form, "next", "/")
     try:
+        _check_form(services, request, form, "sign-in")
         await limit_login(request)  # every attempt counts, before the password is checked
         async with services.db.transaction() as s:
             user = await accounts.authenticate(s, username, password)
     except (AuthError, RateLimited) as exc:
-        return _form_again(services, "login", exc, next, username=username)
+        return _form_again(services, request, "login", exc, next, username=username)
     return await _start_session(services, request, user, next)
 
 

@@ -36,6 +36,7 @@ from reelstream.videos.errors import VideoNotFound
 from reelstream.web.account import router as account_router
 from reelstream.web.admin import router as admin_router
 from reelstream.web.render import STATIC_DIR, page_context, render
+from reelstream.web.security import SecurityHeaders
 
 if TYPE_CHECKING:
     from reelstream.services import Services
@@ -260,3 +261,5 @@ def mount_web(app: FastAPI) -> None:
     app.include_router(admin_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _install_html_errors(app)
+    # CSP, framing, nosniff, referrer (reelstream.web.security)
+    app.add_middleware(SecurityHeaders, public_base_url=app.state.services.settings.public_base_url)

@@ -1,0 +1,163 @@
+"""Security headers (issue 9, defect 6; ``reelstream.web.security``): every HTML page answers a
+Content-Security-Policy with ``frame-ancestors 'none'``, ``X-Frame-Options: DENY``, ``nosniff``
+and ``Referrer-Policy: same-origin``; the API and static files get ``nosniff`` only; ``/media``
+nothing; Swagger UI its own policy (and still loads). The templates hold nothing the policy
+would block (inline scripts, styles or event handlers). Real Chromium: tests/browser."""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+
+import httpx2
+import pytest
+from fastapi.testclient import TestClient
+
+from reelstream.app import create_app
+from reelstream.config import Settings
+from reelstream.web.render import TEMPLATE_DIR
+from reelstream.web.security import DOCS_POLICY, page_policy
+from tests.support import create_account, csrf_of, sign_up_session
+from tests.videos.factories import create_video, publish_fake
+
+PAGE_HEADERS = {
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+}
+REQUIRED_DIRECTIVES = [
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data: blob:",
+    "media-src 'self' blob:",
+    "connect-src 'self'",
+    "frame-ancestors 'none'",
+    "base-uri 'self'",
+    "form-action 'self'",
+    "object-src 'none'",
+]
+
+
+def _directives(policy: str) -> dict[str, str]:
+    parts = [p.strip() for p in policy.split(";") if p.strip()]
+    return {p.split(" ", 1)[0]: p for p in parts}
+
+
+def _assert_page_headers(r: httpx2.Response, where: str) -> None:
+    headers = r.headers
+    assert headers["content-type"].startswith("text/html"), where
+    for name, value in PAGE_HEADERS.items():
+        assert headers.get(name) == value, (where, name, headers.get(name))
+    policy = _directives(headers["content-security-policy"])
+    for directive in REQUIRED_DIRECTIVES:
+        assert policy[directive.split(" ", 1)[0]] == directive, (where, policy)
+    assert "unsafe-inline" not in headers["content-security-policy"]
+    assert "unsafe-eval" not in headers["content-security-policy"]
+
+
+def _video(client: TestClient, title: str, **kw: str) -> str:
+    services = client.app.state.services  # type: ignore[attr-defined]
+    assert client.portal is not None
+    vid = str(client.portal.call(functools.partial(create_video, services, title, **kw)))
+    client.portal.call(publish_fake, services, vid)
+    return vid
+
+
+def test_every_page_answers_the_security_headers(settings: Settings) -> None:
+    with TestClient(create_app(settings), follow_redirects=False) as c:
+        create_account(c, "root", admin=True, scopes=("admin",), password="correct horse battery")
+        vid = _video(c, "framed?", owner="root")
+        anonymous = ["/", "/login", "/signup", f"/watch/{vid}", "/watch/AAAAAAAAAAAAAAAA",
+                     "/no/such/page", "/?cursor=forged"]  # fmt: skip
+        for path in anonymous:
+            r = c.get(path, headers={"Accept": "text/html"})
+            assert r.status_code in (200, 400, 404), (path, r.status_code)
+            _assert_page_headers(r, path)
+        # redirects to sign in carry them too (they are HTML-less, but cheap to check: nosniff)
+        r = c.get("/account")
+        assert r.status_code == 303 and r.headers["x-content-type-options"] == "nosniff"
+
+        sign_up_session(c, "viewer", "correct horse battery")
+        signed_in = ["/", "/me/videos", "/upload", f"/watch/{vid}", "/account", "/admin"]
+        for path in signed_in:
+            r = c.get(path)
+            assert r.status_code in (200, 403), (path, r.status_code)  # /admin: not an admin
+            _assert_page_headers(r, path)
+        # form answers (a refused token form, a created token) are pages too
+        csrf = csrf_of(c.get("/account").text)
+        r = c.post("/account/tokens", data={"name": "t", "scopes": "read", "csrf_token": csrf})
+        assert r.status_code == 201
+        _assert_page_headers(r, "POST /account/tokens")
+        c.cookies.clear()
+        r = c.post("/login", data={"username": "viewer", "password": "x"})
+        assert r.status_code == 403
+        _assert_page_headers(r, "POST /login without its form token")
+
+
+def test_the_api_static_files_and_media(client: TestClient) -> None:
+    vid = _video(client, "media")
+    for path in ("/api/v1/videos", f"/api/v1/videos/{vid}", "/api/v1/videos/nope", "/healthz",
+                 "/static/app.css", "/static/watch.js", "/openapi.json"):  # fmt: skip
+        r = client.get(path)
+        assert r.headers["x-content-type-options"] == "nosniff", path
+        assert "content-security-policy" not in r.headers, path
+        assert "x-frame-options" not in r.headers, path
+    hls = client.get(f"/api/v1/videos/{vid}/playback").json()["hls_url"]
+    media = client.get(hls)
+    assert media.status_code == 200
+    assert "content-security-policy" not in media.headers
+    assert "x-content-type-options" not in media.headers  # delivery's headers, untouched
+
+
+def test_swagger_ui_keeps_working_under_its_own_policy(client: TestClient) -> None:
+    for path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+        r = client.get(path)
+        assert r.status_code == 200, path
+        assert r.headers["content-security-policy"] == DOCS_POLICY, path
+        assert r.headers["x-frame-options"] == "DENY"
+    assert "swagger-ui" in client.get("/docs").text
+
+
+@pytest.mark.parametrize(
+    ("base_url", "origin"),
+    [
+        (None, None),
+        ("http://127.0.0.1:8000", "http://127.0.0.1:8000"),
+        ("https://Media.Example.com/", "https://media.example.com"),
+        ("https://edge.example.com:8443/some/prefix", "https://edge.example.com:8443"),
+    ],
+)
+def test_the_playback_origin_is_allowed_for_media_only(
+    base_url: str | None, origin: str | None
+) -> None:
+    policy = _directives(page_policy(base_url))
+    for name in ("connect-src", "media-src", "img-src"):
+        assert (origin in policy[name]) if origin else policy[name].endswith(("'self'", "blob:"))
+    for name in ("script-src", "style-src", "default-src", "form-action", "frame-ancestors"):
+        assert "example" not in policy[name] and "8000" not in policy[name]
+
+
+def test_signed_urls_on_another_origin_are_in_the_page_policy(settings: Settings) -> None:
+    settings.public_base_url = "https://edge.example.com"
+    with TestClient(create_app(settings)) as c:
+        policy = _directives(c.get("/").headers["content-security-policy"])
+        assert policy["connect-src"] == "connect-src 'self' https://edge.example.com"
+        assert policy["media-src"] == "media-src 'self' blob: https://edge.example.com"
+
+
+INLINE = [
+    (re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.I), "an inline <script>"),
+    (re.compile(r"<style\b", re.I), "a <style> element"),
+    (re.compile(r"\sstyle\s*=", re.I), "a style= attribute"),
+    (re.compile(r"\son[a-z]+\s*=", re.I), "an inline event handler"),
+    (re.compile(r"javascript:", re.I), "a javascript: URL"),
+]
+
+
+@pytest.mark.parametrize("template", sorted(p.name for p in TEMPLATE_DIR.glob("*.html")))
+def test_templates_hold_nothing_the_policy_blocks(template: str) -> None:
+    text = (Path(TEMPLATE_DIR) / template).read_text()
+    for pattern, what in INLINE:
+        assert not pattern.search(text), f"{template} has {what}"
