@@ -103,13 +103,20 @@ class VideoService:
             nxt = None
             if owner == "me" and user is not None:
                 page, nxt = await repo.list_videos(
-                    s, limit=limit, cursor=cursor, status=status, owner_id=user.id, q=q
+                    s,
+                    cursors=self.services.cursors,
+                    limit=limit,
+                    cursor=cursor,
+                    status=status,
+                    owner_id=user.id,
+                    q=q,
                 )
             elif owner is not None:
                 found = await find_user(s, owner)
                 if found is not None:
                     page, nxt = await repo.list_videos(
                         s,
+                        cursors=self.services.cursors,
                         limit=limit,
                         cursor=cursor,
                         status=status,
@@ -119,7 +126,13 @@ class VideoService:
                     )
             else:
                 page, nxt = await repo.list_videos(
-                    s, limit=limit, cursor=cursor, status=status, visibility="public", q=q
+                    s,
+                    cursors=self.services.cursors,
+                    limit=limit,
+                    cursor=cursor,
+                    status=status,
+                    visibility="public",
+                    q=q,
                 )
             jobs = await repo.newest_jobs(s, [v.id for v in page]) if with_jobs else {}
         return VideoListing(videos=page, jobs=jobs, next_cursor=nxt)
