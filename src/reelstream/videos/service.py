@@ -34,6 +34,7 @@ from reelstream.videos import repository as repo
 from reelstream.videos.cache import VideoView
 from reelstream.videos.errors import InvalidPosterTime, VideoNotReady
 from reelstream.videos.publishing import add_caption, list_video_captions, remove_caption
+from reelstream.videos.titles import check_title
 
 if TYPE_CHECKING:
     from reelstream.services import Services
@@ -177,7 +178,7 @@ class VideoService:
             video = await repo.get_video(s, video_id, for_update=True)
             authorize(user, "edit", owner_id=video.owner_id, visibility=video.visibility)
             if title is not None:
-                video.title = title
+                video.title = check_title(title)
             if visibility is not None:
                 video.visibility = visibility
             await s.flush()
