@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -190,3 +192,41 @@ async def test_a_name_re_pointed_to_loopback_is_refused_at_delivery(
     assert row.state == "pending" and row.last_status is None
     assert "not globally routable" in (row.last_error or "")
     assert "rebind.example.test -> 127.0.0.1" in (row.last_error or "")
+
+
+class _Redirector(BaseHTTPRequestHandler):
+    """Answers every POST with a redirect to an internal address, and counts what reaches it."""
+
+    hits: list[str] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.hits.append(self.path)
+        self.send_response(307)
+        self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+async def test_a_redirect_is_never_followed(services: Services) -> None:
+    """Even with a client that would follow redirects, the 307 is the attempt's answer."""
+    _Redirector.hits.clear()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Redirector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/hook"
+        owner, _, _ = await user_with_endpoint(services, "ann", url)  # allowed in development
+        vid = await new_video(services, owner)
+        async with services.db.transaction() as s:
+            assert await webhooks.emit(s, "video.ready", vid) is not None
+        async with httpx.AsyncClient(trust_env=False, follow_redirects=True) as client:
+            assert await Dispatcher(services, "d").run_once(client) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    (row,) = await all_deliveries(services)
+    assert row.state == "pending" and row.last_status == 307
+    assert _Redirector.hits == ["/hook"]
