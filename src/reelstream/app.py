@@ -47,6 +47,8 @@ def create_app(
     """Build the ASGI app. ``run_workers`` overrides ``settings.embedded_workers``."""
     settings = settings or Settings()
     settings.prepare()
+    if role in ("all", "api"):  # they sign playback URLs
+        settings.require_public_base_url()
     services = build_services(settings)
     limiter = RateLimiter(settings)
     views = None

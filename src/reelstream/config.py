@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -155,6 +156,27 @@ class Settings(BaseSettings):
     views_flush_batch: int = Field(default=500, ge=1)
     views_dedupe_window_s: float = Field(default=1800, ge=0)
 
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_base_url(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        v = v.strip().rstrip("/")
+        parts = urlsplit(v)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.username is not None
+            or parts.query
+            or parts.fragment
+            or any(c.isspace() for c in v)
+        ):
+            raise ValueError(
+                f"{v!r} is not a base URL such as 'https://videos.example.com' "
+                "(http or https, a host, an optional port and path; no query or credentials)"
+            )
+        return v
+
     @field_validator("ladder")
     @classmethod
     def _ladder_not_empty(cls, v: list[Rung]) -> list[Rung]:
@@ -264,6 +286,18 @@ class Settings(BaseSettings):
                         f"signing key {kid!r} is a placeholder or shorter than 32 characters; "
                         "set a real secret or use REELSTREAM_ENV=development"
                     )
+
+    def require_public_base_url(self) -> None:
+        """Outside development, a process that signs playback URLs (the ``all`` and ``api``
+        roles) needs ``public_base_url``: without it the URLs would be built from the request's
+        ``Host`` header, which a client chooses."""
+        if self.public_base_url is None and not self.is_development:
+            raise ConfigError(
+                "public_base_url (REELSTREAM_PUBLIC_BASE_URL) must be set outside development: "
+                "signed playback URLs are built on it, never on the request's Host header; set "
+                "it to the address clients use, e.g. https://videos.example.com, or use "
+                "REELSTREAM_ENV=development"
+            )
 
     def _stored_key(self, name: str) -> str:
         path = self.data_dir / "secrets" / name

@@ -24,7 +24,9 @@ class says otherwise; subclasses inherit their parent's). Services raise these; 
 handler in ``reelstream.http.errors`` turns any of them into that status and a JSON body
 ``{"error": {"code": ..., "message": ...}}``, so no table imports every component. An error
 with a ``page_redirect`` (sign-in required) sends a browser asking for a page there instead,
-with ``?next=`` the page it asked for.
+with ``?next=`` the page it asked for. An error whose ``message`` names internals (a storage
+key, a backend's reason) sets a ``public_message``: clients get that (``client_message``), the
+log gets the full message.
 """
 
 from __future__ import annotations
@@ -39,10 +41,17 @@ class ReelstreamError(Exception):
     code: ClassVar[str] = "error"
     status: ClassVar[int] = 500
     page_redirect: ClassVar[str | None] = None
+    public_message: ClassVar[str | None] = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    @property
+    def client_message(self) -> str:
+        """What an HTTP answer says: ``public_message`` when the class hides internals, else
+        ``message``."""
+        return self.public_message or self.message
 
 
 class ConfigError(ReelstreamError):

@@ -8,6 +8,7 @@ from reelstream.auth.tokens import TokenSigner
 from reelstream.cache import Cache, create_cache
 from reelstream.config import Settings
 from reelstream.db import Database
+from reelstream.http.pagination import Cursors
 from reelstream.observability.metrics import Metrics
 from reelstream.queue import JobQueue, RetryPolicy
 from reelstream.queue.notify import Notifier, create_notifier
@@ -24,6 +25,7 @@ class Services:
     store: BlobStore
     queue: JobQueue
     signer: TokenSigner
+    cursors: Cursors
     metrics: Metrics
     notifier: Notifier
     cache: Cache
@@ -67,6 +69,7 @@ def build_services(settings: Settings) -> Services:
         store=create_store(settings),
         queue=JobQueue(db, policy, settings.lease_s),
         signer=TokenSigner(keys, settings.signing_key_id),
+        cursors=Cursors(keys, settings.signing_key_id),
         metrics=metrics,
         notifier=notifier,
         cache=cache,

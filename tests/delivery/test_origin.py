@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from reelstream.delivery.media import IMMUTABLE, MANIFEST_CACHE
 from reelstream.ids import new_id, new_rev
 from reelstream.services import Services
+from reelstream.storage.errors import StorageError
 from reelstream.storage.keys import rev_prefix
 from reelstream.storage.local import LocalBlobStore
 from reelstream.storage.memory import MemoryBlobStore
@@ -413,3 +414,33 @@ def test_deep_paths_are_refused(origin: Origin) -> None:
     assert origin.get("a/b/c/d.m4s").status_code == 200
     origin.put("a/b/c/d/e.m4s", b"depth five")
     assert_json_error(origin.get("a/b/c/d/e.m4s"), 404)
+
+
+# -- error bodies name no storage key
+
+
+@pytest.mark.parametrize(
+    "path", ["nothing.m3u8", "v360/seg_09999.m4s", "v9999/index.m3u8", "a/b/c/d.m4s"]
+)
+def test_a_missing_file_is_a_generic_404(origin: Origin, path: str) -> None:
+    for url in (origin.url(path), f"/media/{origin.video_id}/{new_rev()}/{origin.token}/{path}"):
+        r = origin.client.get(url)
+        assert assert_json_error(r, 404, "not_found") == "not found"
+        for internal in ("videos/", "/r/", origin.rev, "blob", path):
+            assert internal not in r.text, (internal, r.text)
+        assert origin.client.head(url).status_code == 404
+
+
+def test_a_storage_failure_is_a_generic_503(
+    origin: Origin, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(key: str) -> None:
+        raise StorageError(f"s3 at http://10.9.8.7:8080 refused {key!r} for bucket secret-bucket")
+
+    monkeypatch.setattr(origin.services.store, "stat", broken)
+    r = origin.get("master.m3u8")
+    message = assert_json_error(r, 503, "storage_error")
+    assert message == "the storage is unavailable; try again shortly"
+    for internal in ("10.9.8.7", "secret-bucket", "videos/", origin.rev):
+        assert internal not in r.text
+    assert "secret-bucket" in caplog.text  # the operator still sees the reason

@@ -169,16 +169,18 @@ async def test_repository_search_on_each_database(services: Services) -> None:
     cursor = None
     while True:
         async with services.db.read() as s:
-            page, cursor = await repo.list_videos(s, limit=1, cursor=cursor, q="a_")
+            page, cursor = await repo.list_videos(
+                s, cursors=services.cursors, limit=1, cursor=cursor, q="a_"
+            )
         seen += [v.id for v in page]
         if cursor is None:
             break
     assert seen == list(reversed(wanted[:2]))
     async with services.db.read() as s:
-        page, nxt = await repo.list_videos(s, limit=1, q="0%")
+        page, nxt = await repo.list_videos(s, cursors=services.cursors, limit=1, q="0%")
         assert [v.id for v in page] == [wanted[2]]
         assert nxt is None
-        _, cur = await repo.list_videos(s, limit=1, q="a")
+        _, cur = await repo.list_videos(s, cursors=services.cursors, limit=1, q="a")
         assert cur is not None
         with pytest.raises(InvalidCursor):
-            await repo.list_videos(s, limit=1, cursor=cur, q="b")
+            await repo.list_videos(s, cursors=services.cursors, limit=1, cursor=cur, q="b")

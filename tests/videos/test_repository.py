@@ -56,7 +56,9 @@ async def test_list_walks_every_page_newest_first_without_gaps(services: Service
     pages = 0
     while True:
         async with services.db.read() as s:
-            page, cursor = await repo.list_videos(s, limit=3, cursor=cursor, visibility="public")
+            page, cursor = await repo.list_videos(
+                s, cursors=services.cursors, limit=3, cursor=cursor, visibility="public"
+            )
         seen += [v.id for v in page]
         pages += 1
         if cursor is None:
@@ -65,7 +67,7 @@ async def test_list_walks_every_page_newest_first_without_gaps(services: Service
     assert seen == list(reversed(ids))  # newest first, each exactly once
     async with services.db.read() as s:
         with pytest.raises(InvalidCursor):
-            await repo.list_videos(s, cursor="bm90LWEtY3Vyc29y")
+            await repo.list_videos(s, cursors=services.cursors, cursor="bm90LWEtY3Vyc29y")
 
 
 async def test_list_cursor_breaks_ties_on_equal_timestamps(services: Services) -> None:
@@ -78,7 +80,9 @@ async def test_list_cursor_breaks_ties_on_equal_timestamps(services: Services) -
     cursor = None
     while True:
         async with services.db.read() as s:
-            page, cursor = await repo.list_videos(s, limit=2, cursor=cursor)
+            page, cursor = await repo.list_videos(
+                s, cursors=services.cursors, limit=2, cursor=cursor
+            )
         seen += [v.id for v in page]
         if cursor is None:
             break

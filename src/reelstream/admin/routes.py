@@ -75,7 +75,9 @@ async def list_jobs(
 ) -> JobList:
     """Jobs, newest first, optionally of one ``state`` and ``kind``."""
     async with services.db.read(primary=True) as s:
-        items, nxt = await service.list_jobs(s, state=state, kind=kind, limit=limit, cursor=cursor)
+        items, nxt = await service.list_jobs(
+            s, cursors=services.cursors, state=state, kind=kind, limit=limit, cursor=cursor
+        )
         counts = await service.job_counts(s)
     return JobList(items=items, next_cursor=nxt, counts=counts)
 

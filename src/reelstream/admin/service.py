@@ -2,8 +2,9 @@
 counts by state, retries, ready videos published without some renditions, and users' storage
 with quota overrides.
 
-Job listings are newest first (by id) with an opaque cursor: base64url of the last id shown and
-a fingerprint of the filters, so a cursor is refused (``InvalidCursor``, 400) with other filters.
+Job listings are newest first (by id) with an opaque signed cursor (``reelstream.http.pagination``)
+of the last id shown and a fingerprint of the filters, so a cursor is refused (``InvalidCursor``,
+400) when it does not verify or comes from other filters.
 """
 
 from __future__ import annotations
@@ -59,8 +60,10 @@ def _view(job: Job, title: str, username: str | None) -> JobOut:
 _JOB_FILTERS = "state, kind"
 
 
-def encode_cursor(last_id: int, state: str | None, kind: str | None) -> str:
-    return pagination.encode_cursor([last_id], pagination.filter_key(state, kind))
+def encode_cursor(
+    cursors: pagination.Cursors, last_id: int, state: str | None, kind: str | None
+) -> str:
+    return cursors.encode([last_id], pagination.filter_key(state, kind))
 
 
 def _parse_cursor(data: Any) -> tuple[int, object]:
@@ -70,16 +73,19 @@ def _parse_cursor(data: Any) -> tuple[int, object]:
     return last_id, key
 
 
-def decode_cursor(cursor: str, state: str | None, kind: str | None) -> int:
+def decode_cursor(
+    cursors: pagination.Cursors, cursor: str, state: str | None, kind: str | None
+) -> int:
     """The id below which the next page starts; ``InvalidCursor`` when the cursor is not ours
     or belongs to other filters."""
     filters = pagination.filter_key(state, kind)
-    return pagination.decode_cursor(cursor, filters, _parse_cursor, _JOB_FILTERS)
+    return cursors.decode(cursor, filters, _parse_cursor, _JOB_FILTERS)
 
 
 async def list_jobs(
     session: AsyncSession,
     *,
+    cursors: pagination.Cursors,
     state: str | None = None,
     kind: str | None = None,
     limit: int = 50,
@@ -88,14 +94,14 @@ async def list_jobs(
     """Newest first; returns the page and the next page's cursor (None at the end)."""
     stmt = _select_jobs().order_by(Job.id.desc()).limit(limit + 1)
     if cursor:
-        stmt = stmt.where(Job.id < decode_cursor(cursor, state, kind))
+        stmt = stmt.where(Job.id < decode_cursor(cursors, cursor, state, kind))
     if state:
         stmt = stmt.where(Job.state == state)
     if kind:
         stmt = stmt.where(Job.kind == kind)
     rows = [_view(job, title, name) for job, title, name in (await session.execute(stmt)).all()]
     page = rows[:limit]
-    nxt = encode_cursor(page[-1].id, state, kind) if len(rows) > limit and page else None
+    nxt = encode_cursor(cursors, page[-1].id, state, kind) if len(rows) > limit and page else None
     return page, nxt
 
 

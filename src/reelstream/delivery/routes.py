@@ -8,7 +8,7 @@ never consulted (the token is stateless and a rev folder is immutable once publi
    (``reelstream.delivery.media``), else ``404``. No URL, however encoded, reaches the store
    with ``..``, a backslash, an absolute path or a hidden file.
 2. The token must be a valid, unexpired signature for this video, else ``403`` with the reason.
-3. The blob must exist, else ``404``.
+3. The blob must exist, else ``404`` with a generic ``not found`` (never the storage key).
 
 Any other URL under ``/media`` is answered by ``media_fallback``: ``403 token_missing`` when
 only the token segment is absent, else ``404`` (never ``405``), always as a JSON error.
@@ -19,6 +19,7 @@ other origins (``Access-Control-Allow-Origin: *``); errors carry ``Cache-Control
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -32,6 +33,8 @@ from reelstream.http.deps import ServicesDep
 from reelstream.http.errors import error_response
 from reelstream.storage.errors import BlobNotFound
 from reelstream.storage.keys import rev_prefix
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["delivery"])
 
@@ -59,8 +62,11 @@ _MEDIA_DOC: dict[int | str, dict[str, Any]] = {
 
 
 def _error(exc: ReelstreamError) -> Response:
+    """The JSON error: its ``client_message``, so no storage key or folder is echoed."""
     headers = {**CORS_HEADERS, "cache-control": "no-store"}
-    return error_response(exc.status, exc.code, exc.message, headers)
+    if exc.status >= 500:
+        log.error("media: %s", exc)
+    return error_response(exc.status, exc.code, exc.client_message, headers)
 
 
 def _not_found() -> Response:

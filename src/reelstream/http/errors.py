@@ -1,6 +1,8 @@
 """One generic handler: a domain error answers with its own ``status`` and ``code``; every
-error body is ``{"error": {"code": ..., "message": ...}}``. A browser asking for a page that
-raised an error with a ``page_redirect`` (sign-in required) is sent there with ``?next=``.
+error body is ``{"error": {"code": ..., "message": ...}}``, the message being the error's
+``client_message`` (no storage key or backend reason reaches a client). A browser asking for a
+page that raised an error with a ``page_redirect`` (sign-in required) is sent there with
+``?next=``.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if status >= 500:
             log.error("%s %s failed: %s", request.method, request.url.path, exc)
         headers = getattr(exc, "headers", None)
-        return error_response(status, exc.code, exc.message, headers)
+        return error_response(status, exc.code, exc.client_message, headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -2,7 +2,8 @@
 
 Everything here is a pure function of header values, so the protocol can be tested without a
 server. Each function raises the matching ``reelstream.ingest.errors`` exception with a reason
-the client can act on.
+the client can act on; a refused title is the video feature's ``InvalidTitle`` (the one title
+check, ``reelstream.videos.titles``, shared with ``PATCH``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from reelstream.ingest.errors import (
     UnsupportedTusVersion,
     UploadTooLarge,
 )
+from reelstream.videos.titles import check_title
 
 TUS_VERSION = "1.0.0"
 EXTENSIONS = ("creation", "creation-with-upload", "termination", "checksum", "expiration")
@@ -149,7 +151,7 @@ class VideoMetadata:
             raise BadTusRequest("Upload-Metadata must carry a non-empty 'filename'")
         _check_name("filename", filename)
         title = _text(pairs, "title") or PurePath(filename.replace("\\", "/")).stem or filename
-        _check_name("title", title)
+        title = check_title(title)
         visibility = (_text(pairs, "visibility") or "public").lower()
         if visibility not in VISIBILITIES:
             raise BadTusRequest(

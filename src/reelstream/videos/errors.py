@@ -6,7 +6,8 @@ ReelstreamError
     ├── VideoNotPlayable     the video has no rendition that can be streamed yet
     ├── CaptionNotFound      no caption in that language (404)
     ├── VideoNotReady        captions and posters need a ready video (409)
-    └── InvalidPosterTime    a poster time outside the video (422)
+    ├── InvalidPosterTime    a poster time outside the video (422)
+    └── InvalidTitle         a title that is empty, too long or has control or bidi characters (422)
 
 A pagination cursor that was not issued by us is ``reelstream.http.pagination.InvalidCursor``
 (video and admin listings share it).
@@ -45,4 +46,11 @@ class VideoNotReady(VideoError):
 
 class InvalidPosterTime(VideoError):
     code = "invalid_poster_time"
+    status = 422
+
+
+class InvalidTitle(VideoError):
+    """A title refused by ``reelstream.videos.titles.check_title``."""
+
+    code = "invalid_title"
     status = 422

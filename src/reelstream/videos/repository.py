@@ -55,7 +55,7 @@ _VIDEO_FILTERS = "status, owner, q"
 def _parse_cursor(data: Any) -> tuple[tuple[dt.datetime, str], object]:
     created, vid, key = data
     when = dt.datetime.fromisoformat(created)
-    if when.tzinfo is None or not isinstance(vid, str) or not is_valid_id(vid):
+    if when.utcoffset() != dt.timedelta(0) or not isinstance(vid, str) or not is_valid_id(vid):
         raise ValueError("bad cursor")
     return (when, vid), key
 
@@ -70,6 +70,7 @@ def like_pattern(text: str) -> str:
 async def list_videos(
     session: AsyncSession,
     *,
+    cursors: pagination.Cursors,
     limit: int = 20,
     cursor: str | None = None,
     status: str | None = None,
@@ -80,13 +81,14 @@ async def list_videos(
     """Newest first. Returns the page and the cursor of the next page (None at the end).
 
     ``q``: titles containing it, case-insensitively (ASCII case only on SQLite). A cursor
-    carries a fingerprint of the filters and is refused (``InvalidCursor``, see
-    ``reelstream.http.pagination``) with other ones.
+    is signed by ``cursors`` and carries a fingerprint of the filters: one that does not
+    verify, or comes from other filters, is refused (``InvalidCursor``, see
+    ``reelstream.http.pagination``).
     """
     filters = pagination.filter_key(status, visibility, owner_id, q or None)
     stmt = select(Video).order_by(Video.created_at.desc(), Video.id.desc()).limit(limit + 1)
     if cursor:
-        when, vid = pagination.decode_cursor(cursor, filters, _parse_cursor, _VIDEO_FILTERS)
+        when, vid = cursors.decode(cursor, filters, _parse_cursor, _VIDEO_FILTERS)
         stmt = stmt.where(
             or_(Video.created_at < when, and_(Video.created_at == when, Video.id < vid))
         )
@@ -103,7 +105,7 @@ async def list_videos(
     nxt = None
     if len(rows) > limit and page:
         last = page[-1]
-        nxt = pagination.encode_cursor([last.created_at.isoformat(), last.id], filters)
+        nxt = cursors.encode([last.created_at.isoformat(), last.id], filters)
     return page, nxt
 
 

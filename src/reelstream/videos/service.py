@@ -34,6 +34,7 @@ from reelstream.videos import repository as repo
 from reelstream.videos.cache import VideoView
 from reelstream.videos.errors import InvalidPosterTime, VideoNotReady
 from reelstream.videos.publishing import add_caption, list_video_captions, remove_caption
+from reelstream.videos.titles import check_title
 
 if TYPE_CHECKING:
     from reelstream.services import Services
@@ -103,13 +104,20 @@ class VideoService:
             nxt = None
             if owner == "me" and user is not None:
                 page, nxt = await repo.list_videos(
-                    s, limit=limit, cursor=cursor, status=status, owner_id=user.id, q=q
+                    s,
+                    cursors=self.services.cursors,
+                    limit=limit,
+                    cursor=cursor,
+                    status=status,
+                    owner_id=user.id,
+                    q=q,
                 )
             elif owner is not None:
                 found = await find_user(s, owner)
                 if found is not None:
                     page, nxt = await repo.list_videos(
                         s,
+                        cursors=self.services.cursors,
                         limit=limit,
                         cursor=cursor,
                         status=status,
@@ -119,7 +127,13 @@ class VideoService:
                     )
             else:
                 page, nxt = await repo.list_videos(
-                    s, limit=limit, cursor=cursor, status=status, visibility="public", q=q
+                    s,
+                    cursors=self.services.cursors,
+                    limit=limit,
+                    cursor=cursor,
+                    status=status,
+                    visibility="public",
+                    q=q,
                 )
             jobs = await repo.newest_jobs(s, [v.id for v in page]) if with_jobs else {}
         return VideoListing(videos=page, jobs=jobs, next_cursor=nxt)
@@ -164,7 +178,7 @@ class VideoService:
             video = await repo.get_video(s, video_id, for_update=True)
             authorize(user, "edit", owner_id=video.owner_id, visibility=video.visibility)
             if title is not None:
-                video.title = title
+                video.title = check_title(title)
             if visibility is not None:
                 video.visibility = visibility
             await s.flush()

@@ -152,8 +152,10 @@ async def _page(
     heartbeat_s = services.settings.heartbeat_s
     async with services.db.read(primary=True) as s:
         counts = await service.job_counts(s)
-        recent, _ = await service.list_jobs(s, limit=RECENT_JOBS)
-        failed, more_failed = await service.list_jobs(s, state="failed", limit=FAILED_JOBS)
+        recent, _ = await service.list_jobs(s, cursors=services.cursors, limit=RECENT_JOBS)
+        failed, more_failed = await service.list_jobs(
+            s, cursors=services.cursors, state="failed", limit=FAILED_JOBS
+        )
         superseded = await service.newer_jobs(s, failed)
         degraded = await service.degraded_videos(s, services, FAILED_JOBS)
         workers = await registry.list_workers(s, heartbeat_s)

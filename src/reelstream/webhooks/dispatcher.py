@@ -9,7 +9,8 @@ reaper: an expired ``sending`` delivery is simply due). The result write is fenc
 (id, attempts), so a dispatcher whose lease was taken over changes nothing.
 
 A 2xx answer within ``webhook_timeout_s`` is delivered; anything else (another status, a
-timeout, a refused connection, a private address) is retried as ``retry_policy(settings)``
+timeout, a refused connection, an address that is not globally routable, a name that does not
+resolve) is retried as ``retry_policy(settings)``
 says: after ``webhook_retry_base_s * 2**(attempt-1)`` seconds, capped at
 ``webhook_retry_max_s``, until the event is ``webhook_retry_window_s`` old: then the delivery
 is failed. Each pass claims at most ``webhook_concurrency`` deliveries and sends them
@@ -37,7 +38,7 @@ from reelstream.queue.lease import Leases
 from reelstream.queue.retry import RetryPolicy
 from reelstream.webhooks.errors import InvalidWebhook
 from reelstream.webhooks.signing import sign_headers
-from reelstream.webhooks.urls import check_destination
+from reelstream.webhooks.urls import resolve_destination
 
 if TYPE_CHECKING:
     from reelstream.services import Services
@@ -156,7 +157,9 @@ class Dispatcher:
     async def send(self, client: httpx.AsyncClient, claimed: Claimed) -> Outcome:
         body = claimed.body.encode()
         try:
-            await check_destination(claimed.url, allow_private=self.settings.allow_private_webhooks)
+            destination = await resolve_destination(
+                claimed.url, allow_private=self.settings.allow_private_webhooks
+            )
         except InvalidWebhook as exc:
             return Outcome(False, None, exc.message)
         headers = {
@@ -164,13 +167,20 @@ class Dispatcher:
             "User-Agent": USER_AGENT,
             **sign_headers(claimed.secret, claimed.event_id, body),
         }
+        if destination.host_header is not None:
+            headers["Host"] = destination.host_header
+        extensions: dict[str, object] = {}
+        if destination.sni_hostname is not None:
+            extensions["sni_hostname"] = destination.sni_hostname
         try:
             async with client.stream(
                 "POST",
-                claimed.url,
+                destination.url,  # a checked address: the name is not looked up again
                 content=body,
                 headers=headers,
                 timeout=self.settings.webhook_timeout_s,
+                follow_redirects=False,
+                extensions=extensions,
             ) as response:  # the answer's body is never read: only its status counts
                 status = response.status_code
         except httpx.HTTPError as exc:

@@ -1,0 +1,81 @@
+"""Signed URLs never reflect the request's Host: production needs ``public_base_url``, and with
+it every URL the API hands out is built on it, whatever Host a client sends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from reelstream.app import create_app
+from reelstream.config import Settings
+from reelstream.errors import ConfigError
+from tests.support import sign_in
+from tests.videos.factories import create_video, publish_fake
+
+BASE = "https://videos.example.com"
+FORGED_HOSTS = ["evil.example", "evil.example:8443", "127.0.0.1:1", "[::1]", "a.b@evil.example"]
+
+
+def _production(tmp_path: Path, **kw: object) -> Settings:
+    return Settings(
+        env="production",
+        data_dir=tmp_path / "data",
+        embedded_workers=False,
+        dev_admin=False,
+        _env_file=None,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_production_without_public_base_url_fails_at_startup(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="REELSTREAM_PUBLIC_BASE_URL"):
+        create_app(_production(tmp_path))
+    with pytest.raises(ConfigError, match="public_base_url"):
+        create_app(_production(tmp_path), role="api")
+    create_app(_production(tmp_path), role="origin")  # signs nothing: no need
+
+
+def test_development_needs_no_public_base_url(tmp_path: Path) -> None:
+    settings = Settings(env="development", data_dir=tmp_path / "data", _env_file=None)
+    settings.require_public_base_url()
+
+
+@pytest.fixture
+def production(tmp_path: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(_production(tmp_path, public_base_url=BASE + "/"))) as c:
+        sign_in(c)
+        yield c
+
+
+@pytest.mark.parametrize("host", FORGED_HOSTS)
+def test_a_forged_host_never_appears_in_signed_urls(production: TestClient, host: str) -> None:
+    services = production.app.state.services  # type: ignore[attr-defined]
+    assert production.portal is not None
+    vid = production.portal.call(create_video, services, "clip")
+    production.portal.call(publish_fake, services, vid)
+    for path in (f"/api/v1/videos/{vid}/playback", f"/api/v1/videos/{vid}", "/api/v1/videos"):
+        r = production.get(path, headers={"Host": host})
+        assert r.status_code == 200, r.text
+        assert "evil" not in r.text and "127.0.0.1" not in r.text and "[::1]" not in r.text
+    body = production.get(f"/api/v1/videos/{vid}/playback", headers={"Host": host}).json()
+    assert body["hls_url"].startswith(f"{BASE}/media/{vid}/")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["ftp://videos.example.com", "videos.example.com", "https://", "https://u:p@x.example",
+     "https://x.example/?next=evil", "https://x.example/#f", "https://x .example"],
+)  # fmt: skip
+def test_a_malformed_public_base_url_is_refused(tmp_path: Path, value: str) -> None:
+    with pytest.raises(ValueError, match="base URL"):
+        _production(tmp_path, public_base_url=value)
+
+
+def test_public_base_url_is_normalised(tmp_path: Path) -> None:
+    assert _production(tmp_path, public_base_url=" https://x.example/v/ ").public_base_url == (
+        "https://x.example/v"
+    )
+    assert _production(tmp_path, public_base_url="").public_base_url is None
