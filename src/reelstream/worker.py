@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 
 JANITOR_INTERVAL_S = 300.0
 REGISTRY_PRUNE_INTERVAL_S = 3600.0
-_WORK_DIR_RE = re.compile(r"^\d+-\d+-[a-z0-9]{12}$")
+_WORK_DIR_RE = re.compile(r"\A\d+-\d+-[a-z0-9]{12}\Z")
 
 
 async def reap_once(services: Services) -> int:
@@ -123,7 +123,7 @@ async def remove_stale_work_dirs(services: Services) -> int:
         return 0
     # List first, then ask the database: a dir created after a claim that committed after
     # this listing is not in the list, so it cannot be removed by mistake.
-    candidates = [p for p in root.iterdir() if p.is_dir() and _WORK_DIR_RE.match(p.name)]
+    candidates = [p for p in root.iterdir() if p.is_dir() and _WORK_DIR_RE.fullmatch(p.name)]
     if not candidates:
         return 0
     async with services.db.read(primary=True) as s:

@@ -232,6 +232,9 @@ def test_private_video_beacons_are_refused_to_others(client: TestClient, anon: T
         {"session": "player-0001", "position_s": "NaN"},
         {"session": "player-0001", "position_s": True},
         {"session": "bad session!", "position_s": 1},
+        {"session": "player-0001\n", "position_s": 1},  # `$` would accept the newline
+        {"session": "player-0001\r\n", "position_s": 1},
+        {"session": "player-0001\x00", "position_s": 1},
     ],
 )
 def test_bad_beacons_are_422(client: TestClient, body: dict[str, Any]) -> None:
@@ -242,6 +245,10 @@ def test_bad_beacons_are_422(client: TestClient, body: dict[str, Any]) -> None:
         f"/api/v1/videos/{vid}/views", content=b"{", headers={"content-type": "application/json"}
     )
     assert garbage.status_code == 422
+    if "session" in body:
+        view = client.post(f"/api/v1/videos/{vid}/views", json={"session": body["session"]})
+        bad = body["session"] != "player-0001"
+        assert view.status_code == (422 if bad else 202), view.text
 
 
 def test_unknown_video_is_404(client: TestClient) -> None:

@@ -30,7 +30,7 @@ from reelstream.views.errors import InvalidBeacon
 
 router = APIRouter(prefix="/api/v1", tags=["views"])
 
-SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+SESSION_ID = re.compile(r"\A[A-Za-z0-9_-]{8,64}\Z")
 MAX_POSITION_S = 7 * 24 * 3600.0
 
 
@@ -80,7 +80,7 @@ async def _fields(request: Request) -> dict[str, Any]:
 
 def _session(fields: dict[str, Any]) -> str:
     session = fields.get("session")
-    if not isinstance(session, str) or not SESSION_ID.match(session):
+    if not isinstance(session, str) or not SESSION_ID.fullmatch(session):
         raise InvalidBeacon("session must be the player's session id: 8-64 of A-Z a-z 0-9 _ -")
     return session
 
