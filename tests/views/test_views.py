@@ -36,6 +36,13 @@ def settings(settings: Settings) -> Settings:
     return settings
 
 
+def viewer(client: TestClient, address: str) -> TestClient:
+    """The same app as ``client``, without credentials, as seen from ``address``."""
+    other = TestClient(client.app, client=(address, 50000))
+    other.portal = client.portal
+    return other
+
+
 def services_of(client: TestClient) -> Services:
     services: Services = client.app.state.services  # type: ignore[attr-defined]
     return services
@@ -87,8 +94,10 @@ def test_n_views_make_ceil_n_over_batch_writes(
     client: TestClient, anon: TestClient, updates: list[str], n: int
 ) -> None:
     vid = new_video(client)
-    for i in range(n):
-        r = anon.post(f"/api/v1/videos/{vid}/views", json={"session": f"player-{i:04d}"})
+    for i in range(n):  # one viewer per address: a view counts once per address and window
+        r = viewer(client, f"198.51.100.{i + 1}").post(
+            f"/api/v1/videos/{vid}/views", json={"session": f"player-{i:04d}"}
+        )
         assert r.status_code == 202, r.text
         assert r.json() == {"counted": True}
     assert len(updates) == n // BATCH  # each full batch was written at once, in one UPDATE
@@ -102,7 +111,9 @@ def test_n_views_make_ceil_n_over_batch_writes(
 def test_one_update_per_video_per_flush(client: TestClient, updates: list[str]) -> None:
     a, b = new_video(client, "a"), new_video(client, "b")
     for i, vid in enumerate([a, b, a]):
-        client.post(f"/api/v1/videos/{vid}/views", json={"session": f"session-{i:04d}"})
+        viewer(client, f"198.51.100.{i + 1}").post(
+            f"/api/v1/videos/{vid}/views", json={"session": f"session-{i:04d}"}
+        )
     run(client, views_of(client).flush)
     assert len(updates) == 2
     assert (stored_count(client, a), stored_count(client, b)) == (2, 1)
@@ -148,7 +159,9 @@ def test_shutdown_flushes_pending_views(settings: Settings) -> None:
         c.headers.update(bearer(token))
         vid = new_video(c)
         for i in range(BATCH - 1):
-            c.post(f"/api/v1/videos/{vid}/views", json={"session": f"player-{i:04d}"})
+            viewer(c, f"198.51.100.{i + 1}").post(
+                f"/api/v1/videos/{vid}/views", json={"session": f"player-{i:04d}"}
+            )
         assert stored_count(c, vid) == 0
     with TestClient(create_app(settings)) as again:
         assert stored_count(again, vid) == BATCH - 1
