@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -281,3 +282,34 @@ def test_positions_of_deleted_videos_are_dropped(client: TestClient) -> None:
     run(client, _delete, services_of(client), vid)
     run(client, views_of(client).flush)  # no foreign-key failure: the live row is written
     assert client.get(f"/api/v1/videos/{kept}").json()["resume_position_s"] == 2
+
+
+def test_stop_lets_a_periodic_flush_finish(settings: Settings) -> None:
+    """A flush in progress at shutdown is never cancelled halfway through its transaction."""
+    settings.views_flush_interval_s = 0.05
+    with TestClient(create_app(settings)) as c:
+        token = create_account(c, "owner")
+        c.headers.update(bearer(token))
+        vid = new_video(c)
+        views = views_of(c)
+        real_write = views._write
+        started: list[bool] = []
+        written: list[bool] = []
+
+        async def slow_write(*args: Any) -> None:
+            started.append(True)
+            await real_write(*args)
+            await anyio.sleep(0.5)  # still inside flush() when the app stops
+            written.append(True)
+
+        views._write = slow_write  # type: ignore[method-assign,assignment]
+        assert c.post(f"/api/v1/videos/{vid}/views", json={"session": "player-0001"}).json()[
+            "counted"
+        ]
+        deadline = time.monotonic() + 10
+        while not started and time.monotonic() < deadline:  # the periodic flush is writing
+            time.sleep(0.01)
+        assert started
+    assert written == [True]
+    with TestClient(create_app(settings)) as again:
+        assert stored_count(again, vid) == 1

@@ -43,6 +43,8 @@ from reelstream.views.seen import MemorySeen, Seen, seen_key
 
 log = logging.getLogger(__name__)
 
+STOP_WAIT_S = 30.0  # how long stop() waits for a flush in progress (a database outage)
+
 
 class ViewAggregator:
     def __init__(
@@ -67,6 +69,7 @@ class ViewAggregator:
         self._shared = shared
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._halt = asyncio.Event()
 
     # -- beacons
 
@@ -183,14 +186,21 @@ class ViewAggregator:
 
     async def start(self) -> None:
         if self._task is None:
+            self._halt = asyncio.Event()
             self._task = asyncio.create_task(self._run(), name="views-flush")
 
     async def stop(self) -> None:
-        """Stop the periodic flush and write what is pending."""
+        """Stop the periodic flush and write what is pending. A flush in progress is let
+        finish, never cancelled halfway through its transaction (on SQLite that could leave
+        the write lock held, and every later write would fail with ``database is locked``)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._halt.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), STOP_WAIT_S)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
             self._task = None
         await self.flush()
         if self._shared is not None:
@@ -198,7 +208,10 @@ class ViewAggregator:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self.flush_interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._halt.wait(), self.flush_interval_s)
+            if self._halt.is_set():
+                return  # stop() writes what is left
             try:
                 await self.flush()
             except Exception:  # never let the loop die: the next interval tries again
