@@ -28,7 +28,7 @@ from reelstream.http.errors import install_error_handlers
 from reelstream.http.openapi import install_openapi
 from reelstream.ingest.service import build_upload_service
 from reelstream.observability.metrics import MetricsMiddleware
-from reelstream.ratelimit.deps import RateLimitHeaders, limit_api
+from reelstream.ratelimit.deps import RateLimitHeaders, limit_api, limit_beacons
 from reelstream.ratelimit.limiter import RateLimiter
 from reelstream.services import build_services
 
@@ -54,12 +54,14 @@ def create_app(
     views = None
     if role in ("all", "api"):  # view counts and resume positions (reelstream.views)
         from reelstream.views.aggregator import ViewAggregator
+        from reelstream.views.seen import create_shared_seen
 
         views = ViewAggregator(
             services.db,
             flush_interval_s=settings.views_flush_interval_s,
             flush_batch=settings.views_flush_batch,
             dedupe_window_s=settings.views_dedupe_window_s,
+            shared=create_shared_seen(settings),  # Redis when configured: one count for all
         )
     with_workers = role == "all" and (
         settings.embedded_workers if run_workers is None else run_workers
@@ -132,7 +134,8 @@ def create_app(
         app.include_router(webhooks_router)
         from reelstream.videos.beacons import router as views_router
 
-        app.include_router(views_router)  # player beacons: in memory, written in batches
+        # player beacons: "beacons" (per IP); in memory, written in batches
+        app.include_router(views_router, dependencies=[Depends(limit_beacons)])
     if role in ("all", "origin"):
         from reelstream.delivery.routes import router as delivery_router
 

@@ -147,6 +147,7 @@ class Settings(BaseSettings):
     rate_limit_tokens: str = "20/hour"
     rate_limit_writes: str = "600/minute"
     rate_limit_reads: str = "3000/minute"
+    rate_limit_beacons: str = "600/minute"
 
     # -- storage quotas
     default_quota_bytes: int = Field(default=10 * 1024**3, ge=0)
@@ -192,6 +193,7 @@ class Settings(BaseSettings):
         "rate_limit_tokens",
         "rate_limit_writes",
         "rate_limit_reads",
+        "rate_limit_beacons",
     )
     @classmethod
     def _rate_limit(cls, v: str) -> str:

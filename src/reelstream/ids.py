@@ -7,8 +7,8 @@ import secrets
 
 _ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 ID_LENGTH = 16
-_ID_RE = re.compile(r"^[A-Za-z0-9]{16}$")
-_REV_RE = re.compile(r"^[a-z0-9]{12}$")
+_ID_RE = re.compile(r"\A[A-Za-z0-9]{16}\Z")
+_REV_RE = re.compile(r"\A[a-z0-9]{12}\Z")
 
 
 def new_id() -> str:

@@ -6,12 +6,17 @@ video ``processing`` in one transaction, runs the attempt, and when the queue is
 until the notifier wakes it or ``poll_interval_s`` passes. The reaper re-queues jobs whose
 worker stopped heart-beating (and fails those out of attempts), in the same transaction as the
 videos' status, then removes the expired attempts' partial outputs; every
-``JANITOR_INTERVAL_S`` it also runs the upload janitor. One webhook dispatcher
-(``reelstream.webhooks.dispatcher``) sends due webhook deliveries; cancelled on ``stop()``, an
-unfinished send is retried by another dispatcher after its lease expires.
+``JANITOR_INTERVAL_S`` it also runs the upload janitor. One webhook loop drives a dispatcher
+(``reelstream.webhooks.dispatcher``) that sends due webhook deliveries.
 
 ``stop()`` stops claiming, waits up to ``shutdown_grace_s`` for running attempts, then cancels
-them (which kills their ffmpeg and hands the jobs back to the queue).
+them (which kills their ffmpeg and hands the jobs back to the queue). The side loops (reaper,
+webhooks, registry heartbeat) are then asked to stop and finish the pass they are in: they are
+never cancelled inside a database transaction, because a transaction cancelled halfway can
+leave an SQLite connection holding the write lock, and the last write of the pool (marking it
+stopped) would then wait out the busy timeout (30 s) and fail with ``database is locked``.
+Only a loop still busy after ``SIDE_STOP_S`` (a webhook send waiting on a slow endpoint) is
+cancelled; its delivery is retried after its lease expires.
 
 Jobs are claimed and run by ``reelstream.processing.jobs`` (kind -> handler, one map).
 
@@ -35,6 +40,7 @@ import socket
 import time
 
 import anyio
+import httpx
 from sqlalchemy import select
 
 from reelstream import webhooks
@@ -58,8 +64,9 @@ from reelstream.webhooks.dispatcher import Dispatcher
 log = logging.getLogger(__name__)
 
 JANITOR_INTERVAL_S = 300.0
+SIDE_STOP_S = 5.0  # how long stop() lets a side loop finish its pass before cancelling it
 REGISTRY_PRUNE_INTERVAL_S = 3600.0
-_WORK_DIR_RE = re.compile(r"^\d+-\d+-[a-z0-9]{12}$")
+_WORK_DIR_RE = re.compile(r"\A\d+-\d+-[a-z0-9]{12}\Z")
 
 
 async def reap_once(services: Services) -> int:
@@ -123,7 +130,7 @@ async def remove_stale_work_dirs(services: Services) -> int:
         return 0
     # List first, then ask the database: a dir created after a claim that committed after
     # this listing is not in the list, so it cannot be removed by mistake.
-    candidates = [p for p in root.iterdir() if p.is_dir() and _WORK_DIR_RE.match(p.name)]
+    candidates = [p for p in root.iterdir() if p.is_dir() and _WORK_DIR_RE.fullmatch(p.name)]
     if not candidates:
         return 0
     async with services.db.read(primary=True) as s:
@@ -155,6 +162,7 @@ class WorkerPool:
         self.settings = services.settings
         self.concurrency = concurrency or self.settings.worker_concurrency
         self._stopping = False
+        self._halt = asyncio.Event()  # set by stop(): the side loops end after their pass
         self._loops: list[asyncio.Task[None]] = []
         self._idle: dict[int, bool] = {}
         self._reaper: asyncio.Task[None] | None = None
@@ -184,6 +192,7 @@ class WorkerPool:
         if self._loops:
             return
         self._stopping = False
+        self._halt = asyncio.Event()
         try:
             await remove_stale_work_dirs(self.services)
         except Exception:
@@ -193,8 +202,7 @@ class WorkerPool:
             self._idle[n] = False
             self._loops.append(asyncio.create_task(self._claim_loop(n), name=f"worker-{n}"))
         self._reaper = asyncio.create_task(self._reaper_loop(), name="reaper")
-        dispatcher = Dispatcher(self.services, self._prefix)
-        self._webhooks = asyncio.create_task(dispatcher.run(), name="webhooks")
+        self._webhooks = asyncio.create_task(self._webhook_loop(), name="webhooks")
         self._beater = asyncio.create_task(self._beat_loop(), name="worker-heartbeat")
         log.info("worker pool started: %d slot(s) as %s", self.concurrency, self._prefix)
 
@@ -212,10 +220,16 @@ class WorkerPool:
         for task in pending:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
-        for side in (self._reaper, self._webhooks, self._beater):
-            if side is not None:
+        self._halt.set()
+        sides = [s for s in (self._reaper, self._webhooks, self._beater) if s is not None]
+        if sides:
+            _, busy = await asyncio.wait(sides, timeout=SIDE_STOP_S)
+            for side in busy:
+                log.warning(
+                    "cancelling %s: still busy %.0f s after stop", side.get_name(), SIDE_STOP_S
+                )
                 side.cancel()
-                await asyncio.gather(side, return_exceptions=True)
+            await asyncio.gather(*sides, return_exceptions=True)
         self._loops.clear()
         self._busy.clear()
         self._reaper = None
@@ -279,8 +293,7 @@ class WorkerPool:
         """Every ``heartbeat_s``: renew the registry row (re-register when it is missing);
         about once an hour, prune old rows. Errors are logged, never raised."""
         next_prune = time.monotonic() + REGISTRY_PRUNE_INTERVAL_S
-        while True:
-            await asyncio.sleep(self.settings.heartbeat_s)
+        while not await self._halted(self.settings.heartbeat_s):
             try:
                 if not await registry.beat(self.services.db, self.worker_id, running=self.busy):
                     await self._register()
@@ -295,7 +308,7 @@ class WorkerPool:
 
     async def _reaper_loop(self) -> None:
         next_janitor = time.monotonic() + min(JANITOR_INTERVAL_S, 30.0)
-        while True:
+        while not self._halt.is_set():
             try:
                 await reap_once(self.services)
             except DatabaseUnavailable as exc:
@@ -308,7 +321,30 @@ class WorkerPool:
                     await run_janitor(self.services)
                 except Exception:
                     log.exception("the upload janitor failed")
-            await asyncio.sleep(self.settings.reaper_interval_s)
+            await self._halted(self.settings.reaper_interval_s)
+
+    async def _webhook_loop(self) -> None:
+        """Dispatch due webhook deliveries until stopped; pause ``webhook_poll_interval_s``
+        when nothing is due."""
+        dispatcher = Dispatcher(self.services, self._prefix)
+        async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as client:
+            while not self._halt.is_set():
+                try:
+                    sent = await dispatcher.run_once(client)
+                except DatabaseUnavailable as exc:
+                    log.warning("webhooks: cannot reach the database: %s", exc)
+                    sent = 0
+                except Exception:
+                    log.exception("webhooks: dispatching failed")
+                    sent = 0
+                if not sent:
+                    await self._halted(self.settings.webhook_poll_interval_s)
+
+    async def _halted(self, seconds: float) -> bool:
+        """Sleep ``seconds`` or until ``stop()`` asks the side loops to end; True if it did."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._halt.wait(), seconds)
+        return self._halt.is_set()
 
 
 async def run_worker_process(settings: Settings) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 
 from reelstream import worker as worker_module
 from reelstream.db.base import utcnow
@@ -181,3 +181,34 @@ async def test_stale_workers_and_pruning(services: Services) -> None:
     assert await registry.beat(services.db, "new:6", running=2)
     assert (await _list(services))["new:6"].running == 2
     assert not await registry.beat(services.db, "never:7", running=0)  # no row: register
+
+
+async def test_stop_lets_a_beat_finish_its_transaction_and_marks_the_pool_stopped(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelling a side loop inside a transaction could leave SQLite's write lock held, and
+    the "stopped" write would then wait out the busy timeout (issue 9, 7f): stop() lets the
+    pass finish instead."""
+    inside = asyncio.Event()
+    finished: list[bool] = []
+
+    async def slow_beat(db: Any, worker_id: str, *, running: int) -> bool:
+        async with db.transaction() as s:
+            await s.execute(update(Worker).where(Worker.id == worker_id).values(running=running))
+            inside.set()
+            await asyncio.sleep(0.5)  # stop() arrives while the transaction is open
+        finished.append(True)
+        return True
+
+    monkeypatch.setattr(registry, "beat", slow_beat)
+    pool = WorkerPool(services, concurrency=1)
+    await pool.start()
+    try:
+        await asyncio.wait_for(inside.wait(), 15)
+    finally:
+        started = time.monotonic()
+        await pool.stop()
+    assert time.monotonic() - started < 5
+    assert finished == [True], "the beat was cancelled inside its transaction"
+    stopped = await row(services, pool.worker_id)
+    assert stopped is not None and stopped.stopped_at is not None

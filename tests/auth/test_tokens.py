@@ -48,6 +48,14 @@ def test_malformed_tokens_are_refused(token: str) -> None:
         TokenSigner(KEYS, "k1").verify(token, "AAAAAAAAAAAAAAAA")
 
 
+@pytest.mark.parametrize("suffix", ["\n", "\r\n", "\x00", " "])
+def test_a_valid_token_with_a_trailing_character_is_malformed(suffix: str) -> None:
+    signer = TokenSigner(KEYS, "k1")
+    token = signer.sign("AAAAAAAAAAAAAAAA", int(time.time()) + 60)
+    with pytest.raises(TokenMalformed):
+        signer.verify(token + suffix, "AAAAAAAAAAAAAAAA")
+
+
 def test_missing_token_is_refused() -> None:
     with pytest.raises(TokenMissing):
         TokenSigner(KEYS, "k1").verify("", "AAAAAAAAAAAAAAAA")

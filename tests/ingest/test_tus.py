@@ -105,6 +105,8 @@ def test_metadata_pairs_are_validated_and_kept_encoded() -> None:
         (f"bad/key {b64('a')}", "invalid Upload-Metadata key"),
         (f",filename {b64('a')}", "malformed"),
         ("x" * 9000, "longer than"),
+        (f"filename\n {b64('a')}", "invalid Upload-Metadata key"),  # a trailing newline
+        (f"file\x00name {b64('a')}", "invalid Upload-Metadata key"),
     ],
 )
 def test_malformed_metadata_is_refused(header: str, reason: str) -> None:

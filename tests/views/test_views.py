@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,6 +35,13 @@ def settings(settings: Settings) -> Settings:
     settings.views_flush_batch = BATCH
     settings.views_flush_interval_s = 3600  # only batch, explicit and shutdown flushes here
     return settings
+
+
+def viewer(client: TestClient, address: str) -> TestClient:
+    """The same app as ``client``, without credentials, as seen from ``address``."""
+    other = TestClient(client.app, client=(address, 50000))
+    other.portal = client.portal
+    return other
 
 
 def services_of(client: TestClient) -> Services:
@@ -87,8 +95,10 @@ def test_n_views_make_ceil_n_over_batch_writes(
     client: TestClient, anon: TestClient, updates: list[str], n: int
 ) -> None:
     vid = new_video(client)
-    for i in range(n):
-        r = anon.post(f"/api/v1/videos/{vid}/views", json={"session": f"player-{i:04d}"})
+    for i in range(n):  # one viewer per address: a view counts once per address and window
+        r = viewer(client, f"198.51.100.{i + 1}").post(
+            f"/api/v1/videos/{vid}/views", json={"session": f"player-{i:04d}"}
+        )
         assert r.status_code == 202, r.text
         assert r.json() == {"counted": True}
     assert len(updates) == n // BATCH  # each full batch was written at once, in one UPDATE
@@ -102,7 +112,9 @@ def test_n_views_make_ceil_n_over_batch_writes(
 def test_one_update_per_video_per_flush(client: TestClient, updates: list[str]) -> None:
     a, b = new_video(client, "a"), new_video(client, "b")
     for i, vid in enumerate([a, b, a]):
-        client.post(f"/api/v1/videos/{vid}/views", json={"session": f"session-{i:04d}"})
+        viewer(client, f"198.51.100.{i + 1}").post(
+            f"/api/v1/videos/{vid}/views", json={"session": f"session-{i:04d}"}
+        )
     run(client, views_of(client).flush)
     assert len(updates) == 2
     assert (stored_count(client, a), stored_count(client, b)) == (2, 1)
@@ -148,7 +160,9 @@ def test_shutdown_flushes_pending_views(settings: Settings) -> None:
         c.headers.update(bearer(token))
         vid = new_video(c)
         for i in range(BATCH - 1):
-            c.post(f"/api/v1/videos/{vid}/views", json={"session": f"player-{i:04d}"})
+            viewer(c, f"198.51.100.{i + 1}").post(
+                f"/api/v1/videos/{vid}/views", json={"session": f"player-{i:04d}"}
+            )
         assert stored_count(c, vid) == 0
     with TestClient(create_app(settings)) as again:
         assert stored_count(again, vid) == BATCH - 1
@@ -232,6 +246,9 @@ def test_private_video_beacons_are_refused_to_others(client: TestClient, anon: T
         {"session": "player-0001", "position_s": "NaN"},
         {"session": "player-0001", "position_s": True},
         {"session": "bad session!", "position_s": 1},
+        {"session": "player-0001\n", "position_s": 1},  # `$` would accept the newline
+        {"session": "player-0001\r\n", "position_s": 1},
+        {"session": "player-0001\x00", "position_s": 1},
     ],
 )
 def test_bad_beacons_are_422(client: TestClient, body: dict[str, Any]) -> None:
@@ -242,6 +259,10 @@ def test_bad_beacons_are_422(client: TestClient, body: dict[str, Any]) -> None:
         f"/api/v1/videos/{vid}/views", content=b"{", headers={"content-type": "application/json"}
     )
     assert garbage.status_code == 422
+    if "session" in body:
+        view = client.post(f"/api/v1/videos/{vid}/views", json={"session": body["session"]})
+        bad = body["session"] != "player-0001"
+        assert view.status_code == (422 if bad else 202), view.text
 
 
 def test_unknown_video_is_404(client: TestClient) -> None:
@@ -261,3 +282,34 @@ def test_positions_of_deleted_videos_are_dropped(client: TestClient) -> None:
     run(client, _delete, services_of(client), vid)
     run(client, views_of(client).flush)  # no foreign-key failure: the live row is written
     assert client.get(f"/api/v1/videos/{kept}").json()["resume_position_s"] == 2
+
+
+def test_stop_lets_a_periodic_flush_finish(settings: Settings) -> None:
+    """A flush in progress at shutdown is never cancelled halfway through its transaction."""
+    settings.views_flush_interval_s = 0.05
+    with TestClient(create_app(settings)) as c:
+        token = create_account(c, "owner")
+        c.headers.update(bearer(token))
+        vid = new_video(c)
+        views = views_of(c)
+        real_write = views._write
+        started: list[bool] = []
+        written: list[bool] = []
+
+        async def slow_write(*args: Any) -> None:
+            started.append(True)
+            await real_write(*args)
+            await anyio.sleep(0.5)  # still inside flush() when the app stops
+            written.append(True)
+
+        views._write = slow_write  # type: ignore[method-assign,assignment]
+        assert c.post(f"/api/v1/videos/{vid}/views", json={"session": "player-0001"}).json()[
+            "counted"
+        ]
+        deadline = time.monotonic() + 10
+        while not started and time.monotonic() < deadline:  # the periodic flush is writing
+            time.sleep(0.01)
+        assert started
+    assert written == [True]
+    with TestClient(create_app(settings)) as again:
+        assert stored_count(again, vid) == 1

@@ -24,8 +24,8 @@ from reelstream.auth.passwords import (
 from reelstream.db.models import User
 from reelstream.ids import new_id
 
-USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,31}$")
-EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
+USERNAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{1,31}\Z")
+EMAIL_RE = re.compile(r"\A[^@\s]{1,64}@[^@\s]{1,255}\Z")
 
 
 def check_username(username: str) -> str:

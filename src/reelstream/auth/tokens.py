@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from reelstream.auth.errors import TokenExpired, TokenInvalid, TokenMalformed, TokenMissing
 
-_TOKEN_RE = re.compile(r"^([A-Za-z0-9]{1,32})\.([0-9]{1,12})\.([A-Za-z0-9_-]{43})$")
+_TOKEN_RE = re.compile(r"\A([A-Za-z0-9]{1,32})\.([0-9]{1,12})\.([A-Za-z0-9_-]{43})\Z")
 
 
 def _b64(data: bytes) -> str:

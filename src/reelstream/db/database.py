@@ -5,6 +5,13 @@ writer begins with ``BEGIN IMMEDIATE`` so concurrent writers (API, in-process wo
 worker processes) queue on the busy timeout instead of failing on lock upgrade; readers never
 block in WAL mode.
 
+A cancelled unit of work (a request cancelled by uvicorn after its graceful-shutdown timeout,
+a task cancelled at shutdown) still ends its transaction: the commit or rollback and the
+connection's return to the pool run to completion, and on SQLite a statement interrupted by the
+cancellation does not count as a broken connection (thrown away, its handle would keep the
+write lock until garbage-collected, and every other writer would fail with ``database is
+locked`` after the busy timeout).
+
 On PostgreSQL (asyncpg) writes go to the primary and reads to the streaming replica when one
 is configured. Every connect and every statement is bounded by ``timeout_s``; pooled
 connections are pinged before use, so a server that went away and came back (or a standby
@@ -19,11 +26,12 @@ an outage. ``read()`` falls back to the primary while the replica is unreachable
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import asyncpg  # type: ignore[import-untyped]
@@ -55,6 +63,8 @@ _DB_ERRORS = (
     TimeoutError,
 )
 REPLICA_RETRY_S = 5.0
+
+T = TypeVar("T")
 
 
 # -- URLs
@@ -164,6 +174,16 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _on_error(context: Any) -> None:
+        # A statement interrupted by a cancellation is no broken connection: keep it, so the
+        # transaction is rolled back on it. Treated as a disconnect, the connection would be
+        # thrown away without closing its SQLite handle (aiosqlite's stop()), and that handle
+        # would keep the write lock until garbage-collected: every other writer then waits out
+        # the busy timeout and fails with "database is locked".
+        if isinstance(context.original_exception, asyncio.CancelledError):
+            context.is_disconnect = False
+
     return engine
 
 
@@ -222,6 +242,25 @@ def is_unavailable(error: BaseException, *, connecting: bool = False) -> bool:
         orig = e.orig if isinstance(e, exc.DBAPIError) else None
         todo += [orig, e.__cause__, e.__context__]
     return False
+
+
+async def _to_completion(step: Awaitable[T]) -> T:
+    """Await ``step`` in a task of its own and let it finish even if the caller is cancelled
+    meanwhile; the cancellation is re-raised afterwards."""
+    task = asyncio.ensure_future(step)
+    cancelled: asyncio.CancelledError | None = None
+    while True:
+        try:
+            result = await asyncio.shield(task)
+        except asyncio.CancelledError as error:
+            if task.done():
+                raise
+            cancelled = error
+        else:
+            break
+    if cancelled is not None:
+        raise cancelled
+    return result
 
 
 def _terminate_now(dbapi_conn: Any, _record: Any, _error: Any = None) -> None:
@@ -304,6 +343,23 @@ class Database:
 
     @asynccontextmanager
     async def _session(
+        self, factory: async_sessionmaker[AsyncSession], role: str
+    ) -> AsyncIterator[AsyncSession]:
+        """A unit of work whose end (commit or rollback, and the connection's return to the
+        pool) runs to completion even when the caller is cancelled meanwhile; the
+        cancellation is re-raised once the transaction has ended."""
+        unit = self._unit(factory, role)
+        session = await unit.__aenter__()
+        try:
+            yield session
+        except BaseException as error:
+            if not await _to_completion(unit.__aexit__(type(error), error, error.__traceback__)):
+                raise
+        else:
+            await _to_completion(unit.__aexit__(None, None, None))
+
+    @asynccontextmanager
+    async def _unit(
         self, factory: async_sessionmaker[AsyncSession], role: str
     ) -> AsyncIterator[AsyncSession]:
         try:

@@ -34,8 +34,8 @@ OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
 
 MAX_METADATA_CHARS = 8192
 MAX_NAME_CHARS = 300
-_DIGITS = re.compile(r"^[0-9]{1,19}$")
-_KEY = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+_DIGITS = re.compile(r"\A[0-9]{1,19}\Z")
+_KEY = re.compile(r"\A[A-Za-z0-9_.\-]{1,64}\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 

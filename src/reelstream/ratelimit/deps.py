@@ -1,11 +1,12 @@
 """One FastAPI dependency per rate-limit category.
 
-Keys: ``login`` counts per username (lower-cased), ``login_ip`` and ``signup`` and ``reads`` per
-client IP, ``upload``, ``tokens`` and ``writes`` per account: the authenticated user when there
-is one, else the IP. The dependencies resolve the caller with ``reelstream.auth.deps`` (cached
-per request), so an account is known before the route runs. A refused request raises
-``RateLimited`` (429, ``Retry-After`` and ``RateLimit-*`` headers); an allowed one leaves its
-``RateLimit-*`` headers for ``RateLimitHeaders`` to add to the response.
+Keys: ``login`` counts per username (lower-cased), ``login_ip``, ``signup``, ``reads`` and
+``beacons`` per client IP, ``upload``, ``tokens`` and ``writes`` per account: the
+authenticated user when there is one, else the IP. The dependencies resolve the caller with
+``reelstream.auth.deps`` (cached per request), so an account is known before the route runs.
+A refused request raises ``RateLimited`` (429, ``Retry-After`` and ``RateLimit-*`` headers);
+an allowed one leaves its ``RateLimit-*`` headers for ``RateLimitHeaders`` to add to the
+response.
 
 The form pages (sign-in, sign-up, access tokens) call these functions in their route instead
 of declaring them as dependencies, so that a refusal re-renders the form with
@@ -33,6 +34,7 @@ REASONS: dict[Category, str] = {
     "tokens": "too many access tokens created",
     "writes": "too many changes",
     "reads": "too many requests from this address",
+    "beacons": "too many player beacons from this address",
 }
 
 
@@ -108,6 +110,11 @@ async def limit_writes(request: Request, services: ServicesDep) -> None:
 async def limit_reads(request: Request) -> None:
     """An API read: per client IP."""
     await enforce(request, "reads", client_ip(request))
+
+
+async def limit_beacons(request: Request) -> None:
+    """The player's view and progress beacons: per client IP, signed in or not."""
+    await enforce(request, "beacons", client_ip(request))
 
 
 async def limit_api(request: Request, services: ServicesDep) -> None:

@@ -29,7 +29,7 @@ from reelstream.config import Settings
 
 log = logging.getLogger(__name__)
 
-Category = Literal["login", "login_ip", "signup", "upload", "tokens", "writes", "reads"]
+Category = Literal["login", "login_ip", "signup", "upload", "tokens", "writes", "reads", "beacons"]
 CATEGORIES: tuple[Category, ...] = get_args(Category)
 
 DEFAULT_TIMEOUT_S = 0.25

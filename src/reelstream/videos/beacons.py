@@ -9,6 +9,11 @@ no endpoint is exempt from CSRF. Access tokens work as everywhere else.
 Who may send them: whoever may view the video (policy action ``view``). Anonymous viewers'
 views count; only signed-in users get a resume position. Both answer 202: the beacon is
 aggregated in memory and written later (``reelstream.views.aggregator``).
+
+A view counts once per client address (as the rate limiter sees it: ``client_ip``) and video
+per ``views_dedupe_window_s``; the ``session`` a player sends is checked but never the key,
+since a client chooses it. Both beacons are rate limited per address (the ``beacons``
+category, mounted with the router in ``reelstream.app``).
 """
 
 from __future__ import annotations
@@ -24,13 +29,14 @@ from pydantic import BaseModel, Field
 from reelstream.auth.deps import MAX_FORM_BYTES, CurrentUser, authorize, form_value, read_form
 from reelstream.http.deps import ServicesDep
 from reelstream.http.schemas import ErrorOut
+from reelstream.ratelimit.deps import client_ip
 from reelstream.videos.service import load_view
 from reelstream.views.aggregator import ViewAggregator
 from reelstream.views.errors import InvalidBeacon
 
 router = APIRouter(prefix="/api/v1", tags=["views"])
 
-SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+SESSION_ID = re.compile(r"\A[A-Za-z0-9_-]{8,64}\Z")
 MAX_POSITION_S = 7 * 24 * 3600.0
 
 
@@ -43,7 +49,9 @@ ViewsDep = Annotated[ViewAggregator, Depends(get_views)]
 
 
 class ViewAccepted(BaseModel):
-    counted: bool = Field(description="False when this player session was already counted")
+    counted: bool = Field(
+        description="False when this client was already counted for this video in the window"
+    )
 
 
 class ProgressAccepted(BaseModel):
@@ -53,6 +61,7 @@ class ProgressAccepted(BaseModel):
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "No such video"},
     422: {"model": ErrorOut, "description": "Missing or bad session / position_s"},
+    429: {"model": ErrorOut, "description": "Too many beacons from this address"},
 }
 
 
@@ -80,7 +89,7 @@ async def _fields(request: Request) -> dict[str, Any]:
 
 def _session(fields: dict[str, Any]) -> str:
     session = fields.get("session")
-    if not isinstance(session, str) or not SESSION_ID.match(session):
+    if not isinstance(session, str) or not SESSION_ID.fullmatch(session):
         raise InvalidBeacon("session must be the player's session id: 8-64 of A-Z a-z 0-9 _ -")
     return session
 
@@ -102,11 +111,11 @@ def _position(fields: dict[str, Any]) -> float:
 async def record_view(
     video_id: str, request: Request, services: ServicesDep, user: CurrentUser, views: ViewsDep
 ) -> ViewAccepted:
-    """A player started playing: count one view per player session (``session``)."""
+    """A player started playing: count one view per client address and video per window."""
     view = await load_view(services, video_id)
     authorize(user, "view", owner_id=view.owner_id, visibility=view.visibility)
-    session = _session(await _fields(request))
-    return ViewAccepted(counted=await views.record_view(view.id, session))
+    _session(await _fields(request))
+    return ViewAccepted(counted=await views.record_view(view.id, client_ip(request)))
 
 
 @router.post("/videos/{video_id}/progress", status_code=202, responses=_RESPONSES)

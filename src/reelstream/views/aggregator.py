@@ -5,8 +5,9 @@ Nothing is written per beacon. Each process keeps:
 
 * ``pending views``: video id -> views counted since the last flush;
 * ``pending positions``: (user id, video id) -> the newest position reported (coalesced);
-* ``seen sessions``: (video id, player session id) -> when it was counted, to count a player
-  session once per ``dedupe_window_s``.
+* ``seen``: which (video, client address) pairs were counted within ``dedupe_window_s``
+  (``reelstream.views.seen``), so a client counts once per window whatever ``session`` ids
+  it sends; with a shared backend (Redis) every api instance consults it too.
 
 A flush writes one ``UPDATE videos SET view_count = view_count + :n`` per video and one upsert
 per (user, video), all in one transaction. It runs every ``flush_interval_s`` (the background
@@ -16,8 +17,9 @@ most one interval or one batch. When the database cannot be reached, the batch i
 and retried at the next flush.
 
 The counts are eventually consistent: ``videos.view_count`` lags by at most one flush (plus the
-metadata cache TTL for readers of ``GET /api/v1/videos/{id}``). Deduplication is per process:
-behind a load balancer a session's beacons spread over instances may count once per instance.
+metadata cache TTL for readers of ``GET /api/v1/videos/{id}``). Deduplication is shared when
+Redis is configured; without it (or while it is down) it is per process, so behind a load
+balancer a client's beacons spread over instances may count once per instance.
 """
 
 from __future__ import annotations
@@ -37,10 +39,11 @@ from reelstream.db.base import utcnow
 from reelstream.db.database import Database
 from reelstream.db.errors import DatabaseUnavailable
 from reelstream.db.models import User, Video, WatchPosition
+from reelstream.views.seen import MemorySeen, Seen, seen_key
 
 log = logging.getLogger(__name__)
 
-MAX_SEEN = 200_000  # bound on remembered player sessions (oldest forgotten first)
+STOP_WAIT_S = 30.0  # how long stop() waits for a flush in progress (a database outage)
 
 
 class ViewAggregator:
@@ -51,6 +54,7 @@ class ViewAggregator:
         flush_interval_s: float = 10.0,
         flush_batch: int = 500,
         dedupe_window_s: float = 1800.0,
+        shared: Seen | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.db = db
@@ -61,24 +65,23 @@ class ViewAggregator:
         self._views: dict[str, int] = {}
         self._pending_views = 0
         self._positions: dict[tuple[str, str], tuple[float, dt.datetime]] = {}
-        self._seen: dict[tuple[str, str], float] = {}
+        self._seen = MemorySeen(dedupe_window_s, clock=clock)
+        self._shared = shared
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._halt = asyncio.Event()
 
     # -- beacons
 
-    async def record_view(self, video_id: str, session: str) -> bool:
-        """Count one view of ``video_id`` by the player session ``session``; False when that
-        session was already counted within the window."""
-        now = self._clock()
-        key = (video_id, session)
-        seen = self._seen.get(key)
-        if seen is not None and now - seen < self.dedupe_window_s:
+    async def record_view(self, video_id: str, client: str) -> bool:
+        """Count one view of ``video_id`` by ``client`` (its address as the server sees it);
+        False when that client was already counted for it within the window, here or (with
+        a shared backend) on any instance."""
+        key = seen_key(video_id, client)
+        if not await self._seen.first(key):
             return False
-        self._seen.pop(key, None)  # re-insert: dict order is the age order
-        self._seen[key] = now
-        if len(self._seen) > MAX_SEEN:
-            del self._seen[next(iter(self._seen))]
+        if self._shared is not None and await self._shared.first(key) is False:
+            return False  # counted by another instance (None: the shared store is down)
         self._views[video_id] = self._views.get(video_id, 0) + 1
         self._pending_views += 1
         if self._pending_views >= self.flush_batch:
@@ -119,7 +122,7 @@ class ViewAggregator:
         async with self._lock:
             views, self._views, self._pending_views = self._views, {}, 0
             positions, self._positions = self._positions, {}
-            self._forget_old_sessions()
+            self._seen.forget_old()
             if not views and not positions:
                 return
             try:
@@ -179,32 +182,36 @@ class ViewAggregator:
             for row in rows:
                 await s.execute(stmt, row)
 
-    def _forget_old_sessions(self) -> None:
-        horizon = self._clock() - self.dedupe_window_s
-        while self._seen:
-            key = next(iter(self._seen))
-            if self._seen[key] >= horizon:
-                break
-            del self._seen[key]
-
     # -- background task
 
     async def start(self) -> None:
         if self._task is None:
+            self._halt = asyncio.Event()
             self._task = asyncio.create_task(self._run(), name="views-flush")
 
     async def stop(self) -> None:
-        """Stop the periodic flush and write what is pending."""
+        """Stop the periodic flush and write what is pending. A flush in progress is let
+        finish, never cancelled halfway through its transaction (on SQLite that could leave
+        the write lock held, and every later write would fail with ``database is locked``)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._halt.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), STOP_WAIT_S)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
             self._task = None
         await self.flush()
+        if self._shared is not None:
+            await self._shared.close()
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self.flush_interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._halt.wait(), self.flush_interval_s)
+            if self._halt.is_set():
+                return  # stop() writes what is left
             try:
                 await self.flush()
             except Exception:  # never let the loop die: the next interval tries again
