@@ -32,7 +32,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reelstream import __version__
 from reelstream.config import Settings
 from reelstream.db.base import utcnow
-from reelstream.db.errors import DatabaseUnavailable
 from reelstream.db.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from reelstream.queue.lease import Leases
 from reelstream.queue.retry import RetryPolicy
@@ -233,18 +232,3 @@ class Dispatcher:
 
         await asyncio.gather(*(one(c) for c in batch))
         return len(batch)
-
-    async def run(self) -> None:
-        """Dispatch until cancelled; sleep ``webhook_poll_interval_s`` when nothing is due."""
-        async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as client:
-            while True:
-                try:
-                    sent = await self.run_once(client)
-                except DatabaseUnavailable as exc:
-                    log.warning("webhooks: cannot reach the database: %s", exc)
-                    sent = 0
-                except Exception:
-                    log.exception("webhooks: dispatching failed")
-                    sent = 0
-                if not sent:
-                    await asyncio.sleep(self.settings.webhook_poll_interval_s)
