@@ -1,7 +1,8 @@
 # reelstream — the commands a newcomer needs:
 #   make serve   install what is needed, then run everything on http://127.0.0.1:8000/
 #   make test    install what is needed, then run the test suite (everything; what CI runs)
-#   make test-fast  the unit tier: no browser, no engines, no end-to-end processes (< 2 min)
+#   make test-fast  the unit tier: no browser, no engines, no end-to-end processes (~2 min;
+#                three xdist workers: the tests wait on I/O often enough to use a third)
 #   make check   lint (ruff), format check, type-check (mypy) and the import contracts
 #   make cluster the scale-out stack on this machine (PostgreSQL, Redis, Swift, nginx; see README)
 .PHONY: serve cluster test test-fast check format install assets bench clean
@@ -30,7 +31,7 @@ test: install assets
 	.venv/bin/python -m pytest $(PYTEST_ARGS)
 
 test-fast: install assets
-	.venv/bin/python -m pytest -n 2 -m "not e2e and not browser and not engine" $(PYTEST_ARGS)
+	.venv/bin/python -m pytest -n 3 -m "not e2e and not browser and not engine" $(PYTEST_ARGS)
 
 check: install
 	.venv/bin/ruff check src tests benchmarks

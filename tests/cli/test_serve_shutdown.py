@@ -12,8 +12,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support import run_server
+
+pytestmark = pytest.mark.e2e  # real server processes
 
 FAST = {
     "heartbeat_s": 0.05,
