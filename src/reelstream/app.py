@@ -47,8 +47,12 @@ def create_app(
     """Build the ASGI app. ``run_workers`` overrides ``settings.embedded_workers``."""
     settings = settings or Settings()
     settings.prepare()
-    if role in ("all", "api"):  # they sign playback URLs
-        settings.require_public_base_url()
+    if role in ("all", "api") and settings.require_public_base_url():  # they sign URLs
+        log.warning(
+            "public_base_url is not set: playback URLs use %s (this server listens on a "
+            "loopback address only); behind a proxy, set REELSTREAM_PUBLIC_BASE_URL",
+            settings.public_base_url,
+        )
     services = build_services(settings)
     limiter = RateLimiter(settings)
     views = None

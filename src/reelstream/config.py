@@ -7,6 +7,7 @@ Every field can be set from the environment as ``REELSTREAM_<FIELD>`` (upper cas
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -289,17 +290,28 @@ class Settings(BaseSettings):
                         "set a real secret or use REELSTREAM_ENV=development"
                     )
 
-    def require_public_base_url(self) -> None:
+    def require_public_base_url(self) -> bool:
         """Outside development, a process that signs playback URLs (the ``all`` and ``api``
         roles) needs ``public_base_url``: without it the URLs would be built from the request's
-        ``Host`` header, which a client chooses."""
-        if self.public_base_url is None and not self.is_development:
-            raise ConfigError(
-                "public_base_url (REELSTREAM_PUBLIC_BASE_URL) must be set outside development: "
-                "signed playback URLs are built on it, never on the request's Host header; set "
-                "it to the address clients use, e.g. https://videos.example.com, or use "
-                "REELSTREAM_ENV=development"
-            )
+        ``Host`` header, which a client chooses.
+
+        A server that listens on a loopback address only (``reelstream serve`` as it comes)
+        can be reached by local clients only, so its own address is the base: it is taken as
+        ``public_base_url`` and True is returned (the caller says so in its log). Any other
+        listening address without the setting is a ``ConfigError``.
+        """
+        if self.public_base_url is not None or self.is_development:
+            return False
+        if _is_loopback(self.host):
+            host = f"[{self.host}]" if ":" in self.host else self.host
+            self.public_base_url = f"http://{host}:{self.port}"
+            return True
+        raise ConfigError(
+            "public_base_url (REELSTREAM_PUBLIC_BASE_URL) must be set outside development "
+            f"when listening on {self.host}: signed playback URLs are built on it, never on the "
+            "request's Host header; set it to the address clients use, e.g. "
+            "https://videos.example.com, or use REELSTREAM_ENV=development"
+        )
 
     def _stored_key(self, name: str) -> str:
         path = self.data_dir / "secrets" / name
@@ -312,3 +324,13 @@ class Settings(BaseSettings):
         tmp.chmod(0o600)
         tmp.replace(path)
         return value
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether ``host`` (a listening address) is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

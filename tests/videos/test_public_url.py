@@ -30,12 +30,39 @@ def _production(tmp_path: Path, **kw: object) -> Settings:
     )
 
 
-def test_production_without_public_base_url_fails_at_startup(tmp_path: Path) -> None:
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.7", "videos.internal"])
+def test_production_without_public_base_url_fails_at_startup(tmp_path: Path, host: str) -> None:
+    """Listening anywhere but on loopback, production needs the setting."""
     with pytest.raises(ConfigError, match="REELSTREAM_PUBLIC_BASE_URL"):
-        create_app(_production(tmp_path))
+        create_app(_production(tmp_path, host=host))
     with pytest.raises(ConfigError, match="public_base_url"):
-        create_app(_production(tmp_path), role="api")
-    create_app(_production(tmp_path), role="origin")  # signs nothing: no need
+        create_app(_production(tmp_path, host=host), role="api")
+    create_app(_production(tmp_path, host=host), role="origin")  # signs nothing: no need
+
+
+@pytest.mark.parametrize(
+    ("host", "base"),
+    [
+        ("127.0.0.1", "http://127.0.0.1:8123"),
+        ("::1", "http://[::1]:8123"),
+        ("localhost", "http://localhost:8123"),
+    ],
+)
+def test_a_loopback_only_server_signs_urls_on_its_own_address(
+    tmp_path: Path, host: str, base: str
+) -> None:
+    """``reelstream serve`` as it comes (production, 127.0.0.1) starts, and its signed URLs use
+    the address it listens on, never the request's Host."""
+    settings = _production(tmp_path, host=host, port=8123)
+    with TestClient(create_app(settings)) as c:
+        assert settings.public_base_url == base
+        sign_in(c)
+        services = c.app.state.services  # type: ignore[attr-defined]
+        assert c.portal is not None
+        vid = c.portal.call(create_video, services, "clip")
+        c.portal.call(publish_fake, services, vid)
+        body = c.get(f"/api/v1/videos/{vid}/playback", headers={"Host": "evil.example"}).json()
+        assert body["hls_url"].startswith(f"{base}/media/{vid}/"), body
 
 
 def test_development_needs_no_public_base_url(tmp_path: Path) -> None:
