@@ -199,6 +199,20 @@ async def test_reads_use_the_replica_and_fall_back_to_the_primary(
     # a replica that does not answer in time is (rightly) skipped for the primary
     db = Database(primary_url, replica_url, timeout_s=10)
     try:
+        # streaming replication is asynchronous: wait (bounded) until the standby has replayed
+        # the migration, or a write on it would fail for a missing table, not for read-only
+        standby = Database(replica_url, timeout_s=10)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                async with standby.read() as s:
+                    found = (await s.execute(text("SELECT to_regclass('videos')"))).scalar()
+                if found is not None:
+                    break
+                assert time.monotonic() < deadline, "the standby never replayed the migration"
+                await asyncio.sleep(0.1)
+        finally:
+            await standby.dispose()
         async with db.read() as s:
             assert (await s.execute(text("SELECT pg_is_in_recovery()"))).scalar() is True
         async with db.read(primary=True) as s:
