@@ -34,6 +34,18 @@ DEFAULT_TIMEOUT_S: Final = 0.25
 DEFAULT_BREAKER_S: Final = 5.0
 
 
+def fail_fast_client(url: str, timeout_s: float) -> aioredis.Redis:
+    """A Redis client that gives up at once: short connect and command timeouts, no retries,
+    no health-check round trips (callers fall back when Redis is away)."""
+    return aioredis.Redis.from_url(
+        url,
+        socket_connect_timeout=timeout_s,
+        socket_timeout=timeout_s,
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=0,
+    )
+
+
 class _Skipped:
     """The call did not reach Redis (breaker open, or it failed)."""
 
@@ -95,13 +107,7 @@ class RedisCache(Cache):
         breaker_s: float = DEFAULT_BREAKER_S,
         metrics: Metrics | None = None,
     ) -> None:
-        self._client = aioredis.Redis.from_url(
-            url,
-            socket_connect_timeout=timeout_s,
-            socket_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 0),
-            health_check_interval=0,
-        )
+        self._client = fail_fast_client(url, timeout_s)
         # A hard bound over connect + command, whatever the socket layer does.
         self._deadline_s = 2 * timeout_s
         self.breaker = CircuitBreaker(breaker_s)

@@ -24,11 +24,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-
-from reelstream.cache.redis import CircuitBreaker
+from reelstream.cache.redis import CircuitBreaker, fail_fast_client
 from reelstream.config import Settings
 
 log = logging.getLogger(__name__)
@@ -86,13 +82,7 @@ class MemorySeen(Seen):
 class RedisSeen(Seen):
     def __init__(self, url: str, window_s: float, *, timeout_s: float = TIMEOUT_S) -> None:
         self.window_s = window_s
-        self._client = aioredis.Redis.from_url(
-            url,
-            socket_connect_timeout=timeout_s,
-            socket_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 0),
-            health_check_interval=0,
-        )
+        self._client = fail_fast_client(url, timeout_s)
         self._deadline_s = 2 * timeout_s
         self.breaker = CircuitBreaker(BREAKER_S)
 
