@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from benchmarks.load.profile import Profile
 from benchmarks.load.recorder import Recorder, Sample, ServerSample, UploadResult, ViewerSession
@@ -113,7 +115,7 @@ def test_no_cache_header_means_no_hit_ratio_and_a_note() -> None:
 
 
 def test_recovery_is_when_p99_stays_near_the_baseline() -> None:
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"t": 10, "api_p99_ms": 500.0},
         {"t": 11, "api_p99_ms": 12.0},
         {"t": 12, "api_p99_ms": 300.0},  # not yet: it went up again
