@@ -193,7 +193,8 @@ def from_args(argv: list[str] | None = None) -> LoadConfig:
     base_url = base_url.rstrip("/")
     if not metrics:  # the embedded server: one process serves API and origin
         metrics = [f"{base_url}/metrics"]
-        origin_metrics = origin_metrics or metrics
+    # /media requests are counted wherever they are served (an API-only process has none)
+    origin_metrics = origin_metrics or metrics
     cfg = LoadConfig(
         base_url=base_url,
         token=token,

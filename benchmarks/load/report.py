@@ -306,6 +306,11 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 def _notes(report: dict[str, Any]) -> Iterable[str]:
     yield from report.get("notes", [])
+    for actor, n in report.get("client_overflow", {}).items():
+        yield (
+            f"the harness dropped {n} {actor} arrivals (its own in-flight bound was full): "
+            "the client, not the server, was the limit there"
+        )
     if "api_recovery_s" in report:
         yield f"API recovery after the spike: {_fmt(report['api_recovery_s'])} s"
     yield f"acknowledged uploads: {len(report['acknowledged_uploads'])}"

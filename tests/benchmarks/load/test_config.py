@@ -69,3 +69,8 @@ def test_mix_and_sizes() -> None:
     assert parse_size("256K") == 256 * 1024
     assert parse_size("1MiB") == 1024**2
     assert parse_size("100") == 100
+
+
+def test_origin_fetches_are_counted_on_every_metrics_url_unless_told() -> None:
+    cfg = from_args(["--base-url", "http://127.0.0.1:1", "--metrics-url", "http://127.0.0.1:2/m"])
+    assert cfg.origin_metrics_urls == ["http://127.0.0.1:2/m"]
