@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 
 MIN_GAP_S = 1e-4
 
@@ -24,7 +24,7 @@ async def arrivals(
     deadline: float,
     stop: asyncio.Event,
     rng: random.Random,
-) -> AsyncIterator[float]:
+) -> AsyncGenerator[float, None]:
     """Yields the scheduled time of each arrival (seconds on ``now``'s clock), on time."""
     if peak <= 0:
         return

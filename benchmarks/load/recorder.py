@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sample:
     t: float  # when the request was scheduled (API clients) or sent (the others)
     kind: str  # "segment", "api.get", "upload.patch", ...

@@ -154,18 +154,20 @@ def phase_report(rec: Recorder, phase: Phase) -> dict[str, Any]:
 
 def timeline(rec: Recorder, end_s: float) -> list[dict[str, Any]]:
     """Per second: API requests, their p99 (admitted: answered below 400), 503s; segment p99."""
+    seconds = max(0, math.ceil(end_s))
+    by_second: list[list[Sample]] = [[] for _ in range(seconds)]
+    for s in rec.samples:
+        if 0 <= s.t < seconds:
+            by_second[int(s.t)].append(s)
+    depths: list[list[float]] = [[] for _ in range(seconds)]
+    for m in rec.server:
+        if 0 <= m.t < seconds:
+            depths[int(m.t)] += [v for k, v in m.values.items() if k in QUEUE_DEPTH_NAMES]
     rows = []
-    for sec in range(math.ceil(end_s)):
-        inside = [s for s in rec.samples if sec <= s.t < sec + 1]
+    for sec in range(seconds):
+        inside, depth = by_second[sec], depths[sec]
         api = [s for s in inside if s.kind.startswith("api.")]
         segs = [s.latency_s for s in inside if s.kind == "segment" and not s.failed]
-        depth = [
-            v
-            for s in rec.server
-            if sec <= s.t < sec + 1
-            for k, v in s.values.items()
-            if k in QUEUE_DEPTH_NAMES
-        ]
         rows.append(
             {
                 "t": sec,

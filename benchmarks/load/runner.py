@@ -8,6 +8,7 @@ players), API clients and uploaders (with the token), and the sampler.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from typing import Any
 
@@ -60,7 +61,7 @@ async def _uploaders(cfg: LoadConfig, rec: Recorder, rng: random.Random, deadlin
     started = 0
     async with http_client(cfg.upload_inflight, max(cfg.timeout_s, 60), cfg.token) as http:
 
-        async def one(n: int) -> None:
+        async def one(n: int, seed: float) -> None:
             async with slots:
                 try:
                     await upload(
@@ -71,29 +72,31 @@ async def _uploaders(cfg: LoadConfig, rec: Recorder, rng: random.Random, deadlin
                         title=f"load upload {n}",
                         chunk_bytes=cfg.chunk_bytes,
                         interrupt_prob=cfg.interrupt_prob,
-                        rng=random.Random(rng.random()),
+                        rng=random.Random(seed),
                     )
                 except BudgetSpent:
                     return
 
+        upload_arrivals = arrivals(
+            rate,
+            cfg.upload_rate * factor,
+            now=rec.now,
+            deadline=deadline,
+            stop=rec.stop,
+            rng=rng,
+        )
         try:
-            async for _ in arrivals(
-                rate,
-                cfg.upload_rate * factor,
-                now=rec.now,
-                deadline=deadline,
-                stop=rec.stop,
-                rng=rng,
-            ):
-                if len(tasks) >= 4 * cfg.upload_inflight:
-                    rec.dropped("upload")
-                    continue
-                started += 1
-                task = asyncio.create_task(one(started))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-                if started >= cfg.max_uploads:
-                    break
+            async with contextlib.aclosing(upload_arrivals):
+                async for _ in upload_arrivals:
+                    if len(tasks) >= 4 * cfg.upload_inflight:
+                        rec.dropped("upload")
+                        continue
+                    started += 1
+                    task = asyncio.create_task(one(started, rng.random()))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                    if started >= cfg.max_uploads:
+                        break
             if tasks:  # uploads in flight may finish (acknowledged ones matter most)
                 await asyncio.wait(tasks, timeout=cfg.drain_s)
         finally:
@@ -108,7 +111,10 @@ async def run(cfg: LoadConfig) -> dict[str, Any]:
     n = len(videos)
     s = cfg.zipf_s if cfg.zipf_s is not None else s_for_share(n)
     top = top_count(n, 0.04)
-    popularity = ZipfSampler([v.id for v in videos], s, random.Random(rng.random()))
+    ids = [v.id for v in videos]
+    # one sampler per actor kind, so each draws the same sequence whatever the timing
+    watched = ZipfSampler(ids, s, random.Random(rng.random()))
+    requested = ZipfSampler(ids, s, random.Random(rng.random()))
     by_id = {v.id: v for v in videos}
     profile = cfg.profile
     deadline = profile.total_s
@@ -140,7 +146,7 @@ async def run(cfg: LoadConfig) -> dict[str, Any]:
                 rec,
                 cfg.base_url,
                 opts,
-                popularity.sample,
+                watched.sample,
                 arrivals(
                     viewer_rate,
                     cfg.viewer_rate * profile.peak,
@@ -160,7 +166,7 @@ async def run(cfg: LoadConfig) -> dict[str, Any]:
                     rec,
                     cfg.base_url,
                     mix=mix,
-                    pick=lambda: by_id[popularity.sample()],
+                    pick=lambda: by_id[requested.sample()],
                     arrivals=arrivals(
                         api_rate,
                         cfg.api_rate * profile.peak,

@@ -74,7 +74,9 @@ class Viewer:
             await self._play(base_url)
         except SessionFailed:
             s.outcome = "failed"
-        except (asyncio.CancelledError, BudgetSpent):
+        except BudgetSpent:
+            s.outcome = "cut"
+        except asyncio.CancelledError:
             s.outcome = "cut"
             raise
         finally:
