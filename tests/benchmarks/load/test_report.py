@@ -126,3 +126,11 @@ def test_recovery_is_when_p99_stays_near_the_baseline() -> None:
     assert recovery_s(rows, 10.0, 10.0) == 3.0
     assert recovery_s(rows, None, 10.0) is None
     assert recovery_s(rows[:1], 10.0, 10.0) is None
+
+
+def test_the_request_budget_stops_the_run_when_spent() -> None:
+    rec = Recorder(max_requests=2)
+    assert rec.take() and rec.take()
+    assert not rec.stop.is_set()
+    assert not rec.take()
+    assert rec.stop.is_set() and rec.sent == 2
