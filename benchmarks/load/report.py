@@ -205,7 +205,13 @@ def build(rec: Recorder, profile: Profile, info: dict[str, Any]) -> dict[str, An
         "total": phase_report(rec, whole),
         "acknowledged_uploads": [u.video_id for u in rec.uploads if u.acknowledged],
         "failed_uploads": [
-            {"video_id": u.video_id, "error": u.error} for u in rec.uploads if not u.acknowledged
+            {"video_id": u.video_id, "error": u.error}
+            for u in rec.uploads
+            if not u.acknowledged and u.error
+        ],
+        # cut by the deadline (after --drain) or the request budget: neither kept nor refused
+        "unfinished_uploads": [
+            u.video_id for u in rec.uploads if not u.acknowledged and not u.error
         ],
         "client_overflow": dict(rec.overflow),
         "requests_sent": rec.sent,

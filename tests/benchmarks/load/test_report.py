@@ -46,6 +46,7 @@ def _recorder() -> Recorder:
     rec.uploads += [
         UploadResult(3.0, "v1", 100, acknowledged=True, interruptions=1, resumes=1),
         UploadResult(16.0, "v2", 100, error="patch: 500"),
+        UploadResult(29.0, "v3", 100),  # still sending when the run ended
     ]
     # the origin's /media counter and the queue depth, sampled once a second
     for t, fetched, queued in [(0.5, 10, 0), (9.5, 14, 2), (15.0, 20, 7), (25.0, 21, 1)]:
@@ -98,6 +99,7 @@ def test_the_report_splits_counts_and_percentiles_by_phase() -> None:
     assert report["total"]["requests"]["api.get"]["count"] == 23
     assert report["acknowledged_uploads"] == ["v1"]
     assert report["failed_uploads"] == [{"video_id": "v2", "error": "patch: 500"}]
+    assert report["unfinished_uploads"] == ["v3"]
     assert len(report["timeline"]) == 30
     assert report["api_recovery_s"] == pytest.approx(1.0)  # first second after 20 with requests
     assert "notes" not in report  # the media responses carried X-Cache-Status
