@@ -69,6 +69,48 @@ class Metrics:
             ["op"],
             registry=r,
         )
+        # -- admission control (reelstream.http.admission) and what an autoscaler reads
+        self.http_inflight = Gauge(
+            "reelstream_http_inflight",
+            "HTTP requests in flight in this process, by admission pool (api, media, uploads)",
+            ["pool"],
+            registry=r,
+        )
+        self.http_inflight_limit = Gauge(
+            "reelstream_http_inflight_limit",
+            "the admission bound of each pool in this process (0: unbounded)",
+            ["pool"],
+            registry=r,
+        )
+        self.http_shed = Counter(
+            "reelstream_http_shed",
+            "requests refused with 503 + Retry-After because their pool was full",
+            ["pool"],
+            registry=r,
+        )
+        self.jobs_queued = Gauge(
+            "reelstream_jobs_queued",
+            "queued jobs by kind (ready now or waiting for a retry's backoff)",
+            ["kind"],
+            registry=r,
+        )
+        self.jobs_oldest_ready_age = Gauge(
+            "reelstream_jobs_oldest_ready_age_seconds",
+            "how long the oldest job ready to run has waited for a worker, by kind (0: none)",
+            ["kind"],
+            registry=r,
+        )
+        self.worker_slots = Gauge(
+            "reelstream_worker_slots",
+            "job slots of the running worker processes: total, and busy running a job",
+            ["state"],
+            registry=r,
+        )
+        self.worker_utilization = Gauge(
+            "reelstream_worker_utilization",
+            "busy slots / total slots of the running worker processes (0 when there is none)",
+            registry=r,
+        )
 
 
 class MetricsMiddleware:
