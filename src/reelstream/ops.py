@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from reelstream.db.errors import DatabaseUnavailable
 from reelstream.db.models import JOB_STATES
 from reelstream.http.deps import ServicesDep
+from reelstream.observability.metrics import exposition
 from reelstream.queue import workers as registry
 from reelstream.queue.kinds import JOB_KINDS
 
@@ -77,4 +78,4 @@ async def metrics(services: ServicesDep, request: Request) -> Response:
             m.worker_slots.labels("total").set(total)
             m.worker_slots.labels("busy").set(busy)
             m.worker_utilization.set(busy / total if total else 0.0)
-    return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(exposition(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)

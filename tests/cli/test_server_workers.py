@@ -3,7 +3,8 @@
 The job workers run in exactly one of them (the holder of ``<data_dir>/workers.lock``); when
 that process is SIGKILLed the port keeps answering, the supervisor starts a new process, and
 another process takes the job workers over within seconds. SIGTERM to the parent stops every
-process gracefully (the pool marks itself stopped in the workers registry)."""
+process gracefully (the pool marks itself stopped in the workers registry). ``/metrics``
+reports the requests of every process, whichever one answers the scrape."""
 
 from __future__ import annotations
 
@@ -43,6 +44,21 @@ def running_pools(data_dir: Path) -> set[int]:
     return {int(r[0]) for r in rows}
 
 
+REQUESTS = 40
+NOT_FOUND = (
+    'reelstream_http_requests_total{method="GET",route="/api/v1/videos/{video_id}",status="404"}'
+)
+
+
+def not_found(base_url: str) -> float:
+    """The 404s of ``GET /api/v1/videos/{id}`` that ``/metrics`` reports."""
+    text = httpx.get(f"{base_url}/metrics", timeout=5).text
+    for line in text.splitlines():
+        if line.startswith(NOT_FOUND):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
 def eventually(check: Callable[[], Any], what: str, timeout: float = 30) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -74,6 +90,13 @@ def test_workers_share_the_port_survive_a_killed_process_and_stop_together(
         time.sleep(3)  # more than one election period: still one pool for the data dir
         assert running_pools(data) == {leader_pid}
 
+        # /metrics answers for every process, whichever one takes the scrape
+        for _ in range(REQUESTS):  # a new connection each: the kernel spreads them
+            r = httpx.get(f"{server.base_url}/api/v1/videos/AAAAAAAAAAAAAAAA", timeout=5)
+            assert r.status_code == 404
+        for _ in range(6):
+            assert not_found(server.base_url) == REQUESTS
+
         psutil.Process(leader_pid).kill()  # SIGKILL
         for _ in range(20):  # the other process answers meanwhile, on the same port
             assert httpx.get(f"{server.base_url}/healthz", timeout=5).status_code == 200
@@ -88,6 +111,8 @@ def test_workers_share_the_port_survive_a_killed_process_and_stop_together(
         )
         assert len(new_leader) == 1, new_leader
         assert httpx.get(f"{server.base_url}/readyz", timeout=5).status_code == 200
+        for _ in range(6):  # the dead process's requests still count: no counter goes back
+            assert not_found(server.base_url) == REQUESTS
 
         server.proc.send_signal(signal.SIGTERM)
         server.proc.wait(60)

@@ -11,13 +11,15 @@ spawned, not forked, so they get their settings from the environment: this modul
 resolved ``REELSTREAM_*`` values (data dir, host, port, role) there and hands uvicorn the
 factory ``reelstream.app:create_app_from_env``. What must happen once per data dir happens
 before: the data folders and signing key (``Settings.prepare``) and the migrations; the job
-workers of the ``all`` role run in one process at a time (``reelstream.worker.ElectedPool``).
+workers of the ``all`` role run in one process at a time (``reelstream.worker.ElectedPool``);
+``/metrics`` merges every process's values from ``<data_dir>/metrics-<port>`` (removed at exit).
 One process (``workers`` = 1) is the app object served directly, as before.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +28,7 @@ import click
 from reelstream import __version__
 from reelstream.config import Settings
 from reelstream.observability.logging import configure_logging
+from reelstream.observability.metrics import MULTIPROC_ENV
 
 if TYPE_CHECKING:
     from reelstream.app import Role
@@ -77,10 +80,20 @@ def run_role(
             "REELSTREAM_HTTP_WORKERS": str(n),
         }
     )
+    metrics_dir = None
+    if MULTIPROC_ENV not in os.environ:  # one /metrics for all processes (observability.metrics)
+        metrics_dir = settings.data_dir.resolve() / f"metrics-{settings.port}"
+        shutil.rmtree(metrics_dir, ignore_errors=True)  # a previous run's values
+        metrics_dir.mkdir(parents=True)
+        os.environ[MULTIPROC_ENV] = str(metrics_dir)
     click.echo(f"reelstream {__version__} ({role}, {n} processes) on {where}")
-    uvicorn.run(
-        "reelstream.app:create_app_from_env",
-        factory=True,
-        workers=n,
-        **options,  # type: ignore[arg-type]
-    )
+    try:
+        uvicorn.run(
+            "reelstream.app:create_app_from_env",
+            factory=True,
+            workers=n,
+            **options,  # type: ignore[arg-type]
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
