@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from reelstream.observability.metrics import multiprocess
+
 if TYPE_CHECKING:
     from prometheus_client import Counter, Gauge
 
@@ -78,6 +80,9 @@ class Pool:
     gauge: Gauge | None = field(default=None, repr=False)
     shed_counter: Counter | None = field(default=None, repr=False)
 
+    def count(self) -> float:
+        return self.inflight
+
 
 def pools_from_settings(settings: Settings) -> dict[str, int]:
     return {
@@ -98,8 +103,13 @@ class AdmissionMiddleware:
         for name in ("api", "media", "uploads"):
             self.pools.setdefault(name, Pool(name, 0))
         if metrics is not None:
+            shared = multiprocess()
             for pool in self.pools.values():
-                pool.gauge = metrics.http_inflight.labels(pool.name)
+                gauge = metrics.http_inflight.labels(pool.name)
+                if shared:  # the value lives in a file other processes' scrapes read
+                    pool.gauge = gauge
+                else:  # read at scrape time: nothing to update per request (~1.5 us saved)
+                    gauge.set_function(pool.count)
                 pool.shed_counter = metrics.http_shed.labels(pool.name)
                 metrics.http_inflight_limit.labels(pool.name).set(pool.limit)
 

@@ -170,6 +170,11 @@ class MetricsMiddleware:
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
+def multiprocess() -> bool:
+    """Whether metric values are shared between server processes (``--workers N``)."""
+    return bool(os.environ.get(MULTIPROC_ENV))
+
+
 def exposition(registry: CollectorRegistry) -> bytes:
     """The text exposition of ``registry``, or with ``PROMETHEUS_MULTIPROC_DIR`` set, of every
     server process's metrics merged (see the module docstring)."""
