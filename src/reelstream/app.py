@@ -58,10 +58,12 @@ def create_app(
     run_workers: bool | None = None,
     migrate: bool = True,
     elect_workers: bool = False,
+    bootstrap: bool = True,
 ) -> FastAPI:
     """Build the ASGI app. ``run_workers`` overrides ``settings.embedded_workers``;
     ``elect_workers``: run them only while holding the data dir's lock (several processes
-    serve one data dir)."""
+    serve one data dir); ``bootstrap``: create the development admin at start (the CLI does it
+    once before starting several processes)."""
     settings = settings or Settings()
     settings.prepare()
     if role in ("all", "api") and settings.require_public_base_url():  # they sign URLs
@@ -93,7 +95,7 @@ def create_app(
         if migrate and role != "origin":  # the origin never queries the database
             await anyio.to_thread.run_sync(upgrade, settings.resolved_database_url)
         await services.start()
-        if role != "origin":  # development mode: the first admin (reelstream.auth.bootstrap)
+        if bootstrap and role != "origin":  # development: the first admin (auth.bootstrap)
             from reelstream.auth.bootstrap import bootstrap_admin
 
             await bootstrap_admin(services)
@@ -177,8 +179,9 @@ def create_app(
 
 def create_app_from_env() -> FastAPI:
     """The app of one of several server processes (uvicorn ``factory=True``): settings from
-    the environment, the role from ``REELSTREAM_ROLE``; the CLI migrated the database before
-    starting them, and the job workers of the ``all`` role run in one process at a time."""
+    the environment, the role from ``REELSTREAM_ROLE``; the CLI migrated the database and
+    created the development admin before starting them; the job workers of the ``all`` role
+    run in one process at a time."""
     from reelstream.observability.logging import configure_logging
 
     role = os.environ.get(ROLE_ENV, "all")
@@ -186,4 +189,4 @@ def create_app_from_env() -> FastAPI:
         raise ValueError(f"{ROLE_ENV}={role!r} is not one of {', '.join(ROLES)}")
     settings = Settings()
     configure_logging(settings.log_level)
-    return create_app(settings, role=role, migrate=False, elect_workers=True)
+    return create_app(settings, role=role, migrate=False, elect_workers=True, bootstrap=False)

@@ -19,7 +19,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.support import run_server
+from tests.support import ADMIN_HEADERS, run_server
 
 pytestmark = pytest.mark.e2e  # real server processes
 
@@ -87,6 +87,10 @@ def test_workers_share_the_port_survive_a_killed_process_and_stop_together(
         )
         assert len(leader) == 1, leader
         (leader_pid,) = leader
+        # the development admin was made once, before the processes started, with its token
+        assert server.log_path.read_text().count("created the first admin") == 1
+        r = httpx.get(f"{server.base_url}/api/v1/admin/workers", headers=ADMIN_HEADERS, timeout=5)
+        assert r.status_code == 200
         time.sleep(3)  # more than one election period: still one pool for the data dir
         assert running_pools(data) == {leader_pid}
 

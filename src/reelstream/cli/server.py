@@ -10,7 +10,8 @@ With ``workers`` > 1, uvicorn's supervisor starts that many processes on one lis
 spawned, not forked, so they get their settings from the environment: this module writes the
 resolved ``REELSTREAM_*`` values (data dir, host, port, role) there and hands uvicorn the
 factory ``reelstream.app:create_app_from_env``. What must happen once per data dir happens
-before: the data folders and signing key (``Settings.prepare``) and the migrations; the job
+before: the data folders and signing key (``Settings.prepare``), the migrations and the
+development admin (``reelstream.auth.bootstrap``); the job
 workers of the ``all`` role run in one process at a time (``reelstream.worker.ElectedPool``);
 ``/metrics`` merges every process's values from ``<data_dir>/metrics-<port>`` (removed at exit).
 One process (``workers`` = 1) is the app object served directly, as before.
@@ -18,6 +19,7 @@ One process (``workers`` = 1) is the app object served directly, as before.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from pathlib import Path
@@ -71,6 +73,8 @@ def run_role(
         click.echo(f"reelstream {__version__} ({role}) on {where}")
         uvicorn.run(app, **options)  # type: ignore[arg-type]
         return
+    if role != "origin":
+        asyncio.run(_bootstrap(settings))  # once, not in each process
     os.environ.update(
         {
             ROLE_ENV: role,
@@ -97,3 +101,15 @@ def run_role(
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+async def _bootstrap(settings: Settings) -> None:
+    """The development admin (``reelstream.auth.bootstrap``), before the processes start."""
+    from reelstream.auth.bootstrap import bootstrap_admin
+    from reelstream.services import build_services
+
+    services = build_services(settings)
+    try:
+        await bootstrap_admin(services)
+    finally:
+        await services.close()
