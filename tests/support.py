@@ -130,6 +130,7 @@ def server_env(data_dir: Path, **settings: object) -> dict[str, str]:
         {
             "REELSTREAM_ENV": "development",
             "REELSTREAM_DATA_DIR": str(data_dir),
+            "REELSTREAM_HTTP_WORKERS": "1",  # one server process unless a test asks for more
             "REELSTREAM_LEASE_S": "6",
             "REELSTREAM_HEARTBEAT_S": "1",
             "REELSTREAM_REAPER_INTERVAL_S": "1",

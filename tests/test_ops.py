@@ -72,3 +72,53 @@ def test_metrics_count_workers_by_state(client: TestClient) -> None:
     assert 'reelstream_workers{state="running"} 1.0' in text
     assert 'reelstream_workers{state="stale"} 1.0' in text
     assert 'reelstream_workers{state="stopped"} 1.0' in text
+
+
+def test_metrics_expose_what_an_autoscaler_needs(client: TestClient) -> None:
+    """In-flight requests and sheds per pool, the queue's backlog by kind with the oldest ready
+    job's wait, and the running workers' slot utilisation (from the workers registry)."""
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from reelstream.db.base import utcnow
+    from reelstream.db.models import Job
+    from reelstream.queue import workers as registry
+    from reelstream.videos import repository as videos
+
+    services = client.app.state.services  # type: ignore[attr-defined]
+
+    async def arrange() -> None:
+        for _ in range(2):
+            async with services.db.transaction() as s:
+                video = await videos.create_video(s, title="t", filename="t.mp4")
+                await videos.mark_uploaded(s, video, source_key="k", source_bytes=1)
+                await services.queue.enqueue(s, video.id)
+        async with services.db.transaction() as s:
+            await s.execute(update(Job).values(run_at=utcnow() - dt.timedelta(seconds=90)))
+        await registry.register(services.db, "a:1", slots=2)
+        await registry.register(services.db, "b:2", slots=2)
+        await registry.beat(services.db, "a:1", running=2)
+        await registry.beat(services.db, "b:2", running=1)
+        await registry.register(services.db, "c:3", slots=8)  # stopped: not counted
+        await registry.mark_stopped(services.db, "c:3")
+
+    client.portal.call(arrange)  # type: ignore[union-attr]
+    text = client.get("/metrics").text
+    samples = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+    assert samples['reelstream_jobs_queued{kind="transcode"}'] == 2
+    assert samples['reelstream_jobs_queued{kind="poster"}'] == 0
+    assert 90 <= samples['reelstream_jobs_oldest_ready_age_seconds{kind="transcode"}'] < 150
+    assert samples['reelstream_jobs_oldest_ready_age_seconds{kind="poster"}'] == 0
+    assert samples['reelstream_worker_slots{state="total"}'] == 4
+    assert samples['reelstream_worker_slots{state="busy"}'] == 3
+    assert samples["reelstream_worker_utilization"] == 0.75
+    for pool in ("api", "media", "uploads"):
+        assert f'reelstream_http_inflight{{pool="{pool}"}}' in samples
+        assert f'reelstream_http_shed_total{{pool="{pool}"}}' in samples
+    # the /metrics request itself is never counted in flight
+    assert samples['reelstream_http_inflight{pool="api"}'] == 0

@@ -9,14 +9,21 @@ One code base, three roles (``role``):
 
 Every role serves ``/healthz``, ``/readyz`` and ``/metrics``. No role keeps state another
 instance needs: everything lives in the database, the blob store and (optionally) Redis.
+Requests beyond each process's in-flight bounds are shed with a 503 (``reelstream.http.admission``).
+
+``create_app_from_env`` is the factory the CLI hands uvicorn when it runs several processes on
+one port (``--workers N``): each process builds its app from ``REELSTREAM_*`` variables, and
+with the ``all`` role only the one holding the data dir's lock runs the job workers
+(``reelstream.worker.ElectedPool``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import anyio
 from fastapi import Depends, FastAPI
@@ -24,6 +31,7 @@ from fastapi import Depends, FastAPI
 from reelstream import __version__
 from reelstream.config import Settings
 from reelstream.db.migrate import upgrade
+from reelstream.http.admission import AdmissionMiddleware, pools_from_settings
 from reelstream.http.errors import install_error_handlers
 from reelstream.http.openapi import install_openapi
 from reelstream.ingest.service import build_upload_service
@@ -32,9 +40,15 @@ from reelstream.ratelimit.deps import RateLimitHeaders, limit_api, limit_beacons
 from reelstream.ratelimit.limiter import RateLimiter
 from reelstream.services import build_services
 
+if TYPE_CHECKING:
+    from reelstream.worker import ElectedPool, WorkerPool
+
 log = logging.getLogger(__name__)
 
 Role = Literal["all", "api", "origin"]
+ROLES: tuple[Role, ...] = ("all", "api", "origin")
+ROLE_ENV = "REELSTREAM_ROLE"
+"""Which role ``create_app_from_env`` builds; set by the CLI for its server processes."""
 
 
 def create_app(
@@ -43,8 +57,13 @@ def create_app(
     role: Role = "all",
     run_workers: bool | None = None,
     migrate: bool = True,
+    elect_workers: bool = False,
+    bootstrap: bool = True,
 ) -> FastAPI:
-    """Build the ASGI app. ``run_workers`` overrides ``settings.embedded_workers``."""
+    """Build the ASGI app. ``run_workers`` overrides ``settings.embedded_workers``;
+    ``elect_workers``: run them only while holding the data dir's lock (several processes
+    serve one data dir); ``bootstrap``: create the development admin at start (the CLI does it
+    once before starting several processes)."""
     settings = settings or Settings()
     settings.prepare()
     if role in ("all", "api") and settings.require_public_base_url():  # they sign URLs
@@ -76,15 +95,18 @@ def create_app(
         if migrate and role != "origin":  # the origin never queries the database
             await anyio.to_thread.run_sync(upgrade, settings.resolved_database_url)
         await services.start()
-        if role != "origin":  # development mode: the first admin (reelstream.auth.bootstrap)
+        if bootstrap and role != "origin":  # development: the first admin (auth.bootstrap)
             from reelstream.auth.bootstrap import bootstrap_admin
 
             await bootstrap_admin(services)
-        pool = None
+        pool: WorkerPool | ElectedPool | None = None
         if with_workers:
-            from reelstream.worker import WorkerPool
+            from reelstream.worker import LEADER_LOCK, ElectedPool, WorkerPool
 
-            pool = WorkerPool(services)
+            if elect_workers:
+                pool = ElectedPool(services, settings.data_dir / LEADER_LOCK)
+            else:
+                pool = WorkerPool(services)
             await pool.start()
         if views is not None:
             await views.start()
@@ -148,4 +170,23 @@ def create_app(
         mount_web(app)
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
+    # outermost: a shed request costs no other middleware
+    app.add_middleware(
+        AdmissionMiddleware, limits=pools_from_settings(settings), metrics=services.metrics
+    )
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The app of one of several server processes (uvicorn ``factory=True``): settings from
+    the environment, the role from ``REELSTREAM_ROLE``; the CLI migrated the database and
+    created the development admin before starting them; the job workers of the ``all`` role
+    run in one process at a time."""
+    from reelstream.observability.logging import configure_logging
+
+    role = os.environ.get(ROLE_ENV, "all")
+    if role not in ROLES:
+        raise ValueError(f"{ROLE_ENV}={role!r} is not one of {', '.join(ROLES)}")
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(settings, role=role, migrate=False, elect_workers=True, bootstrap=False)

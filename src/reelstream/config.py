@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     public_base_url: str | None = None
     log_level: str = "INFO"
 
+    # -- HTTP server (reelstream.cli.server, reelstream.http.admission)
+    http_workers: int | None = Field(default=None, ge=1, le=256)
+    max_inflight: int = Field(default=64, ge=0)
+    max_inflight_media: int = Field(default=256, ge=0)
+    max_inflight_uploads: int = Field(default=32, ge=0)
+
     # -- database
     database_url: str | None = None
     database_replica_url: str | None = None

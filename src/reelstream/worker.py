@@ -25,6 +25,11 @@ The pool keeps its row in the workers registry (``reelstream.queue.workers``, id
 slots, marked stopped by ``stop()``. A database outage while beating is logged and the next
 beat tries again (registering anew if the row is missing); it never stops the pool.
 
+``ElectedPool`` runs a pool in exactly one of the processes of ``reelstream serve --workers N``
+(they share one data dir): the one holding the ``flock`` on ``<data_dir>/workers.lock``. The
+others try again every ``LEADER_POLL_S``; when the holder dies (even by SIGKILL) the kernel
+drops its lock and another process starts the pool within that period.
+
 ``run_worker_process`` is the ``reelstream worker`` role: a pool until SIGTERM/SIGINT.
 """
 
@@ -38,6 +43,7 @@ import re
 import signal
 import socket
 import time
+from pathlib import Path
 
 import anyio
 import httpx
@@ -47,7 +53,7 @@ from reelstream import webhooks
 from reelstream.config import Settings
 from reelstream.db.errors import DatabaseUnavailable
 from reelstream.db.models import Job
-from reelstream.fsutil import remove_tree
+from reelstream.fsutil import FileLock, remove_tree
 from reelstream.ingest.service import purge_expired
 from reelstream.processing.jobs import claim_next, run_job
 from reelstream.processing.runner import work_dir_name
@@ -66,6 +72,8 @@ log = logging.getLogger(__name__)
 JANITOR_INTERVAL_S = 300.0
 SIDE_STOP_S = 5.0  # how long stop() lets a side loop finish its pass before cancelling it
 REGISTRY_PRUNE_INTERVAL_S = 3600.0
+LEADER_POLL_S = 2.0  # how often a process without the pool tries to take it over
+LEADER_LOCK = "workers.lock"
 _WORK_DIR_RE = re.compile(r"\A\d+-\d+-[a-z0-9]{12}\Z")
 
 
@@ -345,6 +353,50 @@ class WorkerPool:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._halt.wait(), seconds)
         return self._halt.is_set()
+
+
+class ElectedPool:
+    """A ``WorkerPool`` that runs only while this process holds ``lock_path`` (see above)."""
+
+    def __init__(
+        self, services: Services, lock_path: Path, *, poll_s: float = LEADER_POLL_S
+    ) -> None:
+        self.services = services
+        self.lock = FileLock(lock_path)
+        self.poll_s = poll_s
+        self.pool: WorkerPool | None = None
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def leading(self) -> bool:
+        """Whether this process runs the pool now."""
+        return self.pool is not None
+
+    async def start(self) -> None:
+        self._stop = asyncio.Event()
+        self._task = asyncio.create_task(self._elect(), name="worker-election")
+
+    async def _elect(self) -> None:
+        while not self._stop.is_set():
+            if self.lock.try_acquire():
+                log.info("pid %d holds %s: it runs the worker pool", os.getpid(), self.lock.path)
+                pool = WorkerPool(self.services)
+                self.pool = pool
+                await pool.start()
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.poll_s)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self.pool is not None:
+            await self.pool.stop()
+            self.pool = None
+        self.lock.release()
 
 
 async def run_worker_process(settings: Settings) -> None:

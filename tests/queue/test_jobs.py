@@ -172,3 +172,33 @@ async def test_permanent_failure_is_final_at_once(services: Services) -> None:
     assert job.state == "failed"
     assert job.last_error == "no video stream found"
     assert job.attempts == 1
+
+
+async def test_backlog_counts_queued_jobs_by_kind_and_the_oldest_ready_wait(
+    services: Services,
+) -> None:
+    """What a worker autoscaler reads: queued jobs by kind, how many are ready now, and how
+    long the oldest ready one has waited (a job in a retry's backoff is queued, not ready)."""
+    assert await services.queue.backlog() == {}
+    ids = [await _new_job(services) for _ in range(3)]
+    async with services.db.transaction() as s:
+        now = utcnow()
+        jobs = (await s.execute(select(Job).where(Job.video_id.in_(ids)))).scalars().all()
+        by_video = {j.video_id: j.id for j in jobs}
+        waits = {ids[0]: -120, ids[1]: -30, ids[2]: +600}  # the last one waits for a retry
+        for vid, offset in waits.items():
+            await s.execute(
+                update(Job)
+                .where(Job.id == by_video[vid])
+                .values(run_at=now + dt.timedelta(seconds=offset))
+            )
+    backlog = await services.queue.backlog()
+    assert set(backlog) == {"transcode"}
+    b = backlog["transcode"]
+    assert (b.queued, b.ready) == (3, 2)
+    assert 120 <= b.oldest_ready_s < 120 + 60
+    async with services.db.transaction() as s:  # a worker takes the oldest ready job
+        assert await services.queue.claim(s, "w1") is not None
+    b = (await services.queue.backlog())["transcode"]
+    assert (b.queued, b.ready) == (2, 1)
+    assert 30 <= b.oldest_ready_s < 120

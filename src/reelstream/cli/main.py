@@ -6,21 +6,18 @@ import asyncio
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from reelstream import __version__
 from reelstream.cli.processing import retry, timeline
+from reelstream.cli.server import run_role
 from reelstream.cli.upload import upload
 from reelstream.cli.videos import videos
 from reelstream.config import Settings
 from reelstream.devcluster.cli import cluster
 from reelstream.edge.cli import edge_config_command
 from reelstream.observability.logging import configure_logging
-
-if TYPE_CHECKING:
-    from reelstream.app import Role
 
 
 def _settings(**overrides: object) -> Settings:
@@ -45,47 +42,37 @@ def _listen_options(f: Callable[..., None]) -> Callable[..., None]:
     return click.option("--host", default=None, help="Interface to listen on [127.0.0.1].")(f)
 
 
-def _run(role: Role, host: str | None, port: int | None, data_dir: Path | None) -> None:
-    import uvicorn
-
-    from reelstream.app import create_app
-    from reelstream.db.migrate import upgrade
-
-    settings = _settings(host=host, port=port, data_dir=data_dir)
-    configure_logging(settings.log_level)
-    settings.prepare()
-    if role != "origin":  # the origin never queries the database: it starts without one
-        upgrade(settings.resolved_database_url)
-    app = create_app(settings, role=role, migrate=False)
-    click.echo(f"reelstream {__version__} ({role}) on http://{settings.host}:{settings.port}/")
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=int(settings.shutdown_grace_s),
-    )
+def _workers_option(f: Callable[..., None]) -> Callable[..., None]:
+    return click.option(
+        "--workers",
+        type=click.IntRange(1, 256),
+        default=None,
+        help="Server processes on the same port [REELSTREAM_HTTP_WORKERS, else one per core].",
+    )(f)
 
 
 @main.command()
 @_listen_options
-def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
-    """Run everything in one process: API, uploads, origin, web pages and workers."""
-    _run("all", host, port, data_dir)
+@_workers_option
+def serve(host: str | None, port: int | None, data_dir: Path | None, workers: int | None) -> None:
+    """Run everything on one port: API, uploads, origin, web pages and the job workers."""
+    run_role("all", host, port, data_dir, workers)
 
 
 @main.command()
 @_listen_options
-def api(host: str | None, port: int | None, data_dir: Path | None) -> None:
+@_workers_option
+def api(host: str | None, port: int | None, data_dir: Path | None, workers: int | None) -> None:
     """Run the control plane only: tus uploads, the video API and the web pages."""
-    _run("api", host, port, data_dir)
+    run_role("api", host, port, data_dir, workers)
 
 
 @main.command()
 @_listen_options
-def origin(host: str | None, port: int | None, data_dir: Path | None) -> None:
+@_workers_option
+def origin(host: str | None, port: int | None, data_dir: Path | None, workers: int | None) -> None:
     """Run media delivery only: signed playlists, segments and posters."""
-    _run("origin", host, port, data_dir)
+    run_role("origin", host, port, data_dir, workers)
 
 
 @main.command()

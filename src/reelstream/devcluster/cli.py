@@ -41,18 +41,39 @@ def _already_stopping(signum: int, frame: FrameType | None) -> None:
     "--workers", type=click.IntRange(0, 32), default=2, show_default=True, help="worker processes."
 )
 @click.option(
+    "--http-workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Server processes behind each api and origin port (their --workers).",
+)
+@click.option(
     "--edge-port",
     type=click.IntRange(1, 65535),
     default=None,
     help="Port of the nginx edge [8080 when free, else any free port].",
 )
-def up(data_dir: Path, apis: int, origins: int, workers: int, edge_port: int | None) -> None:
+def up(
+    data_dir: Path,
+    apis: int,
+    origins: int,
+    workers: int,
+    http_workers: int,
+    edge_port: int | None,
+) -> None:
     """Start everything on 127.0.0.1, print the URLs, and stop it all on Ctrl-C or SIGTERM."""
     from reelstream.devcluster.cluster import ClusterError, ClusterSpec, LocalCluster
     from reelstream.devcluster.process import StartError
     from reelstream.edge.errors import EdgeError
 
-    spec = ClusterSpec(data_dir, apis=apis, origins=origins, workers=workers, edge_port=edge_port)
+    spec = ClusterSpec(
+        data_dir,
+        apis=apis,
+        origins=origins,
+        workers=workers,
+        http_workers=http_workers,
+        edge_port=edge_port,
+    )
     local = LocalCluster(spec, echo=click.echo)
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _interrupt)  # even where a shell started us with SIGINT ignored

@@ -109,6 +109,8 @@ class ClusterSpec:
     apis: int = 2
     origins: int = 2
     workers: int = 2
+    http_workers: int = 1
+    """Server processes behind each api and origin port (their ``--workers``)."""
     edge_port: int | None = None
     """None: 8080 when it is free, else any free port."""
     database: str = "reelstream"
@@ -321,6 +323,7 @@ class LocalCluster:
                         log_path=self.logs_dir / f"{name}.log",
                         env=env,
                         port=None if role == "worker" else free_port(),
+                        http_workers=self.spec.http_workers,
                     )
                 )
         return roles

@@ -33,6 +33,8 @@ class RoleProcess:
     log_path: Path
     env: Mapping[str, str] = field(repr=False)
     port: int | None = None
+    http_workers: int = 1
+    """Server processes of an api or origin role (``--workers``); its supervisor is ``proc``."""
     proc: subprocess.Popen[bytes] | None = None
     _log_offset: int = 0
 
@@ -52,6 +54,7 @@ class RoleProcess:
         argv = [sys.executable, "-m", "reelstream", self.role, "--data-dir", str(self.data_dir)]
         if self.port is not None:
             argv += ["--host", "127.0.0.1", "--port", str(self.port)]
+            argv += ["--workers", str(self.http_workers)]
         return argv
 
     def start(self) -> None:

@@ -1,11 +1,22 @@
-"""Prometheus metrics: one registry per app (several apps can live in one test process)."""
+"""Prometheus metrics: one registry per app (several apps can live in one test process).
+
+With several server processes on one port (``--workers N``), a scrape reaches one of them at
+random, so each process's own numbers would jump from scrape to scrape. The CLI then sets
+``PROMETHEUS_MULTIPROC_DIR`` before the processes start: ``prometheus_client`` keeps every
+value in a file per process there, and ``exposition`` merges them (counters and histograms
+summed over all processes, dead ones included, so they never go backwards; in-flight gauges
+summed over the live ones; gauges read from the database: the most recent value).
+"""
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -38,12 +49,19 @@ class Metrics:
         self.upload_bytes = Counter(
             "reelstream_upload_bytes_total", "bytes received and made durable", registry=r
         )
-        self.jobs = Gauge("reelstream_jobs", "jobs in the queue by state", ["state"], registry=r)
+        self.jobs = Gauge(
+            "reelstream_jobs",
+            "jobs in the queue by state",
+            ["state"],
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
         self.workers = Gauge(
             "reelstream_workers",
             "worker processes by state (running; stale: silent for 3 heartbeats; stopped)",
             ["state"],
             registry=r,
+            multiprocess_mode="mostrecent",
         )
         self.transcode_seconds = Histogram(
             "reelstream_transcode_duration_seconds",
@@ -68,6 +86,54 @@ class Metrics:
             "cache (Redis) calls that failed; the request went on without the cache",
             ["op"],
             registry=r,
+        )
+        # -- admission control (reelstream.http.admission) and what an autoscaler reads
+        self.http_inflight = Gauge(
+            "reelstream_http_inflight",
+            "HTTP requests in flight in this process, by admission pool (api, media, uploads)",
+            ["pool"],
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.http_inflight_limit = Gauge(
+            "reelstream_http_inflight_limit",
+            "the admission bound of each pool in this process (0: unbounded)",
+            ["pool"],
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.http_shed = Counter(
+            "reelstream_http_shed",
+            "requests refused with 503 + Retry-After because their pool was full",
+            ["pool"],
+            registry=r,
+        )
+        self.jobs_queued = Gauge(
+            "reelstream_jobs_queued",
+            "queued jobs by kind (ready now or waiting for a retry's backoff)",
+            ["kind"],
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self.jobs_oldest_ready_age = Gauge(
+            "reelstream_jobs_oldest_ready_age_seconds",
+            "how long the oldest job ready to run has waited for a worker, by kind (0: none)",
+            ["kind"],
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self.worker_slots = Gauge(
+            "reelstream_worker_slots",
+            "job slots of the running worker processes: total, and busy running a job",
+            ["state"],
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self.worker_utilization = Gauge(
+            "reelstream_worker_utilization",
+            "busy slots / total slots of the running worker processes (0 when there is none)",
+            registry=r,
+            multiprocess_mode="mostrecent",
         )
 
 
@@ -99,3 +165,39 @@ class MetricsMiddleware:
             method = scope.get("method", "GET")
             self.metrics.http_requests.labels(method, template, str(status)).inc()
             self.metrics.http_latency.labels(method, template).observe(time.perf_counter() - start)
+
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess() -> bool:
+    """Whether metric values are shared between server processes (``--workers N``)."""
+    return bool(os.environ.get(MULTIPROC_ENV))
+
+
+def exposition(registry: CollectorRegistry) -> bytes:
+    """The text exposition of ``registry``, or with ``PROMETHEUS_MULTIPROC_DIR`` set, of every
+    server process's metrics merged (see the module docstring)."""
+    path = os.environ.get(MULTIPROC_ENV)
+    if not path:
+        return generate_latest(registry)
+    forget_dead_processes(Path(path))
+    merged = CollectorRegistry()
+    MultiProcessCollector(merged, path)  # type: ignore[no-untyped-call]
+    return generate_latest(merged)
+
+
+def forget_dead_processes(path: Path) -> None:
+    """Drop the live-only gauges (requests in flight) of processes that are gone: uvicorn's
+    supervisor replaces a dead process without telling ``prometheus_client``."""
+    for f in path.glob("gauge_live*_*.db"):
+        try:
+            pid = int(f.stem.rsplit("_", 1)[1])
+        except ValueError:
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            mark_process_dead(pid, str(path))  # type: ignore[no-untyped-call]
+        except PermissionError:  # alive, another user's
+            continue

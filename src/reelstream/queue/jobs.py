@@ -33,6 +33,19 @@ from reelstream.queue.wakeups import job_ready
 
 
 @dataclass(frozen=True)
+class QueueBacklog:
+    """Queued jobs of one kind (``JobQueue.backlog``)."""
+
+    queued: int
+    ready: int
+    oldest_ready_s: float
+
+
+def _aware(t: dt.datetime) -> dt.datetime:
+    return t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
 class Lease:
     job_id: int
     video_id: str
@@ -240,6 +253,30 @@ class JobQueue:
         async with self.db.read() as s:
             rows = (await s.execute(select(Job.state, func.count()).group_by(Job.state))).all()
         return {state: int(n) for state, n in rows}
+
+    async def backlog(self) -> dict[str, QueueBacklog]:
+        """Queued jobs by kind: how many, how many are ready now, and how long the oldest
+        ready one has waited (since its ``run_at``): what a worker autoscaler reads."""
+        now = utcnow()
+        ready = Job.run_at <= now
+        async with self.db.read(primary=True) as s:
+            rows = (
+                await s.execute(
+                    select(
+                        Job.kind,
+                        func.count(),
+                        func.count().filter(ready),
+                        func.min(Job.run_at).filter(ready),
+                    )
+                    .where(Job.state == "queued")
+                    .group_by(Job.kind)
+                )
+            ).all()
+        out = {}
+        for kind, queued, n_ready, oldest in rows:
+            age = 0.0 if oldest is None else max(0.0, (now - _aware(oldest)).total_seconds())
+            out[kind] = QueueBacklog(queued=int(queued), ready=int(n_ready), oldest_ready_s=age)
+        return out
 
     async def jobs_of(self, session: AsyncSession, video_id: str) -> list[Job]:
         """Every job of a video, oldest first."""

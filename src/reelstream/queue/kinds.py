@@ -19,3 +19,6 @@ CLEANUP = "cleanup"
 
 HOUSEKEEPING_KINDS = (CLEANUP,)
 """Kinds never shown as "the video's job" (``JobQueue.active_job``) and never blocking a retry."""
+
+JOB_KINDS = (TRANSCODE, RENDITION, POSTER, CLEANUP)
+"""Every kind (the queue's metrics export a series for each, zero included)."""

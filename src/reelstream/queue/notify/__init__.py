@@ -2,6 +2,7 @@
 
 * ``base``: the interface;
 * ``memory``: this process only (the embedded default, and the fake for tests);
+* ``local``: the server processes of one data dir (``serve --workers N`` on SQLite);
 * ``postgres``: PostgreSQL LISTEN/NOTIFY;
 * ``redis``: Redis pub/sub.
 
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
 
 
 def create_notifier(settings: Settings) -> Notifier:
-    """Redis pub/sub when Redis is configured, else LISTEN/NOTIFY on PostgreSQL, else local."""
+    """Redis pub/sub when Redis is configured, else LISTEN/NOTIFY on PostgreSQL, else the
+    processes of this data dir when several serve it (``http_workers`` > 1), else this one."""
     if settings.redis_url:
         from reelstream.queue.notify.redis import RedisNotifier
 
@@ -31,6 +33,10 @@ def create_notifier(settings: Settings) -> Notifier:
         from reelstream.queue.notify.postgres import PgNotifier
 
         return PgNotifier(url)
+    if (settings.http_workers or 1) > 1:
+        from reelstream.queue.notify.local import LocalProcessesNotifier
+
+        return LocalProcessesNotifier(settings.data_dir / "wake")
     return MemoryNotifier()
 
 
