@@ -33,13 +33,15 @@ tombstone. The guarantee:
   loaded the old row while the write committed cannot keep it;
 * other hosts (several api hosts in the cluster): a write is seen within ``cache_local_ttl_s``
   (2 s by default) plus what the Redis tier allows (exact, above);
-* the first page of the public listing (``ListingCache``): any video write on this host
+* concurrent misses of one video (an entry expiring under load) share one load;
+* the first page of the public listing (``VideoCache.listing``): any video write on this host
   drops it at once (slot 0, "any video changed"); progress of in-flight jobs and other hosts'
   writes show within ``cache_list_ttl_s``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Iterable
@@ -177,6 +179,8 @@ class VideoCache:
         self.listing: LocalCache[HotPage] = LocalCache(
             self.generations, max_entries=8, ttl_s=list_ttl_s, slot_of=lambda _key: ANY
         )
+        # video id -> (stamp, load in flight): concurrent misses of one video share one load
+        self._loading: dict[str, tuple[int, asyncio.Future[VideoView]]] = {}
         self._hit: Counter | None = None
         self._miss: Counter | None = None
         if metrics is not None:
@@ -226,6 +230,20 @@ class VideoCache:
         if hot is not None:
             return hot.view
         stamp = self.local.stamp(video_id)  # before the load: a write from now on voids it
+        pending = self._loading.get(video_id)
+        if pending is not None and pending[0] == stamp:  # one load per miss, not one per reader
+            return await asyncio.shield(pending[1])
+        task = asyncio.ensure_future(self._load(video_id, loader, stamp))
+        self._loading[video_id] = (stamp, task)
+        try:
+            return await asyncio.shield(task)
+        finally:
+            if self._loading.get(video_id, (0, None))[1] is task:
+                del self._loading[video_id]
+
+    async def _load(
+        self, video_id: str, loader: Callable[[], Awaitable[VideoView]], stamp: int
+    ) -> VideoView:
         view = await self.get(video_id)
         if view is None:
             view = await loader()
