@@ -252,6 +252,13 @@ class VideoCache:
             self.local.put(video_id, HotView(view), stamp)
         return view
 
+    def counts_changed(self, video_ids: list[str]) -> None:
+        """View counts were written (a bulk update the commit hook does not see): void the
+        local tier of this host for these videos (Redis entries keep theirs up to the TTL)."""
+        self.generations.bump(video_ids)
+        self.local.drop(video_ids)
+        self.listing.clear()
+
     async def invalidate(self, video_ids: Iterable[str]) -> None:
         """A write to these videos committed: void them in every process of this host (the
         generation slots) and in this one's local tier at once, then in Redis (tombstones
