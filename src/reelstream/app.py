@@ -85,6 +85,7 @@ def create_app(
             flush_batch=settings.views_flush_batch,
             dedupe_window_s=settings.views_dedupe_window_s,
             shared=create_shared_seen(settings),  # Redis when configured: one count for all
+            counted=services.video_cache.counts_changed,  # the local read tier shows them
         )
     with_workers = role == "all" and (
         settings.embedded_workers if run_workers is None else run_workers

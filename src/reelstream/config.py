@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     # -- redis (optional accelerator: cache, wake-ups; never the source of truth)
     redis_url: str | None = None
     cache_ttl_s: float = Field(default=30, gt=0)
+    cache_local_entries: int = Field(default=4096, ge=0)
+    cache_local_ttl_s: float = Field(default=2, gt=0)
+    cache_list_ttl_s: float = Field(default=1, gt=0)
 
     # -- storage
     storage_backend: Literal["local", "memory", "s3"] = "local"

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from reelstream.auth.tokens import TokenSigner
 from reelstream.cache import Cache, create_cache
+from reelstream.cache.generations import open_generations
 from reelstream.config import Settings
 from reelstream.db import Database
 from reelstream.http.pagination import Cursors
@@ -59,7 +60,16 @@ def build_services(settings: Settings) -> Services:
     keys = {kid: key.get_secret_value() for kid, key in settings.signing_keys.items()}
     metrics = Metrics()
     cache = create_cache(settings, metrics)
-    video_cache = VideoCache(cache, settings.cache_ttl_s, metrics=metrics)
+    video_cache = VideoCache(
+        cache,
+        settings.cache_ttl_s,
+        metrics=metrics,
+        # shared by the processes of this host that share the data dir (--workers N)
+        generations=open_generations(settings.data_dir.resolve() / "cache" / "generations"),
+        local_entries=settings.cache_local_entries,
+        local_ttl_s=settings.cache_local_ttl_s,
+        list_ttl_s=settings.cache_list_ttl_s,
+    )
     install_invalidation(db, video_cache)
     notifier = create_notifier(settings)
     install_wakeups(db, notifier)

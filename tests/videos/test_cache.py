@@ -137,6 +137,7 @@ async def test_a_fill_racing_a_write_cannot_store_the_old_row(services: Services
     assert (await load(services, vid)).title == "renamed"  # and readers see the write
 
     await asyncio.sleep(SETTLE_S + 0.1)  # once settled, fills resume with the new row
+    services.video_cache.local.clear()  # (the local tier holds it meanwhile: go to the shared one)
     assert (await load(services, vid)).title == "renamed"
     cached = await services.video_cache.get(vid)
     assert cached is not None and cached.title == "renamed"

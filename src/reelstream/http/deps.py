@@ -2,6 +2,10 @@
 
 ``Services`` (the composition root, ``reelstream.services``) is named for type checkers only,
 so the kit imports no feature at run time.
+
+Dependencies are ``async def`` even when they do not await: FastAPI runs a plain ``def``
+dependency in the thread pool, a thread hop per request that costs more than the rest of a
+cached read.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ if TYPE_CHECKING:
     from reelstream.services import Services
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 

@@ -143,6 +143,10 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # (method, route, status) -> its counter and histogram children, resolved once:
+        # ``labels()`` takes a lock and hashes the label values on every call. Bounded by
+        # the routes (unmatched paths share "unmatched"), methods and statuses.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -163,8 +167,17 @@ class MetricsMiddleware:
             route: Any = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             method = scope.get("method", "GET")
-            self.metrics.http_requests.labels(method, template, str(status)).inc()
-            self.metrics.http_latency.labels(method, template).observe(time.perf_counter() - start)
+            key = (method, template, status)
+            children = self._children.get(key)
+            if children is None:
+                children = (
+                    self.metrics.http_requests.labels(method, template, str(status)),
+                    self.metrics.http_latency.labels(method, template),
+                )
+                if len(self._children) < 4096:
+                    self._children[key] = children
+            children[0].inc()
+            children[1].observe(time.perf_counter() - start)
 
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"

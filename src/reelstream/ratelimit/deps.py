@@ -117,12 +117,13 @@ async def limit_beacons(request: Request) -> None:
     await enforce(request, "beacons", client_ip(request))
 
 
-async def limit_api(request: Request, services: ServicesDep) -> None:
-    """For a whole router: ``reads`` for GET/HEAD/OPTIONS, ``writes`` otherwise."""
+async def limit_api(request: Request) -> None:
+    """For a whole router: ``reads`` for GET/HEAD/OPTIONS, ``writes`` otherwise. (One
+    dependency, no sub-dependency: it runs on every API request.)"""
     if request.method in SAFE_METHODS:
         await limit_reads(request)
     else:
-        await limit_writes(request, services)
+        await limit_writes(request, request.app.state.services)
 
 
 class RateLimitHeaders:

@@ -40,7 +40,7 @@ SESSION_ID = re.compile(r"\A[A-Za-z0-9_-]{8,64}\Z")
 MAX_POSITION_S = 7 * 24 * 3600.0
 
 
-def get_views(request: Request) -> ViewAggregator:
+async def get_views(request: Request) -> ViewAggregator:
     views: ViewAggregator = request.app.state.views
     return views
 

@@ -18,22 +18,47 @@ resume once the tombstone expires. What remains (a reader slower than ``settle_s
 write whose invalidation could not reach Redis) is bounded by the TTL.
 
 A lookup that Redis cannot answer is a miss: the caller loads from the database.
+
+The local tier (every mode, in front of Redis or of nothing): a bounded LRU in the process
+(``cache_local_entries``, ``cache_local_ttl_s``; ``reelstream.cache.local``) of ``HotView``s,
+final views only, with the response bodies rendered from them for anonymous callers
+(``HotView.bodies``: one render per signing second, see ``reelstream.videos.hot``). A reader
+records the video's generation slot (``reelstream.cache.generations``) before it loads from
+Redis or the database and keeps the entry only while the slot is unchanged; the commit hook
+bumps the slot (and drops the entry in the writing process) before it writes the Redis
+tombstone. The guarantee:
+
+* same process, and every process of the same host sharing the data dir (``--workers N``):
+  exact. A client that PATCHes then GETs sees its write on any of them, and a reader that
+  loaded the old row while the write committed cannot keep it;
+* other hosts (several api hosts in the cluster): a write is seen within ``cache_local_ttl_s``
+  (2 s by default) plus what the Redis tier allows (exact, above);
+* concurrent misses of one video (an entry expiring under load) share one load;
+* the first page of the public listing (``VideoCache.listing``): any video write on this host
+  drops it at once (slot 0, "any video changed"); progress of in-flight jobs and other hosts'
+  writes show within ``cache_list_ttl_s``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from reelstream.cache import Cache
+from reelstream.cache.generations import ANY, Generations, LocalGenerations
+from reelstream.cache.local import LocalCache
 from reelstream.ids import is_valid_id
 from reelstream.videos.domain import JobSummary, VideoRendition
 
 if TYPE_CHECKING:
+    from prometheus_client import Counter
+
     from reelstream.db.models import Job, Video
     from reelstream.observability.metrics import Metrics
 
@@ -111,8 +136,26 @@ class VideoView(BaseModel):
         )
 
 
+@dataclass
+class HotView:
+    """A final view in the local tier, with the bodies rendered from it: ``(kind, base URL)``
+    -> ``(token expiry, body)`` (only the newest expiry is kept)."""
+
+    view: VideoView
+    bodies: dict[tuple[str, str], tuple[int, bytes]] = field(default_factory=dict)
+
+
+@dataclass
+class HotPage:
+    """The first page of the public listing, as views, with its rendered bodies."""
+
+    views: list[VideoView]
+    next_cursor: str | None
+    bodies: dict[str, tuple[int, bytes]] = field(default_factory=dict)  # base URL -> body
+
+
 class VideoCache:
-    """Cache-aside of ``VideoView`` over any ``Cache``."""
+    """Cache-aside of ``VideoView`` over any ``Cache``, with the local tier in front."""
 
     def __init__(
         self,
@@ -121,15 +164,40 @@ class VideoCache:
         *,
         settle_s: float = SETTLE_S,
         metrics: Metrics | None = None,
+        generations: Generations | None = None,
+        local_entries: int = 4096,
+        local_ttl_s: float = 2.0,
+        list_ttl_s: float = 1.0,
     ) -> None:
         self.cache = cache
         self.ttl_s = ttl_s
         self.settle_s = settle_s
-        self._metrics = metrics
+        self.generations = generations or LocalGenerations()
+        self.local: LocalCache[HotView] = LocalCache(
+            self.generations, max_entries=local_entries, ttl_s=local_ttl_s
+        )
+        self.listing: LocalCache[HotPage] = LocalCache(
+            self.generations, max_entries=8, ttl_s=list_ttl_s, slot_of=lambda _key: ANY
+        )
+        # video id -> (stamp, load in flight): concurrent misses of one video share one load
+        self._loading: dict[str, tuple[int, asyncio.Future[VideoView]]] = {}
+        self._hit: Counter | None = None
+        self._miss: Counter | None = None
+        if metrics is not None:
+            self._hit = metrics.cache_lookups.labels("hit")
+            self._miss = metrics.cache_lookups.labels("miss")
 
     def _count(self, outcome: str) -> None:
-        if self._metrics is not None:
-            self._metrics.cache_lookups.labels(outcome).inc()
+        counter = self._hit if outcome == "hit" else self._miss
+        if counter is not None:
+            counter.inc()
+
+    def hot(self, video_id: str) -> HotView | None:
+        """The local entry of a final video, if this process holds a valid one (no I/O)."""
+        hot = self.local.get(video_id)
+        if hot is not None:
+            self._count("hit")
+        return hot
 
     async def get(self, video_id: str) -> VideoView | None:
         if not is_valid_id(video_id):
@@ -156,14 +224,48 @@ class VideoCache:
         return await self.cache.add(video_key(view.id), view.model_dump_json().encode(), self.ttl_s)
 
     async def load(self, video_id: str, loader: Callable[[], Awaitable[VideoView]]) -> VideoView:
-        """The cached view, or ``loader()`` (the database), cached for the next reader."""
+        """The cached view (local tier, then Redis), or ``loader()`` (the database), cached
+        for the next reader."""
+        hot = self.hot(video_id)
+        if hot is not None:
+            return hot.view
+        stamp = self.local.stamp(video_id)  # before the load: a write from now on voids it
+        pending = self._loading.get(video_id)
+        if pending is not None and pending[0] == stamp:  # one load per miss, not one per reader
+            return await asyncio.shield(pending[1])
+        task = asyncio.ensure_future(self._load(video_id, loader, stamp))
+        self._loading[video_id] = (stamp, task)
+        try:
+            return await asyncio.shield(task)
+        finally:
+            if self._loading.get(video_id, (0, None))[1] is task:
+                del self._loading[video_id]
+
+    async def _load(
+        self, video_id: str, loader: Callable[[], Awaitable[VideoView]], stamp: int
+    ) -> VideoView:
         view = await self.get(video_id)
         if view is None:
             view = await loader()
             await self.fill(view)
+        if view.is_final and view.id == video_id:
+            self.local.put(video_id, HotView(view), stamp)
         return view
 
+    def counts_changed(self, video_ids: list[str]) -> None:
+        """View counts were written (a bulk update the commit hook does not see): void the
+        local tier of this host for these videos (Redis entries keep theirs up to the TTL)."""
+        self.generations.bump(video_ids)
+        self.local.drop(video_ids)
+        self.listing.clear()
+
     async def invalidate(self, video_ids: Iterable[str]) -> None:
-        """A write to these videos committed: drop them, and block fills for ``settle_s``."""
-        for video_id in video_ids:
+        """A write to these videos committed: void them in every process of this host (the
+        generation slots) and in this one's local tier at once, then in Redis (tombstones
+        that block fills for ``settle_s``)."""
+        ids = list(video_ids)
+        self.generations.bump(ids)
+        self.local.drop(ids)
+        self.listing.clear()
+        for video_id in ids:
             await self.cache.set(video_key(video_id), TOMBSTONE, self.settle_s)

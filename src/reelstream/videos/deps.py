@@ -12,16 +12,33 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 
-from reelstream.http.deps import ServicesDep
 from reelstream.videos.service import DiscardStaging, VideoService
 
 if TYPE_CHECKING:
     from reelstream.services import Services
 
 
-def get_video_service(request: Request, services: ServicesDep) -> VideoService:
-    discard: Callable[[Services], DiscardStaging] = request.app.state.discard_staging
-    return VideoService(services, discard_staging=discard(services))
+def video_service(request: Request) -> VideoService:
+    """One ``VideoService`` per app (it holds no request state), built on first use; the
+    staging port is resolved only when a video is deleted (building it costs file-system
+    calls that a read should not pay). The hot read routes call this directly: each declared
+    dependency costs FastAPI's resolver more than the rest of a cached read."""
+    state = request.app.state
+    services: Services = state.services
+    service: VideoService | None = getattr(state, "video_service", None)
+    if service is None or service.services is not services:
+        port: Callable[[Services], DiscardStaging] = state.discard_staging
+
+        async def discard_staging(video_id: str) -> None:
+            await port(services)(video_id)
+
+        service = VideoService(services, discard_staging=discard_staging)
+        state.video_service = service
+    return service
+
+
+async def get_video_service(request: Request) -> VideoService:
+    return video_service(request)
 
 
 VideoServiceDep = Annotated[VideoService, Depends(get_video_service)]

@@ -13,9 +13,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from reelstream.auth.deps import CurrentUser, WriteUser
+from reelstream.auth.deps import WriteUser, resolve_principal
 from reelstream.http.schemas import ErrorOut
-from reelstream.videos.deps import VideoServiceDep
+from reelstream.videos.deps import VideoServiceDep, video_service
+from reelstream.videos.hot import JSONBody, anonymous_body, page_body
 from reelstream.videos.presenters import media_links, playback_out, video_out, view_out
 from reelstream.videos.schemas import PlaybackOut, VideoOut, VideoPage, VideoPatch, VideoStatus
 from reelstream.views.aggregator import ViewAggregator
@@ -36,9 +37,7 @@ _INVALID: dict[int | str, dict[str, Any]] = {
     responses={400: {"model": ErrorOut, "description": "Invalid cursor"}, **_INVALID},
 )
 async def list_videos(
-    videos: VideoServiceDep,
     request: Request,
-    user: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=100, description="Page size")] = 20,
     cursor: Annotated[
         str | None,
@@ -61,7 +60,7 @@ async def list_videos(
         str | None,
         Query(max_length=300, description="Titles containing this text (case-insensitive)"),
     ] = None,
-) -> VideoPage:
+) -> VideoPage | Response:
     """Public videos (or with ``owner=me`` the caller's own), newest first, one page at a time.
 
     Pass the ``next_cursor`` of a page as ``cursor`` to get the next one; it is null on the last
@@ -69,6 +68,11 @@ async def list_videos(
     that issued it; with others it is a 400. Unlisted and private videos are listed only to
     their owner, with ``owner=me``.
     """
+    videos = video_service(request)  # called, not declared: see reelstream.videos.deps
+    user = await resolve_principal(request, videos.services)  # a bad credential is still a 401
+    if cursor is None and status is None and owner is None and q is None:  # the hot first page
+        page = await videos.first_page(limit)
+        return JSONBody(page_body(videos.services, request, page))
     listing = await videos.list_videos(
         user, limit=limit, cursor=cursor, status=status, owner=owner, q=q
     )
@@ -80,11 +84,16 @@ async def list_videos(
 
 
 @router.get("/videos/{video_id}", response_model=VideoOut, responses=_NOT_FOUND)
-async def get_video(
-    video_id: str, videos: VideoServiceDep, request: Request, user: CurrentUser
-) -> VideoOut:
+async def get_video(video_id: str, request: Request) -> VideoOut | Response:
     """One video: state, processing progress, renditions, why it failed. Private videos only
     for their owner and admins. ``resume_position_s``: where the signed-in caller stopped."""
+    videos = video_service(request)  # called, not declared: see reelstream.videos.deps
+    user = await resolve_principal(request, videos.services)
+    if user is None:  # the hot path: a body rendered from the local tier, no query
+        hot = videos.services.video_cache.hot(video_id)
+        body = None if hot is None else anonymous_body(videos.services, request, hot, "view")
+        if body is not None:
+            return JSONBody(body)
     view = await videos.view(video_id, user)
     out = view_out(view, media_links(videos.services, request, view.visibility))
     if user is not None:  # per user: never part of the cached (shared) view
@@ -124,14 +133,19 @@ async def delete_video(video_id: str, videos: VideoServiceDep, user: WriteUser) 
         409: {"model": ErrorOut, "description": "Not playable yet (or failed); says why"},
     },
 )
-async def get_playback(
-    video_id: str, videos: VideoServiceDep, request: Request, user: CurrentUser
-) -> PlaybackOut:
+async def get_playback(video_id: str, request: Request) -> PlaybackOut | Response:
     """Signed HLS URL of the published ladder, valid until ``expires_at``. Private videos only
     for their owner and admins (nobody else can obtain a token for them).
 
     The URL works as it is in any HLS client: the token is part of the path, so every playlist
     and segment below the master playlist carries it.
     """
+    videos = video_service(request)  # called, not declared: see reelstream.videos.deps
+    user = await resolve_principal(request, videos.services)
+    if user is None:  # the hot path: a body rendered from the local tier, no query
+        hot = videos.services.video_cache.hot(video_id)
+        body = None if hot is None else anonymous_body(videos.services, request, hot, "playback")
+        if body is not None:
+            return JSONBody(body)
     view = await videos.view(video_id, user, "playback")
     return playback_out(view, media_links(videos.services, request, view.visibility))

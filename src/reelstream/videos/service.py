@@ -31,7 +31,7 @@ from reelstream.queue.kinds import POSTER as POSTER_KIND
 from reelstream.storage.errors import StorageError
 from reelstream.storage.keys import video_prefix
 from reelstream.videos import repository as repo
-from reelstream.videos.cache import VideoView
+from reelstream.videos.cache import HotPage, VideoView
 from reelstream.videos.errors import InvalidPosterTime, VideoNotReady
 from reelstream.videos.publishing import add_caption, list_video_captions, remove_caption
 from reelstream.videos.titles import check_title
@@ -137,6 +137,20 @@ class VideoService:
                 )
             jobs = await repo.newest_jobs(s, [v.id for v in page]) if with_jobs else {}
         return VideoListing(videos=page, jobs=jobs, next_cursor=nxt)
+
+    async def first_page(self, limit: int) -> HotPage:
+        """The first page of the public listing (no cursor, no filter: the same for every
+        caller), from the local tier when it holds it (see ``reelstream.videos.cache``)."""
+        listing = self.services.video_cache.listing
+        key = str(limit)
+        page = listing.get(key)
+        if page is None:
+            stamp = listing.stamp(key)  # before the query: a write from now on voids it
+            found = await self.list_videos(None, limit=limit)
+            views = [VideoView.from_row(v, found.jobs.get(v.id)) for v in found.videos]
+            page = HotPage(views, found.next_cursor)
+            listing.put(key, page, stamp)
+        return page
 
     async def view(
         self, video_id: str, user: Principal | None, action: policy.Action = "view"

@@ -56,8 +56,10 @@ class ViewAggregator:
         dedupe_window_s: float = 1800.0,
         shared: Seen | None = None,
         clock: Callable[[], float] = time.monotonic,
+        counted: Callable[[list[str]], None] | None = None,
     ) -> None:
         self.db = db
+        self._counted = counted  # after a flush wrote view counts: these videos changed
         self.flush_interval_s = flush_interval_s
         self.flush_batch = flush_batch
         self.dedupe_window_s = dedupe_window_s
@@ -127,6 +129,8 @@ class ViewAggregator:
                 return
             try:
                 await self._write(views, positions)
+                if views and self._counted is not None:
+                    self._counted(sorted(views))
             except DatabaseUnavailable as exc:  # an outage: retry at the next flush
                 log.warning("views not written yet (%s); retrying at the next flush", exc)
                 for vid, n in views.items():
