@@ -169,6 +169,9 @@ def create_app(
         app.include_router(delivery_router)
     if role in ("all", "api"):
         mount_web(app)
+        from reelstream.videos.fastpath import HotReads
+
+        app.add_middleware(HotReads)  # innermost: the anonymous hot reads, before routing
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     # outermost: a shed request costs no other middleware

@@ -199,6 +199,10 @@ class VideoCache:
             self._count("hit")
         return hot
 
+    def hot_page(self, limit: int) -> HotPage | None:
+        """The public listing's first page of ``limit`` items, if held and valid (no I/O)."""
+        return self.listing.get(str(limit))
+
     async def get(self, video_id: str) -> VideoView | None:
         if not is_valid_id(video_id):
             return None

@@ -143,7 +143,7 @@ class VideoService:
         caller), from the local tier when it holds it (see ``reelstream.videos.cache``)."""
         listing = self.services.video_cache.listing
         key = str(limit)
-        page = listing.get(key)
+        page = self.services.video_cache.hot_page(limit)
         if page is None:
             stamp = listing.stamp(key)  # before the query: a write from now on voids it
             found = await self.list_videos(None, limit=limit)
