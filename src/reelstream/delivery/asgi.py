@@ -74,7 +74,9 @@ READ_IN_LOOP_MAX = 1024 * 1024
 CHUNK = 1024 * 1024
 """Larger bodies are read in pieces of this size in a worker thread."""
 PREPARED_MAX = 4096
-"""Blob versions whose response headers are kept (a few hundred bytes each)."""
+"""Files whose response headers are kept (a few hundred bytes each)."""
+KEYS_MAX = 16_384
+"""Valid locations remembered, so a hot segment's path is checked once."""
 
 CORS_HEADERS = {
     "access-control-allow-origin": "*",
@@ -108,10 +110,11 @@ def is_media_request(scope: Scope) -> bool:
 class _Prepared:
     """One version of one local file: where it is and the headers of its responses."""
 
-    __slots__ = ("cache_control", "content_type", "etag", "full", "last_modified", "path")
+    __slots__ = ("cache_control", "content_type", "etag", "full", "info", "last_modified", "path")
 
     def __init__(self, path: str, info: BlobInfo, content_type: str, cache_control: str) -> None:
         self.path = path
+        self.info = info
         self.etag = f'"{info.etag}"'
         self.last_modified = formatdate(info.mtime, usegmt=True)
         self.content_type = content_type.encode()
@@ -142,7 +145,10 @@ class MediaApp:
         self.store: BlobStore = services.store
         self.verdicts = VerdictCache(services.signer)
         self.metrics = metrics
-        self._prepared: dict[BlobInfo, _Prepared] = {}
+        self._keys: dict[tuple[str, str, str], str] = {}
+        """Locations found valid (video id, rev, path) and their storage keys."""
+        self._prepared: dict[str, _Prepared] = {}
+        """Storage key -> the last version of the file served and its headers."""
         self._children: dict[tuple[str, str, int], tuple[object, object]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -201,16 +207,22 @@ class MediaApp:
         token: str,
         path: str,
     ) -> int:
-        if not media.is_valid_location(video_id, rev, path):
-            return await _error(scope, receive, send, BlobNotFound("no such media file"))
-        key = f"{rev_prefix(video_id, rev)}/{path}"
+        location = (video_id, rev, path)
+        key = self._keys.get(location)
+        if key is None:
+            if not media.is_valid_location(video_id, rev, path):
+                return await _error(scope, receive, send, BlobNotFound("no such media file"))
+            key = f"{rev_prefix(video_id, rev)}/{path}"
+            if len(self._keys) >= KEYS_MAX:
+                self._keys.clear()
+            self._keys[location] = key
         try:
             self.verdicts.verify(token, video_id)
             info = await self.store.stat(key)
         except ReelstreamError as exc:
             return await _error(scope, receive, send, exc)
-        prepared = self._prepared.get(info)
-        if prepared is None:
+        prepared = self._prepared.get(key)
+        if prepared is None or (prepared.info is not info and prepared.info != info):
             local = self.store.local_path(key)
             if local is None:
                 return await self._serve_remote(scope, receive, send, method, path, info)
@@ -253,7 +265,7 @@ class MediaApp:
         if len(table) >= PREPARED_MAX:
             for old in list(table)[: PREPARED_MAX // 8]:
                 del table[old]
-        table[info] = prepared
+        table[info.key] = prepared
         return prepared
 
     async def _send_file(
