@@ -14,13 +14,20 @@ How a local-disk blob is sent (``BlobStore.local_path`` is not None):
   cached), no thread hop;
 * the headers of a given blob version (``BlobInfo``: size, etag, mtime) are built once and
   kept in a bounded map, so a hot segment costs a dict lookup;
-* a body of at most ``READ_IN_LOOP_MAX`` bytes is read with one ``read`` in the event loop and
-  sent as one ``http.response.body``. Measured on uvicorn + uvloop + httptools (192 KB and
-  397 KB segments, 32 connections): one read in the loop beats a read in a worker thread (the
-  hop costs more than copying 400 KB from the page cache, and p99 did not grow), and one body
-  beats chunks. A larger body (a long segment, a source-quality file) is read in
-  ``CHUNK``-sized pieces in a worker thread, so a cold read from disk never stalls the loop for
-  long and memory stays bounded per connection.
+* a body of at most ``READ_IN_LOOP_MAX`` bytes is read with one ``pread`` in the event loop
+  and sent as one ``http.response.body``; a larger one (a top-rung segment, a source-quality
+  file) in ``CHUNK``-sized pieces, each read in the loop and sent with ``more_body``, so the
+  server's flow control (it waits for the socket to drain between pieces) bounds the memory
+  of a slow client to about one piece.
+
+Why in the loop and not in a worker thread: measured on uvicorn + uvloop + httptools, 32
+connections, server pinned to one CPU (``benchmarks/origin_probe.py``), a 397 KB segment cost
+~160 µs of server CPU per request read in the loop and ~260 µs read in a thread (the hop costs
+more than copying 400 KB out of the page cache), and p99 was lower in the loop (~50 ms against
+~140 ms on a busy machine); a 4 MB file cost ~1.4 ms per request in 1 MiB pieces read in the
+loop, ~2 ms in a thread. The price: a read that misses the page cache blocks the loop for the
+disk's latency, at most one ``CHUNK`` at a time. The server offers no ``pathsend`` (uvicorn);
+with Granian, pathsend measured slower than one body here.
 
 Other stores (S3, memory) keep the streamed body of
 ``responses.blob_response``. Errors are the same JSON bodies as the API's, with CORS and
@@ -37,7 +44,6 @@ import time
 from email.utils import formatdate
 from typing import TYPE_CHECKING
 
-import anyio
 from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
@@ -72,7 +78,7 @@ OTHER_ROUTE = "/media/{rest:path}"
 READ_IN_LOOP_MAX = 1024 * 1024
 """Bodies up to this size are read in one call in the event loop (see the module docstring)."""
 CHUNK = 1024 * 1024
-"""Larger bodies are read in pieces of this size in a worker thread."""
+"""Larger bodies are read and sent in pieces of this size."""
 PREPARED_MAX = 4096
 """Files whose response headers are kept (a few hundred bytes each)."""
 KEYS_MAX = 16_384
@@ -298,7 +304,7 @@ class MediaApp:
             offset, remaining = start, length
             while remaining > 0:
                 n = min(CHUNK, remaining)
-                chunk = await anyio.to_thread.run_sync(_read_exactly, fd, offset, n)
+                chunk = _read_exactly(fd, offset, n)
                 offset, remaining = offset + n, remaining - n
                 more = remaining > 0
                 await send({"type": "http.response.body", "body": chunk, "more_body": more})
