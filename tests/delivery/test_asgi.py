@@ -5,6 +5,9 @@ the operations (and answer the same when reached)."""
 
 from __future__ import annotations
 
+import os
+from types import SimpleNamespace
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -126,3 +129,30 @@ def test_the_media_operations_stay_in_the_openapi_document(client: TestClient) -
 )
 def test_route_path_strips_the_root_path(path: str, root: str, routed: str) -> None:
     assert route_path({"type": "http", "path": path, "root_path": root}) == routed
+
+
+def test_a_file_replaced_between_stat_and_open_is_stat_again(
+    origin: Origin,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The headers always describe the bytes sent: a version that changed under the request
+    is looked up once more; one that keeps changing is a 503, never a mismatched body."""
+    if origin.services.settings.storage_backend != "local":
+        pytest.skip("only local files are opened by the handler")
+    real_fstat = os.fstat
+    changes = {"left": 1}
+
+    def fstat(fd: int) -> os.stat_result | SimpleNamespace:
+        st = real_fstat(fd)
+        if changes["left"] > 0:
+            changes["left"] -= 1
+            return SimpleNamespace(st_size=st.st_size + 1, st_mtime=st.st_mtime)
+        return st
+
+    monkeypatch.setattr(os, "fstat", fstat)
+    r = origin.get(SEG)
+    assert r.status_code == 200
+    assert r.content == SEGMENT
+    assert changes["left"] == 0
+    changes["left"] = 2
+    assert_json_error(origin.get(SEG), 503, "storage_error")

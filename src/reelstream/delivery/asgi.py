@@ -44,6 +44,7 @@ import time
 from email.utils import formatdate
 from typing import TYPE_CHECKING
 
+from prometheus_client import Counter, Histogram
 from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
@@ -62,7 +63,7 @@ from reelstream.errors import ReelstreamError
 from reelstream.http.errors import error_response
 from reelstream.observability.metrics import Metrics
 from reelstream.storage.base import BlobInfo, BlobStore
-from reelstream.storage.errors import BlobNotFound
+from reelstream.storage.errors import BlobNotFound, StorageError
 from reelstream.storage.keys import rev_prefix
 
 if TYPE_CHECKING:
@@ -155,7 +156,7 @@ class MediaApp:
         """Locations found valid (video id, rev, path) and their storage keys."""
         self._prepared: dict[str, _Prepared] = {}
         """Storage key -> the last version of the file served and its headers."""
-        self._children: dict[tuple[str, str, int], tuple[object, object]] = {}
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -172,7 +173,8 @@ class MediaApp:
             elif method not in _READ:
                 status = await _method_not_allowed(scope, receive, send)
             elif serve_shape:
-                status = await self._serve(scope, receive, send, method, *parts)
+                video_id, rev, token, path = parts
+                status = await self._serve(scope, receive, send, method, video_id, rev, token, path)
             else:
                 status = await _fallback(scope, receive, send, rest)
         except Exception:
@@ -199,8 +201,8 @@ class MediaApp:
             )
             self._children[key] = children
         counter, histogram = children
-        counter.inc()  # type: ignore[attr-defined]
-        histogram.observe(time.perf_counter() - started)  # type: ignore[attr-defined]
+        counter.inc()
+        histogram.observe(time.perf_counter() - started)
 
     async def _serve(
         self,
@@ -212,6 +214,7 @@ class MediaApp:
         rev: str,
         token: str,
         path: str,
+        retry: bool = True,
     ) -> int:
         location = (video_id, rev, path)
         key = self._keys.get(location)
@@ -238,10 +241,32 @@ class MediaApp:
             if name in _CONDITIONAL:
                 request = request or {}
                 request.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+        sent: int | None
         if request is None:  # the common case: the whole file
-            return await self._send_file(
+            sent = await self._send_file(
                 scope, send, method, prepared, 200, prepared.full, 0, info.size
             )
+        else:
+            sent = await self._send_decided(scope, receive, send, method, prepared, request)
+        if sent is None:  # the file changed between the stat and the open: once more
+            self._prepared.pop(key, None)
+            if retry:
+                args = (method, video_id, rev, token, path, False)
+                return await self._serve(scope, receive, send, *args)
+            return await _error(scope, receive, send, StorageError("the file keeps changing"))
+        return sent
+
+    async def _send_decided(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        method: str,
+        prepared: _Prepared,
+        request: dict[str, str],
+    ) -> int | None:
+        """A request with a conditional or range header: 304, 416, 206 or 200."""
+        info = prepared.info
         chosen = decide(request, prepared.etag, prepared.last_modified, info.mtime, info.size)
         if isinstance(chosen, NotModified):
             headers = prepared.headers(None, False)
@@ -258,7 +283,7 @@ class MediaApp:
 
     async def _send_range(
         self, scope: Scope, send: Send, method: str, prepared: _Prepared, chosen: ByteRange
-    ) -> int:
+    ) -> int | None:
         headers = prepared.headers(str(chosen.length).encode(), True)
         headers.append((b"content-range", chosen.content_range.encode()))
         return await self._send_file(
@@ -284,17 +309,22 @@ class MediaApp:
         headers: list[tuple[bytes, bytes]],
         start: int,
         length: int,
-    ) -> int:
+    ) -> int | None:
+        """Send the response; None, sending nothing, when the file on disk is no longer the
+        version ``prepared`` describes (replaced since the stat)."""
         if method == "HEAD" or length == 0:
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return status
         try:
             fd = os.open(prepared.path, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:  # replaced or deleted since the stat: as if never there
-            self._prepared.clear()
+        except FileNotFoundError:  # deleted since the stat: as if never there
             return await _error(scope, _no_receive, send, BlobNotFound("no such media file"))
         try:
+            st = os.fstat(fd)
+            info = prepared.info
+            if st.st_size != info.size or st.st_mtime != info.mtime:
+                return None
             if length <= READ_IN_LOOP_MAX:
                 body = _read_exactly(fd, start, length)
                 await send({"type": "http.response.start", "status": status, "headers": headers})
