@@ -37,6 +37,15 @@ from reelstream.ids import new_id, new_rev
 from reelstream.storage.keys import rev_prefix
 
 BARE_FILE = os.environ.get("ORIGIN_PROBE_FILE", "")
+BARE_EXTRA = [
+    (b"etag", b'"0123456789abcdef"'),
+    (b"last-modified", b"Mon, 30 Nov 2026 17:05:00 GMT"),
+    (b"cache-control", b"public, max-age=31536000, immutable"),
+    (b"accept-ranges", b"bytes"),
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-expose-headers", b"Content-Length, Content-Range, Accept-Ranges, ETag"),
+]
+"""The origin's other response headers, sent by the anchor with ``--anchor-headers``."""
 
 
 async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -52,6 +61,8 @@ async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     with open(BARE_FILE, "rb") as fh:  # noqa: ASYNC230  # the anchor reads in the loop
         data = fh.read()
     headers = [(b"content-type", b"video/iso.segment"), (b"content-length", b"%d" % len(data))]
+    if os.environ.get("ORIGIN_PROBE_HEADERS") == "origin":
+        headers += BARE_EXTRA
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": data})
 
@@ -133,8 +144,9 @@ def probe(data: bytes, args: argparse.Namespace) -> None:
             "PYTHONPATH": os.environ.get("PYTHONPATH", "src"),
             "REELSTREAM_ENV": "development",
             "REELSTREAM_RATE_LIMIT_ENABLED": "false",
-            "REELSTREAM_LOG_LEVEL": "WARNING",
+            "REELSTREAM_LOG_LEVEL": args.log_level,
             "ORIGIN_PROBE_FILE": str(blob),
+            "ORIGIN_PROBE_HEADERS": "origin" if args.anchor_headers else "",
         }
         reel = [sys.executable, "-m", "reelstream", args.role, "--port", str(port_r)]
         reel += ["--data-dir", str(data_dir)]
@@ -178,6 +190,16 @@ def main() -> None:
     parser.add_argument("--server-cpu", default="0")
     parser.add_argument("--client-cpu", default="1")
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        help="REELSTREAM_LOG_LEVEL of the server [INFO, as shipped: uvicorn logs every request]",
+    )
+    parser.add_argument(
+        "--anchor-headers",
+        action="store_true",
+        help="the anchor also sends the origin's ETag, Last-Modified, cache and CORS headers",
+    )
     args = parser.parse_args()
     bodies = [f.read_bytes() for f in args.file or []]
     bodies += [bytes((i * 7 + i // 251) % 256 for i in range(n)) for n in args.size or []]
