@@ -20,11 +20,12 @@ from typing import Literal
 
 import anyio
 from fastapi import Depends, FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from reelstream import __version__
 from reelstream.config import Settings
 from reelstream.db.migrate import upgrade
-from reelstream.delivery.asgi import MediaApp, MediaDispatch
+from reelstream.delivery.asgi import MediaApp, is_media_request
 from reelstream.http.errors import install_error_handlers
 from reelstream.http.openapi import install_openapi
 from reelstream.ingest.service import build_upload_service
@@ -36,6 +37,22 @@ from reelstream.services import build_services
 log = logging.getLogger(__name__)
 
 Role = Literal["all", "api", "origin"]
+
+
+class ReelstreamApp(FastAPI):
+    """FastAPI, with ``/media/...`` answered before FastAPI's own entry and middleware stack
+    by ``media`` when the role serves media (``reelstream.delivery.asgi``: a segment costs a
+    token check, a stat and the send, not the framework). ``media`` is any ASGI app, so an
+    outer concern the media path needs (admission control) wraps it here. The ``/media``
+    routes stay in the OpenAPI document."""
+
+    media: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.media is not None and is_media_request(scope):
+            await self.media(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -99,7 +116,7 @@ def create_app(
             await limiter.close()
             await services.close()
 
-    app = FastAPI(
+    app = ReelstreamApp(
         title="reelstream",
         version=__version__,
         summary="Self-hostable video-on-demand: resumable upload, ABR transcode, signed playback",
@@ -145,12 +162,9 @@ def create_app(
         from reelstream.delivery.routes import router as delivery_router
 
         app.include_router(delivery_router)  # the operations, for the OpenAPI document
+        app.media = MediaApp(services, metrics=services.metrics)  # what answers them
     if role in ("all", "api"):
         mount_web(app)
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
-    if role in ("all", "origin"):
-        # /media/... answered before the metrics middleware and routing: a segment costs a
-        # token check, a stat and the send (reelstream.delivery.asgi); it counts itself
-        app.add_middleware(MediaDispatch, media=MediaApp(services, metrics=services.metrics))
     return app

@@ -1,8 +1,10 @@
 """The origin's media handler as a plain ASGI app: every ``/media/...`` request, no framework.
 
-The app factory (``reelstream.app``) installs ``MediaDispatch`` as a middleware outside the
-metrics and rate-limit ones, for the roles that serve media (``all``, ``origin``): every HTTP
-request whose path starts with ``/media/`` comes here, before FastAPI routes anything.
+The app (``reelstream.app.ReelstreamApp``) hands every HTTP request whose path starts with
+``/media/`` to this handler before FastAPI sees it, for the roles that serve media (``all``,
+``origin``). Before FastAPI's own ``__call__``, not as a middleware: measured in-process,
+FastAPI's entry (its per-request telemetry switch) and its built-in outer middlewares cost
+~7 µs per request, a third of what this handler spends on a 190 KB segment.
 A segment request is a token check, a stat and a file send; FastAPI's routing, dependency
 injection, middleware stack and ``FileResponse`` (chunks read in worker threads) cost ten
 times the send itself, so this handler does only what the answer needs. The behaviour is the
@@ -48,7 +50,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import Counter, Histogram
 from starlette.datastructures import Headers
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from reelstream.auth.errors import TokenMissing
 from reelstream.auth.verdicts import VerdictCache
@@ -113,20 +115,6 @@ def route_path(scope: Scope) -> str:
 
 def is_media_request(scope: Scope) -> bool:
     return scope["type"] == "http" and route_path(scope).startswith(PREFIX)
-
-
-class MediaDispatch:
-    """ASGI middleware: ``/media/...`` to ``media``, anything else to ``app``."""
-
-    def __init__(self, app: ASGIApp, *, media: ASGIApp) -> None:
-        self.app = app
-        self.media = media
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if is_media_request(scope):
-            await self.media(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
 
 
 class _Prepared:
