@@ -27,10 +27,12 @@ from typing import TYPE_CHECKING, Literal
 
 import anyio
 from fastapi import Depends, FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from reelstream import __version__
 from reelstream.config import Settings
 from reelstream.db.migrate import upgrade
+from reelstream.delivery.asgi import MediaApp, is_media_request
 from reelstream.http.admission import AdmissionMiddleware, pools_from_settings
 from reelstream.http.errors import install_error_handlers
 from reelstream.http.openapi import install_openapi
@@ -49,6 +51,30 @@ Role = Literal["all", "api", "origin"]
 ROLES: tuple[Role, ...] = ("all", "api", "origin")
 ROLE_ENV = "REELSTREAM_ROLE"
 """Which role ``create_app_from_env`` builds; set by the CLI for its server processes."""
+
+
+class ReelstreamApp(FastAPI):
+    """FastAPI, with ``/media/...`` answered before FastAPI's own entry and middleware stack
+    by ``media`` when the role serves media (``reelstream.delivery.asgi``: a segment costs a
+    token check, a stat and the send, not the framework), and ``front`` (admission control)
+    around both, so a shed request costs nothing else and media requests are bounded too.
+    The ``/media`` routes stay in the OpenAPI document."""
+
+    media: ASGIApp | None = None
+    front: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.front is not None:
+            await self.front(scope, receive, send)
+        else:
+            await self.dispatch(scope, receive, send)
+
+    async def dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``/media`` to ``media``, everything else to FastAPI."""
+        if self.media is not None and is_media_request(scope):
+            await self.media(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -121,7 +147,7 @@ def create_app(
             await limiter.close()
             await services.close()
 
-    app = FastAPI(
+    app = ReelstreamApp(
         title="reelstream",
         version=__version__,
         summary="Self-hostable video-on-demand: resumable upload, ABR transcode, signed playback",
@@ -166,7 +192,8 @@ def create_app(
     if role in ("all", "origin"):
         from reelstream.delivery.routes import router as delivery_router
 
-        app.include_router(delivery_router)
+        app.include_router(delivery_router)  # the operations, for the OpenAPI document
+        app.media = MediaApp(services, metrics=services.metrics)  # what answers them
     if role in ("all", "api"):
         mount_web(app)
         from reelstream.videos.fastpath import HotReads
@@ -174,9 +201,9 @@ def create_app(
         app.add_middleware(HotReads)  # innermost: the anonymous hot reads, before routing
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
-    # outermost: a shed request costs no other middleware
-    app.add_middleware(
-        AdmissionMiddleware, limits=pools_from_settings(settings), metrics=services.metrics
+    # outermost, media included: a shed request costs no other work
+    app.front = AdmissionMiddleware(
+        app.dispatch, limits=pools_from_settings(settings), metrics=services.metrics
     )
     return app
 

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     public_base_url: str | None = None
     log_level: str = "INFO"
+    # one line per request from uvicorn: off by default, it costs more CPU than sending a
+    # segment (docs/performance.md); requests are counted in /metrics, the edge logs them
+    access_log: bool = False
 
     # -- HTTP server (reelstream.cli.server, reelstream.http.admission)
     http_workers: int | None = Field(default=None, ge=1, le=256)

@@ -205,10 +205,10 @@ def test_a_client_that_disconnects_mid_request_frees_its_slot() -> None:
 
 
 def find_admission(client: TestClient) -> AdmissionMiddleware:
-    layer: Any = client.app.middleware_stack  # type: ignore[attr-defined]
-    while not isinstance(layer, AdmissionMiddleware):
-        layer = layer.app
-    return layer
+    """The app's admission control: in front of everything, media included."""
+    front: Any = client.app.front  # type: ignore[attr-defined]
+    assert isinstance(front, AdmissionMiddleware)
+    return front
 
 
 def test_the_app_sheds_with_the_project_error_shape_and_exports_the_gauges(
@@ -225,6 +225,10 @@ def test_the_app_sheds_with_the_project_error_shape_and_exports_the_gauges(
         assert resp.headers["retry-after"] == "1"
         assert resp.json()["error"]["code"] == "overloaded"
         assert client.get("/healthz").status_code == 200
+        admission.pools["media"].inflight = admission.pools["media"].limit  # media too
+        assert client.get("/media/a/b/c/x.m4s").status_code == 503
+        admission.pools["media"].inflight = 0
+        assert client.get("/media/a/b/c/x.m4s").status_code == 404
         text = client.get("/metrics").text
         admission.pools["api"].inflight = 0
         assert client.get("/api/v1/videos").status_code == 200

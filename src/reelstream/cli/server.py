@@ -63,6 +63,7 @@ def run_role(
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level.lower(),
+        "access_log": settings.access_log,
         "timeout_graceful_shutdown": int(settings.shutdown_grace_s),
         "loop": LOOP,
         "http": HTTP,

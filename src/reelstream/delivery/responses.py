@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
@@ -102,7 +103,7 @@ def _weak_match(header: str, etag: str) -> bool:
     return "*" in values or any(v.removeprefix("W/") == etag for v in values)
 
 
-def _not_modified(request: Headers, etag: str, mtime: float) -> bool:
+def _not_modified(request: Mapping[str, str], etag: str, mtime: float) -> bool:
     inm = request.get("if-none-match")
     if inm is not None:
         return _weak_match(inm, etag)
@@ -118,7 +119,7 @@ def _not_modified(request: Headers, etag: str, mtime: float) -> bool:
     return int(mtime) <= since.timestamp()
 
 
-def _range_applies(request: Headers, etag: str, last_modified: str) -> bool:
+def _range_applies(request: Mapping[str, str], etag: str, last_modified: str) -> bool:
     if_range = request.get("if-range")
     if if_range is None:
         return True
@@ -126,6 +127,28 @@ def _range_applies(request: Headers, etag: str, last_modified: str) -> bool:
     if if_range.startswith("W/"):
         return False  # If-Range needs a strong validator
     return if_range in (etag, last_modified)
+
+
+class NotModified:
+    """The client's copy is current: ``304``."""
+
+
+NOT_MODIFIED = NotModified()
+
+Decision = NotModified | Unsatisfiable | ByteRange | None
+"""``304``, ``416``, ``206`` with that range, or ``200`` with the whole blob (None)."""
+
+
+def decide(
+    request: Mapping[str, str], etag: str, last_modified: str, mtime: float, size: int
+) -> Decision:
+    """What to answer, from the request's conditional and range headers (lowercase names;
+    the first value of each) and the blob's quoted ``etag``, ``Last-Modified``, mtime, size."""
+    if _not_modified(request, etag, mtime):
+        return NOT_MODIFIED
+    if _range_applies(request, etag, last_modified):
+        return parse_range(request.get("range"), size)
+    return None
 
 
 class _ExactFileResponse(FileResponse):
@@ -170,12 +193,9 @@ def blob_response(
         "accept-ranges": "bytes",
         **(extra_headers or {}),
     }
-    if _not_modified(request_headers, etag, info.mtime):
+    chosen = decide(request_headers, etag, last_modified, info.mtime, info.size)
+    if isinstance(chosen, NotModified):
         return Response(status_code=304, headers=headers)
-
-    chosen: ByteRange | Unsatisfiable | None = None
-    if _range_applies(request_headers, etag, last_modified):
-        chosen = parse_range(request_headers.get("range"), info.size)
     if isinstance(chosen, Unsatisfiable):
         return error_response(
             416,

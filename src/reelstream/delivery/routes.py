@@ -10,44 +10,33 @@ never consulted (the token is stateless and a rev folder is immutable once publi
 2. The token must be a valid, unexpired signature for this video, else ``403`` with the reason.
 3. The blob must exist, else ``404`` with a generic ``not found`` (never the storage key).
 
-Any other URL under ``/media`` is answered by ``media_fallback``: ``403 token_missing`` when
-only the token segment is absent, else ``404`` (never ``405``), always as a JSON error.
+Any other URL under ``/media`` is answered with ``403 token_missing`` when only the token
+segment is absent, else ``404`` (never ``405``), always as a JSON error; ``OPTIONS`` is the CORS
+preflight; any other method is ``405``.
 
 Responses are cacheable by any edge (``Cache-Control``, ``ETag``) and readable by players on
 other origins (``Access-Control-Allow-Origin: *``); errors carry ``Cache-Control: no-store``.
+
+The requests are answered by ``reelstream.delivery.asgi.MediaApp``, which the app factory puts
+in front of FastAPI's routing. The routes below declare the operations for the OpenAPI
+document; should a request reach them (an app without that dispatch), they hand it to a
+``MediaApp`` too, so there is one implementation.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
-from reelstream.auth.errors import TokenMissing
-from reelstream.delivery import media
-from reelstream.delivery.responses import blob_response
-from reelstream.errors import ReelstreamError
+from reelstream.delivery.asgi import CORS_HEADERS, PREFLIGHT_HEADERS, MediaApp
 from reelstream.http.deps import ServicesDep
-from reelstream.http.errors import error_response
-from reelstream.storage.errors import BlobNotFound
-from reelstream.storage.keys import rev_prefix
 
-log = logging.getLogger(__name__)
+__all__ = ["CORS_HEADERS", "MEDIA_PATH", "PREFLIGHT_HEADERS", "router"]
 
 router = APIRouter(tags=["delivery"])
-
-CORS_HEADERS = {
-    "access-control-allow-origin": "*",
-    "access-control-expose-headers": "Content-Length, Content-Range, Accept-Ranges, ETag",
-}
-PREFLIGHT_HEADERS = {
-    **CORS_HEADERS,
-    "access-control-allow-methods": "GET, HEAD, OPTIONS",
-    "access-control-allow-headers": "Range, If-None-Match, If-Modified-Since, If-Range",
-    "access-control-max-age": "86400",
-}
 
 MEDIA_PATH = "/media/{video_id}/{rev}/{token}/{path:path}"
 
@@ -61,16 +50,15 @@ _MEDIA_DOC: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _error(exc: ReelstreamError) -> Response:
-    """The JSON error: its ``client_message``, so no storage key or folder is echoed."""
-    headers = {**CORS_HEADERS, "cache-control": "no-store"}
-    if exc.status >= 500:
-        log.error("media: %s", exc)
-    return error_response(exc.status, exc.code, exc.client_message, headers)
+class _Handled(Response):
+    """A response that lets a ``MediaApp`` answer the request it was made for."""
 
+    def __init__(self, app: MediaApp) -> None:
+        super().__init__()
+        self.app = app
 
-def _not_found() -> Response:
-    return _error(BlobNotFound("no such media file"))
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
 
 
 @router.get(
@@ -88,38 +76,19 @@ def _not_found() -> Response:
     summary="Headers of a media file, as GET would send them",
 )
 async def serve_media(
-    video_id: str, rev: str, token: str, path: str, request: Request, services: ServicesDep
+    video_id: str, rev: str, token: str, path: str, services: ServicesDep
 ) -> Response:
     """Signed, cacheable, range-capable delivery of one file of a published rev."""
-    if not media.is_valid_location(video_id, rev, path):
-        return _not_found()
-    try:
-        services.signer.verify(token, video_id)
-        info = await services.store.stat(f"{rev_prefix(video_id, rev)}/{path}")
-    except ReelstreamError as exc:
-        return _error(exc)
-    return blob_response(
-        method=request.method,
-        request_headers=request.headers,
-        store=services.store,
-        info=info,
-        media_type=media.content_type(path),
-        cache_control=media.cache_control(path),
-        extra_headers=CORS_HEADERS,
-    )
+    return _Handled(MediaApp(services))
 
 
 @router.api_route("/media/{rest:path}", methods=["GET", "HEAD"], include_in_schema=False)
-async def media_fallback(rest: str) -> Response:
+async def media_fallback(rest: str, services: ServicesDep) -> Response:
     """Any other ``/media`` URL: 403 when only the token segment is missing, else 404."""
-    video_id, _, tail = rest.partition("/")
-    rev, _, path = tail.partition("/")
-    if media.is_valid_location(video_id, rev, path):
-        return _error(TokenMissing("a signed playback token is required in the URL"))
-    return _not_found()
+    return _Handled(MediaApp(services))
 
 
 @router.options("/media/{rest:path}", include_in_schema=False)
-async def media_preflight(rest: str) -> Response:
+async def media_preflight(rest: str, services: ServicesDep) -> Response:
     """CORS preflight for players on other origins (for example a Range request)."""
-    return Response(status_code=204, headers=PREFLIGHT_HEADERS)
+    return _Handled(MediaApp(services))
