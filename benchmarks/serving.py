@@ -69,7 +69,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="processes per server: reelstream --workers, uvicorn --workers, nginx "
         "worker_processes [1]",
     )
-    parser.add_argument("--clip-seconds", type=float, default=6, help="generated clip length")
+    parser.add_argument("--clip-seconds", type=float, default=6, help="generated clip length [6]")
+    parser.add_argument("--clip-height", type=int, default=720, help="generated clip height [720]")
+    parser.add_argument(
+        "--segment-kb", type=int, default=189, help="serve the segment closest to this size [189]"
+    )
     parser.add_argument("--only", default="", help="comma-separated target names (substrings)")
     parser.add_argument("--no-write", action="store_true", help="print only")
     return parser.parse_args(argv)
@@ -214,15 +218,19 @@ def upload_ready_video(base: str, source: Path, timeout: float = 600) -> str:
     raise RuntimeError(f"video {video_id} not ready after {timeout} s")
 
 
-def segment_path(base: str, video_id: str) -> str:
-    """The signed path (below the server) of the first segment of the first variant."""
+def segment_path(base: str, video_id: str, size: int) -> str:
+    """The signed path (below the server) of the video's segment closest to ``size`` bytes."""
+    sizes: dict[str, int] = {}
     with httpx.Client(timeout=30, headers=AUTH) as client:
         hls_url = client.get(f"{base}/api/v1/videos/{video_id}/playback").json()["hls_url"]
         master = httpx.URL(hls_url)
-        variant = master.join(playlist_uris(client.get(master).text)[0])
-        uris = playlist_uris(client.get(variant).text)
-        segment = variant.join(next(u for u in uris if not u.endswith(".mp4")))
-    return segment.raw_path.decode()
+        for variant_uri in playlist_uris(client.get(master).text):
+            variant = master.join(variant_uri)
+            for uri in playlist_uris(client.get(variant).text):
+                if not uri.endswith(".mp4"):  # not the init segment
+                    segment = variant.join(uri)
+                    sizes[segment.raw_path.decode()] = len(client.get(segment).content)
+    return min(sizes, key=lambda path: abs(sizes[path] - size))
 
 
 # -- measuring -----------------------------------------------------------------------------
@@ -279,13 +287,17 @@ def build(bench: Bench, nginx: str) -> list[Row]:
     keys = {k: v.get_secret_value() for k, v in settings.signing_keys.items()}
 
     rs = start_reelstream(bench, data_dir, "reelstream", rate_limit_enabled="false")
-    clip = make_clip(tmp / "clip.mp4", seconds=bench.args.clip_seconds, width=640, height=360)
+    height = bench.args.clip_height
+    clip = make_clip(
+        tmp / "clip.mp4", seconds=bench.args.clip_seconds, width=height * 16 // 9, height=height
+    )
     video_id = upload_ready_video(rs, clip)
-    seg = segment_path(rs, video_id)
+    seg = segment_path(rs, video_id, bench.args.segment_kb * 1024)
     www = tmp / "www"
     www.mkdir()
     (www / "seg.m4s").write_bytes(httpx.get(rs + seg, timeout=30).content)
-    print(f"video {video_id} ready; segment {(www / 'seg.m4s').stat().st_size:,} bytes", flush=True)
+    bench.args.segment_bytes = (www / "seg.m4s").stat().st_size
+    print(f"video {video_id} ready; segment {bench.args.segment_bytes:,} bytes", flush=True)
 
     limited = start_reelstream(
         bench,
@@ -301,13 +313,17 @@ def build(bench: Bench, nginx: str) -> list[Row]:
     edge = start_edge(bench, nginx, rs, keys, seg)
 
     read = f"/api/v1/videos/{video_id}"
+    for path in (read, f"{read}/playback", "/api/v1/videos"):  # a viewer's reads: anonymous
+        r = httpx.get(rs + path, timeout=10)
+        if r.status_code != 200:
+            raise RuntimeError(f"anonymous GET {path} answers {r.status_code}: {r.text[:300]}")
     for _ in range(20):  # spend the limited server's budget: every read after it is a 429
-        status = httpx.get(limited + read, headers=AUTH, timeout=10).status_code
+        status = httpx.get(limited + read, timeout=10).status_code
     if status != 429:
         raise RuntimeError(f"the rate-limited server answers {status}, not 429")
 
-    def row(name: str, anchor: str | None, url: str, auth: bool = False, status: int = 200) -> Row:
-        return Row(Target(name, anchor, status), url, AUTH if auth else {})
+    def row(name: str, anchor: str | None, url: str, status: int = 200) -> Row:
+        return Row(Target(name, anchor, status), url)
 
     rows = [
         row("bare nginx, segment file", None, f"{bare_nginx}/seg.m4s"),
@@ -315,16 +331,13 @@ def build(bench: Bench, nginx: str) -> list[Row]:
         row("bare ASGI file send (uvicorn)", None, f"{bare_asgi}/seg.m4s"),
         row("origin segment GET", "bare ASGI file send (uvicorn)", rs + seg),
         row("minimal FastAPI cached model", None, f"{fastapi}/v/{video_id}"),
-        row(f"GET {read}", "minimal FastAPI cached model", rs + read, auth=True),
-        row("GET .../playback", "minimal FastAPI cached model", f"{rs}{read}/playback", True),
+        row(f"GET {read}", "minimal FastAPI cached model", rs + read),
+        row("GET .../playback", "minimal FastAPI cached model", f"{rs}{read}/playback"),
         row(
-            "GET /api/v1/videos (first page)",
-            "minimal FastAPI cached model",
-            f"{rs}/api/v1/videos",
-            True,
+            "GET /api/v1/videos (first page)", "minimal FastAPI cached model", f"{rs}/api/v1/videos"
         ),
         row("GET /healthz", "minimal FastAPI cached model", f"{rs}/healthz"),
-        row("429 (reads over the limit)", f"GET {read}", limited + read, auth=True, status=429),
+        row("429 (reads over the limit)", f"GET {read}", limited + read, status=429),
     ]
     only = [s.strip() for s in bench.args.only.split(",") if s.strip()]
     if only:
@@ -340,7 +353,8 @@ def report(args: argparse.Namespace, rows: list[Row], argv: Sequence[str]) -> st
         f"{machine()} {nginx_v}.\n\n"
         f"Command: `{command.strip()}` (servers on CPU {args.server_cpus}, "
         f"`wrk -t1 -c{args.connections} -d{args.seconds:g}s` on CPU {args.client_cpus}, "
-        f"{args.runs} run(s), medians; workers per server: {args.workers}).\n\n"
+        f"{args.runs} run(s), medians; workers per server: {args.workers}; one HLS segment of "
+        f"{getattr(args, 'segment_bytes', 0):,} bytes; reads anonymous, of a public video).\n\n"
         + table([r.target for r in rows])
     )
 

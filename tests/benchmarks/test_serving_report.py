@@ -5,7 +5,6 @@ in CI; the benchmark itself is run by hand (docs/performance.md)."""
 from __future__ import annotations
 
 import pytest
-
 from benchmarks.serving import parse_args
 from benchmarks.serving_report import Target, WrkOutputError, WrkResult, parse_wrk, ratio, table
 
