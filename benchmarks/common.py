@@ -1,5 +1,6 @@
 """What the benchmarks share: their command line, the generated source, the machine line of
-a report, server timestamps, and appending a report to docs/benchmarks.md."""
+a report, server timestamps, and appending a report to a file of docs/ (benchmarks.md by
+default)."""
 
 from __future__ import annotations
 
@@ -52,11 +53,12 @@ def server_time(text: str | None) -> float:
     return dt.datetime.fromisoformat(text).timestamp()
 
 
-def publish(report: str, args: argparse.Namespace) -> None:
+def publish(report: str, args: argparse.Namespace, name: str = "benchmarks.md") -> None:
+    """Print ``report`` and, unless ``--no-write``, append it to ``docs/NAME``."""
     print(report)
     if args.no_write:
         return
-    path = ROOT / "docs" / "benchmarks.md"
+    path = ROOT / "docs" / name
     if not path.exists():
         path.write_text("# Benchmarks\n\nEach section is one run of the command it names.\n")
     with path.open("a") as fh:

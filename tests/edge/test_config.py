@@ -64,6 +64,9 @@ def test_every_policy_is_in_the_configuration(tmp_path: Path) -> None:
     playlist, segment = _location(conf, "playlist"), _location(conf, "segment")
     assert "proxy_cache_valid 200 206 3s;" in playlist
     assert "proxy_cache_valid 200 206 365d;" in segment
+    # Immutable segments keep their files open between hits; playlists never (their TTL).
+    assert "open_file_cache max=1000 inactive=60s;" in segment
+    assert "open_file_cache" not in playlist
     for body in (playlist, segment):
         for directive in (
             'if ($media_token_check != "ok") {',
@@ -173,6 +176,7 @@ def test_valid_upstreams_and_listen_addresses() -> None:
         ({"cache_dir": Path("/tmp/x;y")}, "contains ';'"),
         ({"cache_dir": Path('/tmp/x"y')}, "contains '\"'"),
         ({"prefix": Path("/tmp/$edge")}, "contains '$'"),
+        ({"open_files": 0}, "open_files"),
     ],
 )
 def test_unsafe_options_are_refused(

@@ -169,6 +169,8 @@ class EdgeConfig:
     """``user`` directive for worker processes (when the master runs as root)."""
     worker_processes: str = "auto"
     worker_connections: int = 4096
+    open_files: int = 1000
+    """Cached segment files each worker keeps open between hits (``open_file_cache``)."""
     njs_module: Path = NJS_MODULE
 
     def __post_init__(self) -> None:
@@ -205,6 +207,8 @@ class EdgeConfig:
             raise EdgeConfigError("worker_processes must be 'auto' or a number")
         if not 64 <= self.worker_connections <= 1_000_000:
             raise EdgeConfigError("worker_connections must be between 64 and 1000000")
+        if not 1 <= self.open_files <= 1_000_000:
+            raise EdgeConfigError("open_files must be between 1 and 1000000")
         for what, path in (
             ("cache dir", self.cache_dir),
             ("prefix", self.prefix),

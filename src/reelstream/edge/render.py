@@ -108,6 +108,7 @@ def render(config: EdgeConfig, conf_path: Path) -> EdgeFiles:
         segment_ttl=config.segment_ttl,
         playlist_ttl=config.playlist_ttl,
         lock_timeout=config.lock_timeout,
+        open_files=config.open_files,
     )
     keys_json = json.dumps(dict(sorted(config.signing_keys.items())), ensure_ascii=True)
     token_js = env.get_template("token.js.j2").render(keys_json=keys_json)
