@@ -131,14 +131,14 @@ def test_route_path_strips_the_root_path(path: str, root: str, routed: str) -> N
     assert route_path({"type": "http", "path": path, "root_path": root}) == routed
 
 
+@pytest.mark.parametrize("settings", ["local"], indirect=True)  # only local files are opened
 def test_a_file_replaced_between_stat_and_open_is_stat_again(
     origin: Origin,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The headers always describe the bytes sent: a version that changed under the request
     is looked up once more; one that keeps changing is a 503, never a mismatched body."""
-    if origin.services.settings.storage_backend != "local":
-        pytest.skip("only local files are opened by the handler")
+    assert origin.services.settings.storage_backend == "local"
     real_fstat = os.fstat
     changes = {"left": 1}
 
