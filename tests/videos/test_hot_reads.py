@@ -4,6 +4,7 @@ sharing the data dir (as ``--workers N`` processes do)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from reelstream.app import create_app
+from reelstream.cache import NullCache
 from reelstream.config import Settings
+from reelstream.videos.cache import HotPage, VideoCache
 from tests.cache.helpers import QueryCounter, make_ready, run, services_of
 
 
@@ -114,3 +117,27 @@ def test_another_process_sees_the_write_at_once(
     assert client.patch(f"/api/v1/videos/{ready}", json={"title": "renamed"}).status_code == 200
     assert get_json(second_app, f"/api/v1/videos/{ready}")["title"] == "renamed"
     assert get_json(second_app, "/api/v1/videos")["items"][0]["title"] == "renamed"
+
+
+def test_concurrent_misses_of_the_first_page_share_one_query() -> None:
+    """When the page expires under load, one reader queries; the others wait for it."""
+
+    async def go() -> None:
+        cache = VideoCache(NullCache(), 60)
+        loads = 0
+
+        async def load() -> HotPage:
+            nonlocal loads
+            loads += 1
+            await asyncio.sleep(0.05)
+            return HotPage([], None)
+
+        pages = await asyncio.gather(*(cache.load_page(20, load) for _ in range(32)))
+        assert loads == 1 and all(p is pages[0] for p in pages)
+        assert cache.hot_page(20) is pages[0]
+        await cache.invalidate(["x"])  # any write voids it: the next reader queries again
+        assert cache.hot_page(20) is None
+        await cache.load_page(20, load)
+        assert loads == 2
+
+    asyncio.run(go())

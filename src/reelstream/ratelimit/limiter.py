@@ -35,6 +35,7 @@ CATEGORIES: tuple[Category, ...] = get_args(Category)
 DEFAULT_TIMEOUT_S = 0.25
 DEFAULT_BREAKER_S = 5.0
 KEY_PREFIX = "reelstream:rl"
+MAX_REFUSED = 10_000  # refused clients remembered per process (RateLimiter._still_refused)
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,9 @@ class RateLimiter:
         self._storage: Storage | None = None
         self._strategy: MovingWindowRateLimiter | None = None
         self.backend: Literal["memory", "redis"] = "memory"
+        # (category, key) -> (epoch when the refusing limit frees a slot, its amount): a
+        # client over its limit is refused from here until then, without the storage
+        self._refused: dict[tuple[Category, str], tuple[float, int]] = {}
 
     def _build(self) -> MovingWindowRateLimiter:
         """The storage is built on first use, inside the event loop (the asyncio memory
@@ -114,13 +118,19 @@ class RateLimiter:
         storage is unavailable)."""
         if not self.enabled:
             return None
+        refused = self._still_refused(category, key)
+        if refused is not None:
+            return refused
         strategy = self._build()
         if not self.breaker.allow():
             return None
         settled = False
         try:
-            async with asyncio.timeout(self._deadline_s):
+            if self.backend == "memory":  # no I/O: nothing to time out
                 verdict = await self._hit(strategy, category, key)
+            else:
+                async with asyncio.timeout(self._deadline_s):
+                    verdict = await self._hit(strategy, category, key)
             settled = True
         except Exception as exc:  # a limiter outage must never fail a request
             settled = True
@@ -139,6 +149,31 @@ class RateLimiter:
             log.info("rate limits: %s storage reachable again", self.backend)
         return verdict
 
+    def _still_refused(self, category: Category, key: str) -> Verdict | None:
+        """The refusal of a client that was refused and whose window has freed no slot yet.
+
+        Exact, not an approximation: a moving window does not count refused hits, so nothing
+        the client sends before the refusing limit's oldest hit expires can be allowed; with
+        Redis every process sees the same window, so the same instant. A 429 then costs a
+        dict lookup (``benchmarks/serving.py``: it must cost less than a served read)."""
+        memo = self._refused.get((category, key))
+        if memo is None:
+            return None
+        until, limit = memo
+        left = until - time.time()
+        if left <= 0:
+            del self._refused[(category, key)]
+            return None
+        return Verdict(False, limit, 0, math.ceil(left))
+
+    def _remember_refusal(self, category: Category, key: str, until: float, limit: int) -> None:
+        if len(self._refused) >= MAX_REFUSED:
+            now = time.time()
+            self._refused = {k: v for k, v in self._refused.items() if v[0] > now}
+            if len(self._refused) >= MAX_REFUSED:  # a flood of distinct clients: start over
+                self._refused.clear()
+        self._refused[(category, key)] = (until, limit)
+
     async def _hit(
         self, strategy: MovingWindowRateLimiter, category: Category, key: str
     ) -> Verdict:
@@ -148,6 +183,8 @@ class RateLimiter:
             ok = await strategy.hit(item, category, key)
             allowed = allowed and ok
             stats = await strategy.get_window_stats(item, category, key)
+            if not ok:
+                self._remember_refusal(category, key, stats.reset_time, item.amount)
             reset_s = max(0, math.ceil(stats.reset_time - time.time()))
             verdict = Verdict(ok, item.amount, stats.remaining, reset_s)
             if (

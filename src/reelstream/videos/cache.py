@@ -181,6 +181,7 @@ class VideoCache:
         )
         # video id -> (stamp, load in flight): concurrent misses of one video share one load
         self._loading: dict[str, tuple[int, asyncio.Future[VideoView]]] = {}
+        self._pages: dict[str, tuple[int, asyncio.Future[HotPage]]] = {}  # the same, for pages
         self._hit: Counter | None = None
         self._miss: Counter | None = None
         if metrics is not None:
@@ -255,6 +256,28 @@ class VideoCache:
         if view.is_final and view.id == video_id:
             self.local.put(video_id, HotView(view), stamp)
         return view
+
+    async def load_page(self, limit: int, loader: Callable[[], Awaitable[HotPage]]) -> HotPage:
+        """The public listing's first page from the local tier, or ``loader()`` (one query
+        however many readers miss at once: when the entry expires under load, the others
+        wait for that one query instead of each running their own)."""
+        key = str(limit)
+        page = self.listing.get(key)
+        if page is not None:
+            return page
+        stamp = self.listing.stamp(key)  # before the query: a write from now on voids it
+        pending = self._pages.get(key)
+        if pending is not None and pending[0] == stamp:
+            return await asyncio.shield(pending[1])
+        task = asyncio.ensure_future(loader())
+        self._pages[key] = (stamp, task)
+        try:
+            page = await asyncio.shield(task)
+        finally:
+            if self._pages.get(key, (0, None))[1] is task:
+                del self._pages[key]
+        self.listing.put(key, page, stamp)
+        return page
 
     def counts_changed(self, video_ids: list[str]) -> None:
         """View counts were written (a bulk update the commit hook does not see): void the

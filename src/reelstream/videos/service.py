@@ -141,16 +141,13 @@ class VideoService:
     async def first_page(self, limit: int) -> HotPage:
         """The first page of the public listing (no cursor, no filter: the same for every
         caller), from the local tier when it holds it (see ``reelstream.videos.cache``)."""
-        listing = self.services.video_cache.listing
-        key = str(limit)
-        page = self.services.video_cache.hot_page(limit)
-        if page is None:
-            stamp = listing.stamp(key)  # before the query: a write from now on voids it
+
+        async def load() -> HotPage:
             found = await self.list_videos(None, limit=limit)
             views = [VideoView.from_row(v, found.jobs.get(v.id)) for v in found.videos]
-            page = HotPage(views, found.next_cursor)
-            listing.put(key, page, stamp)
-        return page
+            return HotPage(views, found.next_cursor)
+
+        return await self.services.video_cache.load_page(limit, load)
 
     async def view(
         self, video_id: str, user: Principal | None, action: policy.Action = "view"
