@@ -83,7 +83,7 @@ class Target:
 
 
 def ratio(target: Target, by_name: dict[str, Target]) -> float | None:
-    if target.anchor is None:
+    if target.anchor is None or target.anchor not in by_name:  # --only left the anchor out
         return None
     anchor = by_name[target.anchor]
     return target.rps / anchor.rps if anchor.rps else None

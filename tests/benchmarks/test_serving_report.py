@@ -81,6 +81,11 @@ def test_a_target_without_runs_is_zero_not_an_error() -> None:
     assert "| b | 0 |" in table([anchor, empty])
 
 
+def test_a_target_whose_anchor_was_not_measured_has_no_ratio() -> None:
+    edge = Target("edge HIT", anchor="bare nginx", runs=_runs(18000))
+    assert ratio(edge, {"edge HIT": edge}) is None  # --only edge
+
+
 def test_command_line_defaults_are_the_documented_method() -> None:
     args = parse_args([])
     assert (args.runs, args.seconds, args.connections) == (3, 10, 32)

@@ -48,7 +48,7 @@ def call(
         "headers": [(b"host", b"testserver"), *headers],
         "scheme": "http",
         "server": ("testserver", 80),
-        "client": ("127.0.0.1", 1234),
+        "client": ("testclient", 50000),  # as TestClient sends: the same reads budget
         "root_path": "",
         "app": client.app,
         "state": {},
@@ -134,6 +134,24 @@ class TestTheReadsLimit:
         assert refused.json()["error"]["code"] == "rate_limited"
         assert int(refused.headers["retry-after"]) > 0
         assert "ratelimit-limit" in {k.lower() for k in refused.headers}
+
+    def test_a_refused_client_is_refused_before_routing(
+        self, client: TestClient, anon: TestClient, ready: str
+    ) -> None:
+        """Over its limit, a caller's reads of the hot paths are refused here, cached or not,
+        signed in or not (the routes' limit runs before them), as the routes would."""
+        for _ in range(4):
+            anon.get(f"/api/v1/videos/{ready}")
+        token = (b"authorization", b"Bearer rs_anything")
+        for path, query, headers in [
+            ("/api/v1/videos/nope", b"", ()),  # never cached
+            ("/api/v1/videos", b"status=ready", ()),
+            (f"/api/v1/videos/{ready}/playback", b"", (token,)),
+        ]:
+            status, fell_through, body = call(client, path, query, headers)
+            assert (status, fell_through) == (429, 0)
+            assert b'"rate_limited"' in body
+        assert call(client, f"/api/v1/videos/{ready}/timeline")[1] == 1  # not a hot path
 
 
 def test_fast_answers_are_counted_under_the_route_label(anon: TestClient, ready: str) -> None:

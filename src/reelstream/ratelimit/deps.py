@@ -58,13 +58,18 @@ async def enforce(request: Request, category: Category, key: str) -> None:
         return
     _remember(request, verdict)
     if not verdict.allowed:
-        headers = verdict.headers()
-        raise RateLimited(
-            REASONS[category],
-            limit=verdict.limit,
-            retry_after_s=int(headers["Retry-After"]),
-            headers=headers,
-        )
+        raise refusal(category, verdict)
+
+
+def refusal(category: Category, verdict: Verdict) -> RateLimited:
+    """The error of a refused ``verdict``."""
+    headers = verdict.headers()
+    return RateLimited(
+        REASONS[category],
+        limit=verdict.limit,
+        retry_after_s=int(headers["Retry-After"]),
+        headers=headers,
+    )
 
 
 def _remember(request: Request, verdict: Verdict) -> None:

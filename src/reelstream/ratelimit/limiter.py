@@ -149,6 +149,11 @@ class RateLimiter:
             log.info("rate limits: %s storage reachable again", self.backend)
         return verdict
 
+    def refused(self, category: Category, key: str) -> Verdict | None:
+        """The refusal of ``key``, if it was refused and is still over its limit (no I/O,
+        nothing counted); None otherwise, or when limits are off."""
+        return self._still_refused(category, key) if self.enabled else None
+
     def _still_refused(self, category: Category, key: str) -> Verdict | None:
         """The refusal of a client that was refused and whose window has freed no slot yet.
 

@@ -15,9 +15,11 @@ route), answers only when everything needed is at hand:
   video is visible to anyone and, for ``/playback``, playable).
 
 Then the caller's ``reads`` limit is counted exactly as ``reelstream.ratelimit.deps.limit_api``
-would (a refusal is the same 429, cheaper than a served read), and the body is sent. Anything
-else falls through to FastAPI untouched, and nothing was counted: the ordinary route applies
-the limit itself. The routes in ``reelstream.videos.routes`` stay the documented operations
+would, and the body is sent. A caller that was refused and is still over its limit gets the
+same 429 here for any request of the three paths (``RateLimiter.refused``: no storage, no
+framework), so a client over its limit costs less than a served read. Anything else falls
+through to FastAPI untouched, and nothing was counted: the ordinary route applies the limit
+itself. The routes in ``reelstream.videos.routes`` stay the documented operations
 (OpenAPI) and the behaviour this mirrors; ``tests/videos/test_fastpath.py`` checks that both
 answer the same bytes.
 """
@@ -25,18 +27,19 @@ answer the same bytes.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from reelstream.auth.sessions import COOKIE_NAME
 from reelstream.http.errors import error_response
-from reelstream.ratelimit.deps import client_ip, enforce
+from reelstream.ratelimit.deps import client_ip, enforce, refusal
 from reelstream.ratelimit.errors import RateLimited
 from reelstream.videos.hot import Kind, anonymous_body, page_body
 
 if TYPE_CHECKING:
+    from reelstream.ratelimit.limiter import RateLimiter
     from reelstream.services import Services
 
 LIST_PATH: Final = "/api/v1/videos"
@@ -57,6 +60,16 @@ class RouteTemplate:
 LIST_ROUTE: Final = RouteTemplate(LIST_PATH)
 VIDEO_ROUTE: Final = RouteTemplate("/api/v1/videos/{video_id}")
 PLAYBACK_ROUTE: Final = RouteTemplate("/api/v1/videos/{video_id}/playback")
+
+
+def _hot_route(path: str) -> RouteTemplate | None:
+    """The route of one of the three hot paths, or None."""
+    if path == LIST_PATH:
+        return LIST_ROUTE
+    m = _VIDEO.fullmatch(path)
+    if m is None:
+        return None
+    return PLAYBACK_ROUTE if m.group(2) else VIDEO_ROUTE
 
 
 def _anonymous(scope: Scope) -> bool:
@@ -81,14 +94,35 @@ class HotReads:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET" and _anonymous(scope):
-            body = await self._body(scope)
-            if body is not None:
-                await self._answer(scope, receive, send, body)
-                return
+        if scope["type"] == "http" and scope["method"] == "GET":
+            route = _hot_route(scope["path"])
+            if route is not None:
+                if await self._refused(scope, receive, send, route):
+                    return
+                body = self._body(scope) if _anonymous(scope) else None
+                if body is not None:
+                    await self._answer(scope, receive, send, body)
+                    return
         await self.app(scope, receive, send)
 
-    async def _body(self, scope: Scope) -> bytes | None:
+    async def _refused(self, scope: Scope, receive: Receive, send: Send, route: Any) -> bool:
+        """A caller refused a moment ago and still over its ``reads`` limit gets the 429 the
+        route's ``limit_api`` would give (a router dependency: it runs before the route, signed
+        in or not), cached view or not: a client over its limit costs less than a read."""
+        limiter: RateLimiter | None = getattr(scope["app"].state, "ratelimiter", None)
+        if limiter is None:
+            return False
+        verdict = limiter.refused("reads", client_ip(Request(scope)))
+        if verdict is None:
+            return False
+        scope["route"] = route
+        exc = refusal("reads", verdict)
+        await error_response(exc.status, exc.code, exc.client_message, exc.headers)(
+            scope, receive, send
+        )
+        return True
+
+    def _body(self, scope: Scope) -> bytes | None:
         path: str = scope["path"]
         services: Services = scope["app"].state.services
         if path == LIST_PATH:
