@@ -55,6 +55,9 @@ def test_every_policy_is_in_the_configuration(tmp_path: Path) -> None:
         f'pid "{tmp_path}/nginx.pid";',
     ):
         assert directive in conf, directive
+    # TCP_CORK held the tail of a cached segment for the 40 ms delayed-ACK timer (every HIT
+    # after the second on a keep-alive connection): docs/performance.md
+    assert "tcp_nopush off;" in conf and "tcp_nopush on" not in conf
     log_format = conf[conf.index("log_format") : conf.index("access_log")]
     for variable in ("$request_time", "$upstream_response_time", "$upstream_addr"):
         assert variable in log_format
