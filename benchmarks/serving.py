@@ -149,7 +149,10 @@ def start_bare_nginx(bench: Bench, nginx: str, www: Path) -> str:
         ("user root;\n" if AS_ROOT else "")
         + f"worker_processes {bench.args.workers};\npid {prefix}/nginx.pid;\n"
         f"error_log {prefix}/logs/error.log;\nevents {{ worker_connections 1024; }}\n"
-        "http { access_log off; sendfile on; tcp_nopush on;\n"
+        # the edge's file settings (sendfile, no TCP_CORK, descriptors kept open), no access
+        # log: what is left between the two is the token check and the cache lookup
+        "http { access_log off; sendfile on; tcp_nopush off;\n"
+        "  open_file_cache max=1000 inactive=60s; open_file_cache_valid 60s;\n"
         f"  server {{ listen 127.0.0.1:{port}; root {www}; }} }}\n"
     )
     argv = [nginx, "-c", str(conf), "-p", str(prefix), "-e", "stderr", "-g", "daemon off;"]
@@ -178,6 +181,8 @@ def start_edge(bench: Bench, nginx: str, origin: str, keys: dict[str, str], prob
         r.raise_for_status()
     if r.headers.get("x-cache-status") != "HIT":
         raise RuntimeError(f"the edge did not cache {probe}: {r.headers.get('x-cache-status')}")
+    if len(r.content) != bench.args.segment_bytes:  # what wrk will get: the whole segment
+        raise RuntimeError(f"the edge HIT sent {len(r.content)} bytes, not the segment's")
     return edge.base_url
 
 

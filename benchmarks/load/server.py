@@ -24,7 +24,7 @@ def parse(text: str, *, origin: bool) -> dict[str, float]:
     values: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for s in family.samples:
-            if s.name.endswith(("_created", "_bucket")):
+            if s.name.endswith(("_created", "_bucket", "_limit")):  # _limit: a bound, not load
                 continue
             if s.name == "reelstream_jobs" and "state" in s.labels:
                 values[f"jobs.{s.labels['state']}"] = s.value
