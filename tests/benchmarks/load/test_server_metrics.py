@@ -18,7 +18,7 @@ reelstream_http_inflight_limit{pool="media"} 256.0
 # TYPE reelstream_http_shed counter
 reelstream_http_shed_total{pool="api"} 7.0
 # TYPE reelstream_http_requests counter
-reelstream_http_requests_total{method="GET",route="/media/{video_id}/{rev}/{token}/{path:path}",status="200"} 11.0
+reelstream_http_requests_total{method="GET",route="/media/{path}",status="200"} 11.0
 reelstream_http_requests_total{method="GET",route="/api/v1/videos",status="200"} 40.0
 """
 
