@@ -5,6 +5,9 @@ asynchronous Redis storage through the ``redis`` package's asyncio client (``imp
 "redispy"``: the default, coredis, is not a dependency), so every api instance shares the
 counts. If that storage cannot be built, the limiter warns and keeps counts in memory.
 
+With Redis, hits are reserved in batches (``reelstream.ratelimit.batches``: one round trip per
+batch, never more than the limit across processes).
+
 Redis is an accelerator, never a reason to refuse service: a storage error (or a call slower
 than ``deadline_s``) lets the request through, and the circuit breaker of the Redis cache
 (``reelstream.cache.redis.CircuitBreaker``) then skips the storage for ``breaker_s`` seconds, so
@@ -26,6 +29,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 
 from reelstream.cache.redis import CircuitBreaker
 from reelstream.config import Settings
+from reelstream.ratelimit.batches import HOLD_S, Reservation, Reservations, batch_size
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +74,7 @@ class RateLimiter:
         *,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         breaker_s: float = DEFAULT_BREAKER_S,
+        batched: bool | None = None,
     ) -> None:
         self.enabled = settings.rate_limit_enabled
         self.limits = limits_of(settings)
@@ -83,6 +88,11 @@ class RateLimiter:
         # (category, key) -> (epoch when the refusing limit frees a slot, its amount): a
         # client over its limit is refused from here until then, without the storage
         self._refused: dict[tuple[Category, str], tuple[float, int]] = {}
+        # hits reserved in batches (ratelimit.batches): with a shared storage only, where a
+        # hit is a round trip; None: decided when the storage is built
+        self.batched = batched
+        self._reservations = Reservations()
+        self._refills: set[asyncio.Task[None]] = set()
 
     def _build(self) -> MovingWindowRateLimiter:
         """The storage is built on first use, inside the event loop (the asyncio memory
@@ -110,6 +120,8 @@ class RateLimiter:
         if storage is None:
             storage = MemoryStorage()
         self._storage = storage
+        if self.batched is None:
+            self.batched = self.backend == "redis"
         self._strategy = MovingWindowRateLimiter(storage)
         return self._strategy
 
@@ -184,14 +196,10 @@ class RateLimiter:
     ) -> Verdict:
         worst: Verdict | None = None
         allowed = True
-        for item in self.limits[category]:
-            ok = await strategy.hit(item, category, key)
+        for index, item in enumerate(self.limits[category]):
+            verdict = await self._hit_one(strategy, category, key, index, item)
+            ok = verdict.allowed
             allowed = allowed and ok
-            stats = await strategy.get_window_stats(item, category, key)
-            if not ok:
-                self._remember_refusal(category, key, stats.reset_time, item.amount)
-            reset_s = max(0, math.ceil(stats.reset_time - time.time()))
-            verdict = Verdict(ok, item.amount, stats.remaining, reset_s)
             if (
                 worst is None
                 or (worst.allowed and not ok)
@@ -201,7 +209,70 @@ class RateLimiter:
         assert worst is not None
         return Verdict(allowed, worst.limit, worst.remaining, worst.reset_s)
 
+    async def _hit_one(
+        self,
+        strategy: MovingWindowRateLimiter,
+        category: Category,
+        key: str,
+        index: int,
+        item: RateLimitItem,
+    ) -> Verdict:
+        """One limit's verdict: from a reserved hit when batching (``ratelimit.batches``),
+        else one hit in the storage."""
+        batch = batch_size(item.amount) if self.batched else 1
+        if batch > 1:
+            held = self._reservations.spend((category, key, index))
+            if held is not None:
+                if held.left == batch // 2 and not held.refilling:  # half spent: the next one
+                    held.refilling = True
+                    task = asyncio.create_task(
+                        self._refill(strategy, category, key, item, batch, held),
+                        name="ratelimit-refill",
+                    )
+                    self._refills.add(task)
+                    task.add_done_callback(self._refills.discard)
+                reset_s = max(0, math.ceil(held.reset_at - time.time()))
+                return Verdict(True, item.amount, held.remaining + held.left, reset_s)
+            if await strategy.hit(item, category, key, cost=batch):
+                stats = await strategy.get_window_stats(item, category, key)
+                reservation = Reservation(
+                    batch - 1, time.monotonic() + HOLD_S, stats.remaining, stats.reset_time
+                )
+                self._reservations.hold((category, key, index), reservation)
+                reset_s = max(0, math.ceil(stats.reset_time - time.time()))
+                return Verdict(True, item.amount, stats.remaining + batch - 1, reset_s)
+            # no room for a whole batch: the last hits of the window are counted one by one
+        ok = await strategy.hit(item, category, key)
+        stats = await strategy.get_window_stats(item, category, key)
+        if not ok:
+            self._remember_refusal(category, key, stats.reset_time, item.amount)
+        reset_s = max(0, math.ceil(stats.reset_time - time.time()))
+        return Verdict(ok, item.amount, stats.remaining, reset_s)
+
+    async def _refill(
+        self,
+        strategy: MovingWindowRateLimiter,
+        category: Category,
+        key: str,
+        item: RateLimitItem,
+        batch: int,
+        held: Reservation,
+    ) -> None:
+        """Reserve the next batch of ``held`` in the background (no room: the client's next
+        requests reserve or count one by one, as usual)."""
+        try:
+            async with asyncio.timeout(self._deadline_s):
+                if await strategy.hit(item, category, key, cost=batch):
+                    stats = await strategy.get_window_stats(item, category, key)
+                    held.refill(batch, stats.remaining, stats.reset_time)
+        except Exception as exc:  # the request path handles outages (breaker); just stop
+            log.debug("rate limits: reserving the next batch failed: %s", exc)
+        finally:
+            held.refilling = False
+
     async def close(self) -> None:
+        for task in list(self._refills):
+            task.cancel()
         storage = self._storage
         if isinstance(storage, MemoryStorage):
             timer = storage.timer
