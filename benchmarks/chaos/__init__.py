@@ -1,0 +1,1 @@
+"""The chaos campaign: fault injection and the independent checker (issue 11)."""
