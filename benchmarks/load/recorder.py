@@ -54,6 +54,7 @@ class UploadResult:
     interruptions: int = 0
     resumes: int = 0
     error: str | None = None
+    sha256: str | None = None  # of the bytes sent: the checker compares the stored source
 
 
 @dataclass(frozen=True)

@@ -204,6 +204,12 @@ def build(rec: Recorder, profile: Profile, info: dict[str, Any]) -> dict[str, An
         "phases": [phase_report(rec, p) for p in phases],
         "total": phase_report(rec, whole),
         "acknowledged_uploads": [u.video_id for u in rec.uploads if u.acknowledged],
+        # what the client sent, for a checker to compare with what the server stored
+        "acknowledged_sources": [
+            {"video_id": u.video_id, "size": u.size, "sha256": u.sha256}
+            for u in rec.uploads
+            if u.acknowledged
+        ],
         "failed_uploads": [
             {"video_id": u.video_id, "error": u.error}
             for u in rec.uploads

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import random
 
 import httpx
@@ -39,7 +40,7 @@ async def upload(
     rng: random.Random,
 ) -> UploadResult:
     """One whole upload, bounded: ``len(data) / chunk_bytes`` PATCHes plus ``MAX_RESUMES``."""
-    result = UploadResult(recorder.now(), None, len(data))
+    result = UploadResult(recorder.now(), None, len(data), sha256=hashlib.sha256(data).hexdigest())
     recorder.uploads.append(result)
     meta = {"filename": "load.mp4", "title": title, "visibility": "public"}
     r = await timed(

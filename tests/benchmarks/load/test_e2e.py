@@ -4,6 +4,7 @@ writes its JSON report."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -48,6 +49,10 @@ def test_a_short_steady_run_against_a_real_server(
             r = httpx.get(f"{server.base_url}/api/v1/videos/{video_id}", headers=server.headers)
             assert r.status_code == 200, r.text
             assert r.json()["status"] in ("queued", "processing", "ready")
+        for sent in report["acknowledged_sources"]:  # stored byte for byte as the client sent it
+            stored = tmp_path / "data" / "storage" / "videos" / sent["video_id"] / "source"
+            assert stored.stat().st_size == sent["size"]
+            assert hashlib.sha256(stored.read_bytes()).hexdigest() == sent["sha256"]
 
     assert [p["phase"] for p in report["phases"]] == ["steady"]
     assert report["catalogue"]["videos"] >= 2
