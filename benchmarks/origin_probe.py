@@ -27,7 +27,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -35,36 +34,6 @@ from reelstream.auth.tokens import TokenSigner
 from reelstream.config import Settings
 from reelstream.ids import new_id, new_rev
 from reelstream.storage.keys import rev_prefix
-
-BARE_FILE = os.environ.get("ORIGIN_PROBE_FILE", "")
-BARE_EXTRA = [
-    (b"etag", b'"0123456789abcdef"'),
-    (b"last-modified", b"Mon, 30 Nov 2026 17:05:00 GMT"),
-    (b"cache-control", b"public, max-age=31536000, immutable"),
-    (b"accept-ranges", b"bytes"),
-    (b"access-control-allow-origin", b"*"),
-    (b"access-control-expose-headers", b"Content-Length, Content-Range, Accept-Ranges, ETag"),
-]
-"""The origin's other response headers, sent by the anchor with ``--anchor-headers``."""
-
-
-async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """The anchor: read the file (``ORIGIN_PROBE_FILE``) and send it as one body."""
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            else:
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-    with open(BARE_FILE, "rb") as fh:  # noqa: ASYNC230  # the anchor reads in the loop
-        data = fh.read()
-    headers = [(b"content-type", b"video/iso.segment"), (b"content-length", b"%d" % len(data))]
-    if os.environ.get("ORIGIN_PROBE_HEADERS") == "origin":
-        headers += BARE_EXTRA
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": data})
 
 
 def free_port() -> int:
@@ -111,7 +80,17 @@ def server(argv: list[str], env: dict[str, str], url: str, cpu: str) -> Iterator
 def wrk(url: str, seconds: float, connections: int, cpu: str) -> tuple[float, float, int]:
     """Requests per second, p99 in ms, requests completed."""
     out = subprocess.run(
-        ["taskset", "-c", cpu, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        [
+            "taskset",
+            "-c",
+            cpu,
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds:g}s",
+            "--latency",
+            url,
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -145,12 +124,12 @@ def probe(data: bytes, args: argparse.Namespace) -> None:
             "REELSTREAM_ENV": "development",
             "REELSTREAM_RATE_LIMIT_ENABLED": "false",
             "REELSTREAM_LOG_LEVEL": args.log_level,
-            "ORIGIN_PROBE_FILE": str(blob),
-            "ORIGIN_PROBE_HEADERS": "origin" if args.anchor_headers else "",
+            "SERVING_FILE": str(blob),  # the anchor: benchmarks.serving_apps.file_app
+            "SERVING_HEADERS": "origin" if args.anchor_headers else "",
         }
         reel = [sys.executable, "-m", "reelstream", args.role, "--port", str(port_r)]
-        reel += ["--data-dir", str(data_dir)]
-        bare = [sys.executable, "-m", "uvicorn", "benchmarks.origin_probe:bare_app"]
+        reel += ["--data-dir", str(data_dir), "--workers", "1"]  # the pid whose CPU is read
+        bare = [sys.executable, "-m", "uvicorn", "benchmarks.serving_apps:file_app"]
         bare += ["--port", str(port_b), "--log-level", "warning", "--no-access-log"]
         reel_url = f"http://127.0.0.1:{port_r}/media/{vid}/{rev}/{token}/v720/seg_00001.m4s"
         bare_url = f"http://127.0.0.1:{port_b}/seg_00001.m4s"

@@ -21,6 +21,16 @@ from pydantic import BaseModel
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 
+ORIGIN_HEADERS = [
+    (b"etag", b'"0123456789abcdef"'),
+    (b"last-modified", b"Mon, 30 Nov 2026 17:05:00 GMT"),
+    (b"cache-control", b"public, max-age=31536000, immutable"),
+    (b"accept-ranges", b"bytes"),
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-expose-headers", b"Content-Length, Content-Range, Accept-Ranges, ETag"),
+]
+"""The origin's other response headers, sent too with ``SERVING_HEADERS=origin``."""
+
 
 async def file_app(
     scope: Scope,
@@ -40,6 +50,8 @@ async def file_app(
     with open(path, "rb") as fh:  # noqa: ASYNC230
         body = fh.read()
     headers = [(b"content-type", b"video/iso.segment"), (b"content-length", b"%d" % len(body))]
+    if os.environ.get("SERVING_HEADERS") == "origin":
+        headers += ORIGIN_HEADERS
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

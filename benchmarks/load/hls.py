@@ -3,6 +3,9 @@
 Written by hand (a few lines) rather than with an m3u8 library: the harness needs only the
 variants' BANDWIDTH and URI, the audio rendition's URI, the EXT-X-MAP and the segments with
 their EXTINF durations, from the playlists reelstream itself writes (``reelstream.media.hls``).
+Deliberately not ``reelstream.media.packaging.parse_media_playlist``: the harness is a client,
+and the chaos checker builds on it, so it reads playlists as a player would, independently of
+the code that wrote them (a bug there must not be mirrored here).
 """
 
 from __future__ import annotations

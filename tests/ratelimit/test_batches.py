@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from reelstream.config import Settings
+from reelstream.ratelimit import batches as batches_module
+from reelstream.ratelimit import limiter as limiter_module
 from reelstream.ratelimit.batches import Reservation, Reservations, batch_size
 from reelstream.ratelimit.limiter import RateLimiter
 
@@ -112,8 +114,12 @@ class TaskRecordingStrategy(CountingStrategy):
 
 
 def test_a_steady_client_never_waits_for_the_storage_after_its_first_batch(
-    settings: Settings,
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # a reservation is held HOLD_S (1 s); a busy test machine must not expire it mid-test
+    monkeypatch.setattr(limiter_module, "HOLD_S", 60.0)
+    monkeypatch.setattr(batches_module, "HOLD_S", 60.0)
+
     async def go() -> None:
         s = settings.model_copy(update={"rate_limit_reads": "320000/minute"})  # batches of 32
         limiter = RateLimiter(s, batched=True)
@@ -126,7 +132,7 @@ def test_a_steady_client_never_waits_for_the_storage_after_its_first_batch(
 
         for _ in range(32 * 5):
             await asyncio.create_task(request(), name="request")
-            await asyncio.sleep(0)  # the server goes on with other work meanwhile
+            await asyncio.sleep(0.005)  # a steady client: requests at a pace, not all at once
         await asyncio.sleep(0.05)
         assert storage.askers[0] == "request"  # the first batch: reserved in the request
         assert storage.askers[1:] and set(storage.askers[1:]) == {"ratelimit-refill"}

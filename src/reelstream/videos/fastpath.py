@@ -27,7 +27,7 @@ answer the same bytes.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -62,14 +62,15 @@ VIDEO_ROUTE: Final = RouteTemplate("/api/v1/videos/{video_id}")
 PLAYBACK_ROUTE: Final = RouteTemplate("/api/v1/videos/{video_id}/playback")
 
 
-def _hot_route(path: str) -> RouteTemplate | None:
-    """The route of one of the three hot paths, or None."""
+def _hot_route(path: str) -> tuple[RouteTemplate, str | None] | None:
+    """The route of one of the three hot paths and its video id (None for the list), or
+    None for any other path."""
     if path == LIST_PATH:
-        return LIST_ROUTE
+        return LIST_ROUTE, None
     m = _VIDEO.fullmatch(path)
     if m is None:
         return None
-    return PLAYBACK_ROUTE if m.group(2) else VIDEO_ROUTE
+    return (PLAYBACK_ROUTE if m.group(2) else VIDEO_ROUTE), m.group(1)
 
 
 def _anonymous(scope: Scope) -> bool:
@@ -95,17 +96,20 @@ class HotReads:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
-            route = _hot_route(scope["path"])
-            if route is not None:
+            hot = _hot_route(scope["path"])
+            if hot is not None:
+                route, video_id = hot
                 if await self._refused(scope, receive, send, route):
                     return
-                body = self._body(scope) if _anonymous(scope) else None
+                body = self._body(scope, route, video_id) if _anonymous(scope) else None
                 if body is not None:
                     await self._answer(scope, receive, send, body)
                     return
         await self.app(scope, receive, send)
 
-    async def _refused(self, scope: Scope, receive: Receive, send: Send, route: Any) -> bool:
+    async def _refused(
+        self, scope: Scope, receive: Receive, send: Send, route: RouteTemplate
+    ) -> bool:
         """A caller refused a moment ago and still over its ``reads`` limit gets the 429 the
         route's ``limit_api`` would give (a router dependency: it runs before the route, signed
         in or not), cached view or not: a client over its limit costs less than a read."""
@@ -122,26 +126,24 @@ class HotReads:
         )
         return True
 
-    def _body(self, scope: Scope) -> bytes | None:
-        path: str = scope["path"]
+    def _body(self, scope: Scope, route: RouteTemplate, video_id: str | None) -> bytes | None:
         services: Services = scope["app"].state.services
-        if path == LIST_PATH:
+        if video_id is None:  # the list
             limit = _list_limit(scope["query_string"])
             page = None if limit is None else services.video_cache.hot_page(limit)
             if page is None:
                 return None
-            scope["route"] = LIST_ROUTE
+            scope["route"] = route
             return page_body(services, Request(scope), page)
-        m = _VIDEO.fullmatch(path)
-        if m is None or scope["query_string"]:
+        if scope["query_string"]:
             return None
-        hot = services.video_cache.hot(m.group(1))
+        hot = services.video_cache.hot(video_id)
         if hot is None:
             return None
-        kind: Kind = "playback" if m.group(2) else "view"
+        kind: Kind = "playback" if route is PLAYBACK_ROUTE else "view"
         body = anonymous_body(services, Request(scope), hot, kind)
         if body is not None:
-            scope["route"] = PLAYBACK_ROUTE if m.group(2) else VIDEO_ROUTE
+            scope["route"] = route
         return body
 
     async def _answer(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> None:

@@ -7,7 +7,9 @@ is ``int(time.time()) + ttl``: every caller who needs no per-user part (anonymou
 same bytes within one second. So a body is rendered (pydantic, into JSON bytes) at most once
 per second per video, kind and base URL, and otherwise copied out of the ``HotView``. The
 bytes are exactly the response model's JSON (``VideoOut``, ``PlaybackOut``, ``VideoPage``), and
-the routes keep declaring those models, so the OpenAPI document does not change.
+the routes keep declaring those models, so the OpenAPI document does not change. Used by
+``reelstream.videos.fastpath`` (the video and its playback, before routing) and by the list
+route (the first page).
 
 Anything else (a caller who may not see the video anonymously, a video that is not playable,
 a signed-in caller, whose ``resume_position_s`` is personal) takes the ordinary path.

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from reelstream.auth.deps import WriteUser, resolve_principal
 from reelstream.http.schemas import ErrorOut
 from reelstream.videos.deps import VideoServiceDep, video_service
-from reelstream.videos.hot import JSONBody, anonymous_body, page_body
+from reelstream.videos.hot import JSONBody, page_body
 from reelstream.videos.presenters import media_links, playback_out, video_out, view_out
 from reelstream.videos.schemas import PlaybackOut, VideoOut, VideoPage, VideoPatch, VideoStatus
 from reelstream.views.aggregator import ViewAggregator
@@ -84,16 +84,12 @@ async def list_videos(
 
 
 @router.get("/videos/{video_id}", response_model=VideoOut, responses=_NOT_FOUND)
-async def get_video(video_id: str, request: Request) -> VideoOut | Response:
+async def get_video(video_id: str, request: Request) -> VideoOut:
     """One video: state, processing progress, renditions, why it failed. Private videos only
     for their owner and admins. ``resume_position_s``: where the signed-in caller stopped."""
+    # anonymous reads of a cached video were answered before routing (reelstream.videos.fastpath)
     videos = video_service(request)  # called, not declared: see reelstream.videos.deps
     user = await resolve_principal(request, videos.services)
-    if user is None:  # the hot path: a body rendered from the local tier, no query
-        hot = videos.services.video_cache.hot(video_id)
-        body = None if hot is None else anonymous_body(videos.services, request, hot, "view")
-        if body is not None:
-            return JSONBody(body)
     view = await videos.view(video_id, user)
     out = view_out(view, media_links(videos.services, request, view.visibility))
     if user is not None:  # per user: never part of the cached (shared) view
@@ -133,7 +129,7 @@ async def delete_video(video_id: str, videos: VideoServiceDep, user: WriteUser) 
         409: {"model": ErrorOut, "description": "Not playable yet (or failed); says why"},
     },
 )
-async def get_playback(video_id: str, request: Request) -> PlaybackOut | Response:
+async def get_playback(video_id: str, request: Request) -> PlaybackOut:
     """Signed HLS URL of the published ladder, valid until ``expires_at``. Private videos only
     for their owner and admins (nobody else can obtain a token for them).
 
@@ -142,10 +138,5 @@ async def get_playback(video_id: str, request: Request) -> PlaybackOut | Respons
     """
     videos = video_service(request)  # called, not declared: see reelstream.videos.deps
     user = await resolve_principal(request, videos.services)
-    if user is None:  # the hot path: a body rendered from the local tier, no query
-        hot = videos.services.video_cache.hot(video_id)
-        body = None if hot is None else anonymous_body(videos.services, request, hot, "playback")
-        if body is not None:
-            return JSONBody(body)
     view = await videos.view(video_id, user, "playback")
     return playback_out(view, media_links(videos.services, request, view.visibility))
