@@ -1,5 +1,6 @@
 """One timed request: takes a unit of the request budget, records a ``Sample`` and returns the
-response (or None when it raised). HTTP clients are built here, one per actor kind, each with a
+response (or None when it raised); the sample notes a 5xx's ``Retry-After`` and a request that
+hung past the client's timeout. HTTP clients are built here, one per actor kind, each with a
 bounded connection pool."""
 
 from __future__ import annotations
@@ -45,11 +46,30 @@ async def timed(
         raise BudgetSpent
     sent = recorder.now()
     t = sent if scheduled is None else scheduled
+    limit = _timeout_s(http)
     try:
         r = await http.request(method, url, **kwargs)
     except httpx.HTTPError as exc:
-        recorder.record(Sample(t, kind, recorder.now() - t, 0, error=type(exc).__name__))
+        hung = isinstance(exc, httpx.TimeoutException) or recorder.now() - sent > limit
+        recorder.record(Sample(t, kind, recorder.now() - t, 0, error=type(exc).__name__, hung=hung))
         return None
-    cache = r.headers.get("x-cache-status")
-    recorder.record(Sample(t, kind, recorder.now() - t, r.status_code, cache=cache))
+    recorder.record(
+        Sample(
+            t,
+            kind,
+            recorder.now() - t,
+            r.status_code,
+            cache=r.headers.get("x-cache-status"),
+            retry_after="retry-after" in r.headers,
+            hung=recorder.now() - sent > limit,
+        )
+    )
     return r
+
+
+def _timeout_s(http: httpx.AsyncClient) -> float:
+    """The longest a request of this client should take (its largest per-operation timeout:
+    httpx bounds each read, not the whole request, so a trickle can outlast it unnoticed)."""
+    t = http.timeout
+    values = [v for v in (t.connect, t.read, t.write, t.pool) if v is not None]
+    return max(values) if values else float("inf")

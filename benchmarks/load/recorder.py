@@ -2,6 +2,8 @@
 
 Times are seconds since the start of the load (``Recorder.now``). A request's status is its
 HTTP status, or 0 when it raised (connection refused, reset, timeout: ``error`` says which).
+For the chaos checker a sample also says whether a 5xx carried ``Retry-After`` and whether the
+request hung (timed out, or took longer from its send than the client's timeout).
 The recorder also holds the run's request budget: ``take`` refuses once it is spent and sets
 ``stop``, which every actor's loop watches.
 """
@@ -21,6 +23,8 @@ class Sample:
     status: int  # 0: no response (an exception)
     error: str | None = None
     cache: str | None = None  # X-Cache-Status of a media response, when the edge sent one
+    retry_after: bool = False  # the response carried Retry-After (a 503 shedding load should)
+    hung: bool = False  # timed out, or took longer than the client's timeout from its send
 
     @property
     def failed(self) -> bool:
@@ -38,6 +42,7 @@ class ViewerSession:
     rung_switches: int = 0
     failed: dict[str, int] = field(default_factory=dict)  # request kind -> failed requests
     outcome: str = "left"  # left (watched its share), ended (played to the end), failed, cut
+    missing: list[str] = field(default_factory=list)  # media URLs a playlist named: 404
 
     @property
     def rebuffer_ratio(self) -> float:

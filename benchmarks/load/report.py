@@ -20,6 +20,7 @@ from benchmarks.load.server import MEDIA_FETCHES
 MEDIA_KINDS = ("master", "playlist", "init", "segment")
 QUEUE_DEPTH_NAMES = ("reelstream_queue_depth", "jobs.queued")
 SHED_NAME = "reelstream_http_shed_total"
+LISTED = 200  # at most this many failed sessions / missing objects listed by name
 RECOVERY_FACTOR = 1.5  # "back to baseline": p99 within 1.5x the p99 before the spike
 
 
@@ -94,6 +95,16 @@ def queue_depth(samples: Sequence[ServerSample], start: float, end: float) -> di
     return out
 
 
+def server_errors(samples: Iterable[Sample]) -> dict[str, dict[str, int]]:
+    """5xx answers by status: how many carried Retry-After and how many were bare."""
+    out: dict[str, dict[str, int]] = {}
+    for s in samples:
+        if s.status >= 500:
+            entry = out.setdefault(str(s.status), {"retry_after": 0, "bare": 0})
+            entry["retry_after" if s.retry_after else "bare"] += 1
+    return dict(sorted(out.items()))
+
+
 def phase_report(rec: Recorder, phase: Phase) -> dict[str, Any]:
     samples = [s for s in rec.samples if phase.contains(s.t)]
     kinds = sorted({s.kind for s in samples})
@@ -107,6 +118,7 @@ def phase_report(rec: Recorder, phase: Phase) -> dict[str, Any]:
     api = [s for s in samples if s.kind.startswith("api.")]
     uploads = [u for u in rec.uploads if phase.contains(u.t)]
     statuses = Counter(str(s.status) if s.status else "exception" for s in samples if s.failed)
+    not_media = [s for s in samples if s.kind not in MEDIA_KINDS]
     return {
         "phase": phase.name,
         "start_s": phase.start_s,
@@ -134,13 +146,20 @@ def phase_report(rec: Recorder, phase: Phase) -> dict[str, Any]:
             ),
             "outcomes": dict(Counter(v.outcome for v in viewers)),
             "rung_switches": sum(v.rung_switches for v in viewers),
+            "failed_sessions": sum(1 for v in viewers if v.outcome == "failed"),
+            "missing_media": sum(len(v.missing) for v in viewers),
         },
         "api": {
             "requests": len(api),
             "shed_503": sum(1 for s in api if s.status == 503),
             "limited_429": sum(1 for s in api if s.status == 429),
             "server_shed_total": counter_delta(rec.server, SHED_NAME, phase.start_s, phase.end_s),
+            # every request but media (API, playback, uploads): 5xx by status, with and
+            # without Retry-After; requests that hung past the client's timeout, by kind
+            "server_errors": server_errors(not_media),
+            "hung": dict(sorted(Counter(s.kind for s in samples if s.hung).items())),
         },
+        "media_server_errors": server_errors([s for s in samples if s.kind in MEDIA_KINDS]),
         "uploads": {
             "started": len(uploads),
             "acknowledged": sum(1 for u in uploads if u.acknowledged),
@@ -219,6 +238,15 @@ def build(rec: Recorder, profile: Profile, info: dict[str, Any]) -> dict[str, An
         "unfinished_uploads": [
             u.video_id for u in rec.uploads if not u.acknowledged and not u.error
         ],
+        # the sessions that could not continue, and every 404 on what a playlist named
+        "failed_sessions": [
+            {"video_id": v.video_id, "t": round(v.t, 3), "failed": dict(v.failed)}
+            for v in rec.viewers
+            if v.outcome == "failed"
+        ][:LISTED],
+        "missing_media": [
+            {"video_id": v.video_id, "url": url} for v in rec.viewers for url in v.missing
+        ][:LISTED],
         "client_overflow": dict(rec.overflow),
         "requests_sent": rec.sent,
     }
@@ -284,6 +312,9 @@ def tables(report: dict[str, Any]) -> list[Table]:
         ("edge hit ratio", lambda p: _fmt(p["edge"]["hit_ratio"])),
         ("origin fetches", lambda p: _fmt(p["origin_fetches"])),
         ("API 503 shed / 429", lambda p: f"{p['api']['shed_503']} / {p['api']['limited_429']}"),
+        ("API 5xx (with Retry-After / bare)", lambda p: _fmt_5xx(p["api"]["server_errors"])),
+        ("hung requests", lambda p: _fmt(sum(p["api"]["hung"].values()))),
+        ("viewers failed / missing media", lambda p: _fmt_viewer_failures(p["viewers"])),
         (
             "uploads ack / failed",
             lambda p: f"{p['uploads']['acknowledged']} / {p['uploads']['failed']}",
@@ -306,6 +337,15 @@ def tables(report: dict[str, Any]) -> list[Table]:
         ),
         ("Summary by phase", ["", *(p["phase"] for p in phases)], sum_rows),
     ]
+
+
+def _fmt_5xx(errors: dict[str, dict[str, int]]) -> str:
+    parts = [f"{status}: {e['retry_after']} / {e['bare']}" for status, e in errors.items()]
+    return ", ".join(parts) or "0"
+
+
+def _fmt_viewer_failures(viewers: dict[str, Any]) -> str:
+    return f"{viewers['failed_sessions']} / {viewers['missing_media']}"
 
 
 def render_markdown(report: dict[str, Any]) -> str:

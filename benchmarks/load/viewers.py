@@ -8,6 +8,8 @@ rung (``hls.choose_rung``); a new rung's playlist and init are fetched on the sw
 segments are fetched to keep up with the video. Downloading pauses while the buffer holds
 ``max_buffer_s``; the viewer leaves after ``watch_s`` of play, at the end, or at the deadline.
 A failed request is retried once; a second failure ends the session (``outcome = failed``).
+A 404 on anything a playlist named (a variant or audio playlist, an init, a segment) is kept
+with its URL in ``ViewerSession.missing``: a playlist then named a missing object.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from benchmarks.load.hls import MediaPlaylist, choose_rung, parse_master, parse_
 from benchmarks.load.recorder import Recorder, Sample, ViewerSession
 
 RETRY_S = 0.5
+NAMED_BY_PLAYLISTS = ("playlist", "init", "segment")  # a 404 here: a playlist named it
 SMOOTHING = 0.5  # weight of the newest throughput measurement
 
 
@@ -58,6 +61,8 @@ class Viewer:
             if r is not None and r.status_code < 400:
                 return r
             self.session.failed[kind] = self.session.failed.get(kind, 0) + 1
+            if r is not None and r.status_code == 404 and kind in NAMED_BY_PLAYLISTS:
+                self.session.missing.append(url)  # a playlist named what is not there
             if attempt == 0:
                 await asyncio.sleep(RETRY_S)
         raise SessionFailed(kind)

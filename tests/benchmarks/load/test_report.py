@@ -136,3 +136,34 @@ def test_the_request_budget_stops_the_run_when_spent() -> None:
     assert not rec.stop.is_set()
     assert not rec.take()
     assert rec.stop.is_set() and rec.sent == 2
+
+
+def test_the_report_tells_5xx_with_retry_after_hung_requests_and_missing_media() -> None:
+    rec = Recorder(100)
+    rec.samples += [
+        Sample(0.1, "api.get", 0.01, 503, retry_after=True),
+        Sample(0.2, "api.get", 0.01, 503),  # shed without saying when to come back
+        Sample(0.3, "upload.patch", 0.01, 500),
+        Sample(0.4, "api.list", 30.0, 0, error="ReadTimeout", hung=True),
+        Sample(0.5, "segment", 0.01, 502),
+        Sample(0.6, "segment", 0.01, 404),
+    ]
+    rec.viewers += [
+        ViewerSession(0.5, "v1", failed={"segment": 2}, outcome="failed", missing=["http://e/s"]),
+        ViewerSession(0.7, "v2", play_s=4.0),
+    ]
+    report = build(rec, Profile("steady", duration_s=1), {})
+    api = report["total"]["api"]
+    assert api["server_errors"] == {
+        "500": {"retry_after": 0, "bare": 1},
+        "503": {"retry_after": 1, "bare": 1},
+    }
+    assert api["hung"] == {"api.list": 1}
+    assert report["total"]["media_server_errors"] == {"502": {"retry_after": 0, "bare": 1}}
+    viewers = report["total"]["viewers"]
+    assert viewers["failed_sessions"] == 1 and viewers["missing_media"] == 1
+    assert report["failed_sessions"] == [{"video_id": "v1", "t": 0.5, "failed": {"segment": 2}}]
+    assert report["missing_media"] == [{"video_id": "v1", "url": "http://e/s"}]
+    text = render_markdown(report)
+    assert "| API 5xx (with Retry-After / bare) | 500: 0 / 1, 503: 1 / 1 |" in text
+    assert "| viewers failed / missing media | 1 / 1 |" in text
