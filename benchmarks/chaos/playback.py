@@ -45,17 +45,17 @@ class Decoded:
     error: str
 
 
-def decode(url_or_path: str, stream: str) -> Decoded:
+def decode(url_or_path: str, stream: str, timeout_s: float = FFMPEG_TIMEOUT_S) -> Decoded:
     """Decode stream ``stream`` (``v`` or ``a``) of an input to the end; its duration is the
     last timestamp ffmpeg reports."""
     argv = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-hide_banner", "-xerror"]
     argv += ["-i", url_or_path, "-map", f"0:{stream}:0", "-f", "null", "-"]
     try:
         out = subprocess.run(
-            argv, capture_output=True, text=True, timeout=FFMPEG_TIMEOUT_S, check=False
+            argv, capture_output=True, text=True, timeout=timeout_s, check=False
         )
     except subprocess.TimeoutExpired:
-        return Decoded(False, None, f"ffmpeg did not finish in {FFMPEG_TIMEOUT_S:.0f} s")
+        return Decoded(False, None, f"ffmpeg did not finish in {timeout_s:.0f} s")
     times = _TIME.findall(out.stderr)
     duration = None
     if times:
@@ -120,8 +120,11 @@ def check_playback(
             got = http.get(url.join(uri))
             if got.status_code != 200:
                 res.problems.append(f"{label} names {uri}: HTTP {got.status_code}")
-        decoded = decode(str(url), stream)
         expected = durations.get(stream) or durations.get("v")
+        if "#EXT-X-ENDLIST" not in p.text:  # ffmpeg (a player) would wait for more
+            res.problems.append(f"{label}: no #EXT-X-ENDLIST, not a finished playlist")
+            continue
+        decoded = decode(str(url), stream, 30 + 4 * (expected or 0))
         if not decoded.ok:
             res.problems.append(f"{label} does not decode to the end: {decoded.error}")
         elif expected is None:

@@ -52,6 +52,8 @@ class Retention:
     retired_rev_s: float  # a retired rev: the longest a playback token lives
     lease_s: float
     reaper_interval_s: float
+    janitor_interval_s: float = JANITOR_INTERVAL_S
+    slack_s: float = SLACK_S
 
     @classmethod
     def from_environment(cls) -> Retention:
@@ -65,12 +67,12 @@ class Retention:
     @property
     def lease_grace_s(self) -> float:
         """An expired lease is stale once the reaper had a pass (and some slack) to take it."""
-        return self.reaper_interval_s + SLACK_S
+        return self.reaper_interval_s + self.slack_s
 
     @property
     def upload_sweep_s(self) -> float:
         """Past its expiry, an upload (or rowless staging) waits at most a janitor pass."""
-        return JANITOR_INTERVAL_S + SLACK_S
+        return self.janitor_interval_s + self.slack_s
 
 
 # -- the database
