@@ -51,9 +51,7 @@ def decode(url_or_path: str, stream: str, timeout_s: float = FFMPEG_TIMEOUT_S) -
     argv = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-hide_banner", "-xerror"]
     argv += ["-i", url_or_path, "-map", f"0:{stream}:0", "-f", "null", "-"]
     try:
-        out = subprocess.run(
-            argv, capture_output=True, text=True, timeout=timeout_s, check=False
-        )
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired:
         return Decoded(False, None, f"ffmpeg did not finish in {timeout_s:.0f} s")
     times = _TIME.findall(out.stderr)

@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import sqlite3
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,11 +27,11 @@ import pytest
 from benchmarks.chaos.checker import CheckInputs, run_checks
 from benchmarks.chaos.stored import Retention
 from benchmarks.chaos.webhooks import WebhookSink
-from benchmarks.load import tus
 from benchmarks.load.profile import Profile
 from benchmarks.load.recorder import Recorder, Sample, UploadResult, ViewerSession
 from benchmarks.load.report import build
 
+from benchmarks.load import tus
 from tests.support import Server, make_clip, run_server, wait_for_status
 
 RETENTION = Retention(
@@ -150,8 +151,6 @@ def test_the_sink_receives_signed_deliveries_from_reelstream(setup: Setup) -> No
         ready = [d for d in setup.sink.deliveries() if d["body"]["type"] == "video.ready"]
         if ready:
             break
-        import time
-
         time.sleep(0.2)
     assert ready, setup.sink.deliveries()
     (hook,) = ready
