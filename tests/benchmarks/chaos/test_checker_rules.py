@@ -197,3 +197,36 @@ def test_orphans_staging_multiparts_and_stale_leases_fail(tmp_path: Path) -> Non
     assert "webhook delivery 9 (event evt_x): sending under a lease" in problems
     assert "job 3" not in problems  # expired just now: the reaper still has time
     assert check.counts["stale_leases"] == 2
+
+
+@pytest.mark.timeout(180)
+def test_the_s3_reader_sees_objects_and_open_multipart_uploads(
+    s3_settings: dict[str, str], tmp_path: Path
+) -> None:
+    from benchmarks.chaos.stored import S3Reader, open_store
+
+    manifest = {**s3_settings, "data_dir": str(tmp_path)}
+    reader = open_store(manifest)
+    assert isinstance(reader, S3Reader)
+    client = reader.client
+    client.create_bucket(Bucket=s3_settings["s3_bucket"])
+    client.put_object(Bucket=s3_settings["s3_bucket"], Key="videos/v9/source", Body=b"abc")
+    mp = client.create_multipart_upload(Bucket=s3_settings["s3_bucket"], Key="videos/v8/source")
+    try:
+        assert reader.digest("videos/v9/source") == (
+            3,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+        )
+        assert reader.digest("videos/v9/missing") is None
+        assert [o.key for o in reader.objects("videos/")] == ["videos/v9/source"]
+        (open_mp,) = reader.multiparts()
+        assert (open_mp.key, open_mp.upload_id) == ("videos/v8/source", mp["UploadId"])
+        none_kept = Retention(0, 0, 1, 1, janitor_interval_s=0, slack_s=0)
+        db = DbState(now=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5))
+        check = check_janitors(db, reader, [], none_kept)
+        assert "object videos/v9/source: its video v9 has no row" in check.detail
+        assert f"open multipart upload {mp['UploadId'][:24]} of videos/v8/source" in check.detail
+    finally:
+        client.abort_multipart_upload(
+            Bucket=s3_settings["s3_bucket"], Key="videos/v8/source", UploadId=mp["UploadId"]
+        )
