@@ -217,15 +217,14 @@ class PatroniNode:
         return pid if alive([pid]) else None
 
     def kill(self, what: Literal["node", "postgres", "patroni"] = "node") -> None:
-        """SIGKILL the postmaster (with its backends), Patroni, or both (a crashed machine)."""
+        """SIGKILL PostgreSQL (the postmaster and its backends at once: a crashed server, no
+        orphaned backend finishing a commit), Patroni, or both (a crashed machine)."""
         pids: list[int] = []
         postmaster = self.postmaster_pid()
         if what in ("node", "patroni") and self.pid is not None:
             pids.append(self.pid)
         if what in ("node", "postgres") and postmaster is not None:
-            pids.append(postmaster)
-            if what == "node":
-                pids += sorted(descendants(postmaster))
+            pids += [postmaster, *sorted(descendants(postmaster))]
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
