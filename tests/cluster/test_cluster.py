@@ -123,6 +123,14 @@ def test_cluster_json_lists_every_process(cluster: RunningCluster) -> None:
     assert len(m["api_urls"]) == 2 and len(m["origin_urls"]) == 2
     assert m["edge_url"].startswith("http://127.0.0.1:")
     assert "target_session_attrs=read-write" in m["database_url"]
+    # PostgreSQL under Patroni (etcd keeps its leader lock): sync replication by default
+    assert m["pg_replication"] == "sync"
+    assert roles.count("patroni") == 2 and roles.count("etcd") == 3
+    assert [n["name"] for n in m["postgres_nodes"]] == ["pg-1", "pg-2"]
+    assert len(m["etcd_urls"]) == 3
+    pg = [p for p in m["processes"] if p["role"].startswith("postgres-")]
+    assert {p["node"] for p in pg} == {"pg-1", "pg-2"} and all(p["data"] for p in pg)
+    assert "target_session_attrs=prefer-standby" in m["database_replica_url"]
     assert all(alive([p["pid"]]) for p in m["processes"]), m["processes"]
     for url in (*m["api_urls"], *m["origin_urls"]):
         assert httpx.get(f"{url}/readyz", timeout=10).status_code == 200, url
@@ -250,6 +258,48 @@ def test_cli_works_against_the_edge(cluster: RunningCluster, tmp_path: Path) -> 
     videos = {v["id"]: v for v in json.loads(listed.stdout)}
     assert videos[video_id]["title"] == "from the cli"
     assert videos[video_id]["status"] in ("queued", "processing", "ready")
+
+
+def test_the_api_writes_again_after_the_database_primary_crashes(cluster: RunningCluster) -> None:
+    """Patroni promotes the standby by itself; the roles find it through their multi-host URL
+    without a restart, and cluster.json is rewritten with the new roles."""
+    primary = next(p for p in cluster.manifest["processes"] if p["role"] == "postgres-primary")
+    headers = {
+        "Tus-Resumable": "1.0.0",
+        "Authorization": f"Bearer {cluster.manifest['admin_token']}",
+    }
+    headers |= {"Upload-Length": "1000", "Upload-Metadata": "filename Y2xpcC5tcDQ="}
+    os.kill(primary["pid"], signal.SIGKILL)
+    t0 = time.monotonic()
+    created = None
+    while time.monotonic() - t0 < 120:
+        resp = httpx.post(f"{cluster.edge}/api/v1/uploads", headers=headers, timeout=30)
+        if resp.status_code == 201:
+            created = time.monotonic() - t0
+            break
+        assert resp.status_code == 503, resp.text  # unavailable meanwhile, never another error
+        time.sleep(0.3)
+    assert created is not None, cluster.log()
+    manifest_path = cluster.data_dir / "cluster.json"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        roles = {
+            p["node"]: p["role"]
+            for p in json.loads(manifest_path.read_text())["processes"]
+            if p["role"].startswith("postgres-")
+        }
+        if roles == {
+            primary["node"]: "postgres-replica",
+            _other(primary["node"]): "postgres-primary",
+        }:
+            break
+        time.sleep(0.5)
+    assert roles[_other(primary["node"])] == "postgres-primary", roles
+    print(f"\nprimary SIGKILLed: the api wrote again after {created:.1f} s")
+
+
+def _other(node: str) -> str:
+    return "pg-2" if node == "pg-1" else "pg-1"
 
 
 def test_sigint_stops_every_process(cluster: RunningCluster) -> None:

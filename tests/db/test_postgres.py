@@ -235,6 +235,31 @@ async def test_reads_use_the_replica_and_fall_back_to_the_primary(
         await db.dispose()
 
 
+async def test_a_prefer_standby_url_reads_from_the_standby_and_falls_back_to_the_primary(
+    pg_cluster_factory: Callable[..., PgCluster],
+) -> None:
+    """The replica URL of an HA pair names both nodes: the standby is chosen wherever it is
+    in the list, and the primary when no standby answers (after a failover)."""
+    cluster = pg_cluster_factory()
+    assert cluster.standby is not None
+    name = cluster.create_database()
+    hosts = f"127.0.0.1:{cluster.primary.port},127.0.0.1:{cluster.standby.port}"
+    url = f"postgresql+asyncpg://postgres@{hosts}/{name}?target_session_attrs=prefer-standby"
+    connector = PgConnector(url, timeout_s=2, command_timeout_s=None)
+    for _ in range(2):
+        conn = await connector.connect()
+        try:
+            assert await conn.fetchval("SELECT pg_is_in_recovery()") is True
+        finally:
+            await conn.close()
+    await asyncio.to_thread(cluster.standby.stop)
+    conn = await connector.connect()
+    try:
+        assert await conn.fetchval("SELECT pg_is_in_recovery()") is False
+    finally:
+        await conn.close()
+
+
 async def test_a_multi_host_writer_follows_a_promoted_standby(
     pg_cluster_factory: Callable[..., PgCluster],
 ) -> None:

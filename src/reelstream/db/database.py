@@ -98,6 +98,11 @@ class PgConnector:
     do not match ``target_session_attrs`` (e.g. a standby when ``read-write`` is asked for),
     and tries the host that worked last time first, so after a failover new connections go
     straight to the new primary.
+
+    ``target_session_attrs=prefer-standby`` (the replica URL of an HA pair) is done here too,
+    since per host it would accept anything: a standby is looked for on every host first, and
+    only when none answers as one does the connection go to a host that answered as primary
+    (so reads keep working after a failover left only the primary).
     """
 
     def __init__(self, url: str, *, timeout_s: float, command_timeout_s: float | None) -> None:
@@ -130,28 +135,46 @@ class PgConnector:
     async def connect(self) -> Any:
         """A new asyncpg connection to the first host that qualifies (raises the last error)."""
         order = self.hosts[self._first :] + self.hosts[: self._first]
+        prefer_standby = self.target == "prefer-standby"
+        target = "standby" if prefer_standby else self.target
         last: BaseException | None = None
+        fallback: list[tuple[str, int]] = []
         for host, port in order:
-            kwargs = dict(self.options, host=host, port=port, timeout=self.timeout_s)
-            if self.command_timeout_s is not None:
-                kwargs["command_timeout"] = self.command_timeout_s
-            if self.target is not None:
-                kwargs["target_session_attrs"] = self.target
             try:
-                conn = await asyncpg.connect(**kwargs)
-            except (
-                OSError,
-                TimeoutError,
-                asyncpg.TargetServerAttributeNotMatched,
-                asyncpg.PostgresConnectionError,
-                asyncpg.CannotConnectNowError,
-            ) as error:
+                conn = await self._connect(host, port, target)
+            except asyncpg.TargetServerAttributeNotMatched as error:
+                last = error
+                fallback.append((host, port))  # it answered, as a primary
+                continue
+            except _CONNECT_ERRORS as error:
                 last = error
                 continue
             self._first = self.hosts.index((host, port))
             return conn
+        for host, port in fallback if prefer_standby else []:
+            try:
+                return await self._connect(host, port, "any")
+            except _CONNECT_ERRORS as error:
+                last = error
         assert last is not None
         raise last
+
+    async def _connect(self, host: str, port: int, target: str | None) -> Any:
+        kwargs = dict(self.options, host=host, port=port, timeout=self.timeout_s)
+        if self.command_timeout_s is not None:
+            kwargs["command_timeout"] = self.command_timeout_s
+        if target is not None:
+            kwargs["target_session_attrs"] = target
+        return await asyncpg.connect(**kwargs)
+
+
+_CONNECT_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.TargetServerAttributeNotMatched,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+)
 
 
 # -- engines

@@ -6,6 +6,7 @@ import signal
 import time
 from pathlib import Path
 from types import FrameType
+from typing import Literal
 
 import click
 
@@ -53,6 +54,14 @@ def _already_stopping(signum: int, frame: FrameType | None) -> None:
     default=None,
     help="Port of the nginx edge [8080 when free, else any free port].",
 )
+@click.option(
+    "--pg-replication",
+    type=click.Choice(["sync", "async"]),
+    default="sync",
+    show_default=True,
+    help="PostgreSQL standby: sync (no acknowledged write lost on failover; slower commits) "
+    "or async (faster commits; a failover may lose the last ones).",
+)
 def up(
     data_dir: Path,
     apis: int,
@@ -60,6 +69,7 @@ def up(
     workers: int,
     http_workers: int,
     edge_port: int | None,
+    pg_replication: Literal["sync", "async"],
 ) -> None:
     """Start everything on 127.0.0.1, print the URLs, and stop it all on Ctrl-C or SIGTERM."""
     from reelstream.devcluster.cluster import ClusterError, ClusterSpec, LocalCluster
@@ -73,6 +83,7 @@ def up(
         workers=workers,
         http_workers=http_workers,
         edge_port=edge_port,
+        pg_replication=pg_replication,
     )
     local = LocalCluster(spec, echo=click.echo)
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -85,7 +96,7 @@ def up(
         click.echo("Ctrl-C stops everything.")
         while True:
             time.sleep(1)
-            for message in local.check():
+            for message in local.check() + local.heal():
                 click.echo(f"warning: {message}", err=True)
     except KeyboardInterrupt:
         click.echo("stopping: roles, then the edge, then the engines")

@@ -1,7 +1,7 @@
 """The local cluster (``reelstream cluster up``): every engine and role on one machine.
 
-Start order: PostgreSQL primary + streaming standby, Redis and Swift (in parallel), the
-database and bucket, migrations (once), then N api, N origin and N worker processes and the
+Start order: PostgreSQL (etcd + two Patroni nodes, ``ha.py``), Redis and Swift (in parallel),
+the database and bucket, migrations (once), then N api, N origin and N worker processes and the
 nginx edge in front of them. Stop order is the reverse: roles, edge, engines. Everything
 listens on 127.0.0.1.
 
@@ -11,7 +11,8 @@ Layout of the data dir::
     cluster.lock          held while a cluster runs from this folder
     secrets/              the signing keys every role and the edge share (generated once),
                           and admin-token: the access token of the cluster's admin user
-    postgres/             primary/ and standby/ data folders (persist between runs)
+    etcd/                 the three etcd members' data (Patroni's leader lock lives there)
+    postgres/             pg-1/ and pg-2/ data folders (persist between runs), Patroni configs
     swift/                rings, configs and the three devices under srv/ (objects persist)
     redis/                scratch (Redis runs without persistence: it is only a cache)
     edge/                 nginx.conf, its token script, cache/, logs/access.log, logs/error.log
@@ -37,11 +38,12 @@ from typing import Any, TextIO
 
 import httpx
 
+from reelstream.devcluster.etcd import find_etcd
+from reelstream.devcluster.ha import HaPostgres
 from reelstream.devcluster.nginx import NginxEdge
+from reelstream.devcluster.patroni import Replication, find_patroni
 from reelstream.devcluster.postgres import (
     PG_BIN,
-    PgPair,
-    PgServer,
     chown_postgres,
     pg_available,
     writable_by_postgres,
@@ -65,7 +67,7 @@ from reelstream.edge import render
 from reelstream.edge.config import NJS_MODULE, edge_config
 
 APT_PACKAGES = (
-    "postgresql-15 redis-server nginx libnginx-mod-http-js memcached "
+    "postgresql-15 patroni etcd-server redis-server nginx libnginx-mod-http-js memcached "
     "swift swift-proxy swift-object swift-account swift-container"
 )
 DEFAULT_EDGE_PORT = 8080
@@ -82,6 +84,10 @@ def missing_requirements() -> list[str]:
     missing = []
     if not pg_available():
         missing.append(f"postgresql-15 ({PG_BIN})")
+    if find_patroni() is None:
+        missing.append("patroni")
+    if find_etcd() is None:
+        missing.append("etcd-server")
     if find_redis() is None:
         missing.append("redis-server")
     if render.find_nginx() is None:
@@ -115,6 +121,8 @@ class ClusterSpec:
     """None: 8080 when it is free, else any free port."""
     database: str = "reelstream"
     bucket: str = "reelstream"
+    pg_replication: Replication = "sync"
+    """PostgreSQL standby: "sync" (an acknowledged write is on both nodes) or "async"."""
 
 
 class LocalCluster:
@@ -126,7 +134,7 @@ class LocalCluster:
         self.data_dir = spec.data_dir.expanduser().resolve()
         self.logs_dir = self.data_dir / "logs"
         self.manifest_path = self.data_dir / "cluster.json"
-        self.pg: PgPair | None = None
+        self.pg: HaPostgres | None = None
         self.redis: RedisServer | None = None
         self.swift: SwiftCluster | None = None
         self.edge: NginxEdge | None = None
@@ -153,10 +161,9 @@ class LocalCluster:
             for job in jobs:
                 job.result()
         assert self.pg is not None
-        assert self.pg.standby is not None
         assert self.redis is not None
         assert self.swift is not None
-        self.pg.primary.ensure_database(self.spec.database)
+        self.pg.ensure_database(self.spec.database)
         self.swift.ensure_bucket(self.spec.bucket)
         self.echo(f"engines up in {time.monotonic() - t0:.1f} s; running migrations")
 
@@ -217,10 +224,15 @@ class LocalCluster:
                 f"PostgreSQL runs as the postgres user, which cannot write to {root}: make "
                 "every folder above it traversable (chmod o+x) or choose another --data-dir"
             )
-        primary = PgServer(root, "primary", log_path=self.logs_dir / "postgres-primary.log")
-        standby = PgServer(root, "standby", log_path=self.logs_dir / "postgres-replica.log")
-        self.pg = PgPair(root, primary, standby)
+        self.pg = HaPostgres(
+            self.data_dir, self.logs_dir, self.spec.pg_replication, expose=self._expose
+        )
         self.pg.start()
+
+    def _expose(self, name: str, port: int) -> int:
+        """The port a role uses to reach the engine ``name`` listening on ``port`` (every
+        engine URL given to roles is built through here; a fault proxy may go between)."""
+        return port
 
     def _start_redis(self) -> None:
         binary = find_redis()
@@ -245,13 +257,12 @@ class LocalCluster:
     @property
     def writer_url(self) -> str:
         assert self.pg is not None
-        return self.pg.multi_host_url(self.spec.database)
+        return self.pg.writer_url(self.spec.database)
 
     @property
     def replica_url(self) -> str:
         assert self.pg is not None
-        assert self.pg.standby is not None
-        return self.pg.standby.url(self.spec.database)
+        return self.pg.replica_url(self.spec.database)
 
     def _role_env(self, keys: dict[str, str]) -> dict[str, str]:
         assert self.redis is not None
@@ -357,28 +368,10 @@ class LocalCluster:
             {"name": "cluster", "role": "cluster", "pid": os.getpid(), "log": None}
         ]
         if self.pg is not None:
-            for server, role in ((self.pg.primary, "postgres-primary"), (self.pg.standby, None)):
-                if server is None or server.pid() is None:
-                    continue
-                out.append(
-                    {
-                        "name": role or "postgres-replica",
-                        "role": role or "postgres-replica",
-                        "pid": server.pid(),
-                        "url": server.dsn(self.spec.database),
-                        "log": str(server.log_path),
-                    }
-                )
+            out += self.pg.processes(self.spec.database)
         if self.redis is not None and self.redis.pid is not None:
-            out.append(
-                {
-                    "name": "redis",
-                    "role": "redis",
-                    "pid": self.redis.pid,
-                    "url": self.redis.url,
-                    "log": str(self.redis.log_path),
-                }
-            )
+            redis = {"name": "redis", "role": "redis", "pid": self.redis.pid}
+            out.append(redis | {"url": self.redis.url, "log": str(self.redis.log_path)})
         if self.swift is not None:
             for name, pid in self.swift.pids().items():
                 role = name if name == "memcached" else f"swift-{name.rstrip('0123456789')}"
@@ -400,15 +393,8 @@ class LocalCluster:
             )
         for r in self.roles:
             if r.pid is not None:
-                out.append(
-                    {
-                        "name": r.name,
-                        "role": r.role,
-                        "pid": r.pid,
-                        "url": r.url,
-                        "log": str(r.log_path),
-                    }
-                )
+                entry = {"name": r.name, "role": r.role, "pid": r.pid, "url": r.url}
+                out.append(entry | {"log": str(r.log_path)})
         return out
 
     def manifest(self) -> dict[str, Any]:
@@ -428,7 +414,13 @@ class LocalCluster:
             "pid": os.getpid(),
             "admin_token": self.admin_token,
             "processes": self.processes(),
+            **(self.pg.manifest() if self.pg is not None else {}),
         }
+
+    def refresh_manifest(self) -> None:
+        """Rewrite cluster.json (after a failover: the postgres roles changed)."""
+        if self.manifest_path.exists():
+            self._write_manifest()
 
     def _write_manifest(self) -> None:
         tmp = self.manifest_path.with_suffix(".tmp")
@@ -443,7 +435,7 @@ class LocalCluster:
         yield f"origins:           {', '.join(m['origin_urls'])}"
         yield f"workers:           {sum(r.role == 'worker' for r in self.roles)} processes"
         yield f"postgres (writer): {m['database_url']}"
-        yield f"postgres replica:  {m['database_replica_url']}"
+        yield f"postgres replica:  {m['database_replica_url']} ({m['pg_replication']})"
         yield f"redis:             {m['redis_url']}"
         yield f"s3 (swift):        {m['s3_endpoint_url']} bucket {m['s3_bucket']}"
         yield f"logs:              {self.logs_dir}/ (edge: {self.data_dir / 'edge' / 'logs'}/)"
@@ -466,6 +458,17 @@ class LocalCluster:
                 news.append(f"{name} exited with code {proc.returncode}; see {log}")
         return news
 
+    def heal(self) -> list[str]:
+        """Restart dead etcd members and Patroni processes (``ha.py``); rewrite cluster.json
+        when the PostgreSQL roles changed (a failover). For the supervisor loop."""
+        if self.pg is None:
+            return []
+        news = self.pg.heal()
+        if self.pg.roles_changed():
+            self.refresh_manifest()
+            news.append(f"postgres roles now {self.pg.last_roles}; cluster.json rewritten")
+        return news
+
     # -- stop
     def stop(self) -> list[int]:
         """Stop roles, then the edge, then the engines; return pids left running (none)."""
@@ -479,7 +482,7 @@ class LocalCluster:
         if self.redis is not None:
             self.redis.stop()
         if self.pg is not None:
-            self.pg.stop("fast")
+            self.pg.stop()
         left = alive(pids)
         for pid in left:
             with contextlib.suppress(ProcessLookupError):

@@ -66,8 +66,10 @@ def spawn(
     *,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    user: str | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start ``argv`` in its own session with stdout and stderr appended to ``log_path``."""
+    """Start ``argv`` in its own session with stdout and stderr appended to ``log_path``
+    (as ``user`` when given: the caller must be root then)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         return subprocess.Popen(
@@ -77,6 +79,7 @@ def spawn(
             stderr=subprocess.STDOUT,
             env=dict(env) if env is not None else None,
             cwd=cwd,
+            user=user,
             start_new_session=True,
         )
 
