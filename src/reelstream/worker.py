@@ -5,7 +5,8 @@ at once) and one reaper loop in the current event loop. A claim loop claims a jo
 video ``processing`` in one transaction, runs the attempt, and when the queue is empty sleeps
 until the notifier wakes it or ``poll_interval_s`` passes. The reaper re-queues jobs whose
 worker stopped heart-beating (and fails those out of attempts), in the same transaction as the
-videos' status, then removes the expired attempts' partial outputs; every
+videos' status (and, for a job failed for good, a ``cleanup`` sweep of its revs:
+``reelstream.processing.cleanup``), then removes the expired attempts' partial outputs; every
 ``JANITOR_INTERVAL_S`` it also runs the upload janitor. One webhook loop drives a dispatcher
 (``reelstream.webhooks.dispatcher``) that sends due webhook deliveries.
 
@@ -55,11 +56,12 @@ from reelstream.db.errors import DatabaseUnavailable
 from reelstream.db.models import Job
 from reelstream.fsutil import FileLock, remove_tree
 from reelstream.ingest.service import purge_expired
+from reelstream.processing.cleanup import schedule_sweep
 from reelstream.processing.jobs import claim_next, run_job
 from reelstream.processing.runner import work_dir_name
 from reelstream.queue import workers as registry
 from reelstream.queue.jobs import Lease
-from reelstream.queue.kinds import TRANSCODE
+from reelstream.queue.kinds import RENDITION, TRANSCODE
 from reelstream.services import Services, build_services
 from reelstream.storage.errors import StorageError
 from reelstream.storage.keys import rev_prefix
@@ -74,6 +76,7 @@ SIDE_STOP_S = 5.0  # how long stop() lets a side loop finish its pass before can
 REGISTRY_PRUNE_INTERVAL_S = 3600.0
 LEADER_POLL_S = 2.0  # how often a process without the pool tries to take it over
 LEADER_LOCK = "workers.lock"
+REV_WRITERS = (TRANSCODE, RENDITION)  # the kinds whose attempts write a rev folder of their own
 _WORK_DIR_RE = re.compile(r"\A\d+-\d+-[a-z0-9]{12}\Z")
 
 
@@ -84,7 +87,10 @@ async def reap_once(services: Services) -> int:
         dead_ids = {d.job_id for d in dead}
         # only transcodes own the video's status; a dead poster job leaves the video as it is
         transcodes = {lease.job_id for lease in expired if lease.kind == TRANSCODE}
+        writers = {lease.job_id for lease in expired if lease.kind in REV_WRITERS}
         for d in dead:
+            if d.job_id in writers:  # no publish will sweep what its attempts left
+                await schedule_sweep(s, services.queue, d.video_id)
             if d.job_id not in transcodes:
                 continue
             with contextlib.suppress(VideoNotFound):

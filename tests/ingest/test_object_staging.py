@@ -32,7 +32,7 @@ from reelstream.ingest.service import (
     build_upload_service,
     purge_expired,
 )
-from reelstream.ingest.staging.object import ObjectStaging, staging_prefix
+from reelstream.ingest.staging.object import ObjectBytes, ObjectStaging, staging_prefix
 from reelstream.ingest.tus import parse_checksum
 from reelstream.services import Services, build_services
 from reelstream.storage.errors import StorageError
@@ -334,4 +334,47 @@ async def test_discard_for_video_aborts_the_multipart_upload_and_removes_tails(
     ]
     st = await write(svc, kept, 100, len(DATA))
     assert st.completed
+    assert await s3(a).get_bytes(source_key(kept.video_id)) == DATA
+
+
+class Killed(BaseException):
+    """The api process died here (nothing catches it, as nothing survives a SIGKILL)."""
+
+
+@BOTH_DATABASES
+async def test_tails_left_by_a_crash_after_completion_are_swept(
+    instances: Instance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The object store refuses deletes during the final PATCH and the instance dies after
+    the completion committed: the janitor's next sweep removes the complete upload's tails
+    (long before they expire), and nothing an unfinished upload needs, nor the source."""
+    a = await instances()
+    svc = build_upload_service(a)
+    done = await new_upload(svc, len(DATA))
+    await write(svc, done, 0, 100)  # a tail
+    kept = await new_upload(svc, len(DATA))
+    await write(svc, kept, 0, 100)  # a tail the next PATCH reads back
+
+    async def refused(*args: Any, **kwargs: Any) -> Any:
+        raise StorageError("the object store answers errors")
+
+    async def died(*args: Any, **kwargs: Any) -> None:
+        raise Killed
+
+    with monkeypatch.context() as m:
+        m.setattr(s3(a), "delete", refused)
+        m.setattr(ObjectBytes, "stored", died)
+        with pytest.raises(Killed):
+            await write(svc, done, 100, len(DATA))
+    r = await row(a, done.id)
+    assert r is not None and r.completed_at is not None
+    assert await s3(a).list(staging_prefix(done.id)) != []  # left behind
+
+    assert await purge_expired(a) == 0
+    assert await s3(a).list(staging_prefix(done.id)) == []
+    assert await s3(a).get_bytes(source_key(done.video_id)) == DATA
+    assert [t.key for t in await s3(a).list(staging_prefix(kept.id))] == [
+        f"uploads/{kept.id}/tail-100"
+    ]
+    assert (await write(svc, kept, 100, len(DATA))).completed
     assert await s3(a).get_bytes(source_key(kept.video_id)) == DATA

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import select
 
 from reelstream.db.models import Job, Video
+from reelstream.queue.kinds import TRANSCODE
 from reelstream.services import Services
 from reelstream.videos import repository as videos
 from reelstream.webhooks.events import video_data
@@ -40,7 +41,9 @@ def faulty(services: Services, tmp_path: Path) -> FaultyFFmpeg:
 async def load(services: Services, video_id: str) -> tuple[Video, Job]:
     async with services.db.read() as s:
         video = await videos.get_video(s, video_id)
-        job = (await s.execute(select(Job).where(Job.video_id == video_id))).scalar_one()
+        job = (
+            await s.execute(select(Job).where(Job.video_id == video_id, Job.kind == TRANSCODE))
+        ).scalar_one()
     return video, job
 
 

@@ -13,6 +13,7 @@ from reelstream.media.packaging import parse_attributes, parse_media_playlist
 from reelstream.media.probe import probe_file
 from reelstream.processing.options import probe_limits
 from reelstream.queue.jobs import Lease, Stages
+from reelstream.queue.kinds import TRANSCODE
 from reelstream.services import Services
 from reelstream.storage.keys import rev_prefix
 from reelstream.videos import repository as videos
@@ -24,7 +25,9 @@ from tests.support import media_duration
 async def load(services: Services, video_id: str) -> tuple[Video, Job]:
     async with services.db.read() as s:
         video = await videos.get_video(s, video_id)
-        job = (await s.execute(select(Job).where(Job.video_id == video_id))).scalar_one()
+        job = (
+            await s.execute(select(Job).where(Job.video_id == video_id, Job.kind == TRANSCODE))
+        ).scalar_one()
     return video, job
 
 

@@ -15,6 +15,7 @@ from reelstream.db.base import utcnow
 from reelstream.db.models import Job, Video
 from reelstream.processing.jobs import claim_next
 from reelstream.processing.runner import work_dir_name
+from reelstream.queue.kinds import TRANSCODE
 from reelstream.services import Services, build_services
 from reelstream.storage.keys import rev_prefix
 from reelstream.videos import repository as videos
@@ -25,7 +26,9 @@ from tests.processing.conftest import ffmpeg_children, queue_video
 async def load(services: Services, video_id: str) -> tuple[Video, Job]:
     async with services.db.read() as s:
         video = await videos.get_video(s, video_id)
-        job = (await s.execute(select(Job).where(Job.video_id == video_id))).scalar_one()
+        job = (
+            await s.execute(select(Job).where(Job.video_id == video_id, Job.kind == TRANSCODE))
+        ).scalar_one()
     return video, job
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from reelstream.config import Settings
 from reelstream.db.models import Job
 from reelstream.media.packaging import parse_attributes, parse_media_playlist
+from reelstream.queue.kinds import TRANSCODE
 from reelstream.services import Services, build_services
 from reelstream.videos import repository as videos
 from tests.processing.conftest import queue_video
@@ -23,7 +24,9 @@ pytestmark = pytest.mark.e2e
 
 async def job_of(services: Services, video_id: str) -> Job:
     async with services.db.read() as s:
-        return (await s.execute(select(Job).where(Job.video_id == video_id))).scalar_one()
+        return (
+            await s.execute(select(Job).where(Job.video_id == video_id, Job.kind == TRANSCODE))
+        ).scalar_one()
 
 
 def alive(procs: list[psutil.Process]) -> list[psutil.Process]:

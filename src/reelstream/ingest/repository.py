@@ -116,6 +116,14 @@ async def existing_multipart_ids(s: AsyncSession, multipart_ids: Collection[str]
     return {m for m in rows.scalars().all() if m is not None}
 
 
+async def completed_ids(s: AsyncSession, upload_ids: Collection[str]) -> set[str]:
+    """Those of ``upload_ids`` whose upload is complete (its source stored and committed)."""
+    rows = await s.execute(
+        select(Upload.id).where(Upload.id.in_(list(upload_ids)), Upload.completed_at.is_not(None))
+    )
+    return set(rows.scalars().all())
+
+
 # -- the write lease (object staging: one writer per upload across api instances)
 
 

@@ -135,6 +135,12 @@ class UploadService:
         async with self.db.read(primary=True) as s:
             return await repo.existing_multipart_ids(s, multipart_ids)
 
+    async def completed_ids(self, upload_ids: Collection[str]) -> set[str]:
+        if not upload_ids:
+            return set()
+        async with self.db.read(primary=True) as s:
+            return await repo.completed_ids(s, upload_ids)
+
     # -- creation
 
     async def create(

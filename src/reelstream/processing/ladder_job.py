@@ -50,8 +50,6 @@ from reelstream.media.storyboard import VTT_NAME as STORYBOARD_VTT
 from reelstream.media.storyboard import StoryboardPlan, storyboard_vtt
 from reelstream.processing.pipeline import ENCODE_SHARE, Attempt, remove_outputs
 from reelstream.queue.jobs import Lease
-from reelstream.storage.errors import StorageError
-from reelstream.storage.keys import rev_of, rev_prefix, revs_prefix
 from reelstream.videos import repository as videos
 
 if TYPE_CHECKING:
@@ -183,9 +181,6 @@ class TranscodeAttempt(Attempt):
     async def published(self, session: AsyncSession, video: Video) -> None:
         await webhooks.emit(session, "video.ready", video)
 
-    async def after_publish(self) -> None:
-        await remove_stale_revs(self.services, self.video_id, keep=self.lease.rev)
-
     # -- the storyboard and the poster
 
     async def _storyboard_alone(
@@ -275,18 +270,6 @@ def final_reason(reason: str, lease: Lease, retryable: bool) -> str:
         return reason
     n = lease.attempt
     return f"transcoding failed after {n} attempt{'s' if n != 1 else ''}: {reason}"
-
-
-async def remove_stale_revs(services: Services, video_id: str, *, keep: str) -> None:
-    """Delete every rev folder of the video except the published rev ``keep``."""
-    store = services.store
-    try:
-        blobs = await store.list(revs_prefix(video_id))
-        revs = {rev for blob in blobs if (rev := rev_of(video_id, blob.key)) is not None}
-        for rev in sorted(revs - {keep}):
-            await store.delete_prefix(rev_prefix(video_id, rev))
-    except StorageError as exc:
-        log.warning("video %s: cannot remove old outputs: %s", video_id, exc)
 
 
 def _count_files(folder: Path, pattern: str) -> int:

@@ -11,7 +11,11 @@ Two kinds of job run a transcode attempt, each in its own module over this one:
 Everything an attempt writes to storage lives under ``videos/{vid}/r/{rev}/`` (its own ``rev``),
 and becomes visible only through one transaction that completes the job (fenced on the lease)
 and points the video at that rev. So a worker that dies, loses its lease or fails leaves at
-most an unreferenced folder, which it (or the reaper) removes; viewers never see partial output.
+most an unreferenced folder; viewers never see partial output. The attempt (or the reaper)
+removes that folder at once when it can; durably, the transaction that ends the job (publish,
+supersede, fail for good) enqueues a ``cleanup`` job for every folder it leaves behind, and a
+publish retires the rev it replaces only after the playback grace period
+(``reelstream.processing.cleanup``).
 
 The attempt runs under ``reelstream.processing.runner`` (heartbeats every
 ``settings.heartbeat_s``; when one reports the lease lost, the work is cancelled, which kills
@@ -44,6 +48,12 @@ from reelstream.media.layout import POSTER_NAME
 from reelstream.media.packaging import Packaged
 from reelstream.media.probe import Container, MediaInfo, probe
 from reelstream.media.storyboard import StoryboardPlan
+from reelstream.processing.cleanup import (
+    needs_sweep,
+    schedule_cleanup,
+    schedule_sweep,
+    stored_revs,
+)
 from reelstream.processing.options import ffmpeg_options
 from reelstream.processing.runner import LeasedAttempt, local_source
 from reelstream.processing.timeline import Timeline, rendition_label
@@ -146,12 +156,8 @@ class Attempt(LeasedAttempt[Produced]):
         """When the video became ready (``None``: now)."""
         return None
 
-    @abc.abstractmethod
     async def published(self, session: AsyncSession, video: Video) -> None:
         """This rev was published (in the publishing transaction)."""
-
-    async def after_publish(self) -> None:
-        """After the publishing transaction committed."""
 
     # -- the runner's hooks
 
@@ -196,13 +202,21 @@ class Attempt(LeasedAttempt[Produced]):
     async def fail(self, reason: str, *, retryable: bool) -> str:
         await self.discard()
         self.timeline.fail_unfinished(reason)
+        stored = await stored_revs(self.services.store, self.video_id)  # after the discard
+        queue = self.services.queue
         try:
             async with self.services.db.transaction() as s:
-                outcome = await self.services.queue.fail(
+                outcome = await queue.fail(
                     s, self.lease, reason, retryable=retryable, stages=self.timeline.to_json()
                 )
                 if outcome is None:
                     return "lease_lost"
+                if outcome.final:
+                    # no publish will ever sweep this job's leftovers (a lost discard, the
+                    # revs of killed attempts): the failure enqueues their removal
+                    video = await videos.get_video(s, self.video_id)
+                    if needs_sweep(stored, keep={video.published_rev}):
+                        await schedule_sweep(s, queue, self.video_id)
                 return await self.failed(s, outcome.final, reason, retryable)
         except VideoNotFound:
             return "deleted"
@@ -398,6 +412,7 @@ class Attempt(LeasedAttempt[Produced]):
         ]
         superseded = False
         queue = self.services.queue
+        stored = await stored_revs(self.services.store, self.video_id)  # before the commit
         async with self.services.db.transaction() as s:
             video = await videos.get_video(s, self.video_id, for_update=True)
             if self.superseded(video):
@@ -407,6 +422,7 @@ class Attempt(LeasedAttempt[Produced]):
                         self.timeline.skip(stage.name, stage.rendition, "superseded")
                 if not await queue.complete(s, self.lease, self.timeline.to_json()):
                     raise LeaseLost("the job's lease was lost before publishing")
+                await schedule_sweep(s, queue, self.video_id)  # this rev, durably
             else:
                 self.timeline.done("publish")
                 if not await queue.complete(s, self.lease, self.timeline.to_json()):
@@ -416,7 +432,7 @@ class Attempt(LeasedAttempt[Produced]):
                     self.services, self.video_id, self.lease.rev, layout, captions
                 )
                 poster = self.poster(video)
-                await videos.publish(
+                retired = await videos.publish(
                     s,
                     self.video_id,
                     rev=self.lease.rev,
@@ -428,15 +444,19 @@ class Attempt(LeasedAttempt[Produced]):
                 video.media = {**written.media, "poster": poster}
                 await s.flush()
                 await self.published(s, video)
+                if retired is not None:  # viewers may be playing it: it goes after the grace
+                    await schedule_cleanup(s, queue, self.settings, self.video_id, retired)
+                # revs of earlier attempts whose own clean-up was lost (a killed worker)
+                if needs_sweep(stored, keep={self.lease.rev, retired}):
+                    await schedule_sweep(s, queue, self.video_id)
         if superseded:
             log.info(
                 "video %s: a newer rev was published; dropping rev %s",
                 self.video_id,
                 self.lease.rev,
             )
-            await self.discard()
+            await self.discard()  # at once; the sweep enqueued above if this is lost
             return "superseded"
-        await self.after_publish()
         return "published"
 
 

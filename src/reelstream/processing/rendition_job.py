@@ -4,7 +4,8 @@ The attempt encodes the renditions named in its payload one by one (no audio: th
 rev has it), copies the published rev's other files into its own rev (server-side on S3) and
 publishes that rev with the merged layout. If another rev was published meanwhile, it steps
 aside. The video stays ``ready`` and playable throughout; a failure is recorded on the job
-only, and the old rev is removed after the playback-token grace period (``cleanup``).
+only, and the old rev is removed after the playback-token grace period (``cleanup``, enqueued
+by the publish, as for every kind).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from reelstream.media.layout import MASTER_NAME, MPD_NAME, POSTER_NAME, Layout
 from reelstream.media.packaging import Measured, Packaged, measure_track
 from reelstream.media.probe import Container, MediaInfo
 from reelstream.media.storyboard import StoryboardPlan
-from reelstream.processing.cleanup import schedule_cleanup
 from reelstream.processing.pipeline import ENCODE_SHARE, UPLOAD_CONCURRENCY, Attempt
 from reelstream.queue.jobs import Lease
 from reelstream.storage.keys import rev_prefix
@@ -138,9 +138,3 @@ class RenditionAttempt(Attempt):
 
     def ready_at(self, video: Video) -> dt.datetime | None:
         return video.ready_at
-
-    async def published(self, session: AsyncSession, video: Video) -> None:
-        # viewers may be playing the old rev: it goes after the grace period
-        await schedule_cleanup(
-            session, self.services.queue, self.settings, self.video_id, self._base.rev
-        )

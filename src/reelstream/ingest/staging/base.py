@@ -49,6 +49,8 @@ class UploadRows(Protocol):
 
     async def existing_multipart_ids(self, multipart_ids: Collection[str]) -> set[str]: ...
 
+    async def completed_ids(self, upload_ids: Collection[str]) -> set[str]: ...
+
 
 class StagedBytes(ABC):
     """One request's exclusive hold on the staged bytes of an upload (``Staging.hold``)."""
@@ -107,7 +109,8 @@ class Staging(ABC):
     @abstractmethod
     async def sweep(self, cutoff: float, rows: UploadRows) -> None:
         """Remove staged leftovers older than ``cutoff`` (a Unix time) that belong to no
-        upload row (a crash, a video deleted while uploading)."""
+        upload row (a crash, a video deleted while uploading), and, at any age, what is still
+        staged for a complete upload (a crash after its completion committed)."""
 
     @abstractmethod
     async def discard_video(self, video_id: str, rows: UploadRows) -> None:

@@ -16,7 +16,9 @@ checksum the offset is also committed after each part (a part is durable once up
 one, nothing is committed until the checksum of the whole body matched (460 otherwise).
 Completion: the final part (smaller than a part is fine) is uploaded, the offset committed,
 then CompleteMultipartUpload and the usual completion transaction; a crash in between leaves
-offset == length and the next HEAD/PATCH/janitor finishes it.
+offset == length and the next HEAD/PATCH/janitor finishes it. The tails are removed after that
+transaction; a crash before leaves them to the janitor's sweep, which removes the staged
+leftovers of a complete upload at any age (``ObjectStaging.sweep``).
 
 Locking: one writer per upload across instances, by a lease in the row (``lock_token``,
 ``locked_until``) taken with a conditional UPDATE and refreshed while a request runs; every
@@ -217,21 +219,33 @@ class ObjectStaging(Staging):
             log.warning("upload %s: staged tails not removed: %s", upload_id, exc)
 
     async def sweep(self, cutoff: float, rows: UploadRows) -> None:
-        """Tails and multipart uploads older than ``cutoff`` with no upload row (their
-        video was deleted while uploading, or a request crashed after creating them)."""
+        """Remove staged leftovers nothing will read again (see ``Staging.sweep``):
+
+        * tails and multipart uploads older than ``cutoff`` with no upload row (their video
+          was deleted while uploading, or a request crashed after creating them);
+        * at any age, the tails of a complete upload (a crash between the completion
+          transaction and ``stored``, or a superseded tail whose delete failed). Nothing reads
+          a tail once ``completed_at`` is committed: no lease is granted on a complete upload,
+          and the source was stored (the multipart upload completed) before that commit. An
+          upload still completing has no ``completed_at`` yet, so its tails stay.
+
+        A complete upload keeps no multipart upload in progress (the completion transaction
+        commits only after CompleteMultipartUpload, or the empty upload's abort, returned).
+        """
         try:
-            tails = [b for b in await self.store.list("uploads") if b.mtime < cutoff]
+            tails = await self.store.list("uploads")
             multiparts = [
                 m for m in await self.store.list_multipart("videos") if m.initiated < cutoff
             ]
         except StorageError as exc:
             log.warning("orphan sweep skipped: %s", exc)
             return
-        tail_ids = {b.key.split("/")[1] for b in tails}
-        known_ids = await rows.existing_ids(tail_ids)
+        old_ids = {b.key.split("/")[1] for b in tails if b.mtime < cutoff}
+        rowless = old_ids - await rows.existing_ids(old_ids)
+        completed = await rows.completed_ids({b.key.split("/")[1] for b in tails})
         known_multiparts = await rows.existing_multipart_ids([m.upload_id for m in multiparts])
-        for uid in tail_ids - known_ids:
-            log.info("removing orphan staged tails of upload %s", uid)
+        for uid in sorted(rowless | completed):
+            log.info("removing leftover staged tails of upload %s", uid)
             await self.remove_tails(uid)
         for mp in multiparts:
             if mp.upload_id not in known_multiparts:
