@@ -37,6 +37,10 @@ def parse(argv: list[str] | None) -> tuple[UpgradeOptions, Path | None, bool]:
     p.add_argument("--viewer-rate", type=float, default=1.0)
     p.add_argument("--api-rate", type=float, default=5.0)
     p.add_argument("--upload-rate", type=float, default=0.2)
+    p.add_argument("--grace", type=float, help="REELSTREAM_SHUTDOWN_GRACE_S of the roles [10]")
+    p.add_argument(
+        "--worker-mid-job", action="store_true", help="replace the workers while a job runs"
+    )
     p.add_argument("--json-out", type=Path)
     p.add_argument("--keep", action="store_true", help="keep the temporary data dir")
     a = p.parse_args(argv)
@@ -58,6 +62,8 @@ def parse(argv: list[str] | None) -> tuple[UpgradeOptions, Path | None, bool]:
         viewer_rate=a.viewer_rate,
         api_rate=a.api_rate,
         upload_rate=a.upload_rate,
+        grace_s=a.grace,
+        worker_mid_job=a.worker_mid_job,
     )
     return opts, a.json_out, temp and not a.keep
 

@@ -107,3 +107,13 @@ def job_verdict(videos: dict[str, dict[str, Any]], video_ids: list[str]) -> dict
         "transcode_not_exactly_once": not_once,
         "jobs_run_again_after_hand_back": retried,
     }
+
+
+async def running_jobs(database_url: str) -> int:
+    engine = create_async_engine(normalize_url(database_url))
+    try:
+        async with engine.connect() as conn:
+            row = await conn.execute(sa.text("SELECT count(*) FROM jobs WHERE state = 'running'"))
+            return int(row.scalar_one())
+    finally:
+        await engine.dispose()

@@ -61,6 +61,11 @@ class UpgradeOptions:
     upload_rate: float = 0.2
     first_migrate_phase: str = "all"
     ready_timeout_s: float = 240.0
+    grace_s: float | None = None
+    """REELSTREAM_SHUTDOWN_GRACE_S of the roles (None: the cluster's 10 s). Short, with
+    ``worker_mid_job``, a replaced worker hands its running job back instead of finishing it."""
+    worker_mid_job: bool = False
+    """Replace the workers while a job runs (waiting up to 60 s for one)."""
     load_args: list[str] = field(default_factory=list)
 
 
@@ -109,6 +114,8 @@ def run_upgrade(opts: UpgradeOptions, echo: Any = print) -> dict[str, Any]:
     old, new = build(opts)
     echo(f"artifacts: {old.version} -> {new.version} ({time.monotonic() - t_build:.0f} s)")
     os.environ.update({k: v for k, v in LOAD_ENV.items() if k not in os.environ})
+    if opts.grace_s is not None:
+        os.environ["REELSTREAM_SHUTDOWN_GRACE_S"] = str(opts.grace_s)
     spec = ClusterSpec(
         opts.data_dir,
         apis=opts.apis,
@@ -151,6 +158,9 @@ def _under_load(
         roll.migrate("expand")
         roll.roll_http("api")
         roll.roll_http("origin")
+        if opts.worker_mid_job:
+            running = _wait_running_job(cluster.writer_url, 60)
+            echo(f"upgrade: {running} job(s) running as the workers are replaced")
         roll.roll_workers()
         roll.reload_edge()
         roll.migrate("contract")
@@ -207,3 +217,13 @@ def verdict(result: dict[str, Any]) -> dict[str, Any]:
     if load["uploads_acknowledged"] == 0:
         why.append("no upload was acknowledged: nothing shows uploads survived")
     return {"ok": not why, "why": why}
+
+
+def _wait_running_job(database_url: str, timeout_s: float) -> int:
+    """Until a job runs (bounded); how many run then."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        running = anyio.run(check.running_jobs, database_url)
+        if running or time.monotonic() > deadline:
+            return running
+        time.sleep(0.2)

@@ -1,9 +1,10 @@
 """A short rolling upgrade of a small real cluster under a light load (``benchmarks.upgrade``):
-the current code, built as a wheel, replaces itself role by role (api with its canary, origin,
-worker, the edge reloaded) while uploaders, viewers and API clients run, with the contract
-migration of the video description applied under load at the end (the cluster starts at the
-expand phase). Nothing may fail: no viewer request, no upload, no job lost, failed or run to
-success twice. ``python -m benchmarks.upgrade`` is the long form, from the previous release.
+the current code, built as a wheel, replaces itself role by role (the api with its canary, the
+origin, the worker while a job runs, with a short grace so that it hands the job back, then the
+edge reloaded) while uploaders, viewers and API clients run; the cluster starts at the expand
+phase of the video description and its contract migration runs under load at the end. Nothing
+may fail: no viewer request, no upload, no job lost, failed or run to success twice.
+``python -m benchmarks.upgrade`` is the long form, from the previous release. About 2 minutes.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ def test_rolling_upgrade_under_load_drops_nothing() -> None:
             api_rate=3,
             upload_rate=0.25,
             first_migrate_phase="expand",
+            grace_s=2,  # a worker replaced mid-job hands it back rather than finishing it
+            worker_mid_job=True,
             ready_timeout_s=180,
         )
         result = run_upgrade(opts)

@@ -139,7 +139,8 @@ def users_create(
 
     settings = _settings(data_dir=data_dir)
     settings.prepare()
-    upgrade(settings.resolved_database_url)
+    # expand only, as a role at start: a contract waits for `reelstream migrate`
+    upgrade(settings.resolved_database_url, "expand", tolerate_newer=True)
     password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
     try:
         token = asyncio.run(_create_user(settings, name, password, email, admin))
