@@ -109,11 +109,18 @@ def job_verdict(videos: dict[str, dict[str, Any]], video_ids: list[str]) -> dict
     }
 
 
-async def running_jobs(database_url: str) -> int:
+async def running_jobs(database_url: str, worker_pid: int) -> int:
+    """Jobs running under a lease of the worker process ``worker_pid`` (a lease owner is
+    ``host:pid:slot``)."""
     engine = create_async_engine(normalize_url(database_url))
     try:
         async with engine.connect() as conn:
-            row = await conn.execute(sa.text("SELECT count(*) FROM jobs WHERE state = 'running'"))
+            row = await conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM jobs WHERE state = 'running' AND lease_owner LIKE :owner"
+                ),
+                {"owner": f"%:{worker_pid}:%"},
+            )
             return int(row.scalar_one())
     finally:
         await engine.dispose()

@@ -32,6 +32,7 @@ from reelstream.db.migrate import current_revisions
 from reelstream.devcluster.artifact import Artifact, build_artifact
 from reelstream.devcluster.cluster import ClusterSpec, LocalCluster
 from reelstream.devcluster.process import free_port
+from reelstream.devcluster.roles import RoleProcess
 from reelstream.devcluster.rolling import RollingUpgrade
 
 LOAD_ENV = {  # all traffic is 127.0.0.1: one client would hit the per-IP limits at once
@@ -158,10 +159,15 @@ def _under_load(
         roll.migrate("expand")
         roll.roll_http("api")
         roll.roll_http("origin")
+        mid_job = None
         if opts.worker_mid_job:
-            running = _wait_running_job(cluster.writer_url, 60)
-            echo(f"upgrade: {running} job(s) running as the workers are replaced")
-        roll.roll_workers()
+
+            def mid_job(old: RoleProcess) -> None:
+                assert old.pid is not None
+                running = _wait_running_job(cluster.writer_url, old.pid, 60)
+                echo(f"upgrade: {running} job(s) running as {old.name} is stopped")
+
+        roll.roll_workers(mid_job)
         roll.reload_edge()
         roll.migrate("contract")
         upgrade_s = time.monotonic() - t0
@@ -219,11 +225,11 @@ def verdict(result: dict[str, Any]) -> dict[str, Any]:
     return {"ok": not why, "why": why}
 
 
-def _wait_running_job(database_url: str, timeout_s: float) -> int:
-    """Until a job runs (bounded); how many run then."""
+def _wait_running_job(database_url: str, worker_pid: int, timeout_s: float) -> int:
+    """Until the worker ``worker_pid`` runs a job (bounded); how many it runs then."""
     deadline = time.monotonic() + timeout_s
     while True:
-        running = anyio.run(check.running_jobs, database_url)
+        running = anyio.run(check.running_jobs, database_url, worker_pid)
         if running or time.monotonic() > deadline:
             return running
-        time.sleep(0.2)
+        time.sleep(0.05)

@@ -42,7 +42,7 @@ def test_rolling_upgrade_under_load_drops_nothing() -> None:
             api_rate=3,
             upload_rate=0.25,
             first_migrate_phase="expand",
-            grace_s=2,  # a worker replaced mid-job hands it back rather than finishing it
+            grace_s=0.5,  # a worker replaced mid-job hands it back rather than finishing it
             worker_mid_job=True,
             ready_timeout_s=180,
         )

@@ -200,13 +200,16 @@ class RollingUpgrade:
         self.cluster._write_manifest()
         raise CanaryFailed(f"canary {new.name}: {errors} 5xx of {served}, ready={healthy}")
 
-    def roll_workers(self) -> None:
-        """Start a new worker, then SIGTERM an old one (it hands running jobs back)."""
+    def roll_workers(self, before_stop: Callable[[RoleProcess], object] | None = None) -> None:
+        """Start a new worker, then SIGTERM an old one (it hands running jobs back).
+        ``before_stop(old)`` runs just before (e.g. to wait until the old one runs a job)."""
         env = self.env()
         for old in [r for r in self.cluster.roles if r.role == "worker"]:
             t0 = time.monotonic()
             new = self._start("worker", env)
             self.cluster.roles.append(new)
+            if before_stop is not None:
+                before_stop(old)
             self._retire(old)
             self._step(f"{old.name} -> {new.name}", t0)
 
