@@ -207,12 +207,21 @@ def _under_load(
 
 
 def verdict(result: dict[str, Any]) -> dict[str, Any]:
-    """Zero of everything that must be zero; the upgrade inside the load window."""
+    """Zero of everything that must be zero; the upgrade inside the load window.
+
+    A viewer request that met a keep-alive connection closed by an edge reload (and was
+    retried) is counted in ``failed_viewer_requests`` but does not fail the verdict
+    (``check.STALE_KEEPALIVE``); any other viewer error, or a failed session, does."""
     if "load" not in result:
         return {"ok": False, "why": ["the run did not finish"]}
     load, jobs = result["load"], result["jobs"]
     why = []
-    for key in ("failed_viewer_requests", "failed_uploads", "server_errors"):
+    for key in (
+        "failed_viewer_sessions",
+        "viewer_errors_other_than_stale_keepalive",
+        "failed_uploads",
+        "server_errors",
+    ):
         if load[key]:
             why.append(f"{key}: {load[key]}")
     for key in ("lost", "not_ready", "failed_jobs", "transcode_not_exactly_once"):
