@@ -86,20 +86,30 @@ def worker(data_dir: Path | None, concurrency: int | None) -> None:
     settings = _settings(data_dir=data_dir, worker_concurrency=concurrency)
     configure_logging(settings.log_level)
     settings.prepare()
-    upgrade(settings.resolved_database_url)
+    # expand only: a contract migration waits for `reelstream migrate --phase contract`
+    upgrade(settings.resolved_database_url, "expand", tolerate_newer=True)
     asyncio.run(run_worker_process(settings))
 
 
 @main.command()
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
-def migrate(data_dir: Path | None) -> None:
-    """Bring the database schema up to date."""
-    from reelstream.db.migrate import upgrade
+@click.option(
+    "--phase",
+    type=click.Choice(["expand", "contract", "all"]),
+    default="all",
+    show_default=True,
+    help="expand: only migrations the running release survives (before a rolling upgrade); "
+    "contract: the rest, once every role runs the new release (docs/deploy.md).",
+)
+def migrate(data_dir: Path | None, phase: str) -> None:
+    """Bring the database schema up to date (or to the end of one phase)."""
+    from reelstream.db.migrate import PHASES, upgrade
 
     settings = _settings(data_dir=data_dir)
     settings.prepare()
-    upgrade(settings.resolved_database_url)
-    click.echo("database is up to date")
+    chosen = next(p for p in PHASES if p == phase)
+    upgrade(settings.resolved_database_url, chosen)
+    click.echo("database is up to date" if phase == "all" else f"{phase} phase applied")
 
 
 @main.group()
@@ -129,7 +139,8 @@ def users_create(
 
     settings = _settings(data_dir=data_dir)
     settings.prepare()
-    upgrade(settings.resolved_database_url)
+    # expand only, as a role at start: a contract waits for `reelstream migrate`
+    upgrade(settings.resolved_database_url, "expand", tolerate_newer=True)
     password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
     try:
         token = asyncio.run(_create_user(settings, name, password, email, admin))

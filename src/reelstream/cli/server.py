@@ -57,7 +57,13 @@ def run_role(
     configure_logging(settings.log_level)
     settings.prepare()
     if role != "origin":  # the origin never queries the database: it starts without one
-        upgrade(settings.resolved_database_url)
+        # a role of a cluster applies expand migrations only (reelstream.db.migrate): the
+        # contract waits until every role runs this release; `serve` (one process) does all
+        upgrade(
+            settings.resolved_database_url,
+            "all" if role == "all" else "expand",
+            tolerate_newer=role != "all",
+        )
     n = workers or default_workers(settings)
     options = {
         "host": settings.host,

@@ -89,6 +89,9 @@ class Video(Base):
 
     id: Mapped[str] = mapped_column(String(16), primary_key=True)
     title: Mapped[str] = mapped_column(String(300))
+    # Added in two phases (migrations 0008 expand, 0009 contract): until the contract ran, rows
+    # written by the previous release hold NULL, which every reader takes as "".
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
     filename: Mapped[str] = mapped_column(String(300))
     visibility: Mapped[str] = mapped_column(String(16), default="public")
     # The uploader; NULL only for videos from before accounts (admins manage those)

@@ -123,6 +123,11 @@ class ClusterSpec:
     bucket: str = "reelstream"
     pg_replication: Replication = "sync"
     """PostgreSQL standby: "sync" (an acknowledged write is on both nodes) or "async"."""
+    pythonpath: str | None = None
+    """PYTHONPATH of the release the roles and the first migration run (an installed
+    artifact, ``devcluster.artifact``); None: the code running the cluster."""
+    migrate_phase: str = "all"
+    """How far the first migration goes (``reelstream migrate --phase``)."""
 
 
 class LocalCluster:
@@ -283,12 +288,16 @@ class LocalCluster:
         )
         settings = self.swift.settings(self.spec.bucket)
         env.update({f"REELSTREAM_{k.upper()}": v for k, v in settings.items()})
+        if self.spec.pythonpath is not None:
+            env["PYTHONPATH"] = self.spec.pythonpath
         return env
 
     def _migrate(self, env: dict[str, str]) -> None:
         log_path = self.logs_dir / "migrate.log"
         argv = [sys.executable, "-m", "reelstream", "migrate"]
         argv += ["--data-dir", str(self.data_dir / "roles" / "migrate")]
+        if self.spec.migrate_phase != "all":  # (a release before the phases has no --phase)
+            argv += ["--phase", self.spec.migrate_phase]
         with log_path.open("ab") as log:
             out = subprocess.run(
                 argv, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=300, check=False

@@ -13,7 +13,15 @@ from typing import Self
 
 import httpx
 
-from reelstream.devcluster.process import exited, spawn, stop_process, tail, wait_until
+from reelstream.devcluster.process import (
+    alive,
+    descendants,
+    exited,
+    spawn,
+    stop_process,
+    tail,
+    wait_until,
+)
 from reelstream.edge import render
 from reelstream.edge.config import NJS_MODULE, EdgeConfig
 
@@ -31,6 +39,8 @@ class NginxEdge:
         self.prefix = prefix
         self.base_url = base_url
         self.proc: subprocess.Popen[bytes] | None = None
+        self.config: EdgeConfig | None = None
+        """What ``conf_path`` was rendered from (``write``, ``rewrite``)."""
 
     @classmethod
     def write(cls, config: EdgeConfig, conf_path: Path, binary: str) -> Self:
@@ -38,7 +48,36 @@ class NginxEdge:
         files = render.write(config, conf_path)
         render.check(files.conf_path, config.prefix, binary)
         host, _, port = config.listen.rpartition(":")
-        return cls(binary, files.conf_path, config.prefix, f"http://{host or '127.0.0.1'}:{port}")
+        edge = cls(binary, files.conf_path, config.prefix, f"http://{host or '127.0.0.1'}:{port}")
+        edge.config = config
+        return edge
+
+    def rewrite(self, config: EdgeConfig) -> None:
+        """Write and check a new configuration (``reload`` makes nginx use it)."""
+        files = render.write(config, self.conf_path)
+        render.check(files.conf_path, config.prefix, self.binary)
+        self.config = config
+
+    def workers(self) -> set[int]:
+        """The master's children now: workers, cache manager and loader."""
+        return descendants(self.proc.pid) if self.pid is not None and self.proc else set()
+
+    def reload(self, drain_timeout: float) -> None:
+        """``nginx -s reload`` (SIGHUP to the master): new workers start with the new
+        configuration; the old ones stop accepting, finish their requests in flight and exit.
+        Returns once every old worker exited (within ``drain_timeout``), so nothing is on its
+        way to an upstream the new configuration dropped."""
+        assert self.proc is not None
+        assert self.pid is not None
+        old = self.workers()
+        self.proc.send_signal(signal.SIGHUP)
+        wait_until(
+            lambda: not alive(old) and bool(self.workers()),
+            timeout=drain_timeout,
+            what="nginx reload (old workers draining)",
+            failed=exited(self.proc, self.stderr_path),
+            interval=0.1,
+        )
 
     @property
     def stderr_path(self) -> Path:

@@ -185,6 +185,7 @@ class UploadService:
             row = await videos.create_video(
                 s,
                 title=video.title,
+                description=video.description,
                 filename=video.filename,
                 visibility=video.visibility,
                 owner_id=owner_id,

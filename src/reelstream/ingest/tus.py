@@ -25,7 +25,7 @@ from reelstream.ingest.errors import (
     UnsupportedTusVersion,
     UploadTooLarge,
 )
-from reelstream.videos.titles import check_title
+from reelstream.videos.titles import check_description, check_title
 
 TUS_VERSION = "1.0.0"
 EXTENSIONS = ("creation", "creation-with-upload", "termination", "checksum", "expiration")
@@ -143,6 +143,7 @@ class VideoMetadata:
     filename: str
     title: str
     visibility: str
+    description: str = ""
 
     @classmethod
     def from_pairs(cls, pairs: dict[str, str]) -> VideoMetadata:
@@ -157,7 +158,8 @@ class VideoMetadata:
             raise BadTusRequest(
                 f"visibility {visibility!r} is not one of {', '.join(VISIBILITIES)}"
             )
-        return cls(filename=filename, title=title, visibility=visibility)
+        description = check_description(_text(pairs, "description") or "")
+        return cls(filename=filename, title=title, visibility=visibility, description=description)
 
 
 def _check_name(key: str, value: str) -> None:

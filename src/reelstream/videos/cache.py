@@ -64,7 +64,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT: Final = 5  # bump when VideoView changes: entries of another format are misses
+FORMAT: Final = 5
+"""Bump when VideoView changes incompatibly: entries of another format are misses. A field
+added with a default (``description``) needs no bump, and must not get one during a rolling
+upgrade: the previous release ignores the unknown field of the new one's entries, and the new
+one reads the previous release's entries with the default, so both share the cache."""
 SETTLE_S: Final = 1.0
 TOMBSTONE: Final = b"\x00"
 FINAL_VIDEO_STATES: Final = frozenset({"ready", "failed"})
@@ -83,6 +87,7 @@ class VideoView(BaseModel):
     format: int = FORMAT
     id: str
     title: str
+    description: str = ""
     filename: str
     visibility: str
     owner_id: str | None = None
@@ -106,6 +111,7 @@ class VideoView(BaseModel):
         return cls(
             id=video.id,
             title=video.title,
+            description=video.description or "",  # NULL until the contract migration
             filename=video.filename,
             visibility=video.visibility,
             owner_id=video.owner_id,

@@ -7,7 +7,8 @@ ReelstreamError
     ├── CaptionNotFound      no caption in that language (404)
     ├── VideoNotReady        captions and posters need a ready video (409)
     ├── InvalidPosterTime    a poster time outside the video (422)
-    └── InvalidTitle         a title that is empty, too long or has control or bidi characters (422)
+    ├── InvalidTitle         a title that is empty, too long or has control or bidi characters (422)
+    └── InvalidDescription   a description too long or with control or bidi characters (422)
 
 A pagination cursor that was not issued by us is ``reelstream.http.pagination.InvalidCursor``
 (video and admin listings share it).
@@ -53,4 +54,11 @@ class InvalidTitle(VideoError):
     """A title refused by ``reelstream.videos.titles.check_title``."""
 
     code = "invalid_title"
+    status = 422
+
+
+class InvalidDescription(VideoError):
+    """A description refused by ``reelstream.videos.titles.check_description``."""
+
+    code = "invalid_description"
     status = 422

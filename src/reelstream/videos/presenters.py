@@ -117,6 +117,7 @@ def view_out(view: VideoView, links: MediaLinks) -> VideoOut:
         {
             "id": view.id,
             "title": view.title,
+            "description": view.description,
             "filename": view.filename,
             "visibility": view.visibility,
             "status": view.status,

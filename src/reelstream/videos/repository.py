@@ -28,9 +28,15 @@ async def create_video(
     filename: str,
     visibility: str = "public",
     owner_id: str | None = None,
+    description: str = "",
 ) -> Video:
     video = Video(
-        id=new_id(), title=title, filename=filename, visibility=visibility, owner_id=owner_id
+        id=new_id(),
+        title=title,
+        description=description,
+        filename=filename,
+        visibility=visibility,
+        owner_id=owner_id,
     )
     session.add(video)
     await session.flush()

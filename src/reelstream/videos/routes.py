@@ -103,9 +103,15 @@ async def get_video(video_id: str, request: Request) -> VideoOut:
 async def update_video(
     video_id: str, patch: VideoPatch, videos: VideoServiceDep, request: Request, user: WriteUser
 ) -> VideoOut:
-    """Change the title and/or the visibility (owner or admin). Absent (or null) fields are
-    left as they are."""
-    video, job = await videos.update(video_id, user, title=patch.title, visibility=patch.visibility)
+    """Change the title, the description and/or the visibility (owner or admin). Absent (or
+    null) fields are left as they are."""
+    video, job = await videos.update(
+        video_id,
+        user,
+        title=patch.title,
+        description=patch.description,
+        visibility=patch.visibility,
+    )
     return video_out(video, job, media_links(videos.services, request, video.visibility))
 
 

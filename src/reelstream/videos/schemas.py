@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field
 
 from reelstream.http.schemas import RequestBody, Schema
+from reelstream.videos.titles import MAX_DESCRIPTION_CHARS
 
 VideoStatus = Literal["uploading", "queued", "processing", "ready", "failed"]
 Visibility = Literal["public", "unlisted", "private"]
@@ -44,6 +45,7 @@ class CaptionTrackOut(Schema):
 class VideoOut(Schema):
     id: str
     title: str
+    description: str = Field(default="", description="Free text shown under the player")
     filename: str
     visibility: Visibility
     status: VideoStatus
@@ -82,6 +84,7 @@ class VideoPage(Schema):
 
 class VideoPatch(RequestBody):
     title: str | None = Field(default=None, min_length=1, max_length=300)
+    description: str | None = Field(default=None, max_length=MAX_DESCRIPTION_CHARS)
     visibility: Visibility | None = None
 
 

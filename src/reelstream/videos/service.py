@@ -34,7 +34,7 @@ from reelstream.videos import repository as repo
 from reelstream.videos.cache import HotPage, VideoView
 from reelstream.videos.errors import InvalidPosterTime, VideoNotReady
 from reelstream.videos.publishing import add_caption, list_video_captions, remove_caption
-from reelstream.videos.titles import check_title
+from reelstream.videos.titles import check_description, check_title
 
 if TYPE_CHECKING:
     from reelstream.services import Services
@@ -182,14 +182,17 @@ class VideoService:
         *,
         title: str | None = None,
         visibility: str | None = None,
+        description: str | None = None,
     ) -> tuple[Video, Job | None]:
-        """Change the title and/or the visibility (None: unchanged); returns the video and its
-        newest job."""
+        """Change the title, the description and/or the visibility (None: unchanged); returns
+        the video and its newest job."""
         async with self.services.db.transaction() as s:
             video = await repo.get_video(s, video_id, for_update=True)
             authorize(user, "edit", owner_id=video.owner_id, visibility=video.visibility)
             if title is not None:
                 video.title = check_title(title)
+            if description is not None:
+                video.description = check_description(description)
             if visibility is not None:
                 video.visibility = visibility
             await s.flush()

@@ -1,5 +1,5 @@
-"""The one title check, for a title given at creation (tus ``Upload-Metadata``) and in a
-``PATCH`` of the video.
+"""The one title check (and the description check beside it), for a title given at creation
+(tus ``Upload-Metadata``) and in a ``PATCH`` of the video.
 
 A title is stripped of surrounding whitespace and then must have 1 to ``MAX_TITLE_CHARS``
 characters and none of: NUL and the other C0 control characters (CR and LF included), DEL,
@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import re
 
-from reelstream.videos.errors import InvalidTitle
+from reelstream.videos.errors import InvalidDescription, InvalidTitle
 
 MAX_TITLE_CHARS = 300
+MAX_DESCRIPTION_CHARS = 5000
+_DESCRIPTION_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
@@ -36,3 +38,18 @@ def check_title(title: str) -> str:
             f"(U+{ord(found.group()):04X})"
         )
     return title
+
+
+def check_description(description: str) -> str:
+    """The description, stripped, if it is acceptable (empty is); raises
+    ``InvalidDescription``. Unlike a title it may hold newlines and tabs."""
+    description = description.strip().replace("\r\n", "\n")
+    if len(description) > MAX_DESCRIPTION_CHARS:
+        raise InvalidDescription(f"a description has at most {MAX_DESCRIPTION_CHARS} characters")
+    found = _DESCRIPTION_CONTROL.search(description) or _BIDI.search(description)
+    if found:
+        raise InvalidDescription(
+            "the description contains a control, bidirectional override or isolate character "
+            f"(U+{ord(found.group()):04X})"
+        )
+    return description
