@@ -39,11 +39,9 @@ import httpx
 
 from reelstream.devcluster.nginx import NginxEdge
 from reelstream.devcluster.postgres import (
-    PG_BIN,
     PgPair,
     PgServer,
     chown_postgres,
-    pg_available,
     writable_by_postgres,
 )
 from reelstream.devcluster.process import (
@@ -56,51 +54,21 @@ from reelstream.devcluster.process import (
     stop_all,
     tail,
     wait_until,
-    which,
 )
 from reelstream.devcluster.redis import RedisServer, find_redis
+from reelstream.devcluster.requirements import APT_PACKAGES as APT_PACKAGES
+from reelstream.devcluster.requirements import ClusterError as ClusterError
+from reelstream.devcluster.requirements import check_requirements
+from reelstream.devcluster.requirements import missing_requirements as missing_requirements
 from reelstream.devcluster.roles import RoleName, RoleProcess
-from reelstream.devcluster.swift import SWIFT_BINARIES, SWIFT_CONF, SwiftCluster, supports_xattrs
+from reelstream.devcluster.supervisor import Supervisor
+from reelstream.devcluster.swift import SwiftCluster, supports_xattrs
 from reelstream.edge import render
-from reelstream.edge.config import NJS_MODULE, edge_config
+from reelstream.edge.config import edge_config
 
-APT_PACKAGES = (
-    "postgresql-15 redis-server nginx libnginx-mod-http-js memcached "
-    "swift swift-proxy swift-object swift-account swift-container"
-)
 DEFAULT_EDGE_PORT = 8080
 ROLE_READY_TIMEOUT_S = 180
 SIGNING_KEY_ID = "k1"
-
-
-class ClusterError(Exception):
-    """The cluster cannot start; the message says why and what to do."""
-
-
-def missing_requirements() -> list[str]:
-    """What the cluster needs and this machine lacks (empty when everything is installed)."""
-    missing = []
-    if not pg_available():
-        missing.append(f"postgresql-15 ({PG_BIN})")
-    if find_redis() is None:
-        missing.append("redis-server")
-    if render.find_nginx() is None:
-        missing.append("nginx")
-    if not NJS_MODULE.is_file():
-        missing.append(f"libnginx-mod-http-js ({NJS_MODULE})")
-    missing += [b for b in SWIFT_BINARIES if which(b) is None]
-    if not SWIFT_CONF.is_file():
-        missing.append(f"swift ({SWIFT_CONF})")
-    return missing
-
-
-def check_requirements() -> None:
-    missing = missing_requirements()
-    if missing:
-        verb = "is" if len(missing) == 1 else "are"
-        raise ClusterError(
-            f"{', '.join(missing)} {verb} not installed: apt-get install {APT_PACKAGES}"
-        )
 
 
 @dataclass(frozen=True)
@@ -115,6 +83,10 @@ class ClusterSpec:
     """None: 8080 when it is free, else any free port."""
     database: str = "reelstream"
     bucket: str = "reelstream"
+    interpose: Callable[[str, int], int] | None = None
+    """Called once per link (``"redis"``, ``"swift-proxy"``, ``"postgres-<server>"``, and each
+    origin/api behind the edge by name) with the real port; returns the port the other side
+    dials instead (the chaos campaign puts a fault proxy there). None: direct links."""
 
 
 class LocalCluster:
@@ -134,7 +106,9 @@ class LocalCluster:
         self.edge_url = ""
         self.admin_token = ""
         self._lock: TextIO | None = None
-        self._reported: set[str] = set()
+        self._exposed: dict[tuple[str, int], int] = {}
+        self.supervisor = Supervisor(self)
+        self._stopping = False
 
     # -- start
     def start(self) -> None:
@@ -242,35 +216,54 @@ class LocalCluster:
         self.swift.start()
 
     # -- roles
+    def _expose(self, name: str, port: int) -> int:
+        """The port through which the roles (or the edge) reach ``name`` listening on ``port``:
+        ``port`` itself, or what ``ClusterSpec.interpose`` returns (asked once per link)."""
+        if self.spec.interpose is None:
+            return port
+        if (name, port) not in self._exposed:
+            self._exposed[name, port] = self.spec.interpose(name, port)
+        return self._exposed[name, port]
+
     @property
     def writer_url(self) -> str:
         assert self.pg is not None
-        return self.pg.multi_host_url(self.spec.database)
+        assert self.pg.standby is not None
+        ports = [
+            self._expose(f"postgres-{s.name}", s.port) for s in (self.pg.primary, self.pg.standby)
+        ]
+        hosts = ",".join(f"127.0.0.1:{p}" for p in ports)
+        database = self.spec.database
+        return f"postgresql+asyncpg://postgres@{hosts}/{database}?target_session_attrs=read-write"
 
     @property
     def replica_url(self) -> str:
         assert self.pg is not None
         assert self.pg.standby is not None
-        return self.pg.standby.url(self.spec.database)
+        port = self._expose(f"postgres-{self.pg.standby.name}", self.pg.standby.port)
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{port}/{self.spec.database}"
 
     def _role_env(self, keys: dict[str, str]) -> dict[str, str]:
         assert self.redis is not None
         assert self.swift is not None
         env = dict(os.environ)
         env.setdefault("REELSTREAM_SHUTDOWN_GRACE_S", "10")
+        redis_port = self._expose("redis", self.redis.port)
         env.update(
             {
                 "PYTHONUNBUFFERED": "1",
                 "REELSTREAM_ENV": "production",
                 "REELSTREAM_DATABASE_URL": self.writer_url,
                 "REELSTREAM_DATABASE_REPLICA_URL": self.replica_url,
-                "REELSTREAM_REDIS_URL": self.redis.url,
+                "REELSTREAM_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
                 "REELSTREAM_SIGNING_KEYS": json.dumps(keys),
                 "REELSTREAM_SIGNING_KEY_ID": SIGNING_KEY_ID,
                 "REELSTREAM_PUBLIC_BASE_URL": self.edge_url,
             }
         )
         settings = self.swift.settings(self.spec.bucket)
+        proxy_port = self._expose("swift-proxy", int(self.swift.endpoint_url.rsplit(":", 1)[1]))
+        settings["s3_endpoint_url"] = f"http://127.0.0.1:{proxy_port}"
         env.update({f"REELSTREAM_{k.upper()}": v for k, v in settings.items()})
         return env
 
@@ -331,13 +324,21 @@ class LocalCluster:
     def _urls(self, role: RoleName) -> list[str]:
         return [r.url for r in self.roles if r.role == role and r.url is not None]
 
+    def _edge_upstreams(self, role: RoleName) -> list[str]:
+        """The URLs the edge proxies to: each role's port, or its ``_expose``d stand-in."""
+        return [
+            f"http://127.0.0.1:{self._expose(r.name, r.port)}"
+            for r in self.roles
+            if r.role == role and r.port is not None
+        ]
+
     def _start_edge(self, port: int, keys: dict[str, str]) -> None:
         binary = render.find_nginx()
         assert binary is not None
         prefix = self.data_dir / "edge"
         config = edge_config(
-            origins=self._urls("origin"),
-            apis=self._urls("api"),
+            origins=self._edge_upstreams("origin"),
+            apis=self._edge_upstreams("api"),
             listen=f"127.0.0.1:{port}",
             cache_dir=prefix / "cache",
             prefix=prefix,
@@ -367,6 +368,7 @@ class LocalCluster:
                         "pid": server.pid(),
                         "url": server.dsn(self.spec.database),
                         "log": str(server.log_path),
+                        "data": str(server.data),
                     }
                 )
         if self.redis is not None and self.redis.pid is not None:
@@ -412,14 +414,16 @@ class LocalCluster:
         return out
 
     def manifest(self) -> dict[str, Any]:
+        assert self.pg is not None
+        assert self.pg.standby is not None
         assert self.redis is not None
         assert self.swift is not None
         return {
             "edge_url": self.edge_url,
             "api_urls": self._urls("api"),
             "origin_urls": self._urls("origin"),
-            "database_url": self.writer_url,
-            "database_replica_url": self.replica_url,
+            "database_url": self.pg.multi_host_url(self.spec.database),
+            "database_replica_url": self.pg.standby.url(self.spec.database),
             "redis_url": self.redis.url,
             "s3_endpoint_url": self.swift.endpoint_url,
             "s3_bucket": self.spec.bucket,
@@ -450,25 +454,21 @@ class LocalCluster:
         yield f"pids:              {self.manifest_path}"
         yield f"admin token:       {self.admin_token} (user admin; also in {self.manifest_path})"
 
-    def check(self) -> list[str]:
-        """Processes that exited since the last call (each reported once)."""
-        news = []
-        procs = [(r.name, r.proc, r.log_path) for r in self.roles]
-        if self.edge is not None:
-            procs.append(("edge", self.edge.proc, self.edge.error_log_path))
-        if self.redis is not None:
-            procs.append(("redis", self.redis.proc, self.redis.log_path))
-        if self.swift is not None:
-            procs += [(n, p, self.swift.log_path(n)) for n, p in self.swift.procs.items()]
-        for name, proc, log in procs:
-            if proc is not None and proc.poll() is not None and name not in self._reported:
-                self._reported.add(name)
-                news.append(f"{name} exited with code {proc.returncode}; see {log}")
-        return news
+    def supervise(self) -> list[str]:
+        """Restart processes that exited (see ``supervisor``) and rewrite cluster.json when a
+        pid changed; one message per event. Call it about once a second."""
+        if self._stopping:
+            return []
+        before = [p["pid"] for p in self.processes()]
+        messages = self.supervisor.tick()
+        if [p["pid"] for p in self.processes()] != before and self.manifest_path.exists():
+            self._write_manifest()
+        return messages
 
     # -- stop
     def stop(self) -> list[int]:
         """Stop roles, then the edge, then the engines; return pids left running (none)."""
+        self._stopping = True
         pids = process_tree(p["pid"] for p in self.processes() if p["role"] != "cluster")
         grace = float(os.environ.get("REELSTREAM_SHUTDOWN_GRACE_S", "10")) + 10
         stop_all([r.proc for r in self.roles if r.proc is not None], timeout=grace)
