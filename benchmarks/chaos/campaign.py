@@ -15,6 +15,7 @@ checker; ``Hooks.check``), stop the cluster, unmount the tmpfs and return the re
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -33,9 +34,9 @@ from benchmarks.chaos import injectors
 from benchmarks.chaos.proxies import ProxyHub
 from benchmarks.chaos.schedule import Fault, ScheduleSpec, schedule, summary
 from benchmarks.chaos.scratch import Scratch, can_mount, work_dir
-from benchmarks.chaos.targets import read_manifest, resolve, send, stopped
+from benchmarks.chaos.targets import in_folder, read_manifest, resolve, send, stopped
 from reelstream.devcluster.cluster import ClusterSpec, LocalCluster
-from reelstream.devcluster.process import alive
+from reelstream.devcluster.process import StartError, alive
 
 CAMPAIGN_ENV = {
     "REELSTREAM_RATE_LIMIT_READS": "200000/minute",
@@ -49,6 +50,7 @@ CAMPAIGN_ENV = {
 SUPERVISE_EVERY_S = 0.5
 SEED_READY_TIMEOUT_S = 600.0
 SEED_VIDEOS = 2
+PG_START_ATTEMPTS = 5
 
 
 class CheckOutcome(Protocol):
@@ -173,7 +175,6 @@ class Campaign:
             self.scratch[name] = s
 
     def _start_cluster(self) -> LocalCluster:
-        os.environ.update({k: v for k, v in CAMPAIGN_ENV.items() if k not in os.environ})
         spec = ClusterSpec(
             self.data_dir / "cluster",
             apis=self.cfg.apis,
@@ -181,6 +182,7 @@ class Campaign:
             workers=self.cfg.workers,
             http_workers=self.cfg.http_workers,
             edge_port=None,
+            env={k: v for k, v in CAMPAIGN_ENV.items() if k not in os.environ},
             interpose=self.hub.interpose,
         )
         cluster = LocalCluster(spec, echo=self.log)
@@ -209,11 +211,21 @@ class Campaign:
         if server.pid() is not None:
             return f"running as pid {server.pid()}"
         started = time.monotonic()
-        server.running = False
-        server.start()
-        return (
-            f"restarted (pg_ctl start) as pid {server.pid()} in {time.monotonic() - started:.1f} s"
-        )
+        for attempt in range(1, PG_START_ATTEMPTS + 1):
+            # backends the killed postmaster left behind hold its shared memory: end them
+            for pid in in_folder(server.data.resolve()):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            server.running = False
+            try:
+                server.start()
+                break
+            except StartError:
+                if attempt == PG_START_ATTEMPTS:
+                    raise
+                time.sleep(1)
+        took = time.monotonic() - started
+        return f"restarted (pg_ctl start, attempt {attempt}) as pid {server.pid()} in {took:.1f} s"
 
     # -- faults
     def _run_fault(self, ctx: injectors.Ctx, rec: FaultRecord) -> None:
@@ -292,6 +304,11 @@ class Campaign:
         if ha is not None and hasattr(ha, "heal"):
             ha.heal()
             done.append("HA heal()")
+        elif not self._has_patroni(manifest_path):
+            for role in ("postgres-primary", "postgres-replica"):
+                said = self.restart_postgres(role)
+                if not said.startswith("running"):
+                    done.append(f"{role}: {said}")
         return done
 
     # -- the run

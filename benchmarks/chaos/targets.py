@@ -61,16 +61,32 @@ def _entry(manifest: dict[str, Any], target: str) -> dict[str, Any] | None:
     return next((p for p in processes if p["name"] == name), None)
 
 
-def _postmaster(manifest: dict[str, Any], entry: dict[str, Any]) -> int:
+def in_folder(folder: Path) -> list[int]:
+    """Processes whose working directory is ``folder``: a PostgreSQL server's postmaster and
+    backends all run in its data folder, even backends orphaned by a killed postmaster."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if Path(os.readlink(entry / "cwd")) == folder:
+                    found.append(int(entry.name))
+    return found
+
+
+def _data_dir(manifest: dict[str, Any], entry: dict[str, Any]) -> Path | None:
     data = entry.get("data")
     if data is None:  # a Patroni node: find its data folder by port
         port = str(entry.get("url", "")).rsplit(":", 1)[-1].split("/")[0]
         for node in manifest.get("postgres_nodes", []):
             if str(node.get("port")) == port:
                 data = node.get("data")
+    return None if data is None else Path(data)
+
+
+def _postmaster(data: Path | None, entry: dict[str, Any]) -> int:
     if data is not None:
         with contextlib.suppress(OSError, ValueError, IndexError):
-            return int((Path(data) / "postmaster.pid").read_text().split()[0])
+            return int((data / "postmaster.pid").read_text().split()[0])
     return int(entry["pid"])
 
 
@@ -90,8 +106,10 @@ def resolve(manifest: dict[str, Any], target: str) -> Hit | None:
     if entry is None:
         return None
     if target in POSTGRES_ROLES:
-        pid = _postmaster(manifest, entry)
-        return Hit(target, pid, (pid, *sorted(descendants(pid))), group=False)
+        data = _data_dir(manifest, entry)
+        pid = _postmaster(data, entry)
+        pids = {pid, *descendants(pid), *(in_folder(data.resolve()) if data else [])}
+        return Hit(target, pid, (pid, *sorted(pids - {pid})), group=False)
     pid = int(entry["pid"])
     if entry["role"] in SINGLE_PROCESS_ROLES:
         return Hit(target, pid, (pid,), group=False)

@@ -29,9 +29,9 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -83,6 +83,8 @@ class ClusterSpec:
     """None: 8080 when it is free, else any free port."""
     database: str = "reelstream"
     bucket: str = "reelstream"
+    env: Mapping[str, str] = field(default_factory=dict)
+    """Extra environment of every role (over this process's), e.g. raised rate limits."""
     interpose: Callable[[str, int], int] | None = None
     """Called once per link (``"redis"``, ``"swift-proxy"``, ``"postgres-<server>"``, and each
     origin/api behind the edge by name) with the real port; returns the port the other side
@@ -109,6 +111,7 @@ class LocalCluster:
         self._exposed: dict[tuple[str, int], int] = {}
         self.supervisor = Supervisor(self)
         self._stopping = False
+        self._written_pids: list[tuple[str, int]] = []
 
     # -- start
     def start(self) -> None:
@@ -246,7 +249,7 @@ class LocalCluster:
     def _role_env(self, keys: dict[str, str]) -> dict[str, str]:
         assert self.redis is not None
         assert self.swift is not None
-        env = dict(os.environ)
+        env = dict(os.environ) | dict(self.spec.env)
         env.setdefault("REELSTREAM_SHUTDOWN_GRACE_S", "10")
         redis_port = self._expose("redis", self.redis.port)
         env.update(
@@ -438,6 +441,7 @@ class LocalCluster:
         tmp = self.manifest_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.manifest(), indent=2) + "\n")
         tmp.replace(self.manifest_path)
+        self._written_pids = self._pids()
 
     def summary(self) -> Iterator[str]:
         """Lines for the terminal: URLs and where the logs are."""
@@ -459,11 +463,13 @@ class LocalCluster:
         pid changed; one message per event. Call it about once a second."""
         if self._stopping:
             return []
-        before = [p["pid"] for p in self.processes()]
         messages = self.supervisor.tick()
-        if [p["pid"] for p in self.processes()] != before and self.manifest_path.exists():
-            self._write_manifest()
+        if self._written_pids and self._pids() != self._written_pids:
+            self._write_manifest()  # a restart here, or a failover or restart elsewhere
         return messages
+
+    def _pids(self) -> list[tuple[str, int]]:
+        return [(p["role"], p["pid"]) for p in self.processes()]
 
     # -- stop
     def stop(self) -> list[int]:
