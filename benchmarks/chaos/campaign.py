@@ -195,7 +195,11 @@ class Campaign:
         assert self.cluster is not None
         while not self._stop.wait(SUPERVISE_EVERY_S):
             try:
-                for message in self.cluster.supervise():
+                messages = self.cluster.supervise()
+                heal = getattr(self.cluster, "heal", None)  # Patroni/etcd restarts, if any
+                if callable(heal):
+                    messages += [str(m) for m in heal()]
+                for message in messages:
                     self.log(f"supervisor: {message}")
             except Exception as exc:  # keep supervising; say what broke
                 self.log(f"supervisor error: {exc!r}")
@@ -300,10 +304,9 @@ class Campaign:
         for name, s in self.scratch.items():
             if s.empty():
                 done.append(f"ballast removed from {name}")
-        ha = getattr(self.cluster, "ha", None)
-        if ha is not None and hasattr(ha, "heal"):
-            ha.heal()
-            done.append("HA heal()")
+        heal = getattr(self.cluster, "heal", None)  # the HA manager's supervisor step, if any
+        if callable(heal) and self._has_patroni(manifest_path):
+            done += [str(m) for m in heal()]
         elif not self._has_patroni(manifest_path):
             for role in ("postgres-primary", "postgres-replica"):
                 said = self.restart_postgres(role)
