@@ -7,7 +7,10 @@ flows, what the link does:
 * ``bandwidth``: each direction is capped at ``rate_bps`` bytes a second;
 * ``reset``: every open connection is reset (RST, not FIN) and new ones are reset at once;
 * ``blackhole``: connections are accepted and held, nothing is forwarded or answered, until
-  the fault ends (a frozen network, the "gray" failure: no error, just silence).
+  the fault ends (a frozen network, the "gray" failure: no error, just silence);
+* ``http-error``: an HTTP server that fails (an object store answering errors): every new
+  connection gets ``503 Service Unavailable`` (with ``Retry-After``) to its first request and is
+  closed; open connections are reset. For HTTP links only.
 
 Why by hand: the fault libraries for Python either need root and ``tc``/``iptables`` (network
 namespaces, netem) or a separate server process with its own API (Toxiproxy, a Go binary not
@@ -26,8 +29,14 @@ import struct
 from dataclasses import dataclass
 from typing import Literal
 
-Mode = Literal["pass", "latency", "bandwidth", "reset", "blackhole"]
+Mode = Literal["pass", "latency", "bandwidth", "reset", "blackhole", "http-error"]
 CHUNK = 64 * 1024
+HTTP_503 = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nRetry-After: 1\r\n"
+    b"Content-Length: 20\r\nConnection: close\r\n\r\nservice unavailable\n"
+)
+HEAD_LIMIT = 64 * 1024
+HEAD_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -44,6 +53,21 @@ def _reset(writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     writer.transport.abort()
+
+
+async def _answer_503(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Read the request head (bounded in size and time), answer 503 and close."""
+    with contextlib.suppress(OSError, TimeoutError, asyncio.IncompleteReadError, ValueError):
+        async with asyncio.timeout(HEAD_TIMEOUT_S):
+            head = b""
+            while b"\r\n\r\n" not in head and len(head) < HEAD_LIMIT:
+                data = await reader.read(CHUNK)
+                if not data:
+                    break
+                head += data
+        writer.write(HTTP_503)
+        await writer.drain()
+    writer.close()
 
 
 class FaultProxy:
@@ -84,7 +108,7 @@ class FaultProxy:
             self._healed.clear()
         else:
             self._healed.set()
-        if mode == "reset":
+        if mode in ("reset", "http-error"):
             for client, upstream in list(self._links):
                 _reset(client)
                 if upstream is not None:
@@ -95,6 +119,9 @@ class FaultProxy:
         if self.fault.mode == "reset":
             _reset(writer)
             return
+        if self.fault.mode == "http-error":
+            await _answer_503(reader, writer)
+            return
         link: tuple[asyncio.StreamWriter, asyncio.StreamWriter | None] = (writer, None)
         self._links.add(link)
         try:
@@ -102,6 +129,9 @@ class FaultProxy:
             now: Fault = self.fault  # it may have changed while this connection waited
             if now.mode == "reset":
                 _reset(writer)
+                return
+            if now.mode == "http-error":
+                await _answer_503(reader, writer)
                 return
             up_reader, up_writer = await asyncio.open_connection(*self.target)
             self._links.discard(link)
@@ -127,7 +157,7 @@ class FaultProxy:
                 await asyncio.sleep(fault.delay_s)
             elif fault.mode == "bandwidth" and fault.rate_bps > 0:
                 await asyncio.sleep(len(data) / fault.rate_bps)
-            elif fault.mode == "reset":
+            elif fault.mode in ("reset", "http-error"):
                 _reset(writer)
                 return
             writer.write(data)

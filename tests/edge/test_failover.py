@@ -4,10 +4,15 @@ request with one of two origins killed."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import struct
+import threading
 import time
 
 import httpx
 
+from reelstream.devcluster.process import free_port
 from tests.edge.conftest import MediaSite, OriginsFactory
 from tests.fixtures.nginx import EdgeFactory
 
@@ -94,3 +99,36 @@ async def test_no_client_request_fails_with_one_of_two_origins_killed(
     # The hash did send files to the dead origin; each attempt moved on to the live one.
     assert tried_dead
     assert all(line.upstream.endswith(alive.address) for line in log if line.upstream)
+
+
+def test_an_api_that_dies_mid_request_is_a_json_503_not_an_html_502(
+    site: MediaSite, edge_factory: EdgeFactory
+) -> None:
+    # an api that reads the request and dies before answering (the chaos campaign's SIGKILL or
+    # reset of an api under a tus PATCH): nginx may not retry a non-idempotent request elsewhere
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    dying = f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = listener.accept()
+                conn.recv(65536)
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.close()  # RST, no answer
+
+    threading.Thread(target=serve, daemon=True).start()
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens: refused
+    try:
+        for apis in ([dying], [dead]):
+            edge = edge_factory([dead], site.keys, apis=apis)
+            with httpx.Client(base_url=edge.base_url, timeout=10) as client:
+                for method in ("GET", "POST", "PATCH"):
+                    r = client.request(method, "/api/v1/uploads/x", content=b"data")
+                    assert r.status_code == 503, (apis, method, r.text)
+                    assert r.json()["error"]["code"] == "api_unavailable"
+                    assert r.headers["retry-after"] == "1"
+    finally:
+        listener.close()

@@ -71,7 +71,8 @@ def up(
     edge_port: int | None,
     pg_replication: Literal["sync", "async"],
 ) -> None:
-    """Start everything on 127.0.0.1, print the URLs, and stop it all on Ctrl-C or SIGTERM."""
+    """Start everything on 127.0.0.1, print the URLs, restart any process that exits (like
+    systemd's Restart=always), and stop it all on Ctrl-C or SIGTERM."""
     from reelstream.devcluster.cluster import ClusterError, ClusterSpec, LocalCluster
     from reelstream.devcluster.process import StartError
     from reelstream.edge.errors import EdgeError
@@ -96,8 +97,8 @@ def up(
         click.echo("Ctrl-C stops everything.")
         while True:
             time.sleep(1)
-            for message in local.check() + local.heal():
-                click.echo(f"warning: {message}", err=True)
+            for message in local.supervise():
+                click.echo(f"supervisor: {message}", err=True)
     except KeyboardInterrupt:
         click.echo("stopping: roles, then the edge, then the engines")
     except ClusterError as exc:

@@ -30,22 +30,19 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 import httpx
 
-from reelstream.devcluster.etcd import find_etcd
 from reelstream.devcluster.ha import HaPostgres
 from reelstream.devcluster.nginx import NginxEdge
-from reelstream.devcluster.patroni import Replication, find_patroni
+from reelstream.devcluster.patroni import Replication
 from reelstream.devcluster.postgres import (
-    PG_BIN,
     chown_postgres,
-    pg_available,
     writable_by_postgres,
 )
 from reelstream.devcluster.process import (
@@ -58,55 +55,21 @@ from reelstream.devcluster.process import (
     stop_all,
     tail,
     wait_until,
-    which,
 )
 from reelstream.devcluster.redis import RedisServer, find_redis
+from reelstream.devcluster.requirements import APT_PACKAGES as APT_PACKAGES
+from reelstream.devcluster.requirements import ClusterError as ClusterError
+from reelstream.devcluster.requirements import check_requirements
+from reelstream.devcluster.requirements import missing_requirements as missing_requirements
 from reelstream.devcluster.roles import RoleName, RoleProcess
-from reelstream.devcluster.swift import SWIFT_BINARIES, SWIFT_CONF, SwiftCluster, supports_xattrs
+from reelstream.devcluster.supervisor import Supervisor
+from reelstream.devcluster.swift import SwiftCluster, supports_xattrs
 from reelstream.edge import render
-from reelstream.edge.config import NJS_MODULE, edge_config
+from reelstream.edge.config import edge_config
 
-APT_PACKAGES = (
-    "postgresql-15 patroni etcd-server redis-server nginx libnginx-mod-http-js memcached "
-    "swift swift-proxy swift-object swift-account swift-container"
-)
 DEFAULT_EDGE_PORT = 8080
 ROLE_READY_TIMEOUT_S = 180
 SIGNING_KEY_ID = "k1"
-
-
-class ClusterError(Exception):
-    """The cluster cannot start; the message says why and what to do."""
-
-
-def missing_requirements() -> list[str]:
-    """What the cluster needs and this machine lacks (empty when everything is installed)."""
-    missing = []
-    if not pg_available():
-        missing.append(f"postgresql-15 ({PG_BIN})")
-    if find_patroni() is None:
-        missing.append("patroni")
-    if find_etcd() is None:
-        missing.append("etcd-server")
-    if find_redis() is None:
-        missing.append("redis-server")
-    if render.find_nginx() is None:
-        missing.append("nginx")
-    if not NJS_MODULE.is_file():
-        missing.append(f"libnginx-mod-http-js ({NJS_MODULE})")
-    missing += [b for b in SWIFT_BINARIES if which(b) is None]
-    if not SWIFT_CONF.is_file():
-        missing.append(f"swift ({SWIFT_CONF})")
-    return missing
-
-
-def check_requirements() -> None:
-    missing = missing_requirements()
-    if missing:
-        verb = "is" if len(missing) == 1 else "are"
-        raise ClusterError(
-            f"{', '.join(missing)} {verb} not installed: apt-get install {APT_PACKAGES}"
-        )
 
 
 @dataclass(frozen=True)
@@ -128,6 +91,12 @@ class ClusterSpec:
     artifact, ``devcluster.artifact``); None: the code running the cluster."""
     migrate_phase: str = "all"
     """How far the first migration goes (``reelstream migrate --phase``)."""
+    env: Mapping[str, str] = field(default_factory=dict)
+    """Extra environment of every role (over this process's), e.g. raised rate limits."""
+    interpose: Callable[[str, int], int] | None = None
+    """Called once per link (``"redis"``, ``"swift-proxy"``, ``"postgres-<server>"``, and each
+    origin/api behind the edge by name) with the real port; returns the port the other side
+    dials instead (the chaos campaign puts a fault proxy there). None: direct links."""
 
 
 class LocalCluster:
@@ -147,7 +116,10 @@ class LocalCluster:
         self.edge_url = ""
         self.admin_token = ""
         self._lock: TextIO | None = None
-        self._reported: set[str] = set()
+        self._exposed: dict[tuple[str, int], int] = {}
+        self.supervisor = Supervisor(self)
+        self._stopping = False
+        self._written_pids: list[tuple[str, int]] = []
 
     # -- start
     def start(self) -> None:
@@ -234,11 +206,6 @@ class LocalCluster:
         )
         self.pg.start()
 
-    def _expose(self, name: str, port: int) -> int:
-        """The port a role uses to reach the engine ``name`` listening on ``port`` (every
-        engine URL given to roles is built through here; a fault proxy may go between)."""
-        return port
-
     def _start_redis(self) -> None:
         binary = find_redis()
         assert binary is not None
@@ -259,6 +226,15 @@ class LocalCluster:
         self.swift.start()
 
     # -- roles
+    def _expose(self, name: str, port: int) -> int:
+        """The port through which the roles (or the edge) reach ``name`` listening on ``port``:
+        ``port`` itself, or what ``ClusterSpec.interpose`` returns (asked once per link)."""
+        if self.spec.interpose is None:
+            return port
+        if (name, port) not in self._exposed:
+            self._exposed[name, port] = self.spec.interpose(name, port)
+        return self._exposed[name, port]
+
     @property
     def writer_url(self) -> str:
         assert self.pg is not None
@@ -272,21 +248,24 @@ class LocalCluster:
     def _role_env(self, keys: dict[str, str]) -> dict[str, str]:
         assert self.redis is not None
         assert self.swift is not None
-        env = dict(os.environ)
+        env = dict(os.environ) | dict(self.spec.env)
         env.setdefault("REELSTREAM_SHUTDOWN_GRACE_S", "10")
+        redis_port = self._expose("redis", self.redis.port)
         env.update(
             {
                 "PYTHONUNBUFFERED": "1",
                 "REELSTREAM_ENV": "production",
                 "REELSTREAM_DATABASE_URL": self.writer_url,
                 "REELSTREAM_DATABASE_REPLICA_URL": self.replica_url,
-                "REELSTREAM_REDIS_URL": self.redis.url,
+                "REELSTREAM_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
                 "REELSTREAM_SIGNING_KEYS": json.dumps(keys),
                 "REELSTREAM_SIGNING_KEY_ID": SIGNING_KEY_ID,
                 "REELSTREAM_PUBLIC_BASE_URL": self.edge_url,
             }
         )
         settings = self.swift.settings(self.spec.bucket)
+        proxy_port = self._expose("swift-proxy", int(self.swift.endpoint_url.rsplit(":", 1)[1]))
+        settings["s3_endpoint_url"] = f"http://127.0.0.1:{proxy_port}"
         env.update({f"REELSTREAM_{k.upper()}": v for k, v in settings.items()})
         if self.spec.pythonpath is not None:
             env["PYTHONPATH"] = self.spec.pythonpath
@@ -351,13 +330,21 @@ class LocalCluster:
     def _urls(self, role: RoleName) -> list[str]:
         return [r.url for r in self.roles if r.role == role and r.url is not None]
 
+    def _edge_upstreams(self, role: RoleName) -> list[str]:
+        """The URLs the edge proxies to: each role's port, or its ``_expose``d stand-in."""
+        return [
+            f"http://127.0.0.1:{self._expose(r.name, r.port)}"
+            for r in self.roles
+            if r.role == role and r.port is not None
+        ]
+
     def _start_edge(self, port: int, keys: dict[str, str]) -> None:
         binary = render.find_nginx()
         assert binary is not None
         prefix = self.data_dir / "edge"
         config = edge_config(
-            origins=self._urls("origin"),
-            apis=self._urls("api"),
+            origins=self._edge_upstreams("origin"),
+            apis=self._edge_upstreams("api"),
             listen=f"127.0.0.1:{port}",
             cache_dir=prefix / "cache",
             prefix=prefix,
@@ -407,14 +394,15 @@ class LocalCluster:
         return out
 
     def manifest(self) -> dict[str, Any]:
+        assert self.pg is not None
         assert self.redis is not None
         assert self.swift is not None
         return {
             "edge_url": self.edge_url,
             "api_urls": self._urls("api"),
             "origin_urls": self._urls("origin"),
-            "database_url": self.writer_url,
-            "database_replica_url": self.replica_url,
+            "database_url": self.pg.writer_url(self.spec.database, direct=True),
+            "database_replica_url": self.pg.replica_url(self.spec.database, direct=True),
             "redis_url": self.redis.url,
             "s3_endpoint_url": self.swift.endpoint_url,
             "s3_bucket": self.spec.bucket,
@@ -423,7 +411,7 @@ class LocalCluster:
             "pid": os.getpid(),
             "admin_token": self.admin_token,
             "processes": self.processes(),
-            **(self.pg.manifest() if self.pg is not None else {}),
+            **self.pg.manifest(),
         }
 
     def refresh_manifest(self) -> None:
@@ -435,6 +423,7 @@ class LocalCluster:
         tmp = self.manifest_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.manifest(), indent=2) + "\n")
         tmp.replace(self.manifest_path)
+        self._written_pids = self._pids()
 
     def summary(self) -> Iterator[str]:
         """Lines for the terminal: URLs and where the logs are."""
@@ -451,21 +440,19 @@ class LocalCluster:
         yield f"pids:              {self.manifest_path}"
         yield f"admin token:       {self.admin_token} (user admin; also in {self.manifest_path})"
 
-    def check(self) -> list[str]:
-        """Processes that exited since the last call (each reported once)."""
-        news = []
-        procs = [(r.name, r.proc, r.log_path) for r in self.roles]
-        if self.edge is not None:
-            procs.append(("edge", self.edge.proc, self.edge.error_log_path))
-        if self.redis is not None:
-            procs.append(("redis", self.redis.proc, self.redis.log_path))
-        if self.swift is not None:
-            procs += [(n, p, self.swift.log_path(n)) for n, p in self.swift.procs.items()]
-        for name, proc, log in procs:
-            if proc is not None and proc.poll() is not None and name not in self._reported:
-                self._reported.add(name)
-                news.append(f"{name} exited with code {proc.returncode}; see {log}")
-        return news
+    def supervise(self) -> list[str]:
+        """Restart processes that exited (see ``supervisor``), heal the PostgreSQL HA pair
+        (``heal``) and rewrite cluster.json when a pid changed; one message per event. Call it
+        about once a second."""
+        if self._stopping:
+            return []
+        messages = self.supervisor.tick() + self.heal()
+        if self._written_pids and self._pids() != self._written_pids:
+            self._write_manifest()  # a restart here, or a failover or restart elsewhere
+        return messages
+
+    def _pids(self) -> list[tuple[str, int]]:
+        return [(p["role"], p["pid"]) for p in self.processes()]
 
     def heal(self) -> list[str]:
         """Restart dead etcd members and Patroni processes (``ha.py``); rewrite cluster.json
@@ -481,6 +468,7 @@ class LocalCluster:
     # -- stop
     def stop(self) -> list[int]:
         """Stop roles, then the edge, then the engines; return pids left running (none)."""
+        self._stopping = True
         pids = process_tree(p["pid"] for p in self.processes() if p["role"] != "cluster")
         grace = float(os.environ.get("REELSTREAM_SHUTDOWN_GRACE_S", "10")) + 10
         stop_all([r.proc for r in self.roles if r.proc is not None], timeout=grace)

@@ -187,20 +187,24 @@ class HaPostgres:
         raise StartError(f"no new primary within {timeout:.0f} s: {self.roles()}")
 
     # -- URLs
-    def _hosts(self, prefix: str = "postgres-") -> str:
-        return ",".join(f"127.0.0.1:{self.expose(prefix + n.name, n.port)}" for n in self.nodes)
+    def _hosts(self, direct: bool) -> str:
+        ports = [
+            n.port if direct else self.expose(f"postgres-{n.name}", n.port) for n in self.nodes
+        ]
+        return ",".join(f"127.0.0.1:{port}" for port in ports)
 
-    def writer_url(self, database: str) -> str:
-        """Both nodes; a connection lands on whichever accepts writes."""
+    def writer_url(self, database: str, *, direct: bool = False) -> str:
+        """Both nodes; a connection lands on whichever accepts writes. The roles' URL goes
+        through ``expose``; ``direct`` names the servers' own ports (for cluster.json)."""
         return (
-            f"postgresql+asyncpg://postgres@{self._hosts()}/{database}"
+            f"postgresql+asyncpg://postgres@{self._hosts(direct)}/{database}"
             "?target_session_attrs=read-write"
         )
 
-    def replica_url(self, database: str) -> str:
+    def replica_url(self, database: str, *, direct: bool = False) -> str:
         """Both nodes; a connection prefers a standby and falls back to the primary."""
         return (
-            f"postgresql+asyncpg://postgres@{self._hosts()}/{database}"
+            f"postgresql+asyncpg://postgres@{self._hosts(direct)}/{database}"
             "?target_session_attrs=prefer-standby"
         )
 

@@ -284,6 +284,10 @@ class SwiftCluster:
     def pids(self) -> dict[str, int]:
         return {n: p.pid for n, p in self.procs.items() if p.poll() is None}
 
+    def restart(self, name: str) -> None:
+        """Start server ``name`` again with the same argv (same port) after it exited."""
+        self._spawn(name)
+
     def stop_object_server(self, index: int) -> None:
         """Kill the object server of device ``index`` (1-based): one replica holder is gone."""
         proc = self.procs[f"object{index}"]

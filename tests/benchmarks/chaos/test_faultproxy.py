@@ -106,3 +106,29 @@ def test_blackhole_is_silent_then_heals() -> None:
 def test_only_loopback_targets() -> None:
     with pytest.raises(ValueError, match="loopback"):
         FaultProxy("10.0.0.1", 5432)
+
+
+def test_http_error_answers_503_to_new_requests_resets_open_ones_then_heals() -> None:
+    async def test(proxy: FaultProxy) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        writer.write(b"open")
+        assert await reader.readexactly(4) == b"open"
+        proxy.set("http-error")
+        with pytest.raises((ConnectionError, asyncio.IncompleteReadError)):
+            writer.write(b"more")
+            await writer.drain()
+            await reader.readexactly(4)
+        writer.close()
+        r2, w2 = await asyncio.open_connection("127.0.0.1", proxy.port)
+        w2.write(b"GET /bucket/key HTTP/1.1\r\nHost: s3\r\n\r\n")
+        await w2.drain()
+        answer = await asyncio.wait_for(r2.read(), 5)  # the whole answer, then the close
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+        assert b"Retry-After: 1" in head and b"Connection: close" in head
+        assert body == b"service unavailable\n"
+        w2.close()
+        proxy.set("pass")
+        assert await roundtrip(proxy, b"healed") == b"healed"
+
+    run(test)
