@@ -34,7 +34,7 @@ def test_rolling_upgrade_under_load_drops_nothing() -> None:
             artifacts_dir=root / "artifacts",
             from_ref=None,
             to_ref=None,
-            duration_s=60,
+            duration_s=150,  # the worker step waits for a job to run; a loaded machine is slow
             warmup_s=5,
             canary_s=5,
             seed_videos=1,
