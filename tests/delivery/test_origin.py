@@ -441,6 +441,7 @@ def test_a_storage_failure_is_a_generic_503(
     r = origin.get("master.m3u8")
     message = assert_json_error(r, 503, "storage_error")
     assert message == "the storage is unavailable; try again shortly"
+    assert r.headers["retry-after"] == "1"  # clients back off and retry; never a bare 503
     for internal in ("10.9.8.7", "secret-bucket", "videos/", origin.rev):
         assert internal not in r.text
     assert "secret-bucket" in caplog.text  # the operator still sees the reason

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from reelstream.errors import ReelstreamError
-from reelstream.http.errors import install_error_handlers
+from reelstream.http.errors import UNAVAILABLE_RETRY_AFTER_S, error_response, install_error_handlers
 
 
 class Teapot(ReelstreamError):
@@ -50,3 +50,22 @@ def test_an_error_with_a_page_redirect_redirects_pages_only() -> None:
     assert r.headers["location"] == "/login?next=%2Fpage%3Fx%3D1"
     api = client.get("/api/v1/thing", follow_redirects=False)
     assert api.status_code == 401 and api.json()["error"]["code"] == "sign_in_first"
+
+
+def test_a_503_without_retry_after_gets_one() -> None:
+    # found by the chaos campaign: the object store failing under POST /api/v1/uploads answered
+    # a bare 503, which clients and the checker read as a failure rather than "come back"
+    r = error_response(503, "storage_error", "the storage is unavailable; try again shortly")
+    assert r.status_code == 503
+    assert r.headers["retry-after"] == str(UNAVAILABLE_RETRY_AFTER_S)
+
+
+def test_a_503_keeps_its_own_retry_after() -> None:
+    r = error_response(503, "database_unavailable", "busy", {"Retry-After": "5", "X-A": "b"})
+    assert r.headers["retry-after"] == "5"
+    assert r.headers["x-a"] == "b"
+
+
+def test_other_statuses_get_no_retry_after() -> None:
+    for status in (400, 404, 500, 502):
+        assert "retry-after" not in error_response(status, "x", "y").headers

@@ -21,9 +21,17 @@ from reelstream.errors import ReelstreamError
 log = logging.getLogger(__name__)
 
 
+UNAVAILABLE_RETRY_AFTER_S = 1
+"""What a 503 says in ``Retry-After`` when the error gives no figure of its own."""
+
+
 def error_response(
     status: int, code: str, message: str, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
+    """The JSON error body. A 503 always carries ``Retry-After`` (clients and the edge back off
+    and retry on it; a bare 503 reads as a failure)."""
+    if status == 503 and not any(k.lower() == "retry-after" for k in headers or {}):
+        headers = {**(headers or {}), "Retry-After": str(UNAVAILABLE_RETRY_AFTER_S)}
     return JSONResponse(
         {"error": {"code": code, "message": message}}, status_code=status, headers=headers
     )
