@@ -1,6 +1,7 @@
-"""tus uploaders: each creates an upload and sends the clip in chunks; with probability
-``interrupt_prob`` one PATCH is cut at a random byte, after which the uploader asks the server
-for its offset (HEAD) and resumes from there, as a real client after a network drop does.
+"""tus uploaders: each creates an upload (retried while the server is unreachable or sheds) and
+sends the clip in chunks; with probability ``interrupt_prob`` one PATCH is cut at a random
+byte, after which the uploader asks the server for its offset (HEAD) and resumes from there,
+as a real client after a network drop does.
 
 An upload is *acknowledged* when a PATCH answer reported the final offset: the server then holds
 every byte durably and has queued the video. Their video ids go into the JSON report, for the
@@ -43,18 +44,20 @@ async def upload(
     result = UploadResult(recorder.now(), None, len(data), sha256=hashlib.sha256(data).hexdigest())
     recorder.uploads.append(result)
     meta = {"filename": "load.mp4", "title": title, "visibility": "public"}
-    r = await timed(
-        http,
-        recorder,
-        "upload.create",
-        "POST",
-        f"{base_url}/api/v1/uploads",
-        headers={
-            **tus.TUS,
-            "Upload-Length": str(len(data)),
-            "Upload-Metadata": tus.encode_metadata(meta),
-        },
-    )
+    headers = {
+        **tus.TUS,
+        "Upload-Length": str(len(data)),
+        "Upload-Metadata": tus.encode_metadata(meta),
+    }
+    # the creation is retried as tus-js-client does (no answer, locked, limited or shed: back
+    # off and POST again); an upload created by a POST whose answer was lost is the janitor's
+    for attempt in range(MAX_RESUMES):
+        r = await timed(
+            http, recorder, "upload.create", "POST", f"{base_url}/api/v1/uploads", headers=headers
+        )
+        if r is not None and (r.status_code == 201 or r.status_code not in RETRY_STATUSES):
+            break
+        await asyncio.sleep(min(1.0, 0.05 * 2**attempt))
     if r is None or r.status_code != 201:
         result.error = f"create: {'no response' if r is None else r.status_code}"
         return result
