@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
 
 from reelstream.auth.tokens import TokenSigner
 from reelstream.cache import Cache, create_cache
@@ -15,8 +18,14 @@ from reelstream.queue import JobQueue, RetryPolicy
 from reelstream.queue.notify import Notifier, create_notifier
 from reelstream.queue.wakeups import install as install_wakeups
 from reelstream.storage import BlobStore, create_store
+from reelstream.storage.errors import StorageError
 from reelstream.videos.cache import VideoCache
 from reelstream.videos.invalidation import install as install_invalidation
+
+log = logging.getLogger(__name__)
+
+STORE_RETRY_FIRST_S = 0.5
+STORE_RETRY_MAX_S = 10.0
 
 
 @dataclass
@@ -31,13 +40,38 @@ class Services:
     notifier: Notifier
     cache: Cache
     video_cache: VideoCache
+    _opening: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     async def start(self) -> None:
-        """Open what needs an event loop (listeners, buckets)."""
-        await self.store.open()
+        """Open what needs an event loop (listeners, buckets). A store that cannot be reached
+        does not stop the process: it starts not ready (``/readyz`` says why) and opens the
+        store in the background (the chaos campaign saw roles restarted while the store
+        answered 503 crash-loop instead of serving what needs no store)."""
+        try:
+            await self.store.open()
+        except StorageError as exc:
+            log.warning("storage unavailable at start (%s); retrying in the background", exc)
+            self._opening = asyncio.create_task(self._open_store_later())
         await self.notifier.start()
 
+    async def _open_store_later(self) -> None:
+        delay = STORE_RETRY_FIRST_S
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self.store.open()
+            except StorageError as exc:
+                log.warning("storage still unavailable: %s", exc)
+                delay = min(delay * 2, STORE_RETRY_MAX_S)
+            else:
+                log.info("storage reachable again")
+                return
+
     async def close(self) -> None:
+        if self._opening is not None:
+            self._opening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._opening
         await self.notifier.close()
         await self.cache.close()
         await self.store.close()

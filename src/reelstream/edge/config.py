@@ -164,7 +164,11 @@ class EdgeConfig:
     connect_timeout: str = "1s"
     read_timeout: str = "15s"
     max_fails: int = 2
-    fail_timeout: str = "10s"
+    fail_timeout: str = "2s"
+    """How long a failing upstream is skipped (and the window its failures are counted in).
+    Short: when every api (or origin) failed within it, nginx has no live upstream and answers
+    503 until it passes, even if they are all back (the chaos campaign saw 10 s of that); a
+    dead server costs one refused connection per window, a blackholed one ``connect_timeout``."""
     user: str | None = None
     """``user`` directive for worker processes (when the master runs as root)."""
     worker_processes: str = "auto"
