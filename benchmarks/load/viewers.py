@@ -7,9 +7,12 @@ each video segment the throughput it measured (bytes / download time, smoothed) 
 rung (``hls.choose_rung``); a new rung's playlist and init are fetched on the switch. Audio
 segments are fetched to keep up with the video. Downloading pauses while the buffer holds
 ``max_buffer_s``; the viewer leaves after ``watch_s`` of play, at the end, or at the deadline.
-A failed request is retried once; a second failure ends the session (``outcome = failed``).
-A 404 on anything a playlist named (a variant or audio playlist, an init, a segment) is kept
-with its URL in ``ViewerSession.missing``: a playlist then named a missing object.
+A failed request is retried as the web player's hls.js is configured to (``RETRIES``: the
+playback URL and playlists 4 times, init and media segments 6 times, 1 s apart doubling up to
+8 s; a 4xx other than 429 is not retried); when the retries are spent the session ends
+(``outcome = failed``): the player could not continue. A 404 on anything a playlist named
+(a variant or audio playlist, an init, a segment) is kept with its URL in
+``ViewerSession.missing``: a playlist then named a missing object.
 """
 
 from __future__ import annotations
@@ -26,7 +29,11 @@ from benchmarks.load.config import is_loopback
 from benchmarks.load.hls import MediaPlaylist, choose_rung, parse_master, parse_media
 from benchmarks.load.recorder import Recorder, Sample, ViewerSession
 
-RETRY_S = 0.5
+RETRIES = {"viewer.playback": 4, "master": 4, "playlist": 4, "init": 6, "segment": 6}
+"""Retries per request kind: the web player's hls.js load policies (``watch.js``:
+``manifestLoadPolicy``/``playlistLoadPolicy`` 4, ``fragLoadPolicy`` 6 as hls.js's default)."""
+RETRY_FIRST_S = 1.0
+RETRY_MAX_S = 8.0
 NAMED_BY_PLAYLISTS = ("playlist", "init", "segment")  # a 404 here: a playlist named it
 SMOOTHING = 0.5  # weight of the newest throughput measurement
 
@@ -56,15 +63,18 @@ class Viewer:
         recorder.viewers.append(self.session)
 
     async def _get(self, kind: str, url: str) -> httpx.Response:
-        for attempt in range(2):
+        retries = RETRIES.get(kind, 1)
+        for attempt in range(retries + 1):
             r = await timed(self.http, self.rec, kind, "GET", url)
             if r is not None and r.status_code < 400:
                 return r
             self.session.failed[kind] = self.session.failed.get(kind, 0) + 1
             if r is not None and r.status_code == 404 and kind in NAMED_BY_PLAYLISTS:
                 self.session.missing.append(url)  # a playlist named what is not there
-            if attempt == 0:
-                await asyncio.sleep(RETRY_S)
+            if r is not None and 400 <= r.status_code < 500 and r.status_code != 429:
+                break  # hls.js does not retry a client error either
+            if attempt < retries:
+                await asyncio.sleep(min(RETRY_FIRST_S * 2**attempt, RETRY_MAX_S))
         raise SessionFailed(kind)
 
     async def _media(self, kind: str, url: str) -> tuple[int, float]:

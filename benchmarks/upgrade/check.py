@@ -22,7 +22,7 @@ STALE_KEEPALIVE = "RemoteProtocolError"
 """What httpx raises when a reused keep-alive connection is closed before any answer: an nginx
 reload closes its old workers' idle client connections, and a request sent on one at that
 instant meets the close. HTTP/1.1 lets a client resend an idempotent request then (RFC 9112
-9.3.1) and browsers do so unseen; the harness's viewer retries once and counts it failed."""
+9.3.1) and browsers do so unseen; the harness's viewer retries it but counts the failed try."""
 
 
 def load_failures(report: dict[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""Headless Chromium: dash.js plays the DASH manifest; the seek bar shows storyboard
-previews; an uploaded caption appears as a text track whose cue becomes active."""
+"""Headless Chromium: dash.js plays the DASH manifest; hls.js rides over playlists that answer
+503 for a while; the seek bar shows storyboard previews; an uploaded caption appears as a text
+track whose cue becomes active."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, Route
 
 from reelstream.web.render import STATIC_DIR
 from tests.browser.conftest import _logs, upload_ready, wait_playing
@@ -60,6 +61,35 @@ def test_dash_js_plays_the_mpd(page: Page, server: Server, video_id: str) -> Non
     assert state["source"].endswith("/manifest.mpd")
     assert state["width"] > 0 and not state["paused"]
     assert page.locator("#player-kind").inner_text() == "DASH (dash.js)"
+
+
+def test_hls_js_retries_playlists_that_answer_503(
+    page: Page, server: Server, video_id: str
+) -> None:
+    """The origin or the object store down for a few seconds (503 with Retry-After) at
+    playback start: the player retries the master and the media playlists and plays (hls.js's
+    default gives up on the master after one retry)."""
+    refused: dict[str, int] = {}
+
+    def unavailable(route: Route) -> None:
+        name = route.request.url.split("?")[0].rsplit("/", 1)[-1]
+        if refused.get(name, 0) < 3:
+            refused[name] = refused.get(name, 0) + 1
+            body = '{"error": {"code": "storage_error", "message": "try again shortly"}}'
+            headers = {"Retry-After": "1", "Content-Type": "application/json"}
+            route.fulfill(status=503, body=body, headers=headers)
+        else:
+            route.continue_()
+
+    page.route("**/*.m3u8*", unavailable)
+    page.goto(f"{server.base_url}/watch/{video_id}")
+    wait_playing(page, server)
+    state = page.evaluate(
+        "() => ({kind: window.reelstreamPlayer.kind, fatal: window.reelstreamPlayer.fatalError})"
+    )
+    assert state == {"kind": "hls", "fatal": None}, _logs(page)
+    assert refused.get("master.m3u8") == 3  # three 503s for the master, then it played
+    assert len(refused) >= 2  # and a media playlist was refused three times too
 
 
 def test_seek_bar_shows_storyboard_previews(page: Page, server: Server, video_id: str) -> None:

@@ -319,8 +319,29 @@
 
   /* -- players ---------------------------------------------------------------------------- */
 
+  // A playlist load that fails is retried 4 times, 1 s apart doubling up to 8 s (hls.js's own
+  // default is once for the master, twice for a media playlist): an origin or object store
+  // that is down for a few seconds (a 503 with Retry-After) must not end a viewer's session.
+  // Segments keep hls.js's default (6 retries). benchmarks/load/viewers.py plays by the same rules.
+  var PLAYLIST_RETRY = {
+    maxNumRetry: 4, retryDelayMs: 1000, maxRetryDelayMs: 8000, backoff: "exponential"
+  };
+  function playlistPolicy() {
+    return {
+      default: {
+        maxTimeToFirstByteMs: 10000, maxLoadTimeMs: 20000,
+        timeoutRetry: { maxNumRetry: 2, retryDelayMs: 0, maxRetryDelayMs: 0 },
+        errorRetry: PLAYLIST_RETRY
+      }
+    };
+  }
+
   function playWithHls(url) {
-    var hls = new Hls({ capLevelToPlayerSize: false });
+    var hls = new Hls({
+      capLevelToPlayerSize: false,
+      manifestLoadPolicy: playlistPolicy(),
+      playlistLoadPolicy: playlistPolicy()
+    });
     state.hls = hls;
     var mediaRecoveries = 0;
 
