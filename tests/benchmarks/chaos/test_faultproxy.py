@@ -4,6 +4,9 @@ each fault does what it says while traffic flows, and healing restores the link.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import struct
 import time
 from collections.abc import Awaitable, Callable
 
@@ -132,3 +135,31 @@ def test_http_error_answers_503_to_new_requests_resets_open_ones_then_heals() ->
         assert await roundtrip(proxy, b"healed") == b"healed"
 
     run(test)
+
+
+def test_a_server_that_resets_its_end_resets_the_client_too() -> None:
+    """An api closing a connection with unread data (RST) must not leave the client waiting:
+    a direct connection would have seen the reset."""
+
+    async def rude(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(10)  # the request arrived; answer with a reset instead
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+
+    async def go() -> None:
+        server = await asyncio.start_server(rude, "127.0.0.1", 0)
+        proxy = FaultProxy("127.0.0.1", server.sockets[0].getsockname()[1])
+        await proxy.start()
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+            writer.write(b"GET / HTTP/1.1\r\n\r\n")
+            await writer.drain()
+            with contextlib.suppress(ConnectionResetError):
+                assert await asyncio.wait_for(reader.read(100), 5) == b""
+            writer.close()
+        finally:
+            await proxy.close()
+            server.close()
+
+    asyncio.run(go())
