@@ -2,21 +2,28 @@
 
 The local cluster's HA pair alone (three etcd members, Patroni nodes pg-1 and pg-2, the
 emulated watchdog; ``reelstream.devcluster.ha``), no reelstream roles. For each replication
-mode and each repetition:
+mode, each link delay and each repetition:
 
-* a writer on one connection inserts numbered rows as fast as it can through the multi-host
-  writer URL (``target_session_attrs=read-write``, reelstream's own connector); its commit
+* ``--writers`` connections insert numbered rows as fast as they can through the multi-host
+  writer URL (``target_session_attrs=read-write``, reelstream's own connector); the commit
   latency in steady state is the cost of the mode (p50/p99);
+* with ``--link-latency-ms`` (and/or ``--link-bandwidth``) the replication link goes through a
+  proxy on each node's ``connect_address`` (``benchmarks.chaos.delayline``): a one-way delay
+  each way, as between machines; without it the nodes talk over plain loopback;
 * the primary is crashed: ``postgres`` = SIGKILL of the postmaster and its backends (Patroni
-  lives and fails over at once: ``primary_start_timeout`` 0), or ``node`` = SIGKILL of
-  Patroni and PostgreSQL together (a dead machine: the standby waits for the leader lock to
-  expire, ``ttl`` 10 s);
-* failover time = the kill to the writer's first acknowledged insert on the new primary;
+  lives and fails over at once: ``primary_start_timeout`` 0; the machine lives, so what its
+  kernel already sent still reaches the standby), or ``node`` = SIGKILL of Patroni and
+  PostgreSQL together, a dead machine: its link is cut at the same moment (the bytes still in
+  flight on it are dropped) and the standby waits for the leader lock to expire (``ttl`` 10 s);
+* failover time = the death to the first acknowledged insert sent after it;
 * once the old node has rejoined as a replica (``pg_rewind``), lost = acknowledged row
-  numbers missing from the table (RPO, in rows).
+  numbers missing from the table (RPO, in rows), the loss window in time (the last row
+  acknowledged before the crash against the last one that survived) and the standby's lag
+  just before the crash as its primary saw it (``benchmarks.failover_window``).
 
     python -m benchmarks.failover [--reps 3] [--modes sync,async] [--kinds postgres,node]
-        [--warmup 3] [--json failover.json]
+        [--warmup 3] [--writers 1] [--link-latency-ms 0,2,10] [--link-bandwidth B/s]
+        [--json failover.json]
 """
 
 from __future__ import annotations
@@ -31,7 +38,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -108,8 +114,8 @@ def stored_numbers(ha: HaPostgres) -> set[int]:
     return {int(line) for line in out.split()}
 
 
-def crash(node: PatroniNode, kind: Kind, signalled: Callable[[], None] | None = None) -> None:
-    node.kill("node" if kind == "node" else "postgres", signalled)
+def crash(node: PatroniNode, kind: Kind) -> None:
+    node.kill("node" if kind == "node" else "postgres")
 
 
 def link_name(node: PatroniNode) -> str:
@@ -165,9 +171,12 @@ async def one_failover(
             links.cut(link_name(old))  # the bytes the dead machine had not yet delivered
         moments.append(time.monotonic())
 
-    # in a thread: the writers keep writing until the moment of death (finding the
-    # processes to kill takes some ms)
-    await asyncio.to_thread(crash, old, kind, signalled)
+    # The processes are found in a thread while the writers go on (it takes some ms); the
+    # signals go out on the writers' own loop, so no commit is acknowledged half-way through
+    # (a walsender killed while backends still commit would lose rows in any mode).
+    what: Literal["node", "postgres"] = "node" if kind == "node" else "postgres"
+    pids = await asyncio.to_thread(old.crash_pids, what)
+    old.kill(what, pids=pids, signalled=signalled)
     crashed_at, cut_at = moments
     for w in team:
         w.mark(crashed_at)  # recovered: an insert sent after the death, acknowledged

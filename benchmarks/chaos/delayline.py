@@ -9,7 +9,9 @@ round trip costs a synchronous commit. ``DelayLine`` keeps the other modes and m
 in flight (what a long wire does); ``bandwidth`` still serialises the chunks at ``rate_bps``.
 
 ``cut()`` is what a dead machine does to its link: every open connection is reset and the
-bytes still held in the line are dropped (never delivered), new connections pass again.
+bytes still held in the line at that moment are dropped (never delivered), new connections
+pass again. The moment is recorded first and checked by the pumps before each delivery, so a
+cut asked for from another thread takes effect as of the call, not as of the reset.
 
 ``LinkHub.interpose`` has the shape of ``HaPostgres``'s ``replication_link`` hook (link name,
 real port → proxy port); the proxies live on the hub's own loop thread, so the hook can be
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -66,6 +69,9 @@ class DelayLine(FaultProxy):
                     return
                 if writer.is_closing():  # cut or reset meanwhile: the held bytes are dropped
                     return
+                if self.cut_at is not None and arrived <= self.cut_at < loop.time():
+                    writer.transport.abort()  # held across a cut: lost with the machine
+                    return
                 writer.write(data)
                 await writer.drain()
             if writer.can_write_eof() and not writer.is_closing():
@@ -73,8 +79,14 @@ class DelayLine(FaultProxy):
         finally:
             receiving.cancel()
 
-    def cut(self) -> None:
-        """Reset every open connection, dropping the bytes in flight; the fault stays."""
+    cut_at: float | None = None
+    """The last cut's moment (``time.monotonic()``, the loop's clock): no chunk that arrived
+    before it is delivered after it, even if the reset itself comes later."""
+
+    def cut(self, at: float | None = None) -> None:
+        """Reset every open connection, dropping the bytes in flight (those that arrived
+        before ``at``, default now, and were not delivered by then); the fault stays."""
+        self.cut_at = time.monotonic() if at is None else at
         fault = self.fault
         self.set("reset")
         self.set(fault.mode, delay_s=fault.delay_s, rate_bps=fault.rate_bps)
@@ -111,11 +123,13 @@ class LinkHub:
         self._call(change())
 
     def cut(self, name: str) -> None:
-        """Link ``name`` drops its connections and the bytes in flight (``DelayLine.cut``)."""
+        """Link ``name`` drops its connections and the bytes in flight (``DelayLine.cut``) as
+        of the moment of this call, although the reset runs a little later on the loop."""
         proxy = self.proxies[name]
+        proxy.cut_at = at = time.monotonic()  # seen by the pumps at once
 
         async def cut() -> None:
-            proxy.cut()
+            proxy.cut(at)
 
         self._call(cut())
 

@@ -221,21 +221,30 @@ class PatroniNode:
             return None
         return pid if alive([pid]) else None
 
-    def kill(
-        self,
-        what: Literal["node", "postgres", "patroni"] = "node",
-        signalled: Callable[[], None] | None = None,
-    ) -> None:
-        """SIGKILL PostgreSQL (the postmaster and its backends at once: a crashed server, no
-        orphaned backend finishing a commit), Patroni, or both (a crashed machine).
-        ``signalled`` is called right after the signals are sent, before Patroni is reaped."""
+    def crash_pids(self, what: Literal["node", "postgres", "patroni"] = "node") -> list[int]:
+        """What ``kill(what)`` signals: Patroni and/or the postmaster with every process below."""
         pids: list[int] = []
         postmaster = self.postmaster_pid()
         if what in ("node", "patroni") and self.pid is not None:
             pids.append(self.pid)
         if what in ("node", "postgres") and postmaster is not None:
             pids += [postmaster, *sorted(descendants(postmaster))]
-        for pid in pids:
+        return pids
+
+    def kill(
+        self,
+        what: Literal["node", "postgres", "patroni"] = "node",
+        *,
+        pids: list[int] | None = None,
+        signalled: Callable[[], None] | None = None,
+    ) -> None:
+        """SIGKILL PostgreSQL (the postmaster and its backends at once: a crashed server, no
+        orphaned backend finishing a commit), Patroni, or both (a crashed machine).
+
+        ``pids``: ``crash_pids(what)`` found beforehand (finding them reads ``/proc`` for some
+        ms; the signals alone go out in microseconds). ``signalled`` is called right after the
+        signals, before Patroni is reaped."""
+        for pid in self.crash_pids(what) if pids is None else pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         if signalled is not None:

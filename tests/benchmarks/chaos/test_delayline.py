@@ -84,6 +84,37 @@ def test_a_cut_drops_the_bytes_in_flight_and_the_link_heals() -> None:
     asyncio.run(asyncio.wait_for(go(), 30))
 
 
+def test_a_cut_counts_from_its_moment_not_from_the_reset() -> None:
+    """The moment alone (as ``LinkHub.cut`` records it before the reset reaches the loop):
+    a chunk held across it is not delivered."""
+    received: list[bytes] = []
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(65536):
+            received.append(data)
+        writer.close()
+
+    async def go() -> None:
+        server = await asyncio.start_server(record, "127.0.0.1", 0)
+        proxy = DelayLine("127.0.0.1", server.sockets[0].getsockname()[1])
+        await proxy.start()
+        try:
+            proxy.set("latency", delay_s=0.5)
+            _, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+            writer.write(b"in flight")
+            await writer.drain()
+            await asyncio.sleep(0.2)
+            proxy.cut_at = time.monotonic()  # no reset yet
+            await asyncio.sleep(1.0)  # past the chunk's due time
+            writer.close()
+            assert received == []
+        finally:
+            await proxy.close()
+            server.close()
+
+    asyncio.run(asyncio.wait_for(go(), 30))
+
+
 def test_the_hub_serves_links_from_another_thread() -> None:
     with socket.create_server(("127.0.0.1", 0)) as target:
         port = target.getsockname()[1]
