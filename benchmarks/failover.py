@@ -50,14 +50,15 @@ from reelstream.devcluster.patroni import PatroniNode, Replication
 
 Kind = Literal["postgres", "node"]
 DATABASE = "failover"
+SETTLE_S = 0.5  # between finding the processes to kill and killing them
 TABLE = "CREATE TABLE IF NOT EXISTS numbered (n bigint PRIMARY KEY, at timestamptz DEFAULT now())"
 
 
 @dataclass
 class NumberedWriter:
     """Inserts ``start_at``, ``start_at + step``, ... on one connection, reconnecting after any
-    error; remembers which numbers the server acknowledged, when (sent and acknowledged), and
-    how long each commit took.
+    error; remembers which numbers the server acknowledged, when (sent and acknowledged here,
+    begun by the server's clock), and how long each commit took.
 
     ``mark(t)`` arms ``recovered``: set by the first acknowledgement of an insert *sent* after
     ``t`` (an insert in flight at a crash may still be acknowledged by the old primary).
@@ -69,6 +70,7 @@ class NumberedWriter:
     acked: list[int] = field(default_factory=list)
     acked_at: list[float] = field(default_factory=list)
     sent_at: list[float] = field(default_factory=list)
+    began_at: list[float] = field(default_factory=list)  # the server's now(), epoch seconds
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
     marked: float | None = None
@@ -90,11 +92,12 @@ class NumberedWriter:
                 n += self.step
                 sent = time.monotonic()
                 t0 = time.perf_counter()
-                await conn.execute("INSERT INTO numbered (n) VALUES ($1)", n)
+                at = await conn.fetchval("INSERT INTO numbered (n) VALUES ($1) RETURNING at", n)
                 self.latencies.append(time.perf_counter() - t0)
                 self.acked.append(n)
                 self.acked_at.append(time.monotonic())
                 self.sent_at.append(sent)
+                self.began_at.append(at.timestamp())
                 if self.marked is not None and sent > self.marked and not self.recovered.is_set():
                     self.recovered_at = self.acked_at[-1]
                     self.recovered.set()
@@ -159,7 +162,14 @@ async def one_failover(
     stop, sampling = asyncio.Event(), asyncio.Event()
     tasks = [asyncio.create_task(w.run(stop)) for w in team]
     lag_task = asyncio.create_task(sampler.run(sampling))
-    await asyncio.sleep(warmup)
+    # The processes to kill are found (reading /proc for some ms, in a thread) a little
+    # before the crash, so the writers are back at full speed when it comes; the signals then
+    # go out on the writers' own loop, so no commit is acknowledged half-way through the kill
+    # (a walsender killed while backends still commit would lose rows in any mode).
+    await asyncio.sleep(max(0.0, warmup - SETTLE_S))
+    what: Literal["node", "postgres"] = "node" if kind == "node" else "postgres"
+    pids = await asyncio.to_thread(old.crash_pids, what)
+    await asyncio.sleep(min(warmup, SETTLE_S))
     steady = [x for w in team for x in w.latencies]
     killed_at = time.monotonic()
 
@@ -171,11 +181,6 @@ async def one_failover(
             links.cut(link_name(old))  # the bytes the dead machine had not yet delivered
         moments.append(time.monotonic())
 
-    # The processes are found in a thread while the writers go on (it takes some ms); the
-    # signals go out on the writers' own loop, so no commit is acknowledged half-way through
-    # (a walsender killed while backends still commit would lose rows in any mode).
-    what: Literal["node", "postgres"] = "node" if kind == "node" else "postgres"
-    pids = await asyncio.to_thread(old.crash_pids, what)
     old.kill(what, pids=pids, signalled=signalled)
     crashed_at, cut_at = moments
     for w in team:

@@ -7,10 +7,10 @@ not yet got to the standby when the primary died, as rows, as time and as replic
   ``flush_lag``, ``replay_lag``: local flush to the standby's report, so one round trip of the
   link included); the last sample before the crash is "the lag at the crash".
 * ``loss_window`` compares what the writers saw acknowledged before the crash with what the
-  new primary holds: lost rows, and the window in time, the last acknowledged row's ack time
-  minus the last surviving row's (0 when nothing was lost). "Before the crash" = sent before
-  the kill began (an insert in flight may be acknowledged by the dying primary a few ms
-  later: ``last_ack_after_kill_ms``).
+  new primary holds: lost rows, and the window in time: the last acknowledged row's time
+  minus the last surviving row's (0 when nothing was lost), both by the server's clock (the
+  row's ``now()``, returned by its insert; the writers' own clock would add their event
+  loop's scheduling). "Before the crash" = sent before the moment of death.
 """
 
 from __future__ import annotations
@@ -79,26 +79,20 @@ class LagSampler:
         return {k: (round(v, 2) if isinstance(v, float) else v) for k, v in last.items()}
 
 
-def loss_window(
-    writers: list[NumberedWriter], stored: set[int], killed_at: float
-) -> dict[str, Any]:
+def loss_window(writers: list[NumberedWriter], stored: set[int], died_at: float) -> dict[str, Any]:
     """Lost acknowledged rows and the loss window in ms (see the module docstring)."""
     before = [
-        (at, n)
+        (began, n)
         for w in writers
-        for n, at, sent in zip(w.acked, w.acked_at, w.sent_at, strict=True)
-        if sent < killed_at
+        for n, began, sent in zip(w.acked, w.began_at, w.sent_at, strict=True)
+        if sent < died_at
     ]
     acked = {n for w in writers for n in w.acked}
     lost = sorted(acked - stored)
-    if not before:
-        return {"lost": len(lost), "lost_numbers": lost[:20], "loss_window_ms": None}
-    last_acked = max(at for at, _ in before)
-    surviving = [at for at, n in before if n in stored]
-    last_surviving = max(surviving) if surviving else min(at for at, _ in before)
-    return {
-        "lost": len(lost),
-        "lost_numbers": lost[:20],
-        "loss_window_ms": round(1000 * (last_acked - last_surviving), 2) if lost else 0.0,
-        "last_ack_after_kill_ms": round(1000 * (last_acked - killed_at), 2),
-    }
+    out: dict[str, Any] = {"lost": len(lost), "lost_numbers": lost[:20], "loss_window_ms": None}
+    if before:
+        last_acked = max(began for began, _ in before)
+        surviving = [began for began, n in before if n in stored]
+        last_surviving = max(surviving) if surviving else min(began for began, _ in before)
+        out["loss_window_ms"] = round(1000 * (last_acked - last_surviving), 2) if lost else 0.0
+    return out
