@@ -8,6 +8,9 @@ round trip costs a synchronous commit. ``DelayLine`` keeps the other modes and m
 ``latency`` a pipeline: each chunk is forwarded ``delay_s`` after it arrived, however many are
 in flight (what a long wire does); ``bandwidth`` still serialises the chunks at ``rate_bps``.
 
+A side that dies ends only its own direction: the other still delivers the bytes it holds
+(what the dead machine had sent before dying arrives), then closes.
+
 ``cut()`` is what a dead machine does to its link: every open connection is reset and the
 bytes still held in the line at that moment are dropped (never delivered), new connections
 pass again. The moment is recorded first and checked by the pumps before each delivery, so a
@@ -72,8 +75,11 @@ class DelayLine(FaultProxy):
                 if self.cut_at is not None and arrived <= self.cut_at < loop.time():
                     writer.transport.abort()  # held across a cut: lost with the machine
                     return
-                writer.write(data)
-                await writer.drain()
+                try:
+                    writer.write(data)
+                    await writer.drain()
+                except OSError:  # the receiving side died: this direction is over, quietly,
+                    return  # so the other one still delivers what it holds
             if writer.can_write_eof() and not writer.is_closing():
                 writer.write_eof()
         finally:

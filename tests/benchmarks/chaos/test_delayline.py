@@ -10,6 +10,7 @@ import time
 
 import pytest
 from benchmarks.chaos.delayline import DelayLine, LinkHub
+from benchmarks.chaos.faultproxy import _reset
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -130,3 +131,39 @@ def test_the_hub_serves_links_from_another_thread() -> None:
                 accepted.close()
             hub.cut("replication-pg-1")
         assert not hub.loop.is_running()
+
+
+def test_what_a_dead_sender_sent_still_arrives() -> None:
+    """The server writes and dies (RST) while its bytes are held and the client keeps
+    talking to it: the held bytes are delivered, then the link closes."""
+    servers: list[asyncio.StreamWriter] = []
+
+    async def serve(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        servers.append(writer)
+
+    async def go() -> None:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        proxy = DelayLine("127.0.0.1", server.sockets[0].getsockname()[1])
+        await proxy.start()
+        try:
+            proxy.set("latency", delay_s=0.3)
+            reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+            writer.write(b"hello")
+            await writer.drain()
+            while not servers:
+                await asyncio.sleep(0.01)
+            servers[0].write(b"last words")
+            await servers[0].drain()
+            await asyncio.sleep(0.05)
+            _reset(servers[0])  # dies with "hello" unread: RST
+            for _ in range(3):  # the client goes on talking to the dead server
+                writer.write(b"feedback")
+                await writer.drain()
+                await asyncio.sleep(0.1)
+            assert await asyncio.wait_for(reader.readexactly(10), 5) == b"last words"
+            writer.close()
+        finally:
+            await proxy.close()
+            server.close()
+
+    asyncio.run(asyncio.wait_for(go(), 30))
