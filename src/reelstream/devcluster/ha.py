@@ -6,6 +6,10 @@ watchdog (``watchdog.py``) that kills a primary whose Patroni stopped answering 
 ``heal()`` is for the cluster's supervisor loop: it restarts a dead etcd member or Patroni
 (a node the watchdog killed comes back as a replica via ``pg_rewind``).
 
+``replication_link`` (default: none) names the port through which each node is reached by
+the other (Patroni's ``connect_address``: streaming replication, cloning, rewinding); the
+failover benchmark puts a delaying proxy there to stand for the network between machines.
+
 Clients find the primary by themselves: the writer URL names both nodes with
 ``target_session_attrs=read-write``, the replica URL names both with ``prefer-standby``.
 
@@ -52,11 +56,13 @@ class HaPostgres:
         replication: Replication = "sync",
         *,
         expose: Expose = _identity,
+        replication_link: Expose = _identity,
     ) -> None:
         self.root = data_dir / "postgres"
         self.logs_dir = logs_dir
         self.replication: Replication = replication
         self.expose = expose
+        self.replication_link = replication_link
         self.etcd = EtcdCluster(data_dir / "etcd", logs_dir)
         self.watchdog = WatchdogEmulator()
         binary = find_patroni() or "/usr/bin/patroni"
@@ -74,6 +80,7 @@ class HaPostgres:
         self.etcd.start()
         owner = "postgres" if AS_ROOT else None
         for node in self.nodes:
+            node.connect_port = self.replication_link(f"replication-{node.name}", node.port)
             node.write_config(self.etcd.hosts, self.replication)
             self.watchdog.add(node.name, node.watchdog_path, self._fence(node), owner)
         self.watchdog.start()
@@ -97,6 +104,12 @@ class HaPostgres:
                 node.kill("node")
 
         return fire
+
+    def set_replication(self, replication: Replication, timeout: float = START_TIMEOUT_S) -> None:
+        """Switch a running pair to synchronous or asynchronous replication."""
+        self.replication = replication
+        self._apply_dynamic_config()
+        self.wait_healthy(timeout)
 
     def _apply_dynamic_config(self) -> None:
         """Make etcd's copy of the cluster-wide settings match this run's (``--pg-replication``

@@ -21,6 +21,7 @@ import json
 import os
 import signal
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -96,6 +97,10 @@ class PatroniNode:
     api_port: int
     binary: str = PATRONI_BINARY
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    connect_port: int | None = None
+    """Where the other node reaches this one (``postgresql.connect_address``: replication,
+    ``pg_basebackup``, ``pg_rewind``); None = ``port``. A proxy's port puts a network between
+    the nodes."""
 
     @property
     def data(self) -> Path:
@@ -144,7 +149,7 @@ class PatroniNode:
             },
             "postgresql": {
                 "listen": f"127.0.0.1:{self.port}",
-                "connect_address": f"127.0.0.1:{self.port}",
+                "connect_address": f"127.0.0.1:{self.connect_port or self.port}",
                 "data_dir": str(self.data),
                 "bin_dir": str(PG_BIN),
                 "pgpass": str(self.root / f"{self.name}.pgpass"),
@@ -216,18 +221,34 @@ class PatroniNode:
             return None
         return pid if alive([pid]) else None
 
-    def kill(self, what: Literal["node", "postgres", "patroni"] = "node") -> None:
-        """SIGKILL PostgreSQL (the postmaster and its backends at once: a crashed server, no
-        orphaned backend finishing a commit), Patroni, or both (a crashed machine)."""
+    def crash_pids(self, what: Literal["node", "postgres", "patroni"] = "node") -> list[int]:
+        """What ``kill(what)`` signals: Patroni and/or the postmaster with every process below."""
         pids: list[int] = []
         postmaster = self.postmaster_pid()
         if what in ("node", "patroni") and self.pid is not None:
             pids.append(self.pid)
         if what in ("node", "postgres") and postmaster is not None:
             pids += [postmaster, *sorted(descendants(postmaster))]
-        for pid in pids:
+        return pids
+
+    def kill(
+        self,
+        what: Literal["node", "postgres", "patroni"] = "node",
+        *,
+        pids: list[int] | None = None,
+        signalled: Callable[[], None] | None = None,
+    ) -> None:
+        """SIGKILL PostgreSQL (the postmaster and its backends at once: a crashed server, no
+        orphaned backend finishing a commit), Patroni, or both (a crashed machine).
+
+        ``pids``: ``crash_pids(what)`` found beforehand (finding them reads ``/proc`` for some
+        ms; the signals alone go out in microseconds). ``signalled`` is called right after the
+        signals, before Patroni is reaped."""
+        for pid in self.crash_pids(what) if pids is None else pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        if signalled is not None:
+            signalled()
         if what != "postgres" and self.proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(5)
