@@ -24,15 +24,11 @@ called from any thread and the delays do not wait on the benchmark's writers.
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
-from collections.abc import Coroutine
-from typing import Any, TypeVar
 
 from benchmarks.chaos.faultproxy import CHUNK, FaultProxy, Mode
+from benchmarks.chaos.proxies import LoopHub
 
-T = TypeVar("T")
-CALL_TIMEOUT_S = 10.0
 QUEUE_CHUNKS = 1024  # at most this many chunks (64 MiB) held per direction
 
 
@@ -98,17 +94,11 @@ class DelayLine(FaultProxy):
         self.set(fault.mode, delay_s=fault.delay_s, rate_bps=fault.rate_bps)
 
 
-class LinkHub:
+class LinkHub(LoopHub[DelayLine]):
     """``DelayLine`` proxies by link name, served by a daemon thread running an event loop."""
 
     def __init__(self) -> None:
-        self.proxies: dict[str, DelayLine] = {}
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="links", daemon=True)
-        self._thread.start()
-
-    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(CALL_TIMEOUT_S)
+        super().__init__("links")
 
     def interpose(self, name: str, port: int) -> int:
         """A proxy named ``name`` in front of ``127.0.0.1:port`` (kept if it exists); its port."""
@@ -138,17 +128,6 @@ class LinkHub:
             proxy.cut(at)
 
         self._call(cut())
-
-    def close(self) -> None:
-        async def close_all() -> None:
-            await asyncio.gather(*(p.close() for p in self.proxies.values()))
-
-        if self.loop.is_running():
-            self._call(close_all())
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(CALL_TIMEOUT_S)
-        if not self.loop.is_running():
-            self.loop.close()
 
     def __enter__(self) -> LinkHub:
         return self

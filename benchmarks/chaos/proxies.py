@@ -11,26 +11,46 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from benchmarks.chaos.faultproxy import FaultProxy, Mode
 
 T = TypeVar("T")
+P = TypeVar("P", bound=FaultProxy)
 CALL_TIMEOUT_S = 10.0
 
 
-class ProxyHub:
-    """Fault proxies by link name, served by a daemon thread running an asyncio loop."""
+class LoopHub(Generic[P]):
+    """Proxies by link name, served by a daemon thread running an asyncio loop; ``_call`` runs
+    a coroutine there from any thread."""
 
-    def __init__(self) -> None:
-        self.proxies: dict[str, FaultProxy] = {}
+    def __init__(self, thread_name: str) -> None:
+        self.proxies: dict[str, P] = {}
         self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="faultproxies")
+        self._thread = threading.Thread(target=self.loop.run_forever, name=thread_name)
         self._thread.daemon = True
         self._thread.start()
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(CALL_TIMEOUT_S)
+
+    def close(self) -> None:
+        async def close_all() -> None:
+            await asyncio.gather(*(p.close() for p in self.proxies.values()))
+
+        if self.loop.is_running():
+            self._call(close_all())
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(CALL_TIMEOUT_S)
+        if not self.loop.is_running():
+            self.loop.close()
+
+
+class ProxyHub(LoopHub[FaultProxy]):
+    """Fault proxies by link name (the campaign's links)."""
+
+    def __init__(self) -> None:
+        super().__init__("faultproxies")
 
     def interpose(self, name: str, port: int) -> int:
         """Start a proxy named ``name`` in front of ``127.0.0.1:port``; return its port."""
@@ -59,14 +79,3 @@ class ProxyHub:
     def heal_all(self) -> None:
         for name in self.proxies:
             self.set(name, "pass")
-
-    def close(self) -> None:
-        async def close_all() -> None:
-            await asyncio.gather(*(p.close() for p in self.proxies.values()))
-
-        if self.loop.is_running():
-            self._call(close_all())
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(CALL_TIMEOUT_S)
-        if not self.loop.is_running():
-            self.loop.close()
