@@ -1,7 +1,13 @@
 """One timed request: takes a unit of the request budget, records a ``Sample`` and returns the
 response (or None when it raised); the sample notes a 5xx's ``Retry-After`` and a request that
 hung past the client's timeout. HTTP clients are built here, one per actor kind, each with a
-bounded connection pool."""
+bounded connection pool.
+
+An idempotent request whose reused keep-alive connection was closed before any byte of an
+answer is sent again at once on a new connection, as browsers (and so hls.js) do unseen and
+HTTP/1.1 allows (RFC 9112, 9.3.1): the server may close an idle connection at any moment (an
+nginx reload closes its old workers' idle ones), and the request never reached it. httpx does
+not, so the harness does it here and counts it (``Recorder.resent``), not as a failure."""
 
 from __future__ import annotations
 
@@ -10,6 +16,10 @@ from typing import Any
 import httpx
 
 from benchmarks.load.recorder import Recorder, Sample
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
+NO_ANSWER = "without sending a response"
+"""httpcore's words for a connection closed before any byte of the answer."""
 
 
 class BudgetSpent(Exception):
@@ -48,7 +58,13 @@ async def timed(
     t = sent if scheduled is None else scheduled
     limit = _timeout_s(http)
     try:
-        r = await http.request(method, url, **kwargs)
+        try:
+            r = await http.request(method, url, **kwargs)
+        except httpx.RemoteProtocolError as exc:
+            if method not in IDEMPOTENT or NO_ANSWER not in str(exc):
+                raise
+            recorder.resent += 1
+            r = await http.request(method, url, **kwargs)
     except httpx.HTTPError as exc:
         hung = isinstance(exc, httpx.TimeoutException) or recorder.now() - sent > limit
         recorder.record(Sample(t, kind, recorder.now() - t, 0, error=type(exc).__name__, hung=hung))

@@ -80,6 +80,7 @@ class Recorder:
         self.uploads: list[UploadResult] = []
         self.server: list[ServerSample] = []
         self.overflow: dict[str, int] = {}  # actor -> arrivals dropped (too many in flight)
+        self.resent = 0  # idempotent requests sent again after a keep-alive close (client.py)
 
     def start(self) -> None:
         self.t0 = time.monotonic()

@@ -249,6 +249,7 @@ def build(rec: Recorder, profile: Profile, info: dict[str, Any]) -> dict[str, An
         ][:LISTED],
         "client_overflow": dict(rec.overflow),
         "requests_sent": rec.sent,
+        "resent_after_keepalive_close": rec.resent,
     }
     if not any(s.cache for s in rec.samples):
         report.setdefault("notes", []).append(

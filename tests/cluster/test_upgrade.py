@@ -57,10 +57,10 @@ def test_rolling_upgrade_under_load_drops_nothing() -> None:
     assert {r["name"] for r in result["roles_after"]} == {"api-2", "origin-2", "worker-2"}
     assert load["viewer_sessions"] > 0
     assert load["failed_viewer_sessions"] == 0
-    # a request on a keep-alive connection an edge reload closed is retried by the viewer (as
-    # by a browser): the one failure a reload can cause (docs/reliability.md); none else
-    assert load["viewer_errors_other_than_stale_keepalive"] == 0
-    assert load["failed_viewer_requests"] == sum(load["viewer_request_errors"].values())
+    # a GET on a keep-alive connection an edge reload closed is sent again at once, as a
+    # browser does (benchmarks/load/client.py); no viewer request may fail
+    assert load["failed_viewer_requests"] == 0
+    assert load["viewer_request_errors"] == {}
     assert load["uploads_acknowledged"] > 0
     assert load["failed_uploads"] == 0
     assert load["server_errors"] == 0
