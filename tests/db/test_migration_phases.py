@@ -108,3 +108,41 @@ def test_a_role_leaves_a_newer_schema_alone(database_url: str) -> None:
     assert current_revisions(database_url) == {"0099_from_the_future"}
     with pytest.raises(CommandError):
         upgrade(database_url, "all")  # an explicit migrate says what is wrong
+
+
+@pytest.mark.timeout(60)
+def test_migration_runs_on_postgresql_wait_for_each_other(pg_url: str) -> None:
+    """Roles that start together migrate one after the other: a run waits while another holds
+    the migration lock, then finds the work done or does it."""
+    import threading
+    import time
+
+    from reelstream.db.migrate import MIGRATION_LOCK
+
+    async def hold_lock_then(release: threading.Event) -> None:
+        engine = create_async_engine(pg_url)
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
+                held.set()
+                await anyio.to_thread.run_sync(release.wait)
+                await conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
+        finally:
+            await engine.dispose()
+
+    held, release = threading.Event(), threading.Event()
+    holder = threading.Thread(target=anyio.run, args=(hold_lock_then, release), daemon=True)
+    holder.start()
+    try:
+        assert held.wait(20)
+        migrator = threading.Thread(target=upgrade, args=(pg_url,), daemon=True)
+        migrator.start()
+        time.sleep(1.5)  # a run that ignored the lock would have created the schema by now
+        assert migrator.is_alive()
+        assert current_revisions(pg_url) == set()
+    finally:
+        release.set()
+    migrator.join(40)
+    holder.join(10)
+    assert not migrator.is_alive()
+    assert current_revisions(pg_url) == {CONTRACT}

@@ -37,6 +37,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 CONTRACT_REVISIONS = frozenset({"0009_video_description_contract"})
 """Revisions that must wait until no role of the previous release runs."""
 
+MIGRATION_LOCK = 0x7265656C  # "reel": the PostgreSQL advisory lock a migration run holds
+"""Key of the advisory lock that serialises migration runs on PostgreSQL (``migrations/env.py``)."""
+
 Phase = Literal["expand", "contract", "all"]
 PHASES: tuple[Phase, ...] = ("expand", "contract", "all")
 log = logging.getLogger(__name__)

@@ -1,9 +1,15 @@
-"""Alembic environment: runs migrations through the async engine of the configured URL."""
+"""Alembic environment: runs migrations through the async engine of the configured URL.
+
+On PostgreSQL a run first takes a transaction-scoped advisory lock (``MIGRATION_LOCK``), so
+processes that start together (the roles of a rolling upgrade each apply the expand phase)
+migrate one after the other: the next reads the schema version only once the first
+committed, and finds nothing left to do."""
 
 from __future__ import annotations
 
 import asyncio
 
+import sqlalchemy as sa
 from alembic import context
 from sqlalchemy import pool
 from sqlalchemy.engine import Connection
@@ -12,6 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from reelstream.db import models  # noqa: F401  (registers the tables)
 from reelstream.db.base import Base
 from reelstream.db.database import normalize_url
+from reelstream.db.migrate import MIGRATION_LOCK
 
 config = context.config
 target_metadata = Base.metadata
@@ -24,6 +31,10 @@ def _run(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            connection.execute(
+                sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+            )
         context.run_migrations()
 
 
