@@ -2,7 +2,7 @@
 restart, and the PostgreSQL primary moves after a failover).
 
 A target is a process name of the manifest (``api-1``, ``worker-2``, ``edge``, ``redis``,
-``memcached``, ``patroni-1``, ``etcd-1``), a Swift server as ``swift-<name>`` (``swift-proxy``,
+``memcached``, ``patroni-pg-1``, ``etcd-1``), a Swift server as ``swift-<name>`` (``swift-proxy``,
 ``swift-object1``), or a PostgreSQL role (``postgres-primary``, ``postgres-replica``) resolved to
 whichever server has that role now. What a signal reaches:
 
