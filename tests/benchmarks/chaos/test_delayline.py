@@ -12,23 +12,9 @@ import pytest
 from benchmarks.chaos.delayline import DelayLine, LinkHub
 from benchmarks.chaos.faultproxy import _reset
 
+from tests.benchmarks.chaos.test_faultproxy import echo, roundtrip
+
 pytestmark = pytest.mark.timeout(60)
-
-
-async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    while data := await reader.read(65536):
-        writer.write(data)
-        await writer.drain()
-    writer.close()
-
-
-async def roundtrip(port: int, payload: bytes) -> bytes:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(payload)
-    await writer.drain()
-    data = await reader.readexactly(len(payload))
-    writer.close()
-    return data
 
 
 def test_latency_holds_each_chunk_and_keeps_the_bytes() -> None:

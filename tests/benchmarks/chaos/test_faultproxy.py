@@ -37,8 +37,8 @@ def run(test: Callable[[FaultProxy], Awaitable[None]]) -> None:
     asyncio.run(go())
 
 
-async def roundtrip(proxy: FaultProxy, payload: bytes) -> bytes:
-    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+async def roundtrip(port: int, payload: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(payload)
     await writer.drain()
     data = await reader.readexactly(len(payload))
@@ -49,7 +49,7 @@ async def roundtrip(proxy: FaultProxy, payload: bytes) -> bytes:
 def test_pass_forwards_bytes_both_ways() -> None:
     async def test(proxy: FaultProxy) -> None:
         payload = bytes(range(256)) * 1000
-        assert await roundtrip(proxy, payload) == payload
+        assert await roundtrip(proxy.port, payload) == payload
         assert proxy.connections == 1
 
     run(test)
@@ -59,7 +59,7 @@ def test_latency_holds_each_chunk() -> None:
     async def test(proxy: FaultProxy) -> None:
         proxy.set("latency", delay_s=0.2)
         started = time.monotonic()
-        assert await roundtrip(proxy, b"ping") == b"ping"
+        assert await roundtrip(proxy.port, b"ping") == b"ping"
         assert time.monotonic() - started >= 0.4  # there and back: two chunks held
 
     run(test)
@@ -70,7 +70,7 @@ def test_bandwidth_caps_each_direction() -> None:
         proxy.set("bandwidth", rate_bps=200_000)
         started = time.monotonic()
         payload = b"x" * 100_000
-        assert await roundtrip(proxy, payload) == payload
+        assert await roundtrip(proxy.port, payload) == payload
         assert time.monotonic() - started >= 0.5  # 100 kB at 200 kB/s, each way
 
     run(test)
@@ -87,9 +87,9 @@ def test_reset_breaks_open_and_new_connections_until_healed() -> None:
             await writer.drain()
             await reader.readexactly(3)
         with pytest.raises((ConnectionError, asyncio.IncompleteReadError)):
-            await roundtrip(proxy, b"new")
+            await roundtrip(proxy.port, b"new")
         proxy.set("pass")
-        assert await roundtrip(proxy, b"healed") == b"healed"
+        assert await roundtrip(proxy.port, b"healed") == b"healed"
 
     run(test)
 
@@ -97,7 +97,7 @@ def test_reset_breaks_open_and_new_connections_until_healed() -> None:
 def test_blackhole_is_silent_then_heals() -> None:
     async def test(proxy: FaultProxy) -> None:
         proxy.set("blackhole")
-        pending = asyncio.ensure_future(roundtrip(proxy, b"held"))
+        pending = asyncio.ensure_future(roundtrip(proxy.port, b"held"))
         done, _ = await asyncio.wait({pending}, timeout=0.5)
         assert not done  # no answer, no error: silence
         proxy.set("pass")
@@ -132,7 +132,7 @@ def test_http_error_answers_503_to_new_requests_resets_open_ones_then_heals() ->
         assert body == b"service unavailable\n"
         w2.close()
         proxy.set("pass")
-        assert await roundtrip(proxy, b"healed") == b"healed"
+        assert await roundtrip(proxy.port, b"healed") == b"healed"
 
     run(test)
 
