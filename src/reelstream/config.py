@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     segment_s: int = Field(default=4, ge=1, le=10)
     gop_s: int = Field(default=2, ge=1, le=10)
     x264_preset: str = "veryfast"
+    # publish a new video's rev while it is encoded: playable at its lowest rung seconds
+    # after the upload (reelstream.processing.progressive)
+    progressive_publish: bool = True
     audio_kbps: int = Field(default=128, gt=0)
     poster_at_s: float = Field(default=1.0, ge=0)
     transcode_timeout_s: float = Field(default=3600, gt=0)

@@ -56,7 +56,7 @@ from reelstream.db.errors import DatabaseUnavailable
 from reelstream.db.models import Job
 from reelstream.fsutil import FileLock, remove_tree
 from reelstream.ingest.service import purge_expired
-from reelstream.processing.cleanup import schedule_sweep
+from reelstream.processing.cleanup import schedule_cleanup, schedule_sweep
 from reelstream.processing.jobs import claim_next, run_job
 from reelstream.processing.runner import work_dir_name
 from reelstream.queue import workers as registry
@@ -94,12 +94,16 @@ async def reap_once(services: Services) -> int:
             if d.job_id not in transcodes:
                 continue
             with contextlib.suppress(VideoNotFound):
-                await videos.mark_failed(
+                retired = await videos.mark_failed(
                     s,
                     d.video_id,
                     f"processing stopped: the worker died {d.attempts} "
                     f"time{'s' if d.attempts != 1 else ''}",
                 )
+                if retired is not None:  # it was playable while processing
+                    await schedule_cleanup(
+                        s, services.queue, services.settings, d.video_id, retired
+                    )
                 await webhooks.emit(s, "video.failed", d.video_id)
         for lease in expired:
             if lease.job_id not in dead_ids and lease.job_id in transcodes:

@@ -107,7 +107,10 @@ async def test_stop_after_grace_kills_ffmpeg_and_gives_the_job_back(
     assert job.max_attempts == services.settings.max_attempts + 1  # that one did not count
     assert job.last_error == "the worker shut down during transcoding"
     assert video.status == "queued"
-    assert not await services.store.list(f"videos/{vid}/r")
+    # nothing is left but the rev it was playable from while processing (viewers may hold
+    # it; the next attempt resumes into it)
+    stored = {b.key.split("/")[3] for b in await services.store.list(f"videos/{vid}/r")}
+    assert stored <= {video.published_rev}
     assert not list(services.settings.work_dir.iterdir())
 
 

@@ -61,7 +61,7 @@ def working_client(settings: Settings, tmp_path: Path) -> Iterator[TestClient]:
         yield c
 
 
-def test_all_four_events_fire_from_the_real_flows(
+def test_every_event_fires_from_the_real_flows(
     working_client: TestClient, receiver: Receiver, tmp_path: Path
 ) -> None:
     client = working_client
@@ -71,9 +71,16 @@ def test_all_four_events_fire_from_the_real_flows(
 
     clip = make_clip(tmp_path / "tiny.mp4", seconds=1, width=256, height=144)
     good = upload(client, clip.read_bytes(), "good.mp4")
-    both = {"upload.completed", "video.ready"}  # no order is promised: retries reorder
-    got = receiver.wait_for(lambda rs: set(events_for(rs, good)) == both, timeout=120)
-    assert sorted(events_for(got, good)) == sorted(both)  # each once
+    # no order is promised: retries reorder
+    three = {"upload.completed", "video.playable", "video.ready"}
+    got = receiver.wait_for(lambda rs: set(events_for(rs, good)) == three, timeout=120)
+    assert sorted(events_for(got, good)) == sorted(three)  # each once
+    (playable,) = [
+        b["data"]["video"]
+        for b in map(json.loads, (r.body for r in got))
+        if b["type"] == "video.playable"
+    ]
+    assert playable["status"] == "processing" and playable["ready_at"] is None
     (ready,) = [
         b["data"]["video"]
         for b in map(json.loads, (r.body for r in got))
@@ -95,7 +102,14 @@ def test_all_four_events_fire_from_the_real_flows(
         assert verify(secret, r.headers, r.body)
     items = client.get(f"/api/v1/webhooks/{made['id']}/deliveries").json()["items"]
     assert sorted(i["type"] for i in items) == sorted(
-        ["upload.completed", "video.ready", "video.deleted", "upload.completed", "video.failed"]
+        [
+            "upload.completed",
+            "video.playable",
+            "video.ready",
+            "video.deleted",
+            "upload.completed",
+            "video.failed",
+        ]
     )
     assert all(i["state"] == "delivered" and i["delivered_at"] for i in items)
     assert sum(i["attempts"] for i in items) == len(receiver.requests()) == len(items) + 2

@@ -114,7 +114,8 @@ class Video(Base):
     ready_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
     # What the published rev offers besides HLS (see reelstream.videos.publishing):
     # {"dash": "manifest.mpd", "storyboard": "storyboard/storyboard.vtt",
-    #  "poster": "poster.jpg", "captions": [{"lang", "label", "vtt"}]}
+    #  "poster": "poster.jpg", "captions": [{"lang", "label", "vtt"}],
+    #  "growing": ["v240"]}  (renditions playable while they grow: a rev still being produced)
     media: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     # The packaged rev's facts the manifests are written from (reelstream.media.layout)
     layout: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None, deferred=True)
@@ -146,6 +147,8 @@ class Rendition(Base):
     average_bandwidth: Mapped[int | None] = mapped_column(Integer, default=None)
     codecs: Mapped[str | None] = mapped_column(String(100), default=None)
     playlist: Mapped[str] = mapped_column(String(100))
+    # every segment its playlist will ever list exists (the rendition is complete); one that
+    # grows while its rev is being produced is named in ``videos.media["growing"]``
     ready: Mapped[bool] = mapped_column(Boolean, default=False)
 
     video: Mapped[Video] = relationship(back_populates="renditions")

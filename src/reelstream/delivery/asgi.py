@@ -294,7 +294,15 @@ class MediaApp:
         )
 
     def _prepare(self, local: str, info: BlobInfo, path: str) -> _Prepared:
-        prepared = _Prepared(local, info, media.content_type(path), media.cache_control(path))
+        body = None
+        if media.is_manifest(path) and info.size <= media.GROWING_SNIFF_BYTES:
+            try:
+                with open(local, "rb") as fh:  # small; read once per version of the file
+                    body = fh.read()
+            except OSError:
+                body = None
+        policy = media.cache_control(path, body)
+        prepared = _Prepared(local, info, media.content_type(path), policy)
         table = self._prepared
         if len(table) >= PREPARED_MAX:
             for old in list(table)[: PREPARED_MAX // 8]:
@@ -348,14 +356,21 @@ class MediaApp:
     async def _serve_remote(
         self, scope: Scope, receive: Receive, send: Send, method: str, path: str, info: BlobInfo
     ) -> int:
-        """A store without local files: the streamed body."""
+        """A store without local files: the streamed body (a manifest read first, to tell
+        whether it still grows)."""
+        body = None
+        if media.is_manifest(path) and info.size <= media.GROWING_SNIFF_BYTES:
+            try:
+                body = await self.store.get_bytes(info.key)
+            except StorageError:
+                body = None
         response = blob_response(
             method=method,
             request_headers=Headers(scope=scope),
             store=self.store,
             info=info,
             media_type=media.content_type(path),
-            cache_control=media.cache_control(path),
+            cache_control=media.cache_control(path, body),
             extra_headers=CORS_HEADERS,
         )
         return await _respond(scope, receive, send, response)

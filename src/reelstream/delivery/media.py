@@ -36,6 +36,12 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 MANIFEST_CACHE = "public, max-age=10"
 """Playlists: short, so an edge re-validates soon (cheap with the ETag) if they ever change."""
 
+GROWING_CACHE = "public, no-cache"
+"""A playlist that still grows (a rev published while it is produced, see
+``reelstream.processing.progressive``): revalidated on every use (a 304 while unchanged), so a
+player polling it never stalls on a stale copy."""
+GROWING_SNIFF_BYTES = 256 * 1024  # a manifest larger than this is judged by its suffix only
+
 
 def is_safe_path(path: str) -> bool:
     """True when ``path`` is a plain relative file path that cannot leave a rev folder.
@@ -64,5 +70,21 @@ def content_type(path: str) -> str:
     return CONTENT_TYPES.get(_suffix(path), DEFAULT_CONTENT_TYPE)
 
 
-def cache_control(path: str) -> str:
-    return MANIFEST_CACHE if _suffix(path) in MANIFEST_SUFFIXES else IMMUTABLE
+def is_manifest(path: str) -> bool:
+    return _suffix(path) in MANIFEST_SUFFIXES
+
+
+def cache_control(path: str, body: bytes | None = None) -> str:
+    """The cache policy of a file of a rev; a manifest's ``body`` tells whether it still
+    grows (an HLS media playlist without ENDLIST, a dynamic MPD)."""
+    if not is_manifest(path):
+        return IMMUTABLE
+    if body is not None and is_growing(body):
+        return GROWING_CACHE
+    return MANIFEST_CACHE
+
+
+def is_growing(body: bytes) -> bool:
+    if b"#EXTINF" in body:
+        return b"#EXT-X-ENDLIST" not in body
+    return b'type="dynamic"' in body

@@ -101,11 +101,14 @@ def build_ladder_argv(
     rungs: list[RungPlan] | None = None,
     storyboard: StoryboardPlan | None = None,
     with_audio: bool = True,
+    growing: bool = False,
 ) -> list[str]:
     """The one ffmpeg command that encodes and packages the whole ladder, and writes the
     storyboard sheets into ``out_dir/storyboard/`` when ``storyboard`` is given (that folder
     must exist). ``with_audio=False`` leaves the audio rendition out (a rendition encoded on
     its own: same keyframe grid, same segmenting, so it lines up with the others).
+    ``growing=True`` writes EVENT playlists that list each segment once it is complete (the
+    lead encode a rev is published from while the rest of the ladder is made).
 
     With only ``options``, ``source`` and ``out_dir`` it probes the source itself (blocking),
     which is what a benchmark wants: the identical command a worker would run.
@@ -145,7 +148,7 @@ def build_ladder_argv(
         argv += audio_codec_args(options)
     if options.threads:
         argv += ["-threads", str(options.threads)]
-    argv += hls_output_args(options, out_dir, var_stream_map(rungs, audio))
+    argv += hls_output_args(options, out_dir, var_stream_map(rungs, audio), growing=growing)
     if storyboard is not None:
         argv += ["-map", "[sb]", "-c:v", "mjpeg", "-q:v", str(THUMB_QUALITY)]
         argv += ["-f", "image2", "-start_number", "1"]
@@ -157,15 +160,19 @@ def audio_codec_args(options: FFmpegOptions) -> list[str]:
     return ["-c:a", "aac", "-b:a", f"{options.audio_kbps}k", "-ac", "2", "-ar", "48000"]
 
 
-def hls_output_args(options: FFmpegOptions, out_dir: Path, stream_map: str) -> list[str]:
-    """The HLS muxer writing CMAF segments, one folder per rendition (``out_dir/%v/``)."""
+def hls_output_args(
+    options: FFmpegOptions, out_dir: Path, stream_map: str, *, growing: bool = False
+) -> list[str]:
+    """The HLS muxer writing CMAF segments, one folder per rendition (``out_dir/%v/``).
+    ``growing``: an EVENT playlist rewritten after each segment; with ``temp_file`` a segment
+    and the playlist appear under their names only once complete (renamed)."""
     return [
         "-f",
         "hls",
         "-hls_time",
         str(options.segment_s),
         "-hls_playlist_type",
-        "vod",
+        "event" if growing else "vod",
         "-hls_list_size",
         "0",
         "-hls_segment_type",
@@ -173,7 +180,7 @@ def hls_output_args(options: FFmpegOptions, out_dir: Path, stream_map: str) -> l
         "-hls_fmp4_init_filename",
         "init.mp4",
         "-hls_flags",
-        "independent_segments",
+        "independent_segments+temp_file" if growing else "independent_segments",
         "-start_number",
         "1",
         "-hls_segment_filename",
@@ -287,14 +294,17 @@ _PRCTL = _load_prctl()  # resolved before any fork: the child must not call dlop
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent(parent_pid: int) -> Callable[[], None]:
-    """A ``preexec_fn`` that makes the kernel SIGKILL ffmpeg when its parent dies.
+def _die_with_parent(parent_pid: int, nice: int = 0) -> Callable[[], None]:
+    """A ``preexec_fn`` that makes the kernel SIGKILL ffmpeg when its parent dies (and lowers
+    its CPU priority by ``nice``).
 
     The signal follows the forking *thread*; ffmpeg is started from the event-loop thread,
     which lives as long as the worker.
     """
 
     def preexec() -> None:
+        if nice:
+            os.nice(nice)
         if _PRCTL is not None:
             _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
         if os.getppid() != parent_pid:  # the parent died before prctl took effect
@@ -329,8 +339,10 @@ async def run_ffmpeg(
     stderr_path: Path,
     on_progress: Callable[[float], None] | None = None,
     on_start: Callable[[int], None] | None = None,
+    nice: int = 0,
 ) -> None:
     """Run ffmpeg to completion; report ``out_time`` seconds from ``-progress pipe:1``.
+    ``nice`` lowers its CPU priority (work that must not slow down a more urgent encode).
 
     On timeout or cancellation the process is killed (that PID) before this returns. Raises
     ``FFmpegFailed`` (non-zero exit, with the tail of stderr) or ``FFmpegTimeout``; the tail
@@ -342,7 +354,7 @@ async def run_ffmpeg(
             stdin=subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=err,
-            preexec_fn=_die_with_parent(os.getpid()),
+            preexec_fn=_die_with_parent(os.getpid(), nice),
         )
     if on_start is not None:
         on_start(proc.pid)

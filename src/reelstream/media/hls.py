@@ -14,6 +14,14 @@ audio playlist alone (CODECS="mp4a.40.2"); players that show video skip it (hls.
 audio-only variants when video variants exist). All URIs are relative, so a signed master URL
 signs everything below it.
 
+While a rev is still being produced (``Layout.growing``), the master lists only the renditions
+whose every segment exists or, for the first one, whose playlist grows ahead of playback, and
+carries ``EXT-X-START:TIME-OFFSET=0`` so players start at the beginning instead of at a "live
+edge". Growing media playlists (``media_playlist``) are ``EXT-X-PLAYLIST-TYPE:EVENT``: segments
+are only ever appended, and ``EXT-X-ENDLIST`` is added when the rendition is complete. RFC 8216
+(6.2.1) forbids changing a playlist's type, so such a playlist stays EVENT once complete; with
+ENDLIST every player treats it as on demand.
+
 A caption is one WebVTT file; its media playlist is a VOD playlist with that single segment
 covering the whole duration. Our CMAF tracks start at decode time 0 on every track, which is
 MPEG-TS time 0 by the HLS rules, so cue times are media times and no ``X-TIMESTAMP-MAP`` is
@@ -28,6 +36,7 @@ from collections.abc import Sequence
 from reelstream.media.layout import Layout, SubtitleTrack, Track
 
 AUDIO_GROUP = "audio"
+START_AT_BEGINNING = "#EXT-X-START:TIME-OFFSET=0,PRECISE=YES"
 SUBTITLE_GROUP = "subs"
 
 
@@ -41,6 +50,8 @@ def master_playlist(
 ) -> str:
     audio = layout.audio
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    if layout.growing:
+        lines.append(START_AT_BEGINNING)
     if audio is not None:
         lines.append(
             f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="{AUDIO_GROUP}",NAME="Main",'
@@ -83,6 +94,36 @@ def master_playlist(
     for _, attrs, uri in sorted(entries, key=lambda e: e[0]):
         lines.append("#EXT-X-STREAM-INF:" + ",".join(attrs))
         lines.append(uri)
+    return "\n".join(lines) + "\n"
+
+
+def media_playlist(
+    init_uri: str,
+    segments: Sequence[tuple[str, float]],
+    *,
+    target_s: int,
+    ended: bool,
+) -> str:
+    """A growing rendition's media playlist: EVENT type, started at the beginning, segments
+    ``(uri, duration)`` in order, ``EXT-X-ENDLIST`` once ``ended``. ``target_s`` must not
+    change while the playlist grows (RFC 8216 4.3.3.1), so it is the nominal segment length
+    (every EXTINF rounds to at most it), or more if a segment already came out longer."""
+    longest = max((round(d) for _, d in segments), default=0)
+    lines = [
+        "#EXTM3U",
+        "#EXT-X-VERSION:7",
+        f"#EXT-X-TARGETDURATION:{max(target_s, longest, 1)}",
+        "#EXT-X-MEDIA-SEQUENCE:1",
+        "#EXT-X-PLAYLIST-TYPE:EVENT",
+        START_AT_BEGINNING,
+        "#EXT-X-INDEPENDENT-SEGMENTS",
+        f'#EXT-X-MAP:URI="{init_uri}"',
+    ]
+    for uri, duration in segments:
+        lines.append(f"#EXTINF:{duration:.6f},")
+        lines.append(uri)
+    if ended:
+        lines.append("#EXT-X-ENDLIST")
     return "\n".join(lines) + "\n"
 
 

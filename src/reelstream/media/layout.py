@@ -64,6 +64,9 @@ class Layout:
     audio: Track | None
     duration_s: float
     storyboard: str | None = None  # "storyboard/storyboard.vtt" when one was made
+    # True while the rev is still being produced: its playlists grow (HLS EVENT, no ENDLIST
+    # yet) and ``duration_s`` is the source's, not yet what the tracks hold
+    growing: bool = False
     version: int = field(default=LAYOUT_VERSION)
 
     def to_json(self) -> dict[str, Any]:
@@ -82,6 +85,7 @@ class Layout:
             audio=track(data["audio"]) if data.get("audio") else None,
             duration_s=float(data["duration_s"]),
             storyboard=data.get("storyboard"),
+            growing=bool(data.get("growing", False)),
         )
 
 

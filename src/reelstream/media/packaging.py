@@ -128,11 +128,24 @@ class Measured:
     files: list[str]  # every file of the rendition, relative to the rev folder
 
 
-def measure_track(out_dir: Path, name: str, rung: RungPlan | None = None) -> Measured:
-    """Read one packaged rendition folder (``out_dir/name``) and measure it."""
+def measure_track(
+    out_dir: Path,
+    name: str,
+    rung: RungPlan | None = None,
+    *,
+    growing: bool = False,
+    limit: int | None = None,
+) -> Measured:
+    """Read one packaged rendition folder (``out_dir/name``) and measure it; ``growing``:
+    the segments written so far (ffmpeg still appends to an EVENT playlist), at most
+    ``limit`` of them."""
     folder = out_dir / name
     playlist = parse_media_playlist((folder / "index.m3u8").read_text())
-    if not playlist.segments or not playlist.ended:
+    if limit is not None:
+        playlist = MediaPlaylist(
+            playlist.init_uri, playlist.segments[:limit], playlist.target_duration, False
+        )
+    if not playlist.segments or not (playlist.ended or growing):
         raise TranscodeError(f"the {name} playlist is incomplete")
     if playlist.init_uri is None:
         raise TranscodeError(f"the {name} playlist has no init segment")

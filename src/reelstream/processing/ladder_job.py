@@ -1,18 +1,23 @@
 """A ``transcode`` job: the whole ladder of a video, its storyboard and poster, as a new rev.
 
-The encode writes the ladder's CMAF segments and the storyboard sheets in one ffmpeg process;
-packaging measures them into a ``Layout``; the manifests (HLS master with the video's captions,
-DASH MPD) are written by ``reelstream.videos.publishing`` inside the publish transaction.
-The video's status follows the attempt: ``processing`` while it runs, ``ready`` when it
-publishes, ``queued`` again for a retry, ``failed`` when out of attempts.
+Two ffmpeg processes run side by side: the *lead* encodes the lowest rung, the audio and the
+storyboard thumbnails at normal priority; the *rest* encodes the other rungs at a lower one (the
+CPU goes to what viewers wait for first; both decode the source, which costs one decode more
+than a single ladder process, measured in docs/benchmarks.md). When the video was never ready,
+the rev is published while the lead grows (``reelstream.processing.progressive``): the video
+plays seconds after its upload, at the lowest rung, and the final publish adds every rung.
+Packaging measures what was encoded into a ``Layout``; the manifests (HLS master with the
+video's captions, DASH MPD) are written by ``reelstream.videos.publishing`` inside the publish
+transaction. The video's status follows the attempt: ``processing`` while it runs (``playable``
+early), ``ready`` when it publishes, ``queued`` again for a retry, ``failed`` when out of
+attempts.
 
-A rendition that fails on its own costs only itself: when the one-process ladder encode fails,
-the attempt encodes the renditions one ffmpeg each (even a single one: the storyboard branch is
-then left out of its command) (same keyframe grid and segmenting, so they
-line up; the storyboard then comes from a decode of its own). If some succeed, the video is
-published with them, and the timeline keeps the failed ones with their reason; their owner can
-retry just those (``reelstream.processing.retry``, run by ``rendition_job``). The audio must
-succeed, and at least one video rendition, or the attempt fails as a whole.
+A rendition that fails on its own costs only itself: when one of the two encodes fails, the
+attempt encodes its renditions one ffmpeg each (same keyframe grid and segmenting, so they line
+up; when the lead failed, the storyboard comes from a decode of its own). If some succeed, the
+video is published with them, and the timeline keeps the failed ones with their reason; their
+owner can retry just those (``reelstream.processing.retry``, run by ``rendition_job``). The
+audio must succeed, and at least one video rendition, or the attempt fails as a whole.
 """
 
 from __future__ import annotations
@@ -48,7 +53,9 @@ from reelstream.media.probe import Container, MediaInfo
 from reelstream.media.storyboard import FOLDER as STORYBOARD_FOLDER
 from reelstream.media.storyboard import VTT_NAME as STORYBOARD_VTT
 from reelstream.media.storyboard import StoryboardPlan, storyboard_vtt
+from reelstream.processing.cleanup import schedule_cleanup
 from reelstream.processing.pipeline import ENCODE_SHARE, Attempt, remove_outputs
+from reelstream.processing.progressive import Progressive, resume_floors
 from reelstream.queue.jobs import Lease
 from reelstream.videos import repository as videos
 
@@ -58,6 +65,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STORYBOARD_TIMEOUT_S = 300.0
+REST_NICE = 10  # the rest of the ladder yields the CPU to the lead, which viewers wait for
 POSTER_TIMEOUT_S = 120
 
 
@@ -68,6 +76,13 @@ class TranscodeAttempt(Attempt):
 
     async def loaded(self, session: AsyncSession, video: Video) -> None:
         self.poster_at_s = video.poster_at_s
+        # A video that was never ready plays while it is processed; one that was keeps its
+        # complete rev until this one is complete.
+        self.progressive = self.settings.progressive_publish and video.ready_at is None
+        if video.ready_at is None and video.published_rev is not None:
+            # an earlier attempt made it playable from this rev: players may hold it
+            self.rev = video.published_rev
+            self.rev_published = True
 
     async def probed(self, info: MediaInfo) -> None:
         async with self.services.db.transaction() as s:
@@ -87,29 +102,24 @@ class TranscodeAttempt(Attempt):
     async def encode(
         self, source: Path, out: Path, container: Container, info: MediaInfo, rungs: list[RungPlan]
     ) -> tuple[list[RungPlan], StoryboardPlan | None]:
-        """The whole ladder (and storyboard) in one ffmpeg, the poster beside it; when that
-        fails, each rendition on its own (a failing one costs only itself)."""
+        """The lead (lowest rung, audio, storyboard thumbnails; published while it grows when
+        the video was never ready) beside the rest of the ladder, the poster meanwhile; a
+        group that fails is encoded again one rendition per ffmpeg (a failing one costs only
+        itself)."""
         storyboard = storyboard_for(info, rungs)
         (out / STORYBOARD_FOLDER).mkdir()
-        argv = build_ladder_argv(
-            self.options,
-            source,
-            out,
-            container=container,
-            info=info,
-            rungs=rungs,
-            storyboard=storyboard,
-        )
-        names = [rung.name for rung in rungs] + ([AUDIO_NAME] if info.has_audio else [])
-        for name in names:
+        lead_names = [rungs[0].name] + ([AUDIO_NAME] if info.has_audio else [])
+        for name in [*lead_names, *(rung.name for rung in rungs[1:])]:
             self.timeline.start("encode", name)
+        if self.progressive:
+            self.timeline.start("playable")
         await self.save()
         # The poster is made meanwhile; a short clip's ladder can finish first, so the poster
         # is awaited (bounded by its own timeout), and cancelled only when the encode fails.
         poster = asyncio.create_task(self._poster(container, source, out, info, rungs[-1]))
         try:
-            encoded = await self._encode_ladder(
-                argv, source, out, container, info, rungs, storyboard, names
+            encoded = await self._encode_split(
+                source, out, container, info, rungs, storyboard, lead_names
             )
         except BaseException:
             poster.cancel()
@@ -119,44 +129,119 @@ class TranscodeAttempt(Attempt):
         await poster
         return encoded
 
-    async def _encode_ladder(
+    async def _encode_split(
         self,
-        argv: list[str],
         source: Path,
         out: Path,
         container: Container,
         info: MediaInfo,
         rungs: list[RungPlan],
         storyboard: StoryboardPlan,
-        names: list[str],
+        lead_names: list[str],
     ) -> tuple[list[RungPlan], StoryboardPlan | None]:
+        lead, rest = rungs[:1], rungs[1:]
+        rest_names = [rung.name for rung in rest]
+        progressive: Progressive | None = None
+        if self.progressive:
+            floors = await resume_floors(self, lead_names) if self.rev_published else None
+            progressive = Progressive(self, out, lead[0], rungs, info, resumed=floors)
+        lead_argv = build_ladder_argv(
+            self.options,
+            source,
+            out,
+            container=container,
+            info=info,
+            rungs=lead,
+            storyboard=storyboard,
+            growing=progressive is not None,
+        )
+        lead_task = asyncio.create_task(self._ffmpeg(lead_argv, "lead", info, lead_names))
+        rest_task = None
+        if rest:
+            rest_argv = build_ladder_argv(
+                self.options, source, out, container=container, info=info, rungs=rest,
+                with_audio=False,
+            )  # fmt: skip
+            rest_task = asyncio.create_task(
+                self._ffmpeg(rest_argv, "rest", info, rest_names, nice=REST_NICE)
+            )
+        tasks = [t for t in (lead_task, rest_task) if t is not None]
+        try:
+            if progressive is not None:
+                await progressive.follow(lead_task)
+            lead_failed = await lead_task
+            if lead_failed is None and progressive is not None:
+                await progressive.finish()
+            rest_failed = await rest_task if rest_task is not None else None
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(BaseException):
+                    await task
+            raise
+        encoded = list(rungs)
+        made: StoryboardPlan | None = storyboard
+        if lead_failed is not None:
+            self._encode_failed(lead_failed, lead_names)
+        if rest_failed is not None:
+            self._encode_failed(rest_failed, rest_names)
+        if lead_failed is not None:
+            # each alone; the storyboard then from its own decode (a failing storyboard
+            # costs only the storyboard)
+            await anyio.to_thread.run_sync(remove_outputs, out, [*lead_names, STORYBOARD_FOLDER])
+            kept = self.stored.items()
+            self.stored = {rel: n for rel, n in kept if rel.split("/")[0] not in lead_names}
+            again = await self.encode_each(
+                source, out, container, info, lead, audio=info.has_audio, require=False
+            )
+            encoded = [r for r in encoded if r not in lead or r in again]
+            made = await self._storyboard_alone(source, out, container, storyboard)
+        else:
+            for name in lead_names:
+                self.timeline.done("encode", name)
+        if rest_failed is not None:
+            await anyio.to_thread.run_sync(remove_outputs, out, rest_names)
+            again = await self.encode_each(
+                source, out, container, info, rest, audio=False, require=False
+            )
+            encoded = [r for r in encoded if r not in rest or r in again]
+        else:
+            for name in rest_names:
+                self.timeline.done("encode", name)
+        await self.save()
+        if not encoded:
+            raise lead_failed or rest_failed or TranscodeError("no rendition could be encoded")
+        if lead_failed is None:
+            await self._tile_storyboard(out / STORYBOARD_FOLDER, storyboard)
+        return encoded, made
+
+    async def _ffmpeg(
+        self, argv: list[str], what: str, info: MediaInfo, names: list[str], *, nice: int = 0
+    ) -> FFmpegFailed | None:
+        """Run one of the attempt's two encodes; its failure is returned, not raised (the
+        other one goes on, and the failed group is encoded again rendition by rendition)."""
         try:
             await run_ffmpeg(
                 argv,
                 timeout_s=self.options.timeout_s,
-                stderr_path=self.work / "ffmpeg.log",
+                stderr_path=self.work / f"ffmpeg-{what}.log",
                 on_progress=lambda t: self.on_progress(t, info.duration_s, names),
+                nice=nice,
             )
         except FFmpegFailed as exc:
-            # Encoding each rendition alone also leaves the storyboard branch out of their
-            # commands, so a storyboard that cannot be made costs only the storyboard.
-            log.warning(
-                "video %s: the ladder encode failed (%s); encoding each rendition on its own",
-                self.video_id,
-                exc.message,
-            )
-            await anyio.to_thread.run_sync(remove_outputs, out, [*names, STORYBOARD_FOLDER])
-            for name in names:
-                self.timeline.reset("encode", name)
-            encoded = await self.encode_each(
-                source, out, container, info, rungs, audio=info.has_audio
-            )
-            return encoded, await self._storyboard_alone(source, out, container, storyboard)
+            return exc
+        return None
+
+    def _encode_failed(self, exc: FFmpegFailed, names: list[str]) -> None:
+        log.warning(
+            "video %s: encoding %s failed (%s); encoding each rendition on its own",
+            self.video_id,
+            ", ".join(names),
+            exc.message,
+        )
         for name in names:
-            self.timeline.done("encode", name)
-        await self.save()
-        await self._tile_storyboard(out / STORYBOARD_FOLDER, storyboard)
-        return rungs, storyboard
+            self.timeline.reset("encode", name)
 
     async def package(
         self, out: Path, encoded: list[RungPlan], info: MediaInfo, storyboard: StoryboardPlan | None
@@ -167,9 +252,13 @@ class TranscodeAttempt(Attempt):
 
     async def failed(self, session: AsyncSession, final: bool, reason: str, retryable: bool) -> str:
         if final:
-            await videos.mark_failed(
+            retired = await videos.mark_failed(
                 session, self.video_id, final_reason(reason, self.lease, retryable)
             )
+            if retired is not None:  # playable while processing: viewers may be in it
+                await schedule_cleanup(
+                    session, self.services.queue, self.settings, self.video_id, retired
+                )
             await webhooks.emit(session, "video.failed", self.video_id)
             return "failed"
         await videos.mark_queued(session, self.video_id)

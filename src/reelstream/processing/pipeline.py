@@ -55,6 +55,7 @@ from reelstream.processing.cleanup import (
     stored_revs,
 )
 from reelstream.processing.options import ffmpeg_options
+from reelstream.processing.progressive import rendition_specs
 from reelstream.processing.runner import LeasedAttempt, local_source
 from reelstream.processing.timeline import Timeline, rendition_label
 from reelstream.queue.errors import LeaseLost
@@ -63,7 +64,6 @@ from reelstream.storage.errors import StorageError
 from reelstream.storage.keys import rev_prefix, source_key
 from reelstream.videos import repository as videos
 from reelstream.videos.captions import list_captions
-from reelstream.videos.domain import VideoRendition
 from reelstream.videos.errors import VideoNotFound
 from reelstream.videos.publishing import write_manifests
 
@@ -105,9 +105,18 @@ class Attempt(LeasedAttempt[Produced]):
     def __init__(self, services: Services, lease: Lease) -> None:
         super().__init__(services, lease)
         self.options = ffmpeg_options(self.settings)
-        self.prefix = rev_prefix(lease.video_id, lease.rev)
+        # the rev this attempt writes: its own, drawn at the claim, unless it resumes into a
+        # rev players may already hold (``reelstream.processing.progressive``)
+        self.rev = lease.rev
+        self.rev_published = False  # players may hold ``rev``: never delete it from here
+        self.progressive = False  # publish the rev while it grows (set by the kind)
+        self.stored: dict[str, int] = {}  # files already stored under ``rev``: their sizes
         self.timeline = Timeline()
         self._progress = 0.0
+
+    @property
+    def prefix(self) -> str:
+        return rev_prefix(self.video_id, self.rev)
 
     # -- the steps a kind writes
 
@@ -184,7 +193,7 @@ class Attempt(LeasedAttempt[Produced]):
                 "video %s attempt %d (rev %s): %s in %.1f s",
                 self.video_id,
                 self.lease.attempt,
-                self.lease.rev,
+                self.rev,
                 outcome,
                 time.monotonic() - started,
             )
@@ -234,6 +243,11 @@ class Attempt(LeasedAttempt[Produced]):
             return
 
     async def discard(self) -> None:
+        """Remove what this attempt stored, unless players may hold the rev (it was published
+        while still processing): then it stays, for the next attempt to resume into or the
+        job's final failure to retire."""
+        if self.rev_published:
+            return
         try:
             await self.services.store.delete_prefix(self.prefix)
         except StorageError as exc:
@@ -264,6 +278,8 @@ class Attempt(LeasedAttempt[Produced]):
         self.timeline.done("probe", detail=describe(info))
         planned = plan_ladder(self.options.ladder, info.width, info.height, info.fps, vfr=info.vfr)
         rungs = self.renditions(planned)
+        if self.progressive:
+            self.timeline.plan("playable")
         for rung in rungs:
             self.timeline.plan("encode", rung.name)
         if self.with_audio(info):
@@ -297,9 +313,10 @@ class Attempt(LeasedAttempt[Produced]):
         rungs: list[RungPlan],
         *,
         audio: bool,
+        require: bool = True,
     ) -> list[RungPlan]:
         """One ffmpeg per rendition; returns the renditions that were encoded. The audio (when
-        asked for) must succeed, and at least one video rendition."""
+        asked for) must succeed, and (``require``) at least one video rendition."""
         duration = info.duration_s
         if audio:
             self.timeline.start("encode", AUDIO_NAME)
@@ -347,7 +364,7 @@ class Attempt(LeasedAttempt[Produced]):
             self.timeline.done("encode", rung.name)
             encoded.append(rung)
         await self.save()
-        if not encoded:
+        if not encoded and require:
             # Permanent only if every rendition failed for a reason this input meets again.
             transient = [exc for exc in failures if exc.retryable]
             raise (transient or failures)[-1]
@@ -371,6 +388,8 @@ class Attempt(LeasedAttempt[Produced]):
         media: list[str] = []
         playlists: list[str] = []
         for rel in packaged.files:
+            if rel in self.stored:  # stored while the rev grew (the lead rung, the audio)
+                continue
             (playlists if rel.endswith((".m3u8", ".vtt")) else media).append(rel)
         if (out / POSTER_NAME).is_file():
             media.append(POSTER_NAME)
@@ -388,7 +407,7 @@ class Attempt(LeasedAttempt[Produced]):
             async with anyio.create_task_group() as tg:
                 for rel in group:
                     tg.start_soon(put, rel)
-        return total
+        return total + sum(self.stored.values())
 
     # -- publish
 
@@ -397,19 +416,7 @@ class Attempt(LeasedAttempt[Produced]):
         video at this rev, in one transaction holding the video's row lock. An attempt whose
         rev was overtaken by another published rev steps aside (its rev is dropped)."""
         layout = produced.package.layout
-        audio = layout.audio
-        specs = [
-            VideoRendition(
-                name=v.name,
-                width=v.width,
-                height=v.height,
-                bandwidth=v.peak_bps + (audio.peak_bps if audio else 0),
-                average_bandwidth=v.average_bps + (audio.average_bps if audio else 0),
-                codecs=v.codec + (f",{audio.codec}" if audio else ""),
-                playlist=v.playlist,
-            )
-            for v in sorted(layout.videos, key=lambda v: v.height)
-        ]
+        specs = rendition_specs(layout, [])
         superseded = False
         queue = self.services.queue
         stored = await stored_revs(self.services.store, self.video_id)  # before the commit
@@ -424,18 +431,20 @@ class Attempt(LeasedAttempt[Produced]):
                     raise LeaseLost("the job's lease was lost before publishing")
                 await schedule_sweep(s, queue, self.video_id)  # this rev, durably
             else:
+                if self.progressive and self.timeline.stage("playable").state != "done":
+                    self.timeline.done("playable")  # playable with the final publish
                 self.timeline.done("publish")
                 if not await queue.complete(s, self.lease, self.timeline.to_json()):
                     raise LeaseLost("the job's lease was lost before publishing")
                 captions = await list_captions(s, self.video_id)
                 written = await write_manifests(
-                    self.services, self.video_id, self.lease.rev, layout, captions
+                    self.services, self.video_id, self.rev, layout, captions
                 )
                 poster = self.poster(video)
                 retired = await videos.publish(
                     s,
                     self.video_id,
-                    rev=self.lease.rev,
+                    rev=self.rev,
                     renditions=specs,
                     output_bytes=produced.output_bytes + written.bytes_written,
                     ready_at=self.ready_at(video),
@@ -447,13 +456,11 @@ class Attempt(LeasedAttempt[Produced]):
                 if retired is not None:  # viewers may be playing it: it goes after the grace
                     await schedule_cleanup(s, queue, self.settings, self.video_id, retired)
                 # revs of earlier attempts whose own clean-up was lost (a killed worker)
-                if needs_sweep(stored, keep={self.lease.rev, retired}):
+                if needs_sweep(stored, keep={self.rev, retired}):
                     await schedule_sweep(s, queue, self.video_id)
         if superseded:
             log.info(
-                "video %s: a newer rev was published; dropping rev %s",
-                self.video_id,
-                self.lease.rev,
+                "video %s: a newer rev was published; dropping rev %s", self.video_id, self.rev
             )
             await self.discard()  # at once; the sweep enqueued above if this is lost
             return "superseded"

@@ -15,7 +15,7 @@ from reelstream.videos.schemas import VideoStatus
 class StageOut(Schema):
     """One step of a video's processing (``reelstream.processing.timeline``)."""
 
-    name: Literal["upload", "probe", "encode", "package", "publish"]
+    name: Literal["upload", "probe", "playable", "encode", "package", "publish"]
     rendition: str | None = Field(description="encode stages: the rendition, e.g. v720 or audio")
     state: Literal["pending", "running", "done", "failed", "skipped"]
     progress: float = Field(description="0.0 .. 1.0")

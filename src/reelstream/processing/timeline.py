@@ -4,7 +4,11 @@ A worker keeps the stages of its attempt in a ``Timeline`` and writes them into 
 (``jobs.stages``) with its heartbeats, and at once on every transition that matters (probe done,
 a rendition failed, published), always fenced on its lease. The stages of one transcode are::
 
-    probe → encode (one stage per rendition: "v240" … "v1080", and "audio") → package → publish
+    probe → playable → encode (one stage per rendition: "v240" … "v1080", and "audio")
+      → package → publish
+
+``playable`` is done when the rev was first published while the rest was still encoding
+(``reelstream.processing.progressive``); it is skipped when a rev was published before.
 
 A ``rendition`` job (a retry of some failed renditions, ``reelstream.processing.retry``) writes
 the same kinds of stages for the renditions it encodes again.
@@ -26,7 +30,7 @@ from reelstream.db.models import Job, Upload, Video
 from reelstream.formatting import human_bytes
 from reelstream.queue.kinds import RENDITION, TRANSCODE
 
-StageName = Literal["upload", "probe", "encode", "package", "publish"]
+StageName = Literal["upload", "probe", "playable", "encode", "package", "publish"]
 StageState = Literal["pending", "running", "done", "failed", "skipped"]
 
 MIN_PROGRESS_FOR_ETA = 0.03  # below this the pace says too little to extrapolate from

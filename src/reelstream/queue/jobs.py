@@ -152,6 +152,13 @@ class JobQueue:
         async with self.db.transaction() as s:
             return await self.leases.write(s, lease.job_id, lease.attempt, values)
 
+    async def touch(self, session: AsyncSession, lease: Lease, stages: Stages) -> bool:
+        """Record the timeline in the caller's transaction, fenced on the lease (a state
+        change the attempt makes before it ends, e.g. publishing a playable rev). False: the
+        lease was lost."""
+        values = {"heartbeat_at": utcnow(), "stages": stages}
+        return await self.leases.write(session, lease.job_id, lease.attempt, values)
+
     async def complete(
         self, session: AsyncSession, lease: Lease, stages: Stages | None = None
     ) -> bool:

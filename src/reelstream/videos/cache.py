@@ -121,7 +121,10 @@ class VideoView(BaseModel):
             width=video.width,
             height=video.height,
             published_rev=video.published_rev,
-            renditions=[VideoRendition.of(r) for r in video.renditions],
+            renditions=[
+                VideoRendition.of(r, (video.media or {}).get("growing", ()))
+                for r in video.renditions
+            ],
             job=None if job is None else JobSummary.of(job),
             created_at=video.created_at,
             updated_at=video.updated_at,
@@ -132,7 +135,7 @@ class VideoView(BaseModel):
 
     @property
     def playable(self) -> bool:
-        return self.published_rev is not None and any(r.ready for r in self.renditions)
+        return self.published_rev is not None and any(r.playable for r in self.renditions)
 
     @property
     def is_final(self) -> bool:

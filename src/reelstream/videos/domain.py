@@ -8,6 +8,7 @@ the part of a video's newest job that viewers see (``JobOut`` reads it likewise)
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -24,10 +25,13 @@ class VideoRendition:
     average_bandwidth: int | None
     codecs: str | None
     playlist: str  # the rendition's media playlist, relative to the rev
-    ready: bool = True
+    ready: bool = True  # every segment exists: the rendition is complete
+    playable: bool = True  # listed in the master: streamable now (complete, or growing)
 
     @classmethod
-    def of(cls, row: Rendition) -> VideoRendition:
+    def of(cls, row: Rendition, growing: Collection[str] = ()) -> VideoRendition:
+        """The row as the domain sees it; ``growing``: the renditions playable while their rev
+        is still being produced (``videos.media["growing"]``)."""
         return cls(
             name=row.name,
             width=row.width,
@@ -37,6 +41,7 @@ class VideoRendition:
             codecs=row.codecs,
             playlist=row.playlist,
             ready=row.ready,
+            playable=row.ready or row.name in growing,
         )
 
 

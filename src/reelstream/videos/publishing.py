@@ -92,12 +92,15 @@ async def write_manifests(
         written += (await store.put_bytes(f"{prefix}/{track.playlist}", playlist)).size
         tracks.append(track)
     audio_only = services.settings.audio_only_rung
-    mpd = mpd_document(layout, tracks, audio_only=audio_only).encode()
-    written += (await store.put_bytes(f"{prefix}/{MPD_NAME}", mpd)).size
+    dash: str | None = None
+    if not layout.growing:  # a rev still being produced is offered over HLS only
+        mpd = mpd_document(layout, tracks, audio_only=audio_only).encode()
+        written += (await store.put_bytes(f"{prefix}/{MPD_NAME}", mpd)).size
+        dash = MPD_NAME
     master = master_playlist(layout, tracks, audio_only=audio_only).encode()
     written += (await store.put_bytes(f"{prefix}/{MASTER_NAME}", master)).size
     media: dict[str, Any] = {
-        "dash": MPD_NAME,
+        "dash": dash,
         "storyboard": layout.storyboard,
         "captions": [{"lang": t.lang, "label": t.label, "vtt": t.vtt} for t in tracks],
     }

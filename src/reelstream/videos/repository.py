@@ -140,11 +140,21 @@ async def mark_queued(session: AsyncSession, video_id: str) -> None:
         await session.flush()
 
 
-async def mark_failed(session: AsyncSession, video_id: str, error: str) -> None:
+async def mark_failed(session: AsyncSession, video_id: str, error: str) -> str | None:
+    """The video failed for good. A rev it was playable from while processing (it never
+    became ready) is unpublished: returns that rev, which the caller retires after the
+    playback grace period (viewers may be in the middle of it)."""
     video = await get_video(session, video_id)
     video.status = "failed"
     video.error = error
+    retired = None
+    if video.ready_at is None and video.published_rev is not None:
+        retired = video.published_rev
+        video.published_rev = None
+        video.renditions.clear()
+        video.media = None
     await session.flush()
+    return retired
 
 
 async def record_probe(
@@ -182,6 +192,29 @@ async def publish(
     """
     video = await get_video(session, video_id)
     previous = video.published_rev
+    await _point_at(session, video, rev, renditions)
+    video.output_bytes = output_bytes
+    video.status = "ready"
+    video.error = None
+    video.ready_at = ready_at or utcnow()
+    await session.flush()
+    return previous if previous != rev else None
+
+
+async def publish_playable(
+    session: AsyncSession, video_id: str, *, rev: str, renditions: list[VideoRendition]
+) -> None:
+    """Point a video that is still processing at ``rev``, whose playable renditions grow
+    while the rest is encoded (``reelstream.processing.progressive``): it stays
+    ``processing``; ``publish`` completes it, under the same rev."""
+    video = await get_video(session, video_id)
+    await _point_at(session, video, rev, renditions)
+    await session.flush()
+
+
+async def _point_at(
+    session: AsyncSession, video: Video, rev: str, renditions: list[VideoRendition]
+) -> None:
     video.renditions.clear()
     await session.flush()
     for spec in renditions:
@@ -198,12 +231,6 @@ async def publish(
             )
         )
     video.published_rev = rev
-    video.output_bytes = output_bytes
-    video.status = "ready"
-    video.error = None
-    video.ready_at = ready_at or utcnow()
-    await session.flush()
-    return previous if previous != rev else None
 
 
 async def delete_video(session: AsyncSession, video_id: str) -> Video:

@@ -25,7 +25,11 @@ class RenditionOut(Schema):
     bandwidth: int = Field(description="Peak bits per second (HLS BANDWIDTH)")
     average_bandwidth: int | None = Field(description="Average bits per second")
     codecs: str | None
-    ready: bool
+    ready: bool = Field(description="Every segment exists: the rendition is complete")
+    playable: bool = Field(
+        description="Players can stream it now: complete, or (while the video is still "
+        "processing) growing ahead of playback"
+    )
 
 
 class JobOut(Schema):

@@ -21,7 +21,13 @@ from reelstream.db.base import utcnow
 from reelstream.db.models import Video, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from reelstream.ids import new_id
 
-EVENT_TYPES = ("video.ready", "video.failed", "video.deleted", "upload.completed")
+EVENT_TYPES = (
+    "video.playable",
+    "video.ready",
+    "video.failed",
+    "video.deleted",
+    "upload.completed",
+)
 EVENT_PREFIX = "evt_"
 
 

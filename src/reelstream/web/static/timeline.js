@@ -12,7 +12,9 @@
 
   var ACTIVE_MS = 1000;
   var rs = window.reelstream;
-  var STAGE_NAMES = { upload: "Upload", probe: "Probe", package: "Package", publish: "Publish" };
+  var STAGE_NAMES = {
+    upload: "Upload", probe: "Probe", playable: "Playable", package: "Package", publish: "Publish",
+  };
   var STATE_TEXT = {
     pending: "waiting", running: "running", done: "done", failed: "failed", skipped: "skipped",
   };
