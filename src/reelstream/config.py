@@ -115,6 +115,10 @@ class Settings(BaseSettings):
     # publish a new video's rev while it is encoded: playable at its lowest rung seconds
     # after the upload (reelstream.processing.progressive)
     progressive_publish: bool = True
+    # a video at least chunk_min_s long is encoded in chunk_s chunks that any worker can take
+    # (reelstream.processing.chunked); chunk_s=0: never
+    chunk_s: int = Field(default=60, ge=0, le=3600)
+    chunk_min_s: float = Field(default=180, ge=0)
     audio_kbps: int = Field(default=128, gt=0)
     poster_at_s: float = Field(default=1.0, ge=0)
     transcode_timeout_s: float = Field(default=3600, gt=0)

@@ -56,12 +56,13 @@ from reelstream.db.errors import DatabaseUnavailable
 from reelstream.db.models import Job
 from reelstream.fsutil import FileLock, remove_tree
 from reelstream.ingest.service import purge_expired
+from reelstream.processing.chunk_job import settle
 from reelstream.processing.cleanup import schedule_cleanup, schedule_sweep
 from reelstream.processing.jobs import claim_next, run_job
 from reelstream.processing.runner import work_dir_name
 from reelstream.queue import workers as registry
 from reelstream.queue.jobs import Lease
-from reelstream.queue.kinds import RENDITION, TRANSCODE
+from reelstream.queue.kinds import CHUNK, RENDITION, TRANSCODE
 from reelstream.services import Services, build_services
 from reelstream.storage.errors import StorageError
 from reelstream.storage.keys import rev_prefix
@@ -88,9 +89,16 @@ async def reap_once(services: Services) -> int:
         # only transcodes own the video's status; a dead poster job leaves the video as it is
         transcodes = {lease.job_id for lease in expired if lease.kind == TRANSCODE}
         writers = {lease.job_id for lease in expired if lease.kind in REV_WRITERS}
+        parents = {
+            lease.job_id: int(lease.payload["parent"])
+            for lease in expired
+            if lease.kind == CHUNK and lease.payload.get("parent") is not None
+        }
         for d in dead:
             if d.job_id in writers:  # no publish will sweep what its attempts left
                 await schedule_sweep(s, services.queue, d.video_id)
+            if d.job_id in parents:  # a chunk out of attempts: its transcode decides
+                await settle(s, services.queue, parents[d.job_id], d.video_id)
             if d.job_id not in transcodes:
                 continue
             with contextlib.suppress(VideoNotFound):

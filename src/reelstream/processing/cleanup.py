@@ -57,7 +57,7 @@ from reelstream.db.base import utcnow
 from reelstream.db.models import Job
 from reelstream.processing.runner import LeasedAttempt
 from reelstream.queue.jobs import JobQueue
-from reelstream.queue.kinds import CLEANUP
+from reelstream.queue.kinds import CHUNK, CLEANUP, TRANSCODE
 from reelstream.storage.base import BlobStore
 from reelstream.storage.errors import StorageError
 from reelstream.storage.keys import rev_of, rev_prefix, revs_prefix
@@ -136,6 +136,15 @@ async def sweep_revs(services: Services, video_id: str) -> int:
             )
         )
         keep |= {str(p["rev"]) for p in retiring.scalars().all() if p and p.get("rev")}
+        # the rev a chunked transcode's parts are written into, while any of them is pending
+        parts = await s.execute(
+            select(Job.payload).where(
+                Job.video_id == video_id,
+                Job.kind.in_((TRANSCODE, CHUNK)),
+                Job.state.in_(("queued", "running")),
+            )
+        )
+        keep |= {str(p["rev"]) for p in parts.scalars().all() if p and p.get("rev")}
     orphans = sorted(stored - keep)
     for rev in orphans:
         removed = await services.store.delete_prefix(rev_prefix(video_id, rev))

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from reelstream.processing.chunk_job import ChunkAttempt
 from reelstream.processing.cleanup import CleanupAttempt
 from reelstream.processing.ladder_job import TranscodeAttempt
 from reelstream.processing.poster import PosterAttempt
@@ -32,6 +33,7 @@ HANDLERS: dict[str, Handler] = {
     kinds.RENDITION: RenditionAttempt,
     kinds.POSTER: PosterAttempt,
     kinds.CLEANUP: CleanupAttempt,
+    kinds.CHUNK: ChunkAttempt,
 }
 
 

@@ -54,7 +54,8 @@ from reelstream.media.storyboard import FOLDER as STORYBOARD_FOLDER
 from reelstream.media.storyboard import VTT_NAME as STORYBOARD_VTT
 from reelstream.media.storyboard import StoryboardPlan, storyboard_vtt
 from reelstream.processing.cleanup import schedule_cleanup
-from reelstream.processing.pipeline import ENCODE_SHARE, Attempt, remove_outputs
+from reelstream.processing import chunked
+from reelstream.processing.pipeline import ENCODE_SHARE, Attempt, Produced, remove_outputs
 from reelstream.processing.progressive import Progressive, resume_floors
 from reelstream.queue.jobs import Lease
 from reelstream.videos import repository as videos
@@ -73,13 +74,35 @@ class TranscodeAttempt(Attempt):
     def __init__(self, services: Services, lease: Lease) -> None:
         super().__init__(services, lease)
         self.poster_at_s: float | None = None  # chosen by the owner (POST .../poster)
+        self.chunked_rest: list[RungPlan] = []  # rungs encoded by chunk jobs (``chunked``)
+
+    async def produce(self) -> Produced:
+        if "lead" in self.lease.payload:  # the lead is stored; this attempt assembles
+            return await chunked.resume(self)
+        produced = await super().produce()
+        if self.chunked_rest:
+            return await chunked.gather(self, produced, self.chunked_rest)
+        return produced
+
+    async def planned(self, info: MediaInfo, rungs: list[RungPlan]) -> list[RungPlan]:
+        chunks = chunked.chunk_plan(self, info, rungs)
+        if chunks:
+            if "rev" not in self.lease.payload:  # a retry finds its chunks queued already
+                await chunked.start_chunks(self, rungs[1:], chunks)
+            self.keep_rev = True  # the chunk jobs write into it
+            self.chunked_rest = rungs[1:]
+        return rungs
 
     async def loaded(self, session: AsyncSession, video: Video) -> None:
         self.poster_at_s = video.poster_at_s
         # A video that was never ready plays while it is processed; one that was keeps its
         # complete rev until this one is complete.
         self.progressive = self.settings.progressive_publish and video.ready_at is None
-        if video.ready_at is None and video.published_rev is not None:
+        if self.lease.payload.get("rev"):  # an earlier attempt queued chunks writing into it
+            self.rev = str(self.lease.payload["rev"])
+            self.keep_rev = True
+            self.rev_published = video.published_rev == self.rev
+        elif video.ready_at is None and video.published_rev is not None:
             # an earlier attempt made it playable from this rev: players may hold it
             self.rev = video.published_rev
             self.rev_published = True
@@ -111,6 +134,8 @@ class TranscodeAttempt(Attempt):
         lead_names = [rungs[0].name] + ([AUDIO_NAME] if info.has_audio else [])
         for name in [*lead_names, *(rung.name for rung in rungs[1:])]:
             self.timeline.start("encode", name)
+        for rung in self.chunked_rest:
+            self.timeline.stage("encode", rung.name).detail = "encoded in chunks by any worker"
         if self.progressive:
             self.timeline.start("playable")
         await self.save()
@@ -139,7 +164,7 @@ class TranscodeAttempt(Attempt):
         storyboard: StoryboardPlan,
         lead_names: list[str],
     ) -> tuple[list[RungPlan], StoryboardPlan | None]:
-        lead, rest = rungs[:1], rungs[1:]
+        lead, rest = rungs[:1], [r for r in rungs[1:] if r not in self.chunked_rest]
         rest_names = [rung.name for rung in rest]
         progressive: Progressive | None = None
         if self.progressive:
@@ -180,7 +205,7 @@ class TranscodeAttempt(Attempt):
                 with contextlib.suppress(BaseException):
                     await task
             raise
-        encoded = list(rungs)
+        encoded = [*lead, *rest]
         made: StoryboardPlan | None = storyboard
         if lead_failed is not None:
             self._encode_failed(lead_failed, lead_names)
@@ -259,6 +284,7 @@ class TranscodeAttempt(Attempt):
                 await schedule_cleanup(
                     session, self.services.queue, self.settings, self.video_id, retired
                 )
+            await self.services.queue.cancel_children(session, self.lease.job_id, self.video_id)
             await webhooks.emit(session, "video.failed", self.video_id)
             return "failed"
         await videos.mark_queued(session, self.video_id)

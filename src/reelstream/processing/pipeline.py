@@ -79,7 +79,7 @@ INTERNAL_ERROR = "an internal error interrupted processing"  # the details go to
 
 @dataclass(frozen=True)
 class Produced:
-    info: MediaInfo
+    info: MediaInfo | None  # None: assembled from stored parts (chunks), not probed again
     rungs: list[RungPlan]
     package: Packaged
     output_bytes: int
@@ -108,7 +108,8 @@ class Attempt(LeasedAttempt[Produced]):
         # the rev this attempt writes: its own, drawn at the claim, unless it resumes into a
         # rev players may already hold (``reelstream.processing.progressive``)
         self.rev = lease.rev
-        self.rev_published = False  # players may hold ``rev``: never delete it from here
+        self.rev_published = False  # players may hold ``rev`` (it was published)
+        self.keep_rev = False  # players or other jobs may hold ``rev``: never delete it here
         self.progressive = False  # publish the rev while it grows (set by the kind)
         self.stored: dict[str, int] = {}  # files already stored under ``rev``: their sizes
         self.timeline = Timeline()
@@ -125,6 +126,10 @@ class Attempt(LeasedAttempt[Produced]):
 
     async def probed(self, info: MediaInfo) -> None:
         """The source passed the probe."""
+
+    async def planned(self, info: MediaInfo, rungs: list[RungPlan]) -> list[RungPlan]:
+        """The renditions to encode are known (before the timeline is planned)."""
+        return rungs
 
     def renditions(self, planned: list[RungPlan]) -> list[RungPlan]:
         """The renditions to encode, of those the ladder plans for this source."""
@@ -244,9 +249,9 @@ class Attempt(LeasedAttempt[Produced]):
 
     async def discard(self) -> None:
         """Remove what this attempt stored, unless players may hold the rev (it was published
-        while still processing): then it stays, for the next attempt to resume into or the
-        job's final failure to retire."""
-        if self.rev_published:
+        while still processing) or other jobs write into it (chunks): then it stays, for the
+        next attempt to resume into or the job's final failure to retire."""
+        if self.rev_published or self.keep_rev:
             return
         try:
             await self.services.store.delete_prefix(self.prefix)
@@ -277,7 +282,7 @@ class Attempt(LeasedAttempt[Produced]):
         await self.probed(info)
         self.timeline.done("probe", detail=describe(info))
         planned = plan_ladder(self.options.ladder, info.width, info.height, info.fps, vfr=info.vfr)
-        rungs = self.renditions(planned)
+        rungs = await self.planned(info, self.renditions(planned))
         if self.progressive:
             self.timeline.plan("playable")
         for rung in rungs:

@@ -12,6 +12,7 @@ into the attempt's outcome, the same way for every kind:
     BlobNotFound              fails for good: the uploaded file is missing from storage
     StorageError              fails, retryable (``STORAGE_ERROR``; the details are logged: they
                               name storage keys and the server's folders)
+    Waiting                   the job was handed back to wait for other jobs (its outcome)
     anything else             ``unexpected``: re-raised unless the kind fails the attempt
     cancellation              ``give_back`` (the worker is shutting down), then re-raised
 
@@ -52,6 +53,15 @@ STORAGE_ERROR = "storage error: the video's files could not be read or stored"
 
 def work_dir_name(lease: Lease) -> str:
     return f"{lease.job_id}-{lease.attempt}-{lease.rev}"
+
+
+class Waiting(Exception):  # noqa: N818 (an outcome, not an error)
+    """The attempt handed its job back on purpose, to wait for other jobs (recorded already:
+    ``JobQueue.wait``); ``outcome`` is the attempt's outcome."""
+
+    def __init__(self, outcome: str) -> None:
+        super().__init__(outcome)
+        self.outcome = outcome
 
 
 class LeasedAttempt(abc.ABC, Generic[T]):
@@ -126,6 +136,8 @@ class LeasedAttempt(abc.ABC, Generic[T]):
                 stages=self.stages,
             )
             return await self.finish(produced)
+        except Waiting as exc:
+            return exc.outcome
         except (LeaseLost, VideoNotFound) as exc:
             return await self.stopped(exc)
         except InvalidMedia as exc:

@@ -15,8 +15,11 @@ from reelstream.videos.schemas import VideoStatus
 class StageOut(Schema):
     """One step of a video's processing (``reelstream.processing.timeline``)."""
 
-    name: Literal["upload", "probe", "playable", "encode", "package", "publish"]
-    rendition: str | None = Field(description="encode stages: the rendition, e.g. v720 or audio")
+    name: Literal["upload", "probe", "playable", "encode", "chunk", "package", "publish"]
+    rendition: str | None = Field(
+        description="encode stages: the rendition, e.g. v720 or audio; chunk stages: the "
+        "chunk's number (1, 2, ...)"
+    )
     state: Literal["pending", "running", "done", "failed", "skipped"]
     progress: float = Field(description="0.0 .. 1.0")
     started_at: dt.datetime | None

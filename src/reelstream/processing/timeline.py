@@ -28,9 +28,9 @@ from typing import Any, Literal
 from reelstream.db.base import utcnow
 from reelstream.db.models import Job, Upload, Video
 from reelstream.formatting import human_bytes
-from reelstream.queue.kinds import RENDITION, TRANSCODE
+from reelstream.queue.kinds import CHUNK, RENDITION, TRANSCODE
 
-StageName = Literal["upload", "probe", "playable", "encode", "package", "publish"]
+StageName = Literal["upload", "probe", "playable", "encode", "chunk", "package", "publish"]
 StageState = Literal["pending", "running", "done", "failed", "skipped"]
 
 MIN_PROGRESS_FOR_ETA = 0.03  # below this the pace says too little to extrapolate from
@@ -221,8 +221,10 @@ def _placeholder(job: Job | None) -> Timeline:
 
 
 def _stages_of(job: Job) -> Timeline:
-    """The stages a job's rows say, made consistent with the job's state."""
-    if job.state == "queued" or not job.stages:
+    """The stages a job's rows say, made consistent with the job's state (a transcode waiting
+    for its chunks keeps the stages of its lead)."""
+    waiting = job.state == "queued" and "lead" in (job.payload or {})
+    if (job.state == "queued" and not waiting) or not job.stages:
         return _placeholder(job)
     timeline = Timeline.from_json(job.stages)
     if job.state in ("failed", "cancelled"):
@@ -239,6 +241,7 @@ def effective_stages(jobs: list[Job]) -> tuple[Timeline, Job | None]:
     base = transcodes[-1]
     timeline = _stages_of(base)
     newest = base
+    _lay_chunks(timeline, base, jobs)
     for job in jobs:
         if job.kind != RENDITION or job.id < base.id:
             continue
@@ -257,6 +260,47 @@ def effective_stages(jobs: list[Job]) -> tuple[Timeline, Job | None]:
             if stage.name == "encode" and stage.rendition is not None:
                 timeline.put(stage)
     return timeline, newest
+
+
+def _lay_chunks(timeline: Timeline, base: Job, jobs: list[Job]) -> None:
+    """The chunks of a chunked transcode: one ``chunk`` stage each (its state and progress),
+    and the progress of the renditions they encode (the mean over the chunks)."""
+    chunks = [
+        j for j in jobs if j.kind == CHUNK and (j.payload or {}).get("parent") == base.id
+    ]
+    if not chunks:
+        return
+    done: dict[str, list[float]] = {}
+    for job in chunks:
+        payload = job.payload or {}
+        index = int(payload.get("chunk", {}).get("index", 0))
+        stage = timeline.stage("chunk", str(index + 1))
+        stage.state = _CHUNK_STATES.get(job.state, "pending")
+        stage.progress = 1.0 if job.state == "succeeded" else job.progress
+        stage.started_at = _iso(job.started_at)
+        stage.finished_at = _iso(job.finished_at)
+        span = payload.get("chunk", {})
+        end = span.get("end_s")
+        stage.detail = (
+            f"{float(span.get('start_s', 0)):.0f}–{'end' if end is None else f'{float(end):.0f}'}"
+            f" s: {', '.join(rendition_label(n) for n in payload.get('rungs', []))}"
+        )
+        stage.error = job.last_error if job.state == "failed" else None
+        for name in payload.get("rungs", []):
+            done.setdefault(name, []).append(stage.progress)
+    for name, values in done.items():
+        stage = timeline.stage("encode", name)
+        if stage.state == "running":
+            stage.progress = sum(values) / len(chunks)
+
+
+_CHUNK_STATES: dict[str, StageState] = {
+    "queued": "pending",
+    "running": "running",
+    "succeeded": "done",
+    "failed": "failed",
+    "cancelled": "skipped",
+}
 
 
 def failed_renditions(jobs: list[Job]) -> list[str]:

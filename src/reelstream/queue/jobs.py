@@ -19,7 +19,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstream.db import Database
@@ -152,17 +152,32 @@ class JobQueue:
         async with self.db.transaction() as s:
             return await self.leases.write(s, lease.job_id, lease.attempt, values)
 
-    async def touch(self, session: AsyncSession, lease: Lease, stages: Stages) -> bool:
-        """Record the timeline in the caller's transaction, fenced on the lease (a state
-        change the attempt makes before it ends, e.g. publishing a playable rev). False: the
-        lease was lost."""
-        values = {"heartbeat_at": utcnow(), "stages": stages}
+    async def touch(
+        self,
+        session: AsyncSession,
+        lease: Lease,
+        stages: Stages,
+        *,
+        payload: dict[str, Any] | None = None,
+    ) -> bool:
+        """Record the timeline (and ``payload``) in the caller's transaction, fenced on the
+        lease (a state change the attempt makes before it ends, e.g. publishing a playable
+        rev, queueing chunks). False: the lease was lost."""
+        values: dict[str, object] = {"heartbeat_at": utcnow(), "stages": stages}
+        if payload is not None:
+            values["payload"] = payload
         return await self.leases.write(session, lease.job_id, lease.attempt, values)
 
     async def complete(
-        self, session: AsyncSession, lease: Lease, stages: Stages | None = None
+        self,
+        session: AsyncSession,
+        lease: Lease,
+        stages: Stages | None = None,
+        *,
+        payload: dict[str, Any] | None = None,
     ) -> bool:
-        """Mark the job succeeded, fenced on the lease. False: the lease was lost."""
+        """Mark the job succeeded, fenced on the lease (``payload``: replaces the job's, e.g.
+        with what it produced). False: the lease was lost."""
         now = utcnow()
         values: dict[str, object] = {
             "state": "succeeded",
@@ -172,6 +187,8 @@ class JobQueue:
         }
         if stages is not None:
             values["stages"] = stages
+        if payload is not None:
+            values["payload"] = payload
         return await self.leases.write(session, lease.job_id, lease.attempt, values)
 
     async def fail(
@@ -217,6 +234,63 @@ class JobQueue:
             "lease_expires_at": None,
         }
         return await self.leases.write(session, lease.job_id, lease.attempt, values)
+
+    async def wait(
+        self,
+        session: AsyncSession,
+        lease: Lease,
+        *,
+        until: dt.datetime,
+        payload: dict[str, Any],
+        stages: Stages | None,
+    ) -> bool:
+        """Hand the job back to wait for other jobs (``wake`` brings it forward), keeping its
+        timeline and recording ``payload``; like ``release``, the attempt is not spent.
+        False: the lease was lost."""
+        values = {
+            "state": "queued",
+            "run_at": until,
+            "max_attempts": Job.max_attempts + 1,
+            "payload": payload,
+            "stages": stages,
+            "last_error": None,
+            "lease_owner": None,
+            "lease_expires_at": None,
+        }
+        return await self.leases.write(session, lease.job_id, lease.attempt, values)
+
+    async def children_settled(
+        self, session: AsyncSession, parent_id: int, video_id: str, kind: str
+    ) -> list[Job] | None:
+        """The jobs of ``kind`` whose payload names ``parent_id`` as their parent, once none
+        is queued or running (None before). Locks the parent's row first, so of two children
+        ending at once the later one sees the other's end."""
+        await session.execute(select(Job.id).where(Job.id == parent_id).with_for_update())
+        rows = await session.execute(
+            select(Job).where(Job.video_id == video_id, Job.kind == kind).order_by(Job.id)
+        )
+        children = [j for j in rows.scalars() if (j.payload or {}).get("parent") == parent_id]
+        if any(j.state in ("queued", "running") for j in children):
+            return None
+        return children
+
+    async def wake(self, session: AsyncSession, job_id: int) -> None:
+        """Make a waiting (queued) job due now."""
+        await session.execute(
+            update(Job).where(Job.id == job_id, Job.state == "queued").values(run_at=utcnow())
+        )
+        job_ready(session, TRANSCODE)
+
+    async def cancel_children(self, session: AsyncSession, parent_id: int, video_id: str) -> None:
+        """Cancel the queued jobs whose payload names ``parent_id`` (it failed for good)."""
+        rows = await session.execute(
+            select(Job).where(Job.video_id == video_id, Job.state == "queued")
+        )
+        for job in rows.scalars():
+            if (job.payload or {}).get("parent") == parent_id:
+                job.state = "cancelled"
+                job.finished_at = utcnow()
+        await session.flush()
 
     async def reap(self, session: AsyncSession) -> tuple[list[Lease], list[DeadJob]]:
         """Re-queue running jobs whose lease expired; fail those out of attempts.

@@ -20,6 +20,7 @@
   };
 
   function stageLabel(stage) {
+    if (stage.name === "chunk") return "Chunk " + (stage.rendition || "");
     if (stage.name !== "encode") return STAGE_NAMES[stage.name] || stage.name;
     if (!stage.rendition) return "Encode";
     if (stage.rendition === "audio") return "Encode audio";

@@ -1,0 +1,160 @@
+"""A long video's ladder in chunks any worker can take (``processing.chunked``, ``chunk_job``):
+the transcode encodes the lead and waits, the chunks encode the other rungs, the last one
+wakes the transcode, which stitches and publishes once; a chunk whose worker dies mid-encode
+is encoded again alone. Real ffmpeg on a generated clip, small chunks."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from reelstream.db.base import utcnow
+from reelstream.db.models import Job, Upload
+from reelstream.media.packaging import parse_media_playlist
+from reelstream.processing.jobs import claim_next, run_job
+from reelstream.processing.runner import LeasedAttempt
+from reelstream.processing.timeline import compose
+from reelstream.services import Services
+from reelstream.storage.keys import rev_prefix
+from reelstream.videos import repository as videos
+from reelstream.worker import reap_once
+from tests.processing.conftest import ffmpeg_children, queue_video
+from tests.support import make_clip, media_duration
+
+pytestmark = pytest.mark.timeout(240)
+
+SECONDS = 16
+
+
+@pytest.fixture(scope="session")
+def clip16(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("chunked")
+    return make_clip(folder / "clip16.mp4", seconds=SECONDS, width=640, height=360)
+
+
+@pytest.fixture
+def chunking(services: Services) -> Services:
+    """Chunks of 6 s (2 s segments, 1 s GOPs) for anything of 10 s or more."""
+    s = services.settings
+    s.segment_s, s.gop_s, s.chunk_s, s.chunk_min_s = 2, 1, 6, 10
+    return services
+
+
+async def run_next(services: Services) -> tuple[str, str]:
+    lease = await claim_next(services, "test:1:0")
+    assert lease is not None, "no job was due"
+    return lease.kind, await run_job(services, lease)
+
+
+async def jobs_of(services: Services, vid: str) -> list[Job]:
+    async with services.db.read(primary=True) as s:
+        return list(await services.queue.jobs_of(s, vid))
+
+
+async def check_published(services: Services, vid: str) -> None:
+    """Ready from one rev; every rung's playlist names only stored segments, starts with one
+    init, and ffmpeg decodes each rung over the whole duration."""
+    async with services.db.read(primary=True) as s:
+        video = await videos.get_video(s, vid)
+    assert video.status == "ready", video.error
+    assert [r.name for r in video.renditions] == ["v240", "v360"]
+    assert all(r.ready and r.playable for r in video.renditions)
+    prefix = rev_prefix(vid, video.published_rev or "")
+    stored = {b.key[len(prefix) + 1 :] for b in await services.store.list(prefix)}
+    for name in ("v240", "v360", "audio"):
+        playlist = parse_media_playlist(
+            (await services.store.get_bytes(f"{prefix}/{name}/index.m3u8")).decode()
+        )
+        assert playlist.ended and playlist.init_uri
+        assert f"{name}/{playlist.init_uri}" in stored
+        assert {f"{name}/{seg.uri}" for seg in playlist.segments} <= stored
+        assert sum(seg.duration_s for seg in playlist.segments) == pytest.approx(SECONDS, abs=0.1)
+    local = services.store.local_path(f"{prefix}/master.m3u8")
+    assert local is not None
+    assert media_duration(str(local)) == pytest.approx(SECONDS, abs=0.5)
+    for name in ("v240", "v360"):
+        path = services.store.local_path(f"{prefix}/{name}/index.m3u8")
+        assert path is not None
+        assert media_duration(str(path)) == pytest.approx(SECONDS, abs=0.5)
+
+
+async def test_a_long_video_is_encoded_in_chunks_and_published_once(
+    chunking: Services, clip16: Path
+) -> None:
+    services = chunking
+    vid = await queue_video(services, clip16)
+    assert await run_next(services) == ("transcode", "waiting_for_chunks")
+    async with services.db.read(primary=True) as s:
+        video = await videos.get_video(s, vid)
+    # the lead was published while it grew: playable, still processing
+    assert video.status == "processing" and video.published_rev is not None
+    chunks = [j for j in await jobs_of(services, vid) if j.kind == "chunk"]
+    assert len(chunks) == 3 and all(j.state == "queued" for j in chunks)
+    assert {tuple(j.payload["rungs"]) for j in chunks if j.payload} == {("v360",)}
+    assert {j.payload["rev"] for j in chunks if j.payload} == {video.published_rev}
+    for _ in chunks:
+        assert await run_next(services) == ("chunk", "chunk_done")
+    # the last chunk woke the transcode, which assembles and publishes
+    assert await run_next(services) == ("transcode", "published")
+    await check_published(services, vid)
+    async with services.db.read(primary=True) as s:
+        video = await videos.get_video(s, vid)
+        jobs = await services.queue.jobs_of(s, vid)
+        upload = (await s.execute(select(Upload).where(Upload.video_id == vid))).scalar()
+        timeline = compose(video, jobs, upload)
+    transcode = next(j for j in jobs if j.kind == "transcode")
+    assert transcode.state == "succeeded"
+    chunk_stages = [st for st in timeline.stages if st.name == "chunk"]
+    assert [st.rendition for st in chunk_stages] == ["1", "2", "3"]
+    assert all(st.state == "done" for st in chunk_stages)
+    assert all(st.state == "done" for st in timeline.stages), timeline.stages
+
+
+async def test_a_chunk_killed_mid_encode_is_retried_alone(
+    chunking: Services, clip16: Path
+) -> None:
+    services = chunking
+    vid = await queue_video(services, clip16)
+    assert await run_next(services) == ("transcode", "waiting_for_chunks")
+    # a worker takes the first chunk and dies while its ffmpeg runs
+    lease = await claim_next(services, "doomed:1:0")
+    assert lease is not None and lease.kind == "chunk"
+    attempt: LeasedAttempt[object] = __import__(
+        "reelstream.processing.jobs", fromlist=["HANDLERS"]
+    ).HANDLERS["chunk"](services, lease)
+    task = asyncio.create_task(attempt.run())
+    for _ in range(400):
+        if ffmpeg_children():
+            break
+        await asyncio.sleep(0.025)
+    assert ffmpeg_children(), "the chunk's ffmpeg never started"
+    task.cancel()  # its ffmpeg is killed; nothing is recorded: the lease runs out
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    killed = lease.job_id
+    # the other chunks go on meanwhile
+    assert await run_next(services) == ("chunk", "chunk_done")
+    assert await run_next(services) == ("chunk", "chunk_done")
+    async with services.db.transaction() as s:  # the dead worker's lease expires
+        await s.execute(
+            update(Job)
+            .where(Job.id == killed)
+            .values(lease_expires_at=utcnow() - dt.timedelta(seconds=1))
+        )
+    assert await reap_once(services) == 1
+    assert await run_next(services) == ("chunk", "chunk_done")  # the killed one, again
+    assert await run_next(services) == ("transcode", "published")
+    await check_published(services, vid)
+    by_id = {j.id: j for j in await jobs_of(services, vid)}
+    chunks = [j for j in by_id.values() if j.kind == "chunk"]
+    assert all(j.state == "succeeded" for j in chunks)
+    # only the killed chunk ran twice; the lead was encoded once (the assembling attempt
+    # encodes nothing)
+    assert {j.id: j.attempts for j in chunks} == {j.id: 2 if j.id == killed else 1 for j in chunks}
+    transcode = next(j for j in by_id.values() if j.kind == "transcode")
+    lead = [st for st in transcode.stages or [] if st["name"] == "encode" and st["rendition"] == "v240"]
+    assert len(lead) == 1 and lead[0]["state"] == "done"
