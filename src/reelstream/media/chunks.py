@@ -65,6 +65,7 @@ from reelstream.media.mp4 import (
 from reelstream.media.options import FFmpegOptions
 from reelstream.media.packaging import (
     DASH_MEDIA,
+    MediaPlaylist,
     Segment,
     parse_media_playlist,
     peak_bps,
@@ -251,13 +252,25 @@ class _Gop:
     frames: int
 
 
-def _read_gops(folder: Path, rung: RungPlan, first: int, ticks: int) -> list[_Gop]:
+def _read_listing(folder: Path, rung: RungPlan) -> MediaPlaylist:
+    """The chunk's own playlist; its init segment renamed ``init.mp4`` (with several rungs,
+    ffmpeg names them ``init_N.mp4``)."""
     try:
         listing = parse_media_playlist((folder / GOP_PLAYLIST).read_text())
     except OSError as exc:
         raise TranscodeError(f"the {rung.name} chunk has no playlist") from exc
-    if not listing.segments or not listing.ended:
+    if not listing.segments or not listing.ended or listing.init_uri is None:
         raise TranscodeError(f"the {rung.name} chunk's playlist is incomplete")
+    if listing.init_uri != INIT_NAME and (folder / listing.init_uri).exists():
+        os.replace(folder / listing.init_uri, folder / INIT_NAME)
+    if not (folder / INIT_NAME).exists():
+        raise TranscodeError(f"the {rung.name} chunk has no init segment")
+    return listing
+
+
+def _read_gops(
+    folder: Path, rung: RungPlan, listing: MediaPlaylist, first: int, ticks: int
+) -> list[_Gop]:
     gops: list[_Gop] = []
     expected_local = 0
     for entry in listing.segments:
@@ -281,6 +294,7 @@ def _read_gops(folder: Path, rung: RungPlan, first: int, ticks: int) -> list[_Go
 
 def _finish_rung(out_dir: Path, rung: RungPlan, chunk: Chunk) -> ChunkRungResult:
     folder = out_dir / rung.name
+    listing = _read_listing(folder, rung)
     init_bytes = (folder / INIT_NAME).read_bytes()
     info = track_info(init_bytes)
     ticks_f = Fraction(info.timescale) / rung.fps
@@ -288,7 +302,7 @@ def _finish_rung(out_dir: Path, rung: RungPlan, chunk: Chunk) -> ChunkRungResult
         raise TranscodeError(f"{rung.name}: timescale {info.timescale} is not whole frames")
     ticks = int(ticks_f)
     first = first_frame(chunk.start_s, rung.fps) if chunk.start_s > 0 else 0
-    gops = _read_gops(folder, rung, first, ticks)
+    gops = _read_gops(folder, rung, listing, first, ticks)
     # every GOP starts on the keyframe grid, one GOP per grid cell, in order
     groups: dict[int, list[_Gop]] = {}
     previous_cell = None
