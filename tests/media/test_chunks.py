@@ -63,7 +63,10 @@ def test_plan_chunks(tmp_path: Path) -> None:
     assert [c.start_s for c in plan_chunks(200, opts, chunk_s=62)] == [0, 64, 128]
     assert [c.start_s for c in plan_chunks(10, opts, chunk_s=1)] == [0, 4, 8]
     assert [c.start_s for c in plan_chunks(9.9, opts, chunk_s=1)] == [0, 4]
-    chunk = plan_chunks(150, opts, chunk_s=60)[1]
+    # a pre-roll is whole GOPs, before every chunk but the first
+    chunks = plan_chunks(150, opts, chunk_s=60, preroll_s=1)
+    assert [(c.preroll_s, c.encode_start_s) for c in chunks] == [(0, 0), (2, 58), (2, 118)]
+    chunk = chunks[1]
     assert Chunk.from_json(json.loads(json.dumps(chunk.to_json()))) == chunk
 
 
@@ -120,15 +123,16 @@ def decode(playlist: Path) -> list[tuple[float, bool]]:
 
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize(
-    "fps",
+    ("fps", "preroll"),
     [
-        "30",
-        "30000/1001",
-        "60",  # both rungs capped at 30 fps: the fps filter picks every other frame
-        "50/3",  # keyframes a fraction of a frame after a chunk start: the muxer's trap
+        ("30", 0),
+        ("30000/1001", 0),
+        ("60", 0),  # both rungs capped at 30 fps: the fps filter picks every other frame
+        ("50/3", 0),  # keyframes a fraction of a frame after a chunk start: the muxer's trap
+        ("30000/1001", 1),  # one GOP encoded before each chunk and dropped
     ],
 )
-def test_stitched_rungs_are_the_single_pass(tmp_path: Path, fps: str) -> None:
+def test_stitched_rungs_are_the_single_pass(tmp_path: Path, fps: str, preroll: int) -> None:
     src = source(tmp_path, fps)
     rungs = src.rungs[:2]
     assert [r.height for r in rungs] == [240, 360]
@@ -148,8 +152,8 @@ def test_stitched_rungs_are_the_single_pass(tmp_path: Path, fps: str) -> None:
         stdout=subprocess.DEVNULL,
         timeout=120,
     )
-    chunks = plan_chunks(src.info.duration_s, src.opts, chunk_s=2)
-    assert len(chunks) == 4
+    chunks = plan_chunks(src.info.duration_s, src.opts, chunk_s=2, preroll_s=preroll)
+    assert len(chunks) == 4 and [c.preroll_s for c in chunks] == [0] + [preroll] * 3
     src = dataclasses.replace(src, rungs=rungs)
     results = []
     for chunk in chunks:

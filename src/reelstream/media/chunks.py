@@ -23,6 +23,10 @@ chunk decodes that range once and encodes the chunk's rungs (``build_chunk_argv`
   ``-avoid_negative_ts make_zero`` starts every chunk's muxer at decode time 0 with the same
   B-frame delay, so its ``init.mp4`` is byte-identical to the single pass's.
 
+A chunk may be planned with a pre-roll (``Chunk.preroll_s``, whole GOPs): its encode starts
+that much earlier, so x264's rate control has settled when the chunk's own first frame comes,
+and ``finish_chunk`` drops the pre-roll GOPs (closed GOPs: nothing refers to them).
+
 ``finish_chunk`` then rewrites each fragment's ``tfdt`` to the single-pass decode time (frame
 number * ticks per frame: every sample of a constant-rate rung lasts the same number of ticks)
 and its ``mfhd`` to the global GOP number, concatenates the fragments of a segment (``styp``
@@ -90,6 +94,12 @@ class Chunk:
     first_segment: int
     segment_s: int
     gop_s: int
+    preroll_s: int = 0  # encoded before start_s and dropped: x264's rate control warms up
+
+    @property
+    def encode_start_s(self) -> int:
+        """Where the chunk's encode starts (``start_s`` less the pre-roll, on the GOP grid)."""
+        return max(0, self.start_s - self.preroll_s)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,11 +109,15 @@ class Chunk:
         return cls(**data)
 
 
-def plan_chunks(duration_s: float, options: FFmpegOptions, *, chunk_s: float) -> list[Chunk]:
+def plan_chunks(
+    duration_s: float, options: FFmpegOptions, *, chunk_s: float, preroll_s: float = 0
+) -> list[Chunk]:
     """Cut ``duration_s`` into chunks of ``chunk_s`` (rounded to a multiple of
     ``options.segment_s``); a tail shorter than half a chunk joins the previous chunk, so a
-    video shorter than 1.5 chunks is one chunk."""
+    video shorter than 1.5 chunks is one chunk. ``preroll_s`` (rounded up to whole GOPs) is
+    encoded before each chunk but the first and dropped."""
     seg = options.segment_s
+    preroll = math.ceil(preroll_s / options.gop_s) * options.gop_s if preroll_s > 0 else 0
     size = max(1, round(chunk_s / seg)) * seg
     starts = [0]
     while starts[-1] + size < duration_s:
@@ -118,6 +132,7 @@ def plan_chunks(duration_s: float, options: FFmpegOptions, *, chunk_s: float) ->
             first_segment=start // seg + 1,
             segment_s=seg,
             gop_s=options.gop_s,
+            preroll_s=preroll if start > 0 else 0,
         )
         for i, start in enumerate(starts)
     ]
@@ -138,11 +153,12 @@ def chunk_filter_graph(rungs: list[RungPlan], chunk: Chunk) -> str:
     chains = []
     for i, rung in enumerate(rungs):
         fps = f"fps={_rate(rung.fps)}"
-        if chunk.start_s == 0:
+        start = chunk.encode_start_s
+        if start == 0:
             fps += ":start_time=0"  # as a single pass: the grid starts at 0
         trim = []
-        if chunk.start_s > 0:
-            trim.append(f"start_pts={first_frame(chunk.start_s, rung.fps)}")
+        if start > 0:
+            trim.append(f"start_pts={first_frame(start, rung.fps)}")
         if chunk.end_s is not None:
             trim.append(f"end_pts={first_frame(chunk.end_s, rung.fps)}")
         steps = [fps] + (["trim=" + ":".join(trim)] if trim else [])
@@ -172,14 +188,15 @@ def build_chunk_argv(
         raise ValueError("a chunk encodes at least one rung")
     argv = [ffmpeg_binary(options), "-nostdin", "-y", "-hide_banner", "-loglevel", "error"]
     argv += ["-nostats", "-progress", "pipe:1", "-copyts", "-start_at_zero"]
-    if chunk.start_s > 0:
-        argv += ["-noaccurate_seek", "-ss", str(chunk.start_s)]
+    start = chunk.encode_start_s
+    if start > 0:
+        argv += ["-noaccurate_seek", "-ss", str(start)]
     argv += input_args(container, source)
     argv += ["-filter_complex", chunk_filter_graph(rungs, chunk)]
     for i in range(len(rungs)):
         argv += ["-map", f"[v{i}]"]
     argv += ["-map_metadata", "-1", "-map_chapters", "-1"]
-    firsts = [first_frame(chunk.start_s, r.fps) if chunk.start_s else 0 for r in rungs]
+    firsts = [first_frame(start, r.fps) for r in rungs]
     argv += video_codec_args(options, rungs, firsts)
     if options.threads:
         argv += ["-threads", str(options.threads)]
@@ -301,10 +318,9 @@ def _finish_rung(out_dir: Path, rung: RungPlan, chunk: Chunk) -> ChunkRungResult
     if ticks_f.denominator != 1:
         raise TranscodeError(f"{rung.name}: timescale {info.timescale} is not whole frames")
     ticks = int(ticks_f)
-    first = first_frame(chunk.start_s, rung.fps) if chunk.start_s > 0 else 0
+    first = first_frame(chunk.encode_start_s, rung.fps)
     gops = _read_gops(folder, rung, listing, first, ticks)
     # every GOP starts on the keyframe grid, one GOP per grid cell, in order
-    groups: dict[int, list[_Gop]] = {}
     previous_cell = None
     for gop in gops:
         t = Fraction(gop.frame) / rung.fps
@@ -314,6 +330,14 @@ def _finish_rung(out_dir: Path, rung: RungPlan, chunk: Chunk) -> ChunkRungResult
         ):
             raise TranscodeError(f"{rung.name}: a GOP at frame {gop.frame} is off the grid")
         previous_cell = cell
+    keep_from = first_frame(chunk.start_s, rung.fps)
+    preroll = [g for g in gops if g.frame < keep_from]
+    gops = gops[len(preroll) :]
+    if not gops or gops[0].frame != keep_from:
+        raise TranscodeError(f"{rung.name}: the chunk does not start at frame {keep_from}")
+    groups: dict[int, list[_Gop]] = {}
+    for gop in gops:
+        t = Fraction(gop.frame) / rung.fps
         groups.setdefault(math.floor(t / chunk.segment_s), []).append(gop)
     numbers = sorted(groups)
     if numbers[0] + 1 != chunk.first_segment or numbers != list(
@@ -330,7 +354,7 @@ def _finish_rung(out_dir: Path, rung: RungPlan, chunk: Chunk) -> ChunkRungResult
         _write_segment(folder, m + 1, groups[m], ticks, chunk.gop_s, rung.fps, info.timescale)
         for m in numbers
     ]
-    for gop in gops:
+    for gop in preroll + gops:
         gop.path.unlink(missing_ok=True)
     (folder / GOP_PLAYLIST).unlink(missing_ok=True)
     return ChunkRungResult(

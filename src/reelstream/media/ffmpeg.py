@@ -2,9 +2,12 @@
 
 One ffmpeg process decodes the source once and encodes every rung: ``split`` feeds one
 ``[fps,]scale`` chain per rung into libx264. Keyframes are forced on a fixed time grid
-(``FFmpegOptions.gop_s``) with scene-cut keyframes off, so every rung has its keyframes at the same
-instants and segments of different rungs line up. Audio is encoded once to AAC stereo 48 kHz as
-its own rendition. The HLS muxer writes CMAF (fMP4) segments, one folder per rendition::
+(``FFmpegOptions.gop_s``: the first frame of every ``gop_s`` cell, decided per frame from its time,
+``keyframe_expr``) with scene-cut keyframes off, so every rung has its keyframes at the same
+instants and segments of different rungs line up, and a chunk encoded apart
+(``reelstream.media.chunks``) cuts where a single pass does. Audio is encoded once to AAC
+stereo 48 kHz as its own rendition. The HLS muxer writes CMAF (fMP4) segments, one folder per
+rendition::
 
     out/v240/index.m3u8  out/v240/init_0.mp4  out/v240/seg_00001.m4s ...
     out/audio/index.m3u8 out/audio/init_N.mp4 out/audio/seg_00001.m4s ...
