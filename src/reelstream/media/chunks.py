@@ -12,9 +12,12 @@ chunk decodes that range once and encodes the chunk's rungs (``build_chunk_argv`
   ``A = ceil(START * RATE)``, ``B = ceil(END * RATE)``: integer slot numbers, so a chunk holds
   exactly the frames whose time is in ``[START, END)``; no frame is lost or duplicated at a
   seam. The trim's end closes the graph, so ffmpeg stops reading the source there.
-* **The same keyframes.** The keyframe expression (``ffmpeg.keyframe_expr``) depends on the
-  absolute ``t`` only, so with the timeline kept a chunk forces keyframes on the very frames a
-  single pass forces them on.
+* **The same keyframes.** The keyframe expression (``ffmpeg.keyframe_expr``) puts a keyframe on
+  the first frame of every GOP cell of the video's timeline and depends on the frame's time
+  only; ffmpeg's ``t`` counts from the encoder's first frame, so a chunk's expression adds the
+  time of its first frame (``A / RATE``). A chunk forces keyframes on the very frames a single
+  pass forces them on (tested at 30, 29.97, 60->30 and 50/3 fps, where keyframes fall a
+  varying fraction of a frame after the grid points).
 * **Exact segment cuts.** ffmpeg's HLS muxer cuts at keyframes *relative to its first packet*:
   a chunk whose first frame is a fraction of a frame after its nominal start (29.97 fps) could
   miss a cut. So a chunk's muxer cuts at *every* keyframe (``hls_time`` = half a GOP): one
@@ -25,7 +28,14 @@ chunk decodes that range once and encodes the chunk's rungs (``build_chunk_argv`
 
 A chunk may be planned with a pre-roll (``Chunk.preroll_s``, whole GOPs): its encode starts
 that much earlier, so x264's rate control has settled when the chunk's own first frame comes,
-and ``finish_chunk`` drops the pre-roll GOPs (closed GOPs: nothing refers to them).
+and ``finish_chunk`` drops the pre-roll GOPs (closed GOPs: nothing refers to them). Measured
+(``benchmarks/seams.py``, docs/benchmarks.md): without it the frames around a seam lose about
+0.3 dB PSNR against a single pass (the first frames of a chunk about 2 dB); with one GOP of
+pre-roll the seams match the single pass.
+
+The frame numbers assume what a single pass gives: frame ``k`` of a rung at ``k / RATE`` from
+0, and a track timescale that is a whole number of ticks per frame (ffmpeg's mp4 muxer picks a
+multiple of the rate); ``finish_chunk`` refuses anything else.
 
 ``finish_chunk`` then rewrites each fragment's ``tfdt`` to the single-pass decode time (frame
 number * ticks per frame: every sample of a constant-rate rung lasts the same number of ticks)
@@ -182,7 +192,8 @@ def build_chunk_argv(
 ) -> list[str]:
     """One ffmpeg encoding ``rungs`` (video only) for ``chunk`` into ``out_dir/{rung}/``
     (``init.mp4`` + one ``gop_NNNNN.m4s`` per GOP; ``finish_chunk`` makes segments of them).
-    ``-progress pipe:1`` reports ``out_time`` from the chunk's first frame."""
+    ``-progress pipe:1`` reports ``out_time`` counted from the start of the chunk's encode
+    (pre-roll included), not on the video's timeline."""
     del info  # the rungs were planned from it; kept for the signature of build_ladder_argv
     if not rungs:
         raise ValueError("a chunk encodes at least one rung")
