@@ -9,6 +9,7 @@ import datetime as dt
 import os
 import platform
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.support import FFMPEG, make_clip
@@ -16,12 +17,17 @@ from tests.support import FFMPEG, make_clip
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def parse_args(doc: str) -> argparse.Namespace:
+def parse_args(
+    doc: str, extra: Callable[[argparse.ArgumentParser], None] | None = None
+) -> argparse.Namespace:
+    """The shared options; ``extra`` adds a benchmark's own."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--height", type=int, default=1080)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--no-write", action="store_true")
+    if extra is not None:
+        extra(parser)
     return parser.parse_args()
 
 

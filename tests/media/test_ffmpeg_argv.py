@@ -69,7 +69,10 @@ def test_ladder_argv(s: Settings, tmp_path: Path) -> None:
     assert value(before_input, "-format_whitelist") == MOV.family
     assert value(before_input, "-enable_drefs") == "0"
     # fixed, aligned GOPs and no scene-cut keyframes
-    assert value(argv, "-force_key_frames") == f"expr:gte(t,n_forced*{s.gop_s})"
+    g, eps = s.gop_s, repr(1 / 60)  # rung 0 is capped at 30 fps
+    assert value(argv, "-force_key_frames:v:0") == (
+        f"expr:if(eq(n_forced,0),1,gt(floor((t+0+{eps})/{g}),floor((prev_forced_t+0+{eps})/{g})))"
+    )
     assert value(argv, "-sc_threshold") == "0"
     assert value(argv, "-c:v") == "libx264"
     assert value(argv, "-preset") == s.x264_preset
@@ -83,6 +86,7 @@ def test_ladder_argv(s: Settings, tmp_path: Path) -> None:
         assert value(argv, f"-maxrate:v:{n}") == f"{rung.maxrate_kbps}k"
         assert value(argv, f"-bufsize:v:{n}") == f"{rung.bufsize_kbps}k"
         assert int(value(argv, f"-g:v:{n}")) == rung.fps * s.gop_s
+        assert value(argv, f"-force_key_frames:v:{n}").startswith("expr:if(eq(n_forced,0),1,")
         assert f"[v{n}]" in argv
     # audio once, as its own rendition
     assert "0:a:0" in argv and value(argv, "-c:a") == "aac"

@@ -7,10 +7,10 @@ import pytest
 from reelstream.media.errors import TranscodeError
 from reelstream.media.packaging import (
     Segment,
-    _peak_bps,
     codec_string,
     parse_attributes,
     parse_media_playlist,
+    peak_bps,
 )
 
 
@@ -67,10 +67,10 @@ def test_parse_media_playlist() -> None:
 
 def test_peak_ignores_a_short_tail_segment() -> None:
     segs = [Segment("a", 4.0), Segment("b", 4.0), Segment("c", 0.2)]
-    assert _peak_bps(segs, [400_000, 500_000, 60_000]) == 1_000_000
+    assert peak_bps(segs, [400_000, 500_000, 60_000]) == 1_000_000
     # a short segment that is not the last one counts
     segs = [Segment("a", 0.2), Segment("b", 4.0)]
-    assert _peak_bps(segs, [60_000, 500_000]) == 2_400_000
+    assert peak_bps(segs, [60_000, 500_000]) == 2_400_000
 
 
 def test_parse_attributes_handles_quoted_commas() -> None:

@@ -2,9 +2,12 @@
 
 One ffmpeg process decodes the source once and encodes every rung: ``split`` feeds one
 ``[fps,]scale`` chain per rung into libx264. Keyframes are forced on a fixed time grid
-(``FFmpegOptions.gop_s``) with scene-cut keyframes off, so every rung has its keyframes at the same
-instants and segments of different rungs line up. Audio is encoded once to AAC stereo 48 kHz as
-its own rendition. The HLS muxer writes CMAF (fMP4) segments, one folder per rendition::
+(``FFmpegOptions.gop_s``: the first frame of every ``gop_s`` cell, decided per frame from its time,
+``keyframe_expr``) with scene-cut keyframes off, so every rung has its keyframes at the same
+instants and segments of different rungs line up, and a chunk encoded apart
+(``reelstream.media.chunks``) cuts where a single pass does. Audio is encoded once to AAC
+stereo 48 kHz as its own rendition. The HLS muxer writes CMAF (fMP4) segments, one folder per
+rendition::
 
     out/v240/index.m3u8  out/v240/init_0.mp4  out/v240/seg_00001.m4s ...
     out/audio/index.m3u8 out/audio/init_N.mp4 out/audio/seg_00001.m4s ...
@@ -119,7 +122,6 @@ def build_ladder_argv(
         container = sniff_file(source, options.limits)
     if rungs is None:
         rungs = plan_ladder(options.ladder, info.width, info.height, info.fps, vfr=info.vfr)
-    gop = options.gop_s
     audio = info.has_audio and with_audio
     argv = [ffmpeg_binary(options), "-nostdin", "-y", "-hide_banner", "-loglevel", "error"]
     argv += ["-nostats", "-progress", "pipe:1"]
@@ -130,20 +132,7 @@ def build_ladder_argv(
     if audio:
         argv += ["-map", "0:a:0"]
     argv += ["-map_metadata", "-1", "-map_chapters", "-1"]
-    argv += ["-c:v", "libx264", "-preset", options.x264_preset, "-profile:v", "high"]
-    argv += ["-sc_threshold", "0", "-forced-idr", "1"]
-    argv += ["-force_key_frames", f"expr:gte(t,n_forced*{gop})"]
-    for i, rung in enumerate(rungs):
-        argv += [
-            f"-b:v:{i}",
-            f"{rung.video_kbps}k",
-            f"-maxrate:v:{i}",
-            f"{rung.maxrate_kbps}k",
-            f"-bufsize:v:{i}",
-            f"{rung.bufsize_kbps}k",
-            f"-g:v:{i}",
-            str(math.ceil(rung.fps * gop)),
-        ]
+    argv += video_codec_args(options, rungs)
     if audio:
         argv += audio_codec_args(options)
     if options.threads:
@@ -156,21 +145,71 @@ def build_ladder_argv(
     return argv
 
 
+def keyframe_expr(gop_s: int, fps: Fraction, first_frame: int = 0) -> str:
+    """``-force_key_frames`` of one rung: a keyframe on the first frame of the encode and on the
+    first frame of every later ``gop_s`` cell of the video's timeline.
+
+    ffmpeg's ``t`` counts from the first frame the encoder sees, so a chunk whose first frame
+    is frame ``first_frame`` of the rung (``reelstream.media.chunks``) adds that frame's time.
+    It depends on ``t`` only, never on how many keyframes came before, so a chunk and a single
+    pass force keyframes on the very same frames. ``eps`` (half of ``1/fps.numerator``, the
+    least distance between a frame and a grid point it is not on) absorbs floating-point error.
+    """
+    t0 = repr(float(first_frame / fps)) if first_frame else "0"
+    eps = repr(1 / (2 * fps.numerator))
+    cell = f"floor((t+{t0}+{eps})/{gop_s})"
+    prev = f"floor((prev_forced_t+{t0}+{eps})/{gop_s})"
+    return f"expr:if(eq(n_forced,0),1,gt({cell},{prev}))"
+
+
+def video_codec_args(
+    options: FFmpegOptions, rungs: list[RungPlan], first_frames: list[int] | None = None
+) -> list[str]:
+    """libx264 for every rung: its rates, fixed GOPs on the keyframe grid, no scene cuts.
+    ``first_frames``: per rung, the number of the first frame encoded (a chunk's)."""
+    gop = options.gop_s
+    argv = ["-c:v", "libx264", "-preset", options.x264_preset, "-profile:v", "high"]
+    argv += ["-sc_threshold", "0", "-forced-idr", "1"]
+    for i, rung in enumerate(rungs):
+        first = first_frames[i] if first_frames else 0
+        argv += [
+            f"-force_key_frames:v:{i}",
+            keyframe_expr(gop, rung.fps, first),
+            f"-b:v:{i}",
+            f"{rung.video_kbps}k",
+            f"-maxrate:v:{i}",
+            f"{rung.maxrate_kbps}k",
+            f"-bufsize:v:{i}",
+            f"{rung.bufsize_kbps}k",
+            f"-g:v:{i}",
+            str(math.ceil(rung.fps * gop)),
+        ]
+    return argv
+
+
 def audio_codec_args(options: FFmpegOptions) -> list[str]:
     return ["-c:a", "aac", "-b:a", f"{options.audio_kbps}k", "-ac", "2", "-ar", "48000"]
 
 
 def hls_output_args(
-    options: FFmpegOptions, out_dir: Path, stream_map: str, *, growing: bool = False
+    options: FFmpegOptions,
+    out_dir: Path,
+    stream_map: str,
+    *,
+    growing: bool = False,
+    hls_time: float | None = None,
+    segment_pattern: str = SEGMENT_PATTERN,
+    playlist_name: str = PLAYLIST_NAME,
 ) -> list[str]:
     """The HLS muxer writing CMAF segments, one folder per rendition (``out_dir/%v/``).
+    ``hls_time`` defaults to ``options.segment_s`` (chunks cut every keyframe instead).
     ``growing``: an EVENT playlist rewritten after each segment; with ``temp_file`` a segment
     and the playlist appear under their names only once complete (renamed)."""
     return [
         "-f",
         "hls",
         "-hls_time",
-        str(options.segment_s),
+        f"{hls_time:g}" if hls_time is not None else str(options.segment_s),
         "-hls_playlist_type",
         "event" if growing else "vod",
         "-hls_list_size",
@@ -184,10 +223,10 @@ def hls_output_args(
         "-start_number",
         "1",
         "-hls_segment_filename",
-        str(out_dir / "%v" / SEGMENT_PATTERN),
+        str(out_dir / "%v" / segment_pattern),
         "-var_stream_map",
         stream_map,
-        str(out_dir / "%v" / PLAYLIST_NAME),
+        str(out_dir / "%v" / playlist_name),
     ]
 
 

@@ -222,3 +222,98 @@ def fragment_span(segment: BinaryIO, trex_default: int = 0) -> tuple[int, int]:
 def fragment_span_of(path: Path, trex_default: int = 0) -> tuple[int, int]:
     with path.open("rb") as fh:
         return fragment_span(fh, trex_default)
+
+
+# -- rewriting fragments (chunked encodes are stitched onto one timeline)
+
+
+def top_level(data: bytes | bytearray) -> list[tuple[bytes, int, int, int]]:
+    """(type, box start, payload start, box end) of the top-level boxes of a file; a
+    truncated or malformed box is an error (a media segment must be whole)."""
+    out = []
+    pos = 0
+    while pos < len(data):
+        if pos + 8 > len(data):
+            raise TranscodeError("a media segment ends inside a box header")
+        size, kind = struct.unpack_from(">I4s", data, pos)
+        header = 8
+        if size == 1:
+            if pos + 16 > len(data):
+                raise TranscodeError("a media segment ends inside a box header")
+            size = struct.unpack_from(">Q", data, pos + 8)[0]
+            header = 16
+        elif size == 0:
+            size = len(data) - pos
+        if size < header or pos + size > len(data):
+            raise TranscodeError(f"a {kind!r} box runs past the end of a media segment")
+        out.append((kind, pos, pos + header, pos + size))
+        pos += size
+    return out
+
+
+def rewrite_moof(data: bytearray, start: int, end: int, *, decode_time: int, sequence: int) -> None:
+    """Set, in place, the ``mfhd`` sequence number and the ``tfdt`` base media decode time of
+    the ``moof`` whose payload is ``data[start:end]`` (one track). Sizes never change."""
+    seen_mfhd = seen_tfdt = False
+    for kind, s, e in boxes(bytes(data[start:end])):
+        s, e = s + start, e + start
+        if kind == b"mfhd" and e - s >= 8:
+            struct.pack_into(">I", data, s + 4, sequence)
+            seen_mfhd = True
+        elif kind == b"traf":
+            for child, cs, ce in boxes(bytes(data[s:e])):
+                if child == b"tfdt" and ce - cs >= 8:
+                    at = s + cs + 4
+                    if data[s + cs] == 1 and ce - cs >= 12:
+                        struct.pack_into(">Q", data, at, decode_time)
+                    elif decode_time < 1 << 32:
+                        struct.pack_into(">I", data, at, decode_time)
+                    else:
+                        raise TranscodeError("a decode time does not fit a version 0 tfdt box")
+                    seen_tfdt = True
+    if not (seen_mfhd and seen_tfdt):
+        raise TranscodeError("a moof box has no mfhd or no tfdt box")
+
+
+def moof_span(
+    data: bytes | bytearray, start: int, end: int, trex_default: int = 0
+) -> tuple[int, int]:
+    """(``tfdt``, summed sample durations) of the first track fragment of one ``moof``."""
+    payload = bytes(data[start:end])
+    for kind, s, e in boxes(payload):
+        if kind == b"traf":
+            base, duration = _traf_span(payload, s, e, trex_default)
+            if base is None:
+                break
+            return base, duration
+    raise TranscodeError("a moof box has no track fragment with a tfdt box")
+
+
+def first_sample_is_sync(data: bytes | bytearray, start: int, end: int) -> bool:
+    """Whether the first sample of a ``moof`` (payload ``data[start:end]``) is a sync sample
+    (a keyframe): its sample flags from ``trun`` (first-sample or per-sample flags) or the
+    ``tfhd`` default; no flags at all counts as sync."""
+    payload = bytes(data[start:end])
+    for kind, s, e in boxes(payload):
+        if kind != b"traf":
+            continue
+        flags_value: int | None = None
+        for child, cs, ce in boxes(payload, s, e):
+            if child == b"tfhd" and ce - cs >= 8:
+                tf = int.from_bytes(payload[cs + 1 : cs + 4], "big")
+                pos = cs + 8 + (8 if tf & 0x01 else 0) + (4 if tf & 0x02 else 0)
+                pos += (4 if tf & 0x08 else 0) + (4 if tf & 0x10 else 0)
+                if tf & 0x20 and pos + 4 <= ce:
+                    flags_value = struct.unpack_from(">I", payload, pos)[0]
+            elif child == b"trun" and ce - cs >= 8:
+                tr = int.from_bytes(payload[cs + 1 : cs + 4], "big")
+                pos = cs + 8 + (4 if tr & 0x01 else 0)
+                if tr & 0x04 and pos + 4 <= ce:
+                    flags_value = struct.unpack_from(">I", payload, pos)[0]
+                elif tr & 0x400:
+                    pos += (4 if tr & 0x100 else 0) + (4 if tr & 0x200 else 0)
+                    if pos + 4 <= ce:
+                        flags_value = struct.unpack_from(">I", payload, pos)[0]
+                break
+        return flags_value is None or not flags_value & 0x00010000
+    raise TranscodeError("a moof box has no track fragment")

@@ -96,7 +96,7 @@ def parse_attributes(text: str) -> dict[str, str]:
 # -- measuring renditions
 
 
-def _peak_bps(segments: list[Segment], sizes: list[int]) -> int:
+def peak_bps(segments: list[Segment], sizes: list[int]) -> int:
     """Highest segment bit rate. A short final segment (under half the longest) is left out:
     a lone keyframe in a 0.2 s tail would otherwise claim a peak no player ever sees."""
     longest = max(seg.duration_s for seg in segments)
@@ -158,7 +158,7 @@ def measure_track(
     ]
     duration = sum(seg.duration_s for seg in playlist.segments)
     average = round(sum(sizes) * 8 / duration) if duration > 0 else 0
-    peak = max(_peak_bps(playlist.segments, sizes), average)
+    peak = max(peak_bps(playlist.segments, sizes), average)
     files = [f"{name}/index.m3u8", f"{name}/{playlist.init_uri}"]
     files += [f"{name}/{seg.uri}" for seg in playlist.segments]
     track = Track(
