@@ -7,14 +7,21 @@ from reelstream.queue import kinds
 
 
 def test_every_kind_has_a_handler() -> None:
-    assert set(HANDLERS) == {kinds.TRANSCODE, kinds.RENDITION, kinds.POSTER, kinds.CLEANUP}
+    assert set(HANDLERS) == {
+        kinds.TRANSCODE,
+        kinds.RENDITION,
+        kinds.POSTER,
+        kinds.CLEANUP,
+        kinds.CHUNK,
+    }
 
 
 def test_stored_kind_strings() -> None:
-    assert (kinds.TRANSCODE, kinds.RENDITION, kinds.POSTER, kinds.CLEANUP) == (
+    assert (kinds.TRANSCODE, kinds.RENDITION, kinds.POSTER, kinds.CLEANUP, kinds.CHUNK) == (
         "transcode",
         "rendition",
         "poster",
         "cleanup",
+        "chunk",
     )
-    assert kinds.HOUSEKEEPING_KINDS == ("cleanup",)
+    assert kinds.HOUSEKEEPING_KINDS == ("cleanup", "chunk")

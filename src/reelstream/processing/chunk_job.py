@@ -87,7 +87,9 @@ class ChunkAttempt(LeasedAttempt[ChunkResult]):
             self.timeline.start("encode", rung.name)
         out = self.work / "out"
         out.mkdir()
-        encoded = await self._encode(source, out, Container(info.container, info.demuxer), info, rungs)
+        encoded = await self._encode(
+            source, out, Container(info.container, info.demuxer), info, rungs
+        )
         result = await anyio.to_thread.run_sync(finish_chunk, out, encoded, self.chunk)
         await self._store(out, encoded)
         for rung in encoded:
@@ -176,7 +178,10 @@ class ChunkAttempt(LeasedAttempt[ChunkResult]):
                 raise LeaseLost("the chunk's lease was lost before it was recorded")
             await settle(s, queue, self.parent, self.video_id)
         log.info(
-            "video %s chunk %d (%s): encoded", self.video_id, self.chunk.index, ", ".join(self.names)
+            "video %s chunk %d (%s): encoded",
+            self.video_id,
+            self.chunk.index,
+            ", ".join(self.names),
         )
         return "chunk_done"
 
@@ -184,7 +189,9 @@ class ChunkAttempt(LeasedAttempt[ChunkResult]):
         self.timeline.fail_unfinished(reason)
         queue = self.services.queue
         async with self.services.db.transaction() as s:
-            outcome = await queue.fail(s, self.lease, reason, retryable=retryable, stages=self.stages())
+            outcome = await queue.fail(
+                s, self.lease, reason, retryable=retryable, stages=self.stages()
+            )
             if outcome is None:
                 return "lease_lost"
             if outcome.final:
@@ -192,9 +199,7 @@ class ChunkAttempt(LeasedAttempt[ChunkResult]):
         return "failed" if outcome.final else "retry"
 
 
-def chunk_payload(
-    parent: int, rev: str, chunk: Chunk, rungs: list[RungPlan]
-) -> dict[str, object]:
+def chunk_payload(parent: int, rev: str, chunk: Chunk, rungs: list[RungPlan]) -> dict[str, object]:
     """What a chunk job needs (``ChunkAttempt`` reads it back)."""
     return {
         "parent": parent,

@@ -66,7 +66,9 @@ def chunk_plan(attempt: TranscodeAttempt, info: MediaInfo, rungs: list[RungPlan]
     return chunks if len(chunks) > 1 else []
 
 
-async def start_chunks(attempt: TranscodeAttempt, rest: list[RungPlan], chunks: list[Chunk]) -> None:
+async def start_chunks(
+    attempt: TranscodeAttempt, rest: list[RungPlan], chunks: list[Chunk]
+) -> None:
     """Queue a ``chunk`` job per chunk for the ``rest`` of the ladder, once per job."""
     lease, queue = attempt.lease, attempt.services.queue
     payload = {**lease.payload, "rev": attempt.rev, "chunks": len(chunks)}
@@ -75,7 +77,10 @@ async def start_chunks(attempt: TranscodeAttempt, rest: list[RungPlan], chunks: 
             raise LeaseLost("the job's lease was lost before its chunks were queued")
         for chunk in chunks:
             await queue.enqueue(
-                s, lease.video_id, CHUNK, payload=chunk_payload(lease.job_id, attempt.rev, chunk, rest)
+                s,
+                lease.video_id,
+                CHUNK,
+                payload=chunk_payload(lease.job_id, attempt.rev, chunk, rest),
             )
     lease.payload.update(payload)
     log.info(

@@ -265,9 +265,7 @@ def effective_stages(jobs: list[Job]) -> tuple[Timeline, Job | None]:
 def _lay_chunks(timeline: Timeline, base: Job, jobs: list[Job]) -> None:
     """The chunks of a chunked transcode: one ``chunk`` stage each (its state and progress),
     and the progress of the renditions they encode (the mean over the chunks)."""
-    chunks = [
-        j for j in jobs if j.kind == CHUNK and (j.payload or {}).get("parent") == base.id
-    ]
+    chunks = [j for j in jobs if j.kind == CHUNK and (j.payload or {}).get("parent") == base.id]
     if not chunks:
         return
     done: dict[str, list[float]] = {}
