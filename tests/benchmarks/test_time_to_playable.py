@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -159,5 +161,12 @@ def test_pinning_wraps_the_anchor_in_taskset_only_when_asked() -> None:
     assert _cpu_list("0,2-4") == [0, 2, 3, 4]
 
 
-def test_the_process_tree_starts_at_the_process() -> None:
-    assert process_tree(os.getpid())[0] == os.getpid()
+def test_the_process_tree_holds_the_processes_a_process_started() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        tree = process_tree(os.getpid())
+    finally:
+        child.kill()
+        child.wait()
+    assert tree[0] == os.getpid()
+    assert child.pid in tree
