@@ -1,10 +1,11 @@
 """What the benchmarks share: their command line, the generated source, the machine line of
-a report, server timestamps, and appending a report to a file of docs/ (benchmarks.md by
-default)."""
+a report, server timestamps, a tus upload, and appending a report to a file of docs/
+(benchmarks.md by default)."""
 
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime as dt
 import os
 import platform
@@ -12,6 +13,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 from tests.support import FFMPEG, make_clip
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def parse_args(
     doc: str, extra: Callable[[argparse.ArgumentParser], None] | None = None
 ) -> argparse.Namespace:
-    """The shared options; ``extra`` adds a benchmark's own."""
+    """The options every benchmark takes, and the ones ``extra`` adds."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--height", type=int, default=1080)
@@ -69,3 +71,31 @@ def publish(report: str, args: argparse.Namespace, name: str = "benchmarks.md") 
         path.write_text("# Benchmarks\n\nEach section is one run of the command it names.\n")
     with path.open("a") as fh:
         fh.write(report)
+
+
+def tus_upload(base_url: str, headers: dict[str, str], source: Path) -> str:
+    """Upload ``source`` over tus (8 MiB PATCHes) as the given caller; its video id."""
+    size = source.stat().st_size
+    meta = "filename " + base64.b64encode(source.name.encode()).decode()
+    with httpx.Client(timeout=120, headers=headers) as client:
+        created = client.post(
+            f"{base_url}/api/v1/uploads",
+            headers={"Tus-Resumable": "1.0.0", "Upload-Length": str(size), "Upload-Metadata": meta},
+        )
+        created.raise_for_status()
+        upload_url = httpx.URL(base_url).join(created.headers["Location"])
+        offset = 0
+        with source.open("rb") as fh:
+            while offset < size:
+                resp = client.patch(
+                    upload_url,
+                    content=fh.read(8 * 1024 * 1024),
+                    headers={
+                        "Tus-Resumable": "1.0.0",
+                        "Upload-Offset": str(offset),
+                        "Content-Type": "application/offset+octet-stream",
+                    },
+                )
+                resp.raise_for_status()
+                offset = int(resp.headers["Upload-Offset"])
+    return str(created.headers["Video-Id"])
