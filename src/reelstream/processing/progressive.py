@@ -256,6 +256,8 @@ class Progressive:
             await webhooks.emit(s, "video.playable", video)
         self.published = True
         attempt.rev_published = True
+        attempt.timeline.done("playable")  # stamped again: when it was committed
+        await attempt.save()
         log.info("video %s: playable from rev %s", attempt.video_id, attempt.rev)
 
 
