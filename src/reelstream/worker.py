@@ -59,7 +59,7 @@ from reelstream.ingest.service import purge_expired
 from reelstream.processing.chunk_job import settle
 from reelstream.processing.cleanup import schedule_cleanup, schedule_sweep
 from reelstream.processing.jobs import claim_next, run_job
-from reelstream.processing.runner import work_dir_name
+from reelstream.processing.runner import SOURCES_DIR, work_dir_name
 from reelstream.queue import workers as registry
 from reelstream.queue.jobs import Lease
 from reelstream.queue.kinds import CHUNK, RENDITION, TRANSCODE
@@ -175,6 +175,38 @@ async def remove_stale_work_dirs(services: Services) -> int:
     return removed
 
 
+async def remove_unused_sources(services: Services) -> int:
+    """Remove the shared source copies (``runner.local_source(shared_for=...)``) of videos that
+    no queued or running job needs any more, and copies left half-fetched by a crash."""
+    folder = services.settings.work_dir / SOURCES_DIR
+    if not folder.is_dir():
+        return 0
+    # List first, then ask the database (a copy made after the listing is not in it).
+    found = [p for p in folder.iterdir() if p.is_file()]
+    if not found:
+        return 0
+    async with services.db.read(primary=True) as s:
+        rows = await s.execute(
+            select(Job.video_id, Job.state, Job.attempts, Job.lease_rev, Job.id).where(
+                Job.state.in_(("queued", "running"))
+            )
+        )
+        pending = rows.all()
+    needed = {r.video_id for r in pending}
+    live = {f"{r.id}-{r.attempts}-{r.lease_rev}" for r in pending if r.state == "running"}
+    stale = [
+        p
+        for p in found
+        if (p.name.startswith(".") and p.name.split(".")[2] not in live)
+        or (not p.name.startswith(".") and p.name not in needed)
+    ]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    if stale:
+        log.info("removed %d shared source copies no job needs", len(stale))
+    return len(stale)
+
+
 async def run_janitor(services: Services) -> None:
     """The ingest janitor: remove expired, unfinished uploads."""
     removed = await purge_expired(services)
@@ -221,6 +253,7 @@ class WorkerPool:
         self._halt = asyncio.Event()
         try:
             await remove_stale_work_dirs(self.services)
+            await remove_unused_sources(self.services)
         except Exception:
             log.exception("cannot clean the work dir")
         await self._register()
@@ -347,6 +380,10 @@ class WorkerPool:
                     await run_janitor(self.services)
                 except Exception:
                     log.exception("the upload janitor failed")
+                try:
+                    await remove_unused_sources(self.services)
+                except Exception:
+                    log.exception("cannot remove unused source copies")
             await self._halted(self.settings.reaper_interval_s)
 
     async def _webhook_loop(self) -> None:

@@ -12,16 +12,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
+from reelstream.config import Settings
 from reelstream.db.base import utcnow
 from reelstream.db.models import Job, Upload
 from reelstream.media.packaging import parse_media_playlist
 from reelstream.processing.jobs import claim_next, run_job
-from reelstream.processing.runner import LeasedAttempt
+from reelstream.processing.runner import SOURCES_DIR, LeasedAttempt
 from reelstream.processing.timeline import compose
-from reelstream.services import Services
+from reelstream.services import Services, build_services
 from reelstream.storage.keys import rev_prefix
 from reelstream.videos import repository as videos
-from reelstream.worker import reap_once
+from reelstream.worker import reap_once, remove_unused_sources
 from tests.processing.conftest import ffmpeg_children, queue_video
 from tests.support import make_clip, media_duration
 
@@ -158,3 +159,36 @@ async def test_a_chunk_killed_mid_encode_is_retried_alone(chunking: Services, cl
         st for st in transcode.stages or [] if st["name"] == "encode" and st["rendition"] == "v240"
     ]
     assert len(lead) == 1 and lead[0]["state"] == "done"
+
+
+async def test_chunks_share_one_copy_of_a_remote_source(prepared: Settings, clip16: Path) -> None:
+    """With a store that has no local files, the chunk jobs of a video on one machine fetch
+    its source once (``work_dir/sources``); the janitor removes the copy when no job needs
+    it any more."""
+    prepared.storage_backend = "memory"
+    prepared.segment_s, prepared.gop_s, prepared.chunk_s, prepared.chunk_min_s = 2, 1, 6, 10
+    services = build_services(prepared)
+    fetches = 0
+    fetch_to = services.store.fetch_to
+
+    async def counting(key: str, path: Path) -> None:
+        nonlocal fetches
+        fetches += 1
+        await fetch_to(key, path)
+
+    services.store.fetch_to = counting  # type: ignore[method-assign]
+    try:
+        vid = await queue_video(services, clip16)
+        assert await run_next(services) == ("transcode", "waiting_for_chunks")
+        assert fetches == 1  # the transcode's own copy, in its work dir
+        copy = prepared.work_dir / SOURCES_DIR / vid
+        for _ in range(3):
+            assert await run_next(services) == ("chunk", "chunk_done")
+            assert copy.is_file()
+        assert fetches == 2  # one more for all three chunks
+        assert await remove_unused_sources(services) == 0  # the transcode still waits
+        assert await run_next(services) == ("transcode", "published")
+        assert await remove_unused_sources(services) == 1
+        assert not copy.exists()
+    finally:
+        await services.close()

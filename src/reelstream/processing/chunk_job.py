@@ -77,7 +77,7 @@ class ChunkAttempt(LeasedAttempt[ChunkResult]):
         async with self.services.db.read(primary=True) as s:
             video = await videos.get_video(s, self.video_id)
             key = video.source_key or source_key(self.video_id)
-        source = await local_source(self.services, key, self.work)
+        source = await local_source(self.services, key, self.work, shared_for=self.video_id)
         info = await probe(source, self.options.limits)
         planned = plan_ladder(self.options.ladder, info.width, info.height, info.fps, vfr=info.vfr)
         rungs = [r for r in planned if r.name in self.names]

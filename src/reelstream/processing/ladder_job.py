@@ -53,8 +53,8 @@ from reelstream.media.probe import Container, MediaInfo
 from reelstream.media.storyboard import FOLDER as STORYBOARD_FOLDER
 from reelstream.media.storyboard import VTT_NAME as STORYBOARD_VTT
 from reelstream.media.storyboard import StoryboardPlan, storyboard_vtt
-from reelstream.processing.cleanup import schedule_cleanup
 from reelstream.processing import chunked
+from reelstream.processing.cleanup import schedule_cleanup
 from reelstream.processing.pipeline import ENCODE_SHARE, Attempt, Produced, remove_outputs
 from reelstream.processing.progressive import Progressive, resume_floors
 from reelstream.queue.jobs import Lease

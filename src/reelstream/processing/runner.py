@@ -26,6 +26,7 @@ import abc
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -55,7 +56,7 @@ def work_dir_name(lease: Lease) -> str:
     return f"{lease.job_id}-{lease.attempt}-{lease.rev}"
 
 
-class Waiting(Exception):  # noqa: N818 (an outcome, not an error)
+class Waiting(Exception):
     """The attempt handed its job back on purpose, to wait for other jobs (recorded already:
     ``JobQueue.wait``); ``outcome`` is the attempt's outcome."""
 
@@ -153,15 +154,44 @@ class LeasedAttempt(abc.ABC, Generic[T]):
             return await self.unexpected(exc)
 
 
-async def local_source(services: Services, key: str, work: Path) -> Path:
-    """A local file ffmpeg can read: the blob itself on local disk, else a copy in ``work``."""
+SOURCES_DIR = "sources"  # under work_dir: sources shared by the chunk jobs of a video
+
+
+async def local_source(
+    services: Services, key: str, work: Path, *, shared_for: str | None = None
+) -> Path:
+    """A local file ffmpeg can read: the blob itself on local disk, else a copy in ``work``.
+
+    ``shared_for`` (a video id): a copy shared by every attempt on this machine that needs
+    that video's source (its chunk jobs), fetched once (``work_dir/sources/{id}``, replaced
+    atomically; the worker's janitor removes it once the video has no pending job)."""
     store = services.store
     local = store.local_path(key)
     if local is not None and local.is_file():
         return local
-    dest = work / "source"
-    await store.fetch_to(key, dest)
-    return dest
+    if shared_for is None:
+        dest = work / "source"
+        await store.fetch_to(key, dest)
+        return dest
+    cache = services.settings.work_dir / SOURCES_DIR / shared_for
+    size = (await store.stat(key)).size
+    if await anyio.to_thread.run_sync(_has_size, cache, size):
+        return cache
+    await anyio.to_thread.run_sync(lambda: cache.parent.mkdir(parents=True, exist_ok=True))
+    partial = cache.with_name(f".{shared_for}.{work.name}")
+    try:
+        await store.fetch_to(key, partial)
+        await anyio.to_thread.run_sync(os.replace, partial, cache)
+    finally:
+        await anyio.to_thread.run_sync(lambda: partial.unlink(missing_ok=True))
+    return cache
+
+
+def _has_size(path: Path, size: int) -> bool:
+    try:
+        return path.stat().st_size == size
+    except FileNotFoundError:
+        return False
 
 
 async def shielded(awaitable: Awaitable[object]) -> None:

@@ -279,10 +279,9 @@ def _lay_chunks(timeline: Timeline, base: Job, jobs: list[Job]) -> None:
         stage.finished_at = _iso(job.finished_at)
         span = payload.get("chunk", {})
         end = span.get("end_s")
-        stage.detail = (
-            f"{float(span.get('start_s', 0)):.0f}–{'end' if end is None else f'{float(end):.0f}'}"
-            f" s: {', '.join(rendition_label(n) for n in payload.get('rungs', []))}"
-        )
+        until = "the end" if end is None else f"{float(end):.0f} s"
+        names = ", ".join(rendition_label(n) for n in payload.get("rungs", []))
+        stage.detail = f"{float(span.get('start_s', 0)):.0f} s to {until}: {names}"
         stage.error = job.last_error if job.state == "failed" else None
         for name in payload.get("rungs", []):
             done.setdefault(name, []).append(stage.progress)
