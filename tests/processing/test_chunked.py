@@ -16,8 +16,8 @@ from reelstream.config import Settings
 from reelstream.db.base import utcnow
 from reelstream.db.models import Job, Upload
 from reelstream.media.packaging import parse_media_playlist
-from reelstream.processing.jobs import claim_next, run_job
-from reelstream.processing.runner import SOURCES_DIR, LeasedAttempt
+from reelstream.processing.jobs import HANDLERS, claim_next, run_job
+from reelstream.processing.runner import SOURCES_DIR
 from reelstream.processing.timeline import compose
 from reelstream.services import Services, build_services
 from reelstream.storage.keys import rev_prefix
@@ -122,9 +122,12 @@ async def test_a_chunk_killed_mid_encode_is_retried_alone(chunking: Services, cl
     # a worker takes the first chunk and dies while its ffmpeg runs
     lease = await claim_next(services, "doomed:1:0")
     assert lease is not None and lease.kind == "chunk"
-    attempt: LeasedAttempt[object] = __import__(
-        "reelstream.processing.jobs", fromlist=["HANDLERS"]
-    ).HANDLERS["chunk"](services, lease)
+    attempt = HANDLERS["chunk"](services, lease)
+
+    async def dies(reason: str) -> None:  # a SIGKILLed worker hands nothing back
+        return None
+
+    attempt.give_back = dies  # type: ignore[method-assign]
     task = asyncio.create_task(attempt.run())
     for _ in range(400):
         if ffmpeg_children():

@@ -185,6 +185,16 @@ class ChunkAttempt(LeasedAttempt[ChunkResult]):
         )
         return "chunk_done"
 
+    async def give_back(self, reason: str) -> None:
+        """On shutdown: hand the chunk back at once without spending an attempt (what it
+        stored is overwritten by the next attempt)."""
+        self.timeline.fail_unfinished(reason)
+        try:
+            async with self.services.db.transaction() as s:
+                await self.services.queue.release(s, self.lease, reason)
+        except Exception:
+            return
+
     async def fail(self, reason: str, *, retryable: bool) -> str:
         self.timeline.fail_unfinished(reason)
         queue = self.services.queue
