@@ -11,6 +11,11 @@ One invocation, one generated source (``--seconds`` of ``--height``p, default 10
   and the ffmpeg processes it starts, which inherit the affinity);
 * N = 2: the same with a second worker pinned to CPU 1.
 
+With ``--compare-whole`` both are run again with chunking off (``REELSTREAM_CHUNK_S=0``: the
+whole ladder in one job, on one worker whatever N is), to show where chunking starts to pay:
+what it costs one worker, what it gains with two. ``--chunk-s`` and ``--chunk-min-s`` set the
+chunking for the chunked runs (the defaults are the settings').
+
 Each run uploads the source over tus and polls the video once every 2 s until it is ready; the
 time to ready is read from its timeline on the server's clock (the upload stage's
 ``finished_at`` to the publish stage's). The report gives both times, the speedup N=1 / N=2
@@ -18,11 +23,12 @@ time to ready is read from its timeline on the server's clock (the upload stage'
 chunks, and the time to playable of each run.
 
     .venv/bin/python benchmarks/scaleout.py [--seconds 600] [--height 720] [--runs 1]
-        [--no-write]
+        [--chunk-s 60] [--chunk-min-s 180] [--compare-whole] [--no-write]
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime as dt
 import statistics
@@ -62,15 +68,24 @@ def stage_time(stages: list[dict[str, Any]], name: str) -> float:
     return server_time(found[0]["finished_at"])
 
 
-def run_workers(source: Path, workdir: Path, n: int, deadline_s: float) -> dict[str, Any]:
+def add_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--chunk-s", type=int, default=None, help="REELSTREAM_CHUNK_S")
+    parser.add_argument("--chunk-min-s", type=float, default=None, help="REELSTREAM_CHUNK_MIN_S")
+    parser.add_argument(
+        "--compare-whole", action="store_true", help="also run N=1 and N=2 without chunking"
+    )
+
+
+def run_workers(
+    source: Path, workdir: Path, n: int, deadline_s: float, chunking: dict[str, object]
+) -> dict[str, Any]:
     """One run with ``n`` workers, worker i pinned to CPU i."""
     deadline = time.monotonic() + deadline_s
+    env = {"log_level": "WARNING", **chunking}
     with contextlib.ExitStack() as stack:
-        server = stack.enter_context(
-            run_server(workdir, embedded_workers=False, log_level="WARNING")
-        )
+        server = stack.enter_context(run_server(workdir, embedded_workers=False, **env))
         for cpu in range(n):
-            proc = stack.enter_context(run_worker(workdir, log_level="WARNING"))
+            proc = stack.enter_context(run_worker(workdir, **env))
             time.sleep(0.5)  # let it start its threads before pinning them all
             pin_tree(proc.pid, str(cpu))
         video_id = tus_upload(server.base_url, server.headers, source)
@@ -97,15 +112,25 @@ def run_workers(source: Path, workdir: Path, n: int, deadline_s: float) -> dict[
     }
 
 
-def report(args: Any, anchor: list[float], runs: dict[int, list[dict[str, Any]]]) -> str:
+def report(
+    args: Any,
+    anchor: list[float],
+    runs: dict[int, list[dict[str, Any]]],
+    whole: dict[int, list[dict[str, Any]]],
+) -> str:
     ready = {n: statistics.median(r["ready_s"] for r in runs[n]) for n in runs}
     playable = {n: statistics.median(r["playable_s"] for r in runs[n]) for n in runs}
     bare = statistics.median(anchor)
     chunks = runs[1][0]["chunks"]
+    flags = "".join(
+        f" --{name.replace('_', '-')} {value:g}"
+        for name, value in (("chunk_s", args.chunk_s), ("chunk_min_s", args.chunk_min_s))
+        if value is not None
+    ) + (" --compare-whole" if args.compare_whole else "")
     lines = [
         f"\n## Scale-out: one worker vs two, one CPU each ({dt.date.today()})\n",
         f"Command: `.venv/bin/python benchmarks/scaleout.py --seconds {args.seconds:g} "
-        f"--height {args.height} --runs {args.runs}`\n",
+        f"--height {args.height} --runs {args.runs}{flags}`\n",
         f"Source: {args.seconds:g} s {width_of(args)}x{args.height} 30 fps H.264 + AAC "
         f"(generated), encoded in {chunks} chunks (+ the lead: lowest rung, audio, "
         f"storyboard). {machine()}\n",
@@ -125,17 +150,36 @@ def report(args: Any, anchor: list[float], runs: dict[int, list[dict[str, Any]]]
     lines += [
         f"| **speedup N=1 / N=2** | **{ready[1] / ready[2]:.2f}** | goal ≥ 1.7 |",
         f"| **ratio N=1 / anchor** | **{ready[1] / bare:.2f}** | goal ≤ 1.05 |",
-        "",
     ]
-    return "\n".join(lines) + "\n"
+    if whole:
+        flat = {n: statistics.median(r["ready_s"] for r in whole[n]) for n in whole}
+        for n in sorted(whole):
+            values = ", ".join(f"{r['ready_s']:.1f}" for r in whole[n])
+            lines.append(
+                f"| not chunked, N={n}: upload complete -> ready | {flat[n]:.1f} | {values} |"
+            )
+        lines += [
+            f"| chunked / not chunked, N=1 (what chunking costs one worker) | "
+            f"{ready[1] / flat[1]:.2f} | |",
+            f"| chunked / not chunked, N=2 (what it gains with two) | {ready[2] / flat[2]:.2f} | |",
+        ]
+    return "\n".join(lines) + "\n\n"
 
 
 def main() -> None:
-    args = parse_args(__doc__ or "")
+    args = parse_args(__doc__ or "", add_options)
     settings = Settings(_env_file=None)
     deadline_s = 600 + 20 * args.seconds
+    chunking: dict[str, object] = {}
+    if args.chunk_s is not None:
+        chunking["chunk_s"] = args.chunk_s
+    if args.chunk_min_s is not None:
+        chunking["chunk_min_s"] = args.chunk_min_s
     anchor: list[float] = []
     runs: dict[int, list[dict[str, Any]]] = {n: [] for n in WORKER_COUNTS}
+    whole: dict[int, list[dict[str, Any]]] = (
+        {n: [] for n in WORKER_COUNTS} if args.compare_whole else {}
+    )
     with tempfile.TemporaryDirectory(prefix="reelstream-scaleout-") as tmp:
         tmpdir = Path(tmp)
         source = make_source(tmpdir, args)
@@ -143,10 +187,14 @@ def main() -> None:
             anchor.append(run_anchor(source, settings, "0"))
             print(f"run {i + 1}: anchor {anchor[-1]:.1f} s", flush=True)
             for n in WORKER_COUNTS:
-                result = run_workers(source, tmpdir / f"run{i}-n{n}", n, deadline_s)
+                result = run_workers(source, tmpdir / f"run{i}-n{n}", n, deadline_s, chunking)
                 runs[n].append(result)
                 print(f"run {i + 1}: N={n} {result}", flush=True)
-    publish(report(args, anchor, runs), args)
+            for n in whole:
+                flat = run_workers(source, tmpdir / f"run{i}-w{n}", n, deadline_s, {"chunk_s": 0})
+                whole[n].append(flat)
+                print(f"run {i + 1}: not chunked, N={n} {flat}", flush=True)
+    publish(report(args, anchor, runs, whole), args)
 
 
 if __name__ == "__main__":
