@@ -53,7 +53,7 @@ from reelstream.storage.errors import BlobNotFound
 from reelstream.videos import repository as videos
 from reelstream.videos.captions import list_captions
 from reelstream.videos.domain import VideoRendition
-from reelstream.videos.publishing import write_manifests
+from reelstream.videos.publishing import write_growing_mpd, write_manifests
 
 if TYPE_CHECKING:
     from reelstream.processing.pipeline import Attempt
@@ -200,6 +200,7 @@ class Progressive:
         fewer segments than players may have seen)."""
         target = self.attempt.options.segment_s
         store = self.attempt.services.store
+        wrote = False
         for f in self.followed:
             if f.init is None or len(f.stored) < f.floor:
                 continue
@@ -212,6 +213,18 @@ class Progressive:
             f.listed = len(f.stored)
             if f.ended:
                 f.listed = -1  # written for good
+            wrote = True
+        # the dynamic MPD follows the playlists (never shorter than players may have seen)
+        if (
+            wrote
+            and self.attempt.rev_published
+            and all(len(f.stored) >= f.floor for f in self.followed)
+        ):
+            layout = await anyio.to_thread.run_sync(self._layout)
+            ended = all(f.ended for f in self.followed)
+            await write_growing_mpd(
+                self.attempt.services, self.attempt.video_id, self.attempt.rev, layout, ended=ended
+            )
 
     # -- the first publish
 
