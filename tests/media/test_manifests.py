@@ -20,6 +20,7 @@ from reelstream.media.hls import (
     AUDIO_GROUP,
     SUBTITLE_GROUP,
     master_playlist,
+    media_playlist,
     subtitle_playlist,
     timestamp_map,
 )
@@ -234,6 +235,16 @@ def test_growing_mpd_is_dynamic_and_lists_the_stored_segments_only() -> None:
     assert done.get("mediaPresentationDuration") == "PT30.000S"
     # a static MPD has no anchor to carry over
     assert availability_start(mpd_document(LAYOUT)) is None
+
+
+def test_growing_playlists_start_at_the_beginning_and_the_master_stays_plain() -> None:
+    """EXT-X-START in the growing media playlists only: ffmpeg refuses a multivariant playlist
+    that carries it ("Master Playlist tag found in a Media Playlist")."""
+    growing = replace(LAYOUT, videos=LAYOUT.videos[:1], growing=True)
+    assert "EXT-X-START" not in master_playlist(growing)
+    media = media_playlist("init_0.mp4", [("seg_00001.m4s", 4.0)], target_s=4, ended=False)
+    assert "#EXT-X-START:TIME-OFFSET=0,PRECISE=YES" in media.splitlines()
+    assert "#EXT-X-PLAYLIST-TYPE:EVENT" in media and "#EXT-X-ENDLIST" not in media
 
 
 def test_layout_json_round_trip_and_timelines() -> None:
