@@ -49,6 +49,15 @@ PROBE_JS = """
 """
 
 
+STATE_JS = """() => {
+  const v = document.querySelector('video');
+  const ranges = [];
+  for (let i = 0; i < v.buffered.length; i++) ranges.push([v.buffered.start(i), v.buffered.end(i)]);
+  return {probe: window.progressiveProbe, time: v.currentTime, duration: v.duration,
+          paused: v.paused, readyState: v.readyState, buffered: ranges};
+}"""
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with run_server(tmp_path_factory.mktemp("progressive-player") / "data") as srv:
@@ -68,6 +77,7 @@ def upload_until_playable(server: Server, source: Path, title: str) -> str:
             growing = [r["height"] for r in video["renditions"] if r["playable"] and not r["ready"]]
             coming = [r["height"] for r in video["renditions"] if not r["playable"]]
             assert growing == [240] and coming == [360, 480, 720, 1080], video["renditions"]
+            assert video["poster_url"] is None  # made with the final publish
             return vid
         assert video["status"] in ("queued", "processing"), f"{video}\n{server.log()}"
         time.sleep(0.1)
@@ -112,7 +122,8 @@ def play_while_processing(page: Page, server: Server, source: Path, player: str)
             timeout=int((SOURCE_S + 90) * 1000),
         )
     except Exception:
-        pytest.fail(f"did not play to the end\n{_logs(page)}\n{server.log()}")
+        where = page.evaluate(STATE_JS)
+        pytest.fail(f"did not play to the end: {where} {seen}\n{_logs(page)}\n{server.log()}")
     probe: dict[str, Any] = page.evaluate("() => window.progressiveProbe")
     state: dict[str, Any] = page.evaluate(
         "() => ({kind: window.reelstreamPlayer.kind, fatal: window.reelstreamPlayer.fatalError})"

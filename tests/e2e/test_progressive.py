@@ -59,6 +59,9 @@ def test_ffmpeg_decodes_the_growing_playlist_to_the_end(
         # still processing, and the playlist still growing, when ffmpeg starts
         now = httpx.get(f"{api}/{vid}", headers=ADMIN_HEADERS, timeout=10).json()
         assert now["status"] == "processing", now
+        assert now["poster_url"] is None  # made with the final publish
+        assert playback["dash_url"].endswith("/manifest.mpd")
+        assert 'type="dynamic"' in httpx.get(playback["dash_url"], timeout=10).text
         assert "#EXT-X-PLAYLIST-TYPE:EVENT" in lead and "#EXT-X-ENDLIST" not in lead, lead
 
         assert decoded_duration(hls_url) == pytest.approx(SOURCE_S, abs=0.5)
