@@ -5,8 +5,10 @@ processing, then offers every quality once the video is ready."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +18,18 @@ from playwright.sync_api import Page, Route
 
 from reelstream.web.render import STATIC_DIR
 from tests.browser.conftest import _logs, tus_upload
+from tests.media.media_checks import parse_mpd
 from tests.support import ADMIN_HEADERS, Server, require, run_server, wait_for_status
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 SOURCE_S = 20.0  # tests.fixtures.clips.processing_clip
+MASTERS = ("master.m3u8", "manifest.mpd")
 
 # Media events do not bubble: listen in the capture phase, before the page's scripts run.
 PROBE_JS = """
 (() => {
-  const probe = {playing: 0, firstTime: null, waiting: 0, waitingAt: [], ended: false,
+  const probe = {playing: 0, firstTime: null, stalls: [], ended: false,
                  endTime: null, growingAtStart: null, statusAtStart: null};
   window.progressiveProbe = probe;
   const videoId = location.pathname.split('/').pop();
@@ -39,7 +43,7 @@ PROBE_JS = """
   }, true);
   // a stall: the player waits for data after playback started
   document.addEventListener('waiting', e => {
-    if (probe.playing) { probe.waiting++; probe.waitingAt.push(e.target.currentTime); }
+    if (probe.playing) probe.stalls.push({at: Date.now(), t: e.target.currentTime});
   }, true);
   document.addEventListener('ended', e => {
     probe.ended = true;
@@ -53,8 +57,12 @@ STATE_JS = """() => {
   const v = document.querySelector('video');
   const ranges = [];
   for (let i = 0; i < v.buffered.length; i++) ranges.push([v.buffered.start(i), v.buffered.end(i)]);
-  return {probe: window.progressiveProbe, time: v.currentTime, duration: v.duration,
-          paused: v.paused, readyState: v.readyState, buffered: ranges};
+  const d = window.reelstreamPlayer.dash;
+  const dash = d ? {dynamic: d.isDynamic(), dvr: d.getDvrWindow(),
+                    video: d.getBufferLength('video'), audio: d.getBufferLength('audio')} : null;
+  return {probe: window.progressiveProbe, nudges: window.reelstreamPlayer.endNudges,
+          time: v.currentTime, duration: v.duration,
+          paused: v.paused, readyState: v.readyState, buffered: ranges, dash: dash};
 }"""
 
 
@@ -84,21 +92,54 @@ def upload_until_playable(server: Server, source: Path, title: str) -> str:
     pytest.fail(f"never playable\n{server.log()}")
 
 
-def record_manifests(page: Page) -> list[tuple[str, bool]]:
-    """(file name, still growing) of every manifest the player loads."""
-    seen: list[tuple[str, bool]] = []
+@dataclass(frozen=True)
+class Load:
+    """One manifest the player loaded."""
+
+    at: float  # wall clock, seconds (the browser's Date.now() is on the same clock)
+    name: str  # "manifest.mpd", "master.m3u8", "v240/index.m3u8", "audio/index.m3u8"
+    growing: bool
+    listed_s: float  # media time its segments cover (the shortest track of an MPD)
+
+
+def listed_seconds(body: str) -> float:
+    if "<MPD" in body:
+        _, reps = parse_mpd(body)
+        return min((r.duration_s for r in reps if r.content in ("video", "audio")), default=0)
+    return sum(float(d) for d in re.findall(r"#EXTINF:([\d.]+),", body))
+
+
+def record_manifests(page: Page) -> list[Load]:
+    """Every manifest the player loads, in order."""
+    seen: list[Load] = []
 
     def record(route: Route) -> None:
         response = route.fetch()
         body = response.text()
-        name = route.request.url.split("?")[0].rsplit("/", 1)[-1]
+        name = "/".join(route.request.url.split("?")[0].split("/")[-2:])
+        name = name.split("/", 1)[1] if name.split("/", 1)[1] in MASTERS else name
         growing = 'type="dynamic"' in body or ("#EXTINF" in body and "#EXT-X-ENDLIST" not in body)
-        seen.append((name, growing))
+        seen.append(Load(time.time(), name, growing, listed_seconds(body)))
         route.fulfill(response=response)
 
     page.route("**/*.m3u8", record)
     page.route("**/*.mpd", record)
     return seen
+
+
+def stalls_for_missing_segments(stalls: list[dict[str, float]], seen: list[Load]) -> list[Any]:
+    """The stalls at the end of what the player's manifests listed then (the segments it
+    needed were not there yet), as opposed to stalls with the data listed (a busy CPU)."""
+    missing = []
+    for stall in stalls:
+        latest: dict[str, Load] = {}
+        for load in seen:
+            if load.at * 1000 <= stall["at"] and load.name != "master.m3u8":  # lists no segment
+                latest[load.name] = load
+        listed = min((load.listed_s for load in latest.values()), default=0.0)
+        if stall["t"] >= listed - 0.25:
+            missing.append((stall, listed))
+    return missing
 
 
 def play_while_processing(page: Page, server: Server, source: Path, player: str) -> None:
@@ -133,12 +174,12 @@ def play_while_processing(page: Page, server: Server, source: Path, player: str)
     assert probe["growingAtStart"] is True, probe
     assert probe["statusAtStart"] == "processing", probe
     assert probe["firstTime"] < 0.5, probe
-    # to the end, without waiting for data once started
+    # to the end, never waiting for a segment not produced yet
     assert probe["ended"] and probe["endTime"] == pytest.approx(SOURCE_S, abs=0.5), probe
-    assert probe["waiting"] == 0, (probe, seen)
+    assert stalls_for_missing_segments(probe["stalls"], seen) == [], (probe, seen)
     # the player read growing manifests and reloaded them until they were complete
-    assert any(growing for _, growing in seen), seen
-    assert seen[-1][1] is False, seen
+    assert any(load.growing for load in seen), seen
+    assert not seen[-1].growing, seen
 
     # ready: every quality is listed; the note says a reload offers them
     video = wait_for_status(server.base_url, vid, {"ready", "failed"}, timeout=120)

@@ -130,17 +130,29 @@ def _longest_segment_s(tracks: Sequence[Track]) -> float:
     return max((d / tr.timescale for tr in tracks for _, d, _ in tr.timeline), default=1.0)
 
 
+def _timeline_end_s(track: Track) -> float:
+    if not track.timeline:
+        return 0.0
+    t, d, r = track.timeline[-1]
+    return (t + d * (r + 1)) / track.timescale
+
+
 def _mpd_attributes(
     layout: Layout, tracks: Sequence[Track], growing: Growing | None
 ) -> dict[str, str]:
     longest = math.ceil(_longest_segment_s(tracks))
     attrs = {"xmlns": DASH_NS}
     if growing is None or growing.ended:
+        # The period covers every segment listed: the AAC track often ends a few ms after the
+        # video, sometimes in a segment of its own that starts at the source's duration; a
+        # segment outside the period is never loaded by dash.js, which then never signals the
+        # end of the stream (it pauses half a second before the end instead).
+        duration = max([layout.duration_s, *(_timeline_end_s(t) for t in tracks)])
         return {
             **attrs,
             "type": "static",
             "profiles": PROFILE,
-            "mediaPresentationDuration": iso_duration(layout.duration_s),
+            "mediaPresentationDuration": iso_duration(duration),
             "minBufferTime": iso_duration(longest),
         }
     attrs |= {

@@ -546,6 +546,17 @@
       if (!auto) player.setRepresentationForTypeById("video", wanted, true);
       updateLabel();
     });
+    // dash.js 5.2, after a growing MPD turned static, now and then judges the stream over half
+    // a second before its end and pauses there (its PLAYBACK_ENDED, no `ended` from the
+    // element). The rest is buffered: play it, and the element ends where the media does.
+    player.on(events.PLAYBACK_ENDED, function () {
+      if (videoEl.ended || videoEl.duration - videoEl.currentTime > 1) return;
+      state.endNudges = (state.endNudges || 0) + 1;
+      window.setTimeout(function () {
+        var p = videoEl.play();
+        if (p && p.catch) p.catch(function () { /* nothing more to play */ });
+      }, 0);
+    });
     player.initialize(videoEl, url, true, 0);
   }
 
