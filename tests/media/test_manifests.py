@@ -3,16 +3,24 @@ subtitle playlists, the DASH MPD; timelines from fMP4 boxes; the storyboard plan
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import struct
+from dataclasses import replace
 
 import pytest
 
-from reelstream.media.dash import mpd_document
+from reelstream.media.dash import (
+    GROWING_WINDOW_S,
+    Growing,
+    availability_start,
+    mpd_document,
+)
 from reelstream.media.hls import (
     AUDIO_GROUP,
     SUBTITLE_GROUP,
     master_playlist,
+    media_playlist,
     subtitle_playlist,
     timestamp_map,
 )
@@ -162,7 +170,8 @@ def test_subtitle_playlist_is_one_segment_covering_the_video() -> None:
 def test_mpd_describes_every_track_from_the_layout() -> None:
     root, reps = parse_mpd(mpd_document(LAYOUT, SUBS))
     assert root.get("type") == "static"
-    assert root.get("mediaPresentationDuration") == "PT10.000S"
+    # the period covers every segment listed: the audio ends 32 ms after the video here
+    assert root.get("mediaPresentationDuration") == "PT10.032S"
     videos = [r for r in reps if r.content == "video"]
     assert [(r.id, r.attrs["width"], r.attrs["height"]) for r in videos] == [
         ("v240", "426", "240"),
@@ -182,6 +191,61 @@ def test_mpd_describes_every_track_from_the_layout() -> None:
         ("text-pt-BR", ["subs/pt-BR-2.vtt"]),
     ]
     assert 'lang="pt-BR"' in mpd_document(LAYOUT, SUBS)
+
+
+def _iso_s(text: str | None) -> float:
+    assert text is not None and text.startswith("PT") and text.endswith("S"), text
+    return float(text[2:-1])
+
+
+def test_growing_mpd_is_dynamic_and_lists_the_stored_segments_only() -> None:
+    """While the rev grows: a dynamic MPD whose timeline is exactly the segments stored so far
+    (two of 3 here), every one of them available now by the wall clock, the beginning inside
+    the time-shift window, refreshed every segment, no duration yet."""
+    now = dt.datetime(2026, 5, 1, 12, 0, 0, 250_000, tzinfo=dt.UTC)
+    stored = replace(video("v240", 426, 240, 450_000, 390_000, "avc1.640015"), duration_s=8.0)
+    stored = replace(stored, timeline=[(0, 61440, 1)])
+    audio = replace(AUDIO, duration_s=8.02, timeline=[(0, 192512, 1)])
+    layout = Layout(videos=[stored], audio=audio, duration_s=30.0, growing=True)
+    growing = Growing.first(now, layout.duration_s)
+    text = mpd_document(layout, growing=growing)
+    root, reps = parse_mpd(text)
+    assert root.get("type") == "dynamic"
+    assert root.get("mediaPresentationDuration") is None
+    assert root.get("publishTime") == "2026-05-01T12:00:00.250Z"
+    since = availability_start(text)
+    assert since == growing.available_since
+    # every segment of the whole video is available by now, and still at the end of the window
+    assert since + dt.timedelta(seconds=layout.duration_s) <= now
+    assert _iso_s(root.get("timeShiftBufferDepth")) >= layout.duration_s + GROWING_WINDOW_S
+    assert 0 < _iso_s(root.get("minimumUpdatePeriod")) <= 4  # a segment at most
+    (v240,) = [r for r in reps if r.content == "video"]
+    assert v240.files == ["v240/init_0.mp4", "v240/seg_00001.m4s", "v240/seg_00002.m4s"]
+    assert v240.duration_s == pytest.approx(8.0)
+    (aud,) = [r for r in reps if r.content == "audio"]
+    assert len(aud.files) == 3
+    period = root.find("{urn:mpeg:dash:schema:mpd:2011}Period")
+    assert period is not None and period.get("start") == "PT0S"
+
+    # the lead complete: the MPD of what is listed becomes static (on demand), no more updates
+    ended = replace(layout, videos=[replace(stored, duration_s=30.0)], duration_s=30.0)
+    later = Growing(since, now + dt.timedelta(seconds=3), ended=True)
+    assert mpd_document(ended, growing=later) == mpd_document(replace(ended, growing=False))
+    done, _ = parse_mpd(mpd_document(ended, growing=later))
+    assert done.get("type") == "static" and done.get("minimumUpdatePeriod") is None
+    assert done.get("mediaPresentationDuration") == "PT30.000S"
+    # a static MPD has no anchor to carry over
+    assert availability_start(mpd_document(LAYOUT)) is None
+
+
+def test_growing_playlists_start_at_the_beginning_and_the_master_stays_plain() -> None:
+    """EXT-X-START in the growing media playlists only: ffmpeg refuses a multivariant playlist
+    that carries it ("Master Playlist tag found in a Media Playlist")."""
+    growing = replace(LAYOUT, videos=LAYOUT.videos[:1], growing=True)
+    assert "EXT-X-START" not in master_playlist(growing)
+    media = media_playlist("init_0.mp4", [("seg_00001.m4s", 4.0)], target_s=4, ended=False)
+    assert "#EXT-X-START:TIME-OFFSET=0,PRECISE=YES" in media.splitlines()
+    assert "#EXT-X-PLAYLIST-TYPE:EVENT" in media and "#EXT-X-ENDLIST" not in media
 
 
 def test_layout_json_round_trip_and_timelines() -> None:

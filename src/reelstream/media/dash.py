@@ -16,13 +16,37 @@ Every number comes from the ``Layout``: bit rates and codec strings are the ones
 uses, and the SegmentTimeline is the exact ``tfdt``/``trun`` timing of each segment in the
 track's own timescale. Segment URLs are relative to the MPD, so the signed token in the MPD's
 path covers them (no second encode, no copies: the files are the HLS ones).
+
+While a rev is still being produced (``Layout.growing``, see ``reelstream.processing.
+progressive``) the MPD is ``type="dynamic"`` (``Growing`` says how it is anchored in time):
+
+* the SegmentTimeline lists exactly the segments stored so far, and ``minimumUpdatePeriod``
+  (``GROWING_UPDATE_S``) makes players fetch it again as it grows; there is no
+  ``mediaPresentationDuration`` yet;
+* ``availabilityStartTime`` is the moment the rev first became playable minus the video's whole
+  duration, and never changes for the rev (ISO 23009-1 5.4: an MPD update keeps it): every
+  segment the video will ever have is "available" by the wall clock, so a player's clock skew
+  cannot make it wait for a segment that is listed;
+* ``timeShiftBufferDepth`` covers the whole video and a week more (``GROWING_WINDOW_S``), so
+  the beginning stays in the time-shift window: players are started there (dash.js:
+  ``initialize(..., startTime=0)``), not at the "live edge";
+* once the lead rendition is complete (``Growing.ended``), the MPD becomes the static MPD of
+  the tracks listed (the lead rung and the audio), the way a live presentation that ended is
+  offered on demand (DASH-IF IOP "live to on-demand"; dash.js >= 5 follows an MPD update from
+  dynamic to static, ``DYNAMIC_TO_STATIC``). A dynamic MPD ended by
+  ``mediaPresentationDuration`` alone is not enough for dash.js 5.2: it never signals the end
+  of the stream and stalls a frame before the end. The final publish then writes the static
+  MPD of every rung at the same URL (a player holding a static MPD never reloads it).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from reelstream.media.layout import Layout, SubtitleTrack, Track
 
@@ -37,8 +61,48 @@ AUDIO_ONLY_NOTE = (
 )
 
 
+GROWING_WINDOW_S = 7 * 24 * 3600  # how long past its first publish a growing rev stays seekable
+# How often players reload a growing MPD: a quarter of a segment, not a whole one. The lead
+# encode runs far ahead of real time, but a player that loaded the MPD when it listed one
+# segment and reloads it only a segment later has played that segment out by then (dash.js
+# stalled at 3.9 s in tests/browser/test_progressive_player.py with one segment). Reloads are
+# cheap: the origin answers an unchanged growing manifest with a 304.
+GROWING_UPDATE_S = 1.0
+_AST = re.compile(r'availabilityStartTime="([^"]+)"')
+
+
+@dataclass(frozen=True)
+class Growing:
+    """How the dynamic MPD of a rev still being produced is anchored in wall-clock time."""
+
+    available_since: dt.datetime  # MPD@availabilityStartTime (constant for the rev)
+    published: dt.datetime  # MPD@publishTime
+    ended: bool = False  # every listed track is complete: the MPD becomes static
+
+    @classmethod
+    def first(cls, now: dt.datetime, duration_s: float) -> Growing:
+        """The anchor of a rev's first dynamic MPD, written at ``now``."""
+        since = now.replace(microsecond=0) - dt.timedelta(seconds=math.ceil(duration_s) + 1)
+        return cls(available_since=since, published=now)
+
+
 def iso_duration(seconds: float) -> str:
     return f"PT{max(0.0, seconds):.3f}S"
+
+
+def iso_datetime(when: dt.datetime) -> str:
+    utc = when.astimezone(dt.UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def availability_start(mpd: str) -> dt.datetime | None:
+    """``availabilityStartTime`` of a dynamic MPD written by ``mpd_document``, else None."""
+    if 'type="dynamic"' not in mpd:
+        return None
+    match = _AST.search(mpd)
+    if match is None:
+        return None
+    return dt.datetime.fromisoformat(match.group(1).replace("Z", "+00:00"))
 
 
 def _segment_template(parent: ET.Element, track: Track) -> None:
@@ -66,20 +130,56 @@ def _longest_segment_s(tracks: Sequence[Track]) -> float:
     return max((d / tr.timescale for tr in tracks for _, d, _ in tr.timeline), default=1.0)
 
 
-def mpd_document(
-    layout: Layout, subtitles: Sequence[SubtitleTrack] = (), *, audio_only: bool = False
-) -> str:
-    tracks = [*layout.videos, *([layout.audio] if layout.audio else [])]
-    root = ET.Element(
-        "MPD",
-        {
-            "xmlns": DASH_NS,
+def _timeline_end_s(track: Track) -> float:
+    if not track.timeline:
+        return 0.0
+    t, d, r = track.timeline[-1]
+    return (t + d * (r + 1)) / track.timescale
+
+
+def _mpd_attributes(
+    layout: Layout, tracks: Sequence[Track], growing: Growing | None
+) -> dict[str, str]:
+    longest = math.ceil(_longest_segment_s(tracks))
+    attrs = {"xmlns": DASH_NS}
+    if growing is None or growing.ended:
+        # The period covers every segment listed: the AAC track often ends a few ms after the
+        # video, sometimes in a segment of its own that starts at the source's duration; a
+        # segment outside the period is never loaded by dash.js, which then never signals the
+        # end of the stream (it pauses half a second before the end instead).
+        duration = max([layout.duration_s, *(_timeline_end_s(t) for t in tracks)])
+        return {
+            **attrs,
             "type": "static",
             "profiles": PROFILE,
-            "mediaPresentationDuration": iso_duration(layout.duration_s),
-            "minBufferTime": iso_duration(math.ceil(_longest_segment_s(tracks))),
-        },
+            "mediaPresentationDuration": iso_duration(duration),
+            "minBufferTime": iso_duration(longest),
+        }
+    attrs |= {
+        "type": "dynamic",
+        "profiles": PROFILE,
+        "availabilityStartTime": iso_datetime(growing.available_since),
+        "publishTime": iso_datetime(growing.published),
+    }
+    attrs["minimumUpdatePeriod"] = iso_duration(min(longest, GROWING_UPDATE_S))
+    attrs["timeShiftBufferDepth"] = iso_duration(
+        math.ceil(layout.duration_s) + 1 + GROWING_WINDOW_S
     )
+    attrs["maxSegmentDuration"] = iso_duration(longest)
+    attrs["minBufferTime"] = iso_duration(longest)
+    return attrs
+
+
+def mpd_document(
+    layout: Layout,
+    subtitles: Sequence[SubtitleTrack] = (),
+    *,
+    audio_only: bool = False,
+    growing: Growing | None = None,
+) -> str:
+    """The MPD of ``layout``: static, or dynamic (``growing`` given) while the rev grows."""
+    tracks = [*layout.videos, *([layout.audio] if layout.audio else [])]
+    root = ET.Element("MPD", _mpd_attributes(layout, tracks, growing))
     period = ET.SubElement(root, "Period", id="0", start="PT0S")
     videos = layout.videos
     vset = ET.SubElement(

@@ -15,10 +15,12 @@ audio-only variants when video variants exist). All URIs are relative, so a sign
 signs everything below it.
 
 While a rev is still being produced (``Layout.growing``), the master lists only the renditions
-whose every segment exists or, for the first one, whose playlist grows ahead of playback, and
-carries ``EXT-X-START:TIME-OFFSET=0`` so players start at the beginning instead of at a "live
-edge". Growing media playlists (``media_playlist``) are ``EXT-X-PLAYLIST-TYPE:EVENT``: segments
-are only ever appended, and ``EXT-X-ENDLIST`` is added when the rendition is complete. RFC 8216
+whose every segment exists or, for the first one, whose playlist grows ahead of playback.
+Growing media playlists (``media_playlist``) are ``EXT-X-PLAYLIST-TYPE:EVENT`` and carry
+``EXT-X-START:TIME-OFFSET=0`` so players start at the beginning instead of at a "live edge"
+(only there: RFC 8216 allows the tag in a multivariant playlist too, but ffmpeg 9's HLS demuxer
+then refuses the master, "Master Playlist tag found in a Media Playlist"); segments are only
+ever appended, and ``EXT-X-ENDLIST`` is added when the rendition is complete. RFC 8216
 (6.2.1) forbids changing a playlist's type, so such a playlist stays EVENT once complete; with
 ENDLIST every player treats it as on demand.
 
@@ -50,8 +52,6 @@ def master_playlist(
 ) -> str:
     audio = layout.audio
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
-    if layout.growing:
-        lines.append(START_AT_BEGINNING)
     if audio is not None:
         lines.append(
             f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="{AUDIO_GROUP}",NAME="Main",'

@@ -10,13 +10,15 @@ A transcode attempt encodes the lowest rung with the audio (and the storyboard t
 2. then the rendition's growing media playlist is stored (``reelstream.media.hls.
    media_playlist``: EVENT, started at the beginning, segments only ever appended);
 3. once the lead rung and the audio have a segment each, one transaction, fenced on the lease
-   and holding the video's row lock, writes the master (the lead rung only, ``EXT-X-START`` at
-   0) and points the video at the rev: ``playable`` is true, the status stays ``processing``,
-   the renditions still being encoded are listed as not playable yet, ``video.playable`` is
-   emitted;
-4. when the lead ends, its playlists get ``EXT-X-ENDLIST``. The final publish
-   (``pipeline.Attempt.finish``) is the same state change as ever, on the same rev: the master
-   then lists every rung, each complete.
+   and holding the video's row lock, writes the master (the lead rung only) and a dynamic
+   DASH MPD, and points the video at the rev: ``playable`` is true, the status stays
+   ``processing``, the renditions still being encoded are listed as not playable yet,
+   ``video.playable`` is emitted;
+4. every longer playlist stored is followed by the dynamic MPD of the segments stored
+   (``videos.publishing.write_growing_mpd``);
+5. when the lead ends, its playlists get ``EXT-X-ENDLIST`` and the MPD becomes static. The
+   final publish (``pipeline.Attempt.finish``) is the same state change as ever, on the same
+   rev: the master then lists every rung, each complete.
 
 Nothing published names a missing object: a playlist is stored only after the segments it
 lists, the master only after the playlists it names, and a rung joins the master only when
@@ -53,7 +55,7 @@ from reelstream.storage.errors import BlobNotFound
 from reelstream.videos import repository as videos
 from reelstream.videos.captions import list_captions
 from reelstream.videos.domain import VideoRendition
-from reelstream.videos.publishing import write_manifests
+from reelstream.videos.publishing import write_growing_mpd, write_manifests
 
 if TYPE_CHECKING:
     from reelstream.processing.pipeline import Attempt
@@ -200,6 +202,7 @@ class Progressive:
         fewer segments than players may have seen)."""
         target = self.attempt.options.segment_s
         store = self.attempt.services.store
+        wrote = False
         for f in self.followed:
             if f.init is None or len(f.stored) < f.floor:
                 continue
@@ -212,6 +215,18 @@ class Progressive:
             f.listed = len(f.stored)
             if f.ended:
                 f.listed = -1  # written for good
+            wrote = True
+        # the dynamic MPD follows the playlists (never shorter than players may have seen)
+        if (
+            wrote
+            and self.attempt.rev_published
+            and all(len(f.stored) >= f.floor for f in self.followed)
+        ):
+            layout = await anyio.to_thread.run_sync(self._layout)
+            ended = all(f.ended for f in self.followed)
+            await write_growing_mpd(
+                self.attempt.services, self.attempt.video_id, self.attempt.rev, layout, ended=ended
+            )
 
     # -- the first publish
 

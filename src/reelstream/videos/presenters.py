@@ -33,8 +33,13 @@ def _media(view: VideoView) -> dict[str, Any]:
     return view.media or {}
 
 
-def poster_path(view: VideoView) -> str:
-    return str(_media(view).get("poster") or POSTER)
+def poster_path(view: VideoView) -> str | None:
+    """The poster of the published rev; None while a rev published as it grows has none yet
+    (``media["poster"] is None`` until its final publish)."""
+    media = _media(view)
+    if "poster" in media and media["poster"] is None:
+        return None
+    return str(media.get("poster") or POSTER)
 
 
 def caption_tracks(view: VideoView, links: MediaLinks) -> list[CaptionTrackOut]:
@@ -112,6 +117,7 @@ def view_out(view: VideoView, links: MediaLinks) -> VideoOut:
         progress = 0.0
     rev = view.published_rev
     storyboard = _media(view).get("storyboard")
+    poster = poster_path(view)
     # renditions and job: the view's own models, read field by field (from_attributes)
     return VideoOut.model_validate(
         {
@@ -129,7 +135,7 @@ def view_out(view: VideoView, links: MediaLinks) -> VideoOut:
             "error": view.error,
             "progress": progress,
             "job": job,
-            "poster_url": links.url(view.id, rev, poster_path(view)) if rev is not None else None,
+            "poster_url": links.url(view.id, rev, poster) if rev and poster else None,
             "storyboard_url": (
                 links.url(view.id, rev, storyboard) if rev is not None and storyboard else None
             ),

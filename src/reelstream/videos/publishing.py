@@ -13,6 +13,13 @@ PostgreSQL; SQLite writers are serialized by ``BEGIN IMMEDIATE``), with the capt
 that same transaction: two caption uploads for one video, or an upload racing a publish, take
 turns, and the last manifest written always lists every committed caption.
 
+A rev published while it is still produced (``Layout.growing``) gets a dynamic MPD
+(``reelstream.media.dash``): written with the master when the rev first becomes playable, then
+again by ``write_growing_mpd`` each time the growing playlists are stored longer
+(``reelstream.processing.progressive``), with the same ``availabilityStartTime`` every time
+(read back from the MPD it replaces), and ended once the lead is complete. The final publish
+writes the static MPD at the same URL.
+
 Playback in progress is never broken: segments are untouched; caption files get
 content-addressed names (``subs/en-<sha>.vtt``), so a name never changes meaning and stays
 immutable for caches; the MPD is written before the master, each in one PUT (atomic on every
@@ -22,9 +29,10 @@ files stay in the rev (a player that loaded the old master can still fetch them)
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -32,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstream.db.models import Caption, Video
 from reelstream.media.captions import clean_label, normalize_lang, parse_caption
-from reelstream.media.dash import mpd_document
+from reelstream.media.dash import Growing, availability_start, mpd_document
 from reelstream.media.hls import master_playlist, subtitle_playlist, timestamp_map
 from reelstream.media.layout import (
     MASTER_NAME,
@@ -92,19 +100,49 @@ async def write_manifests(
         written += (await store.put_bytes(f"{prefix}/{track.playlist}", playlist)).size
         tracks.append(track)
     audio_only = services.settings.audio_only_rung
-    dash: str | None = None
-    if not layout.growing:  # a rev still being produced is offered over HLS only
-        mpd = mpd_document(layout, tracks, audio_only=audio_only).encode()
-        written += (await store.put_bytes(f"{prefix}/{MPD_NAME}", mpd)).size
-        dash = MPD_NAME
+    growing = await _growing_anchor(services, prefix, layout) if layout.growing else None
+    mpd = mpd_document(layout, tracks, audio_only=audio_only, growing=growing).encode()
+    written += (await store.put_bytes(f"{prefix}/{MPD_NAME}", mpd)).size
     master = master_playlist(layout, tracks, audio_only=audio_only).encode()
     written += (await store.put_bytes(f"{prefix}/{MASTER_NAME}", master)).size
     media: dict[str, Any] = {
-        "dash": dash,
+        "dash": MPD_NAME,
         "storyboard": layout.storyboard,
         "captions": [{"lang": t.lang, "label": t.label, "vtt": t.vtt} for t in tracks],
     }
     return Written(media, written)
+
+
+async def _growing_anchor(
+    services: Services, prefix: str, layout: Layout, *, ended: bool = False
+) -> Growing:
+    """The time anchor of a growing rev's next dynamic MPD: the ``availabilityStartTime`` of the
+    one it replaces (it never changes for the rev), or a new one."""
+    now = dt.datetime.now(dt.UTC)
+    try:
+        previous = (await services.store.get_bytes(f"{prefix}/{MPD_NAME}")).decode()
+    except BlobNotFound:
+        previous = ""
+    since = availability_start(previous)
+    if since is None:
+        return replace(Growing.first(now, layout.duration_s), ended=ended)
+    return Growing(available_since=since, published=now, ended=ended)
+
+
+async def write_growing_mpd(
+    services: Services, video_id: str, rev: str, layout: Layout, *, ended: bool
+) -> None:
+    """Rewrite the dynamic MPD of a rev published while it grows, from ``layout`` (the segments
+    stored so far, ``Layout.growing``); ``ended``: every listed track is complete."""
+    async with services.db.read() as s:
+        captions = await caption_repo.list_captions(s, video_id)
+    prefix = rev_prefix(video_id, rev)
+    tracks = [subtitle_track(c) for c in captions]  # copied into the rev when it was published
+    growing = await _growing_anchor(services, prefix, layout, ended=ended)
+    mpd = mpd_document(
+        layout, tracks, audio_only=services.settings.audio_only_rung, growing=growing
+    )
+    await services.store.put_bytes(f"{prefix}/{MPD_NAME}", mpd.encode())
 
 
 async def load_layout(session: AsyncSession, video_id: str) -> Layout | None:

@@ -212,15 +212,25 @@ async def watch(video_id: str, videos: VideoServiceDep, user: CurrentUser) -> Re
             message="There is no video at this address. It may have been deleted.",
             **ctx,
         )
+    # the renditions players can stream now: complete, or growing while the video processes
+    growing = set((video.media or {}).get("growing", ())) if video.published_rev else set()
     renditions = [
-        {"height": r.height, "bandwidth": r.bandwidth}
+        {"height": r.height, "bandwidth": r.bandwidth, "ready": r.ready}
         for r in sorted(video.renditions, key=lambda r: -r.height)
-        if r.ready
+        if r.ready or r.name in growing
     ]
     card = _card(videos.services, video)
     card["error"] = video.error
     card["visibility"] = video.visibility
-    return render("watch.html", page="watch", video=card, renditions=renditions, **ctx)
+    card["playable"] = bool(growing) or any(r["ready"] for r in renditions)
+    coming = [
+        r.height
+        for r in sorted(video.renditions, key=lambda r: -r.height)
+        if not (r.ready or r.name in growing)
+    ]
+    return render(
+        "watch.html", page="watch", video=card, renditions=renditions, coming=coming, **ctx
+    )
 
 
 # -- HTML error pages for browsers ------------------------------------------------------------

@@ -13,9 +13,18 @@
  * in the body since sendBeacon cannot set headers). A signed-in viewer whose video has a
  * resume_position_s starts there, with a "Resume from 1:23" note and a Start over button.
  *
+ * Playing while processing: a new video is playable (API `playable`) seconds after its
+ * upload, while `status` is still "processing": its lowest rung grows (an HLS EVENT playlist,
+ * a dynamic DASH MPD) ahead of playback. The player starts at the beginning (hls.js
+ * `startPosition: 0`; dash.js start time 0 and no live catch-up), keeps reloading the growing
+ * manifests until they end, and plays to the end. The page says so ("Playing while
+ * processing"): the qualities streamable now (`renditions[].playable`) and those still coming;
+ * the poll updates both, and once the video is ready the list shows every rung (the player
+ * already playing keeps its qualities; a reload offers them all).
+ *
  * State for tests and debugging:
  * window.reelstreamPlayer = {kind, hls, dash, fatalError, video, storyboard, session,
- *   resumedFrom, beacons}.
+ *   resumedFrom, beacons, growing (playback started while processing)}.
  */
 (function () {
   "use strict";
@@ -38,6 +47,8 @@
   var playerError = document.getElementById("player-error");
   var durationText = document.getElementById("video-duration");
   var renditionList = document.getElementById("rendition-list");
+  var progressiveNote = document.getElementById("progressive-note");
+  var progressiveText = document.getElementById("progressive-text");
 
   var captionsSelect = document.getElementById("captions");
   var playerKind = document.getElementById("player-kind");
@@ -66,7 +77,7 @@
   var kind = params.get("player") === "dash" ? "dash" : "hls";
   var state = {
     kind: kind, hls: null, dash: null, fatalError: null, video: null, started: false,
-    storyboard: null, session: newSessionId(), resumedFrom: null, beacons: 0,
+    storyboard: null, session: newSessionId(), resumedFrom: null, beacons: 0, growing: false,
   };
   window.reelstreamPlayer = state;
 
@@ -83,22 +94,52 @@
     el.textContent = status;
   }
 
-  function renderRenditions(renditions) {
-    var ready = (renditions || []).filter(function (r) { return r.ready; });
-    ready.sort(function (a, b) { return b.height - a.height; });
+  // streamable now: complete, or growing ahead of playback (`playable` is absent from JSON
+  // cached by an older server: then only complete renditions are)
+  function isPlayable(r, video) {
+    return r.ready || (video.playable && r.playable === true);
+  }
+
+  function heights(list) {
+    return list.map(function (r) { return r.height + "p"; }).join(", ");
+  }
+
+  function renderRenditions(video) {
+    var all = (video.renditions || []).slice();
+    all.sort(function (a, b) { return b.height - a.height; });
+    var now = all.filter(function (r) { return isPlayable(r, video); });
     renditionList.textContent = "";
-    if (!ready.length) {
+    if (!now.length) {
       var li = document.createElement("li");
       li.className = "muted";
       li.textContent = "None yet";
       renditionList.appendChild(li);
-      return;
     }
-    ready.forEach(function (r) {
+    now.forEach(function (r) {
       var item = document.createElement("li");
       item.textContent = r.height + "p · " + rs.formatBitrate(r.bandwidth);
+      if (!r.ready) {
+        item.setAttribute("data-state", "growing");
+        item.textContent += " · still encoding";
+      }
       renditionList.appendChild(item);
     });
+    renderProgressive(video, now, all.filter(function (r) { return !isPlayable(r, video); }));
+  }
+
+  /* "Playing while processing": which qualities exist now and which are coming. */
+  function renderProgressive(video, now, coming) {
+    var text = "";
+    if (video.status === "processing" && video.playable) {
+      text = heights(now) + " now";
+      text += coming.length ? "; coming: " + heights(coming) + "." : "; the rest is being finished.";
+    } else if (video.status === "ready" && state.growing) {
+      text = "Processing finished: every quality is ready (" + heights(now) +
+        "). Reload the page to choose among them.";
+    }
+    progressiveNote.setAttribute("data-status", video.status);
+    progressiveText.textContent = text;
+    progressiveNote.hidden = !text;
   }
 
   function renderStatus(video) {
@@ -107,7 +148,7 @@
     setBadge(badge, video.status);
     setBadge(headStatus, video.status);
     durationText.textContent = rs.formatDuration(video.duration_s);
-    renderRenditions(video.renditions);
+    renderRenditions(video);
 
     var text = STATUS_TEXT[video.status] || video.status;
     var pct = Math.max(0, Math.min(1, video.progress || 0)) * 100;
@@ -244,6 +285,8 @@
   }
 
   function duration() {
+    // while the manifests grow, the player's duration is what is listed so far
+    if (state.growing && state.video && state.video.duration_s) return state.video.duration_s;
     if (isFinite(videoEl.duration) && videoEl.duration > 0) return videoEl.duration;
     return state.video && state.video.duration_s ? state.video.duration_s : 0;
   }
@@ -338,6 +381,9 @@
 
   function playWithHls(url) {
     var hls = new Hls({
+      // from the beginning, also while the playlists grow (EVENT playlists are "live" to
+      // hls.js, which would otherwise start near their end); it reloads them until ENDLIST
+      startPosition: 0,
       capLevelToPlayerSize: false,
       manifestLoadPolicy: playlistPolicy(),
       playlistLoadPolicy: playlistPolicy()
@@ -426,7 +472,18 @@
     var player = dashjs.MediaPlayer().create();
     state.dash = player;
     var events = dashjs.MediaPlayer.events;
-    player.updateSettings({ streaming: { text: { defaultEnabled: false } } });
+    // A growing video's MPD is dynamic: start at the beginning (the start time below, inside
+    // its time-shift window), never chase the live edge, take the window from the
+    // SegmentTimeline (what is listed), and trust the local clock (every listed segment is
+    // available a whole video length early, so clock skew cannot delay one).
+    player.updateSettings({
+      streaming: {
+        text: { defaultEnabled: false },
+        liveCatchup: { enabled: false },
+        timeShiftBuffer: { calcFromSegmentTimeline: true },
+        utcSynchronization: { enabled: false },
+      },
+    });
     var auto = true;
     var playingId = null;
 
@@ -489,7 +546,18 @@
       if (!auto) player.setRepresentationForTypeById("video", wanted, true);
       updateLabel();
     });
-    player.initialize(videoEl, url, true);
+    // dash.js 5.2, after a growing MPD turned static, now and then judges the stream over half
+    // a second before its end and pauses there (its PLAYBACK_ENDED, no `ended` from the
+    // element). The rest is buffered: play it, and the element ends where the media does.
+    player.on(events.PLAYBACK_ENDED, function () {
+      if (videoEl.ended || videoEl.duration - videoEl.currentTime > 1) return;
+      state.endNudges = (state.endNudges || 0) + 1;
+      window.setTimeout(function () {
+        var p = videoEl.play();
+        if (p && p.catch) p.catch(function () { /* nothing more to play */ });
+      }, 0);
+    });
+    player.initialize(videoEl, url, true, 0);
   }
 
   /* -- views and resume ------------------------------------------------------------------ */
@@ -561,6 +629,7 @@
   function startPlayback() {
     if (state.started) return;
     state.started = true;
+    state.growing = !!state.video && state.video.status === "processing";
     overlay.hidden = true;
     rs.getJSON("/api/v1/videos/" + encodeURIComponent(videoId) + "/playback").then(function (pb) {
       setupSeekbar();
