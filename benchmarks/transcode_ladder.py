@@ -42,6 +42,7 @@ from benchmarks.common import (  # noqa: E402
     parse_args,
     publish,
     server_time,
+    tus_upload,
     width_of,
 )
 from reelstream.config import Settings  # noqa: E402
@@ -84,36 +85,8 @@ def breakdown(timeline: dict[str, Any]) -> dict[str, float]:
 def run_reelstream(source: Path, workdir: Path) -> tuple[float, dict[str, float]]:
     with run_server(workdir, log_level="WARNING") as server:
         base = server.base_url
-        size = source.stat().st_size
-        meta = "filename " + __import__("base64").b64encode(source.name.encode()).decode()
-        created = httpx.post(
-            f"{base}/api/v1/uploads",
-            headers={
-                **server.headers,  # the server's development admin (bootstrap token)
-                "Tus-Resumable": "1.0.0",
-                "Upload-Length": str(size),
-                "Upload-Metadata": meta,
-            },
-        )
-        created.raise_for_status()
-        upload_url = httpx.URL(base).join(created.headers["Location"])
-        video_id = created.headers["Video-Id"]
-        offset = 0
-        chunk = 8 * 1024 * 1024
-        with source.open("rb") as fh, httpx.Client(timeout=120, headers=server.headers) as client:
-            while offset < size:
-                data = fh.read(chunk)
-                resp = client.patch(
-                    upload_url,
-                    content=data,
-                    headers={
-                        "Tus-Resumable": "1.0.0",
-                        "Upload-Offset": str(offset),
-                        "Content-Type": "application/offset+octet-stream",
-                    },
-                )
-                resp.raise_for_status()
-                offset = int(resp.headers["Upload-Offset"])
+        video_id = tus_upload(base, server.headers, source)
+        with httpx.Client(timeout=120, headers=server.headers) as client:
             while True:
                 time.sleep(POLL_S)
                 video = client.get(f"{base}/api/v1/videos/{video_id}").json()

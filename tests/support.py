@@ -74,11 +74,13 @@ def make_clip(
     return path
 
 
-def media_duration(url_or_path: str) -> float:
+def media_duration(url_or_path: str, input_args: tuple[str, ...] = ()) -> float:
     """Decode a whole stream with ffmpeg, failing on any decode error; return the duration
-    of the decoded video (the last timestamp ffmpeg reports)."""
+    of the decoded video (the last timestamp ffmpeg reports). ``input_args`` go before
+    ``-i``."""
+    argv = [FFMPEG, "-nostdin", "-xerror", *input_args, "-i", url_or_path]
     out = subprocess.run(
-        [FFMPEG, "-nostdin", "-xerror", "-i", url_or_path, "-map", "0:v:0", "-f", "null", "-"],
+        [*argv, "-map", "0:v:0", "-f", "null", "-"],
         capture_output=True,
         text=True,
         timeout=300,

@@ -3,8 +3,6 @@ turns playable (still processing) to their end, and decodes the whole video."""
 
 from __future__ import annotations
 
-import re
-import subprocess
 import time
 from pathlib import Path
 
@@ -12,7 +10,7 @@ import httpx
 import pytest
 
 from tests.e2e.test_pipeline import upload_with_tuspy
-from tests.support import ADMIN_HEADERS, FFMPEG, run_server, wait_for_status
+from tests.support import ADMIN_HEADERS, media_duration, run_server, wait_for_status
 
 pytestmark = pytest.mark.e2e
 
@@ -23,19 +21,7 @@ def decoded_duration(url: str) -> float:
     """Decode the video of an HLS URL to its end, failing on any decode error. A playlist
     without ENDLIST is live to ffmpeg: it reloads it until ENDLIST, and starts where
     EXT-X-START says (else 3 segments from the end: ``live_start_index``)."""
-    argv = [FFMPEG, "-nostdin", "-xerror", "-prefer_x_start", "1", "-i", url]
-    out = subprocess.run(
-        [*argv, "-map", "0:v:0", "-f", "null", "-"],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert out.returncode == 0, f"ffmpeg could not decode {url}: {out.stderr[-2000:]}"
-    times = re.findall(r"time=(\d+):(\d+):(\d+(?:\.\d+)?)", out.stderr)
-    assert times, out.stderr[-2000:]
-    h, m, s = times[-1]
-    return int(h) * 3600 + int(m) * 60 + float(s)
+    return media_duration(url, ("-prefer_x_start", "1"))
 
 
 @pytest.mark.timeout(240)

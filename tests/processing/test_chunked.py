@@ -17,6 +17,7 @@ from reelstream.db.base import utcnow
 from reelstream.db.models import Job, Upload
 from reelstream.media.packaging import parse_media_playlist
 from reelstream.processing.jobs import HANDLERS, claim_next, run_job
+from reelstream.processing.ladder_job import TranscodeAttempt
 from reelstream.processing.runner import SOURCES_DIR
 from reelstream.processing.timeline import compose
 from reelstream.services import Services, build_services
@@ -43,6 +44,17 @@ def chunking(services: Services) -> Services:
     s = services.settings
     s.segment_s, s.gop_s, s.chunk_s, s.chunk_min_s = 2, 1, 6, 10
     return services
+
+
+@pytest.fixture
+def apart(chunking: Services, monkeypatch: pytest.MonkeyPatch) -> Services:
+    """As if the transcode's worker took no chunk while its lead ran (other workers did)."""
+
+    async def no_help(self: TranscodeAttempt, lead: object) -> None:
+        return None
+
+    monkeypatch.setattr(TranscodeAttempt, "_help_with_chunks", no_help)
+    return chunking
 
 
 async def run_next(services: Services) -> tuple[str, str]:
@@ -84,9 +96,9 @@ async def check_published(services: Services, vid: str) -> None:
 
 
 async def test_a_long_video_is_encoded_in_chunks_and_published_once(
-    chunking: Services, clip16: Path
+    apart: Services, clip16: Path
 ) -> None:
-    services = chunking
+    services = apart
     vid = await queue_video(services, clip16)
     assert await run_next(services) == ("transcode", "waiting_for_chunks")
     async with services.db.read(primary=True) as s:
@@ -164,10 +176,17 @@ async def test_a_chunk_killed_mid_encode_is_retried_alone(chunking: Services, cl
     assert len(lead) == 1 and lead[0]["state"] == "done"
 
 
-async def test_chunks_share_one_copy_of_a_remote_source(prepared: Settings, clip16: Path) -> None:
+async def test_chunks_share_one_copy_of_a_remote_source(
+    prepared: Settings, clip16: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With a store that has no local files, the chunk jobs of a video on one machine fetch
     its source once (``work_dir/sources``); the janitor removes the copy when no job needs
     it any more."""
+
+    async def no_help(self: TranscodeAttempt, lead: object) -> None:
+        return None
+
+    monkeypatch.setattr(TranscodeAttempt, "_help_with_chunks", no_help)
     prepared.storage_backend = "memory"
     prepared.segment_s, prepared.gop_s, prepared.chunk_s, prepared.chunk_min_s = 2, 1, 6, 10
     services = build_services(prepared)

@@ -55,8 +55,12 @@ async def settle(session: AsyncSession, queue: JobQueue, parent_id: int, video_i
 
 
 class ChunkAttempt(LeasedAttempt[ChunkResult]):
-    def __init__(self, services: Services, lease: Lease) -> None:
+    """``nice``: the CPU priority of its ffmpeg (lowered when the transcode's own worker runs
+    it beside the lead, see ``ladder_job.TranscodeAttempt``)."""
+
+    def __init__(self, services: Services, lease: Lease, *, nice: int = 0) -> None:
         super().__init__(services, lease)
+        self.nice = nice
         payload = lease.payload
         self.parent = int(payload["parent"])
         self.rev = str(payload["rev"])
@@ -147,6 +151,7 @@ class ChunkAttempt(LeasedAttempt[ChunkResult]):
             timeout_s=self.options.timeout_s,
             stderr_path=self.work / f"ffmpeg-{what}.log",
             on_progress=functools.partial(self._on_progress, length=length, rungs=rungs),
+            nice=self.nice,
         )
 
     def _on_progress(self, out_time_s: float, *, length: float, rungs: list[RungPlan]) -> None:

@@ -8,7 +8,10 @@ of ``settings.chunk_s`` seconds, cut on segment boundaries (``reelstream.media.c
    transaction fenced on its lease that also records the rev they write into in its payload
    (a retry of the job finds them there and queues nothing again);
 2. encodes the lead itself (lowest rung, the audio as one continuous stream, the storyboard,
-   the poster), published while it grows (``progressive``), and stores it;
+   the poster), published while it grows (``progressive``), and stores it; meanwhile its
+   own worker takes chunks of the video too, at a lower CPU priority
+   (``TranscodeAttempt._help_with_chunks``), so one worker keeps every core busy as an
+   unchunked transcode does;
 3. if a chunk is still queued or running, hands its job back to wait (``JobQueue.wait``: the
    attempt is not spent, the timeline and the lead's layout stay in the payload, the video
    stays ``processing``); the last chunk to end wakes it (``chunk_job.settle``), and a late

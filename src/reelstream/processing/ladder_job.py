@@ -54,10 +54,12 @@ from reelstream.media.storyboard import FOLDER as STORYBOARD_FOLDER
 from reelstream.media.storyboard import VTT_NAME as STORYBOARD_VTT
 from reelstream.media.storyboard import StoryboardPlan, storyboard_vtt
 from reelstream.processing import chunked
+from reelstream.processing.chunk_job import ChunkAttempt
 from reelstream.processing.cleanup import schedule_cleanup
 from reelstream.processing.pipeline import ENCODE_SHARE, Attempt, Produced, remove_outputs
 from reelstream.processing.progressive import Progressive, resume_floors
 from reelstream.queue.jobs import Lease
+from reelstream.queue.kinds import CHUNK
 from reelstream.videos import repository as videos
 
 if TYPE_CHECKING:
@@ -190,7 +192,10 @@ class TranscodeAttempt(Attempt):
             rest_task = asyncio.create_task(
                 self._ffmpeg(rest_argv, "rest", info, rest_names, nice=REST_NICE)
             )
-        tasks = [t for t in (lead_task, rest_task) if t is not None]
+        helper = None
+        if self.chunked_rest:  # the rest is in chunks: this worker takes some meanwhile
+            helper = asyncio.create_task(self._help_with_chunks(lead_task))
+        tasks = [t for t in (lead_task, rest_task, helper) if t is not None]
         try:
             if progressive is not None:
                 await progressive.follow(lead_task)
@@ -198,6 +203,8 @@ class TranscodeAttempt(Attempt):
             if lead_failed is None and progressive is not None:
                 await progressive.finish()
             rest_failed = await rest_task if rest_task is not None else None
+            if helper is not None:
+                await helper
         except BaseException:
             for task in tasks:
                 task.cancel()
@@ -240,6 +247,20 @@ class TranscodeAttempt(Attempt):
         if lead_failed is None:
             await self._tile_storyboard(out / STORYBOARD_FOLDER, storyboard)
         return encoded, made
+
+    async def _help_with_chunks(self, lead: asyncio.Task[FFmpegFailed | None]) -> None:
+        """While the lead runs, encode this video's chunks here too, one after another, at the
+        rest's lower priority: one worker keeps every core busy, as when the rest of the
+        ladder runs beside the lead (a chunk taken finishes even if the lead ends first)."""
+        owner = self.lease.owner
+        while not lead.done():
+            async with self.services.db.transaction() as s:
+                lease = await self.services.queue.claim(
+                    s, owner, kind=CHUNK, video_id=self.video_id
+                )
+            if lease is None:
+                return
+            await ChunkAttempt(self.services, lease, nice=REST_NICE).run()
 
     async def _ffmpeg(
         self, argv: list[str], what: str, info: MediaInfo, names: list[str], *, nice: int = 0

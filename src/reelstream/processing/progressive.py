@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POLL_S = 0.2  # how often the lead's playlists are read while it runs
+MPD_EVERY_S = 2.0  # the dynamic MPD is rewritten at most this often (players reload it each 1 s)
 STORE_CONCURRENCY = 4
 
 
@@ -142,6 +144,7 @@ class Progressive:
         self.followed = [_Followed(n, r, floor=floors.get(n, 0)) for n, r in names]
         self.published = resumed is not None  # a resumed rev is published already
         self.stored = attempt.stored  # files stored, relative to the rev folder (shared)
+        self._mpd_at = float("-inf")  # when the dynamic MPD was last written (monotonic)
 
     @property
     def names(self) -> list[str]:
@@ -217,13 +220,16 @@ class Progressive:
                 f.listed = -1  # written for good
             wrote = True
         # the dynamic MPD follows the playlists (never shorter than players may have seen)
+        # (at most every MPD_EVERY_S: each write measures every segment stored so far)
+        ended = all(f.ended for f in self.followed)
         if (
             wrote
             and self.attempt.rev_published
             and all(len(f.stored) >= f.floor for f in self.followed)
+            and (ended or time.monotonic() - self._mpd_at >= MPD_EVERY_S)
         ):
+            self._mpd_at = time.monotonic()
             layout = await anyio.to_thread.run_sync(self._layout)
-            ended = all(f.ended for f in self.followed)
             await write_growing_mpd(
                 self.attempt.services, self.attempt.video_id, self.attempt.rev, layout, ended=ended
             )

@@ -102,13 +102,26 @@ class JobQueue:
         return job
 
     # -- worker side
-    async def claim(self, session: AsyncSession, owner: str) -> Lease | None:
+    async def claim(
+        self,
+        session: AsyncSession,
+        owner: str,
+        *,
+        kind: str | None = None,
+        video_id: str | None = None,
+    ) -> Lease | None:
+        """Claim the next due job (of ``kind``, of ``video_id``, when given)."""
         now = utcnow()
         expires = now + dt.timedelta(seconds=self.lease_s)
         rev = new_rev()
+        due = and_(Job.state == "queued", Job.run_at <= now)
+        if kind is not None:
+            due = and_(due, Job.kind == kind)
+        if video_id is not None:
+            due = and_(due, Job.video_id == video_id)
         row = await self.leases.claim(
             session,
-            due=and_(Job.state == "queued", Job.run_at <= now),
+            due=due,
             order_by=(Job.run_at, Job.id),
             owner=owner,
             expires_at=expires,
