@@ -127,8 +127,8 @@ async def test_a_long_video_is_encoded_in_chunks_and_published_once(
     assert all(st.state == "done" for st in timeline.stages), timeline.stages
 
 
-async def test_a_chunk_killed_mid_encode_is_retried_alone(chunking: Services, clip16: Path) -> None:
-    services = chunking
+async def test_a_chunk_killed_mid_encode_is_retried_alone(apart: Services, clip16: Path) -> None:
+    services = apart
     vid = await queue_video(services, clip16)
     assert await run_next(services) == ("transcode", "waiting_for_chunks")
     # a worker takes the first chunk and dies while its ffmpeg runs
@@ -214,3 +214,23 @@ async def test_chunks_share_one_copy_of_a_remote_source(
         assert not copy.exists()
     finally:
         await services.close()
+
+
+async def test_one_worker_encodes_chunks_beside_its_lead(chunking: Services, clip16: Path) -> None:
+    """Alone, the transcode's worker takes chunks while its lead runs (every core busy, as an
+    unchunked transcode keeps them); whatever is left runs after; published once."""
+    services = chunking
+    vid = await queue_video(services, clip16)
+    outcomes = [await run_next(services)]
+    for _ in range(6):
+        if outcomes[-1] == ("transcode", "published"):
+            break
+        outcomes.append(await run_next(services))
+    assert outcomes[-1] == ("transcode", "published"), outcomes
+    await check_published(services, vid)
+    jobs = await jobs_of(services, vid)
+    chunks = [j for j in jobs if j.kind == "chunk"]
+    assert len(chunks) == 3 and all(j.state == "succeeded" and j.attempts == 1 for j in chunks)
+    taken_after = sum(1 for kind, _ in outcomes if kind == "chunk")
+    assert taken_after < 3, outcomes  # some chunks were encoded beside the lead
+    assert [j.state for j in jobs if j.kind == "transcode"] == ["succeeded"]
