@@ -92,8 +92,9 @@ def test_hls_js_plays_a_chunked_rung_across_its_seams(
 ) -> None:
     server, vid = chunked_video
     fetched = play_to_the_end(page, server, vid, "", pin_hls=True)
-    # every stitched segment of the rung (2 s each), across both seams (at 4 s and 8 s)
-    assert fetched == {f"seg_{n:05d}.m4s" for n in range(1, 7)}, fetched
+    # the stitched segments (2 s each) on both sides of both seams (4 s and 8 s: segments 3
+    # and 5 open chunks) to the last (the first may have played at 240p before the switch)
+    assert {f"seg_{n:05d}.m4s" for n in range(2, 7)} <= fetched, fetched
 
 
 @pytest.mark.timeout(240)
