@@ -32,7 +32,12 @@ from reelstream.media.ffmpeg import run_ffmpeg
 from reelstream.media.ladder import RungPlan, plan_ladder
 from reelstream.media.probe import Container, MediaInfo, probe
 from reelstream.processing.options import ffmpeg_options
-from reelstream.processing.pipeline import UPLOAD_CONCURRENCY, remove_outputs, rendition_error
+from reelstream.processing.pipeline import (
+    UPLOAD_CONCURRENCY,
+    remove_outputs,
+    rendition_error,
+    worst_failure,
+)
 from reelstream.processing.runner import LeasedAttempt, local_source
 from reelstream.processing.timeline import Timeline
 from reelstream.queue.errors import LeaseLost
@@ -129,8 +134,7 @@ class ChunkAttempt(LeasedAttempt[ChunkResult]):
                 continue
             encoded.append(rung)
         if not encoded:
-            transient = [exc for exc in failures if exc.retryable]
-            raise (transient or failures)[-1]
+            raise worst_failure(failures)
         return encoded
 
     async def _run(

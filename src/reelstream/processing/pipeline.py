@@ -370,9 +370,7 @@ class Attempt(LeasedAttempt[Produced]):
             encoded.append(rung)
         await self.save()
         if not encoded and require:
-            # Permanent only if every rendition failed for a reason this input meets again.
-            transient = [exc for exc in failures if exc.retryable]
-            raise (transient or failures)[-1]
+            raise worst_failure(failures)
         return encoded
 
     def on_progress(self, out_time_s: float, duration_s: float, names: list[str]) -> None:
@@ -470,6 +468,13 @@ class Attempt(LeasedAttempt[Produced]):
             await self.discard()  # at once; the sweep enqueued above if this is lost
             return "superseded"
         return "published"
+
+
+def worst_failure(failures: list[TranscodeError]) -> TranscodeError:
+    """What to raise when every rendition failed: permanent only if every one failed for a
+    reason this input meets again (else the attempt is retried)."""
+    transient = [exc for exc in failures if exc.retryable]
+    return (transient or failures)[-1]
 
 
 def remove_outputs(out: Path, names: list[str]) -> None:
