@@ -1,6 +1,7 @@
 # reelstream — the commands a newcomer needs:
 #   make serve   install what is needed, then run everything on http://127.0.0.1:8000/
-#   make test    install what is needed, then run the test suite (everything; what CI runs)
+#   make test    install what is needed, then run the test suite (everything; what CI runs:
+#                the unit tier in parallel, then the process-starting tiers one at a time)
 #   make test-fast  the unit tier: no browser, no engines, no end-to-end processes (~2 min;
 #                three xdist workers: the tests wait on I/O often enough to use a third)
 #   make check   lint (ruff), format check, type-check (mypy) and the import contracts
@@ -27,8 +28,11 @@ serve: install assets
 cluster: install assets
 	.venv/bin/reelstream cluster up $(CLUSTER_ARGS)
 
+# the unit tier in three xdist workers, then the process-starting tiers one test at a time
+# (they pin CPUs and time servers: they must not share the two cores with each other)
 test: install assets
-	.venv/bin/python -m pytest $(PYTEST_ARGS)
+	.venv/bin/python -m pytest -n 3 -m "not e2e and not browser and not engine" $(PYTEST_ARGS)
+	.venv/bin/python -m pytest -m "e2e or browser or engine" $(PYTEST_ARGS)
 
 test-fast: install assets
 	.venv/bin/python -m pytest -n 3 -m "not e2e and not browser and not engine" $(PYTEST_ARGS)
