@@ -40,6 +40,10 @@ playback  anonymous  Y Y N
 playback  user       Y Y N
 playback  owner      Y Y Y
 playback  admin      Y Y Y
+inspect   anonymous  N N N
+inspect   user       N N N
+inspect   owner      Y Y Y
+inspect   admin      Y Y Y
 edit      anonymous  N N N
 edit      user       N N N
 edit      owner      Y Y Y
@@ -201,7 +205,7 @@ async def _rev(services: Services, vid: str) -> str:
 ENDPOINTS: dict[str, tuple[policy.Action, Request, frozenset[int]]] = {
     "GET video": ("view", _video("/api/v1/videos/{id}"), frozenset({200})),
     "GET captions": ("view", _video("/api/v1/videos/{id}/captions"), frozenset({200})),
-    "GET timeline": ("view", _video("/api/v1/videos/{id}/timeline"), frozenset({200})),
+    "GET timeline": ("inspect", _video("/api/v1/videos/{id}/timeline"), frozenset({200})),
     "page /watch": ("view", _video("/watch/{id}"), frozenset({200})),
     "POST views beacon": (
         "view",

@@ -7,14 +7,16 @@ walks it over every endpoint and page.
 
 Actions and what uses them:
 
-* ``view``: ``GET /api/v1/videos/{id}``, ``GET .../captions``, ``GET .../timeline``, the watch
-  page ``/watch/{id}``,
+* ``view``: ``GET /api/v1/videos/{id}``, ``GET .../captions``, the watch page ``/watch/{id}``,
   the player beacons ``POST .../views`` and ``POST .../progress``
+* ``inspect``: processing detail: ``GET .../timeline``, and the values of ``job``,
+  ``filename`` and ``error`` in a video's JSON (withheld from others, the fields stay); the
+  watch page's renditions and processing sections
 * ``playback``: ``GET /api/v1/videos/{id}/playback`` (and so the media behind its signed URLs)
 * ``edit``: ``PATCH /api/v1/videos/{id}``, caption upload/delete, poster choice
 * ``retry``: ``POST /api/v1/videos/{id}/retry`` (a failed video) and
   ``POST /api/v1/videos/{id}/renditions/{name}/retry`` (failed renditions), also from the
-  watch page; the timeline ``GET .../timeline`` is ``view``
+  watch page
 * ``delete``: ``DELETE /api/v1/videos/{id}``
 * ``upload``: tus ``HEAD``/``PATCH``/``DELETE /api/v1/uploads/{id}`` (continue or terminate)
 
@@ -27,11 +29,19 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
-Action = Literal["view", "playback", "edit", "retry", "delete", "upload"]
+Action = Literal["view", "playback", "inspect", "edit", "retry", "delete", "upload"]
 Role = Literal["anonymous", "user", "owner", "admin"]
 Visibility = Literal["public", "unlisted", "private"]
 
-ACTIONS: Final[tuple[Action, ...]] = ("view", "playback", "edit", "retry", "delete", "upload")
+ACTIONS: Final[tuple[Action, ...]] = (
+    "view",
+    "playback",
+    "inspect",
+    "edit",
+    "retry",
+    "delete",
+    "upload",
+)
 ROLES: Final[tuple[Role, ...]] = ("anonymous", "user", "owner", "admin")
 VISIBILITIES: Final[tuple[Visibility, ...]] = ("public", "unlisted", "private")
 
@@ -43,6 +53,7 @@ _NONE: Final[frozenset[str]] = frozenset()
 POLICY: Final[dict[Action, dict[Role, frozenset[str]]]] = {
     "view": {"anonymous": _LINK, "user": _LINK, "owner": _ALL, "admin": _ALL},
     "playback": {"anonymous": _LINK, "user": _LINK, "owner": _ALL, "admin": _ALL},
+    "inspect": {"anonymous": _NONE, "user": _NONE, "owner": _ALL, "admin": _ALL},
     "edit": {"anonymous": _NONE, "user": _NONE, "owner": _ALL, "admin": _ALL},
     "retry": {"anonymous": _NONE, "user": _NONE, "owner": _ALL, "admin": _ALL},
     "delete": {"anonymous": _NONE, "user": _NONE, "owner": _ALL, "admin": _ALL},
@@ -53,6 +64,7 @@ POLICY: Final[dict[Action, dict[Role, frozenset[str]]]] = {
 SCOPE: Final[dict[Action, str]] = {
     "view": "read",
     "playback": "read",
+    "inspect": "read",
     "edit": "write",
     "retry": "write",
     "delete": "write",
