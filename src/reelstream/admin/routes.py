@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query, Response
 
 from reelstream.admin import service, users
 from reelstream.admin.schemas import (
@@ -181,12 +181,14 @@ async def reset_password(
     user_id: UserId,
     services: ServicesDep,
     admin: AdminUser,
+    response: Response,
     body: Annotated[PasswordResetIn | None, Body()] = None,
 ) -> PasswordResetOut:
     """Set a user's password, or with no body (or ``password`` null) generate one, answered
     this once. Every session of the user ends; their access tokens are kept."""
     chosen = body.password if body is not None else None
     user, generated = await users.reset_password(services, admin, user_id, chosen)
+    response.headers["Cache-Control"] = "no-store"  # a password, once
     return PasswordResetOut(
         user_id=user.id,
         username=user.username,
