@@ -54,7 +54,7 @@ def signed_out(client: TestClient) -> bool:
 def new_token(client: TestClient, name: str, *scopes: str) -> str:
     token = csrf_of(client.get("/account").text)
     form = {"name": name, "scopes": list(scopes), "csrf_token": token}
-    page = client.post("/account/tokens", data=form)  # type: ignore[arg-type]
+    page = client.post("/account/tokens", data=form)
     found = re.search(r'id="new-token">(rs_[A-Za-z0-9_-]{43})<', page.text)
     assert found, page.text
     return found.group(1)
@@ -190,7 +190,7 @@ def test_a_new_token_is_shown_once_after_a_redirect(app_client: TestClient) -> N
     assert "Upload, edit and delete your videos" in page and "including your own private" in page
 
     form = {"name": "laptop", "scopes": ["read", "write"], "csrf_token": token}
-    r = app_client.post("/account/tokens", data=form, follow_redirects=False)  # type: ignore[arg-type]
+    r = app_client.post("/account/tokens", data=form, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/account")
     cookie = r.cookies["rs_flash_token"]
     assert "rs_" not in r.headers["location"] and "rs_" not in cookie
