@@ -23,6 +23,11 @@ Actions and what uses them:
 Listing is a query, not a per-video decision: the library and ``GET /api/v1/videos`` list
 ``public`` videos only, ``?owner=me`` lists the caller's own videos of every visibility.
 Creating an upload needs any signed-in user with the ``write`` scope.
+
+Admin operations (jobs, workers, storage, and user management: disable, promote, reset a
+password) are not per video: they need an admin acting as one, one check for the API and the
+pages alike (``reelstream.admin.service.require_admin``), plus the rules of
+``reelstream.admin.users`` (not yourself, never the last active admin).
 """
 
 from __future__ import annotations

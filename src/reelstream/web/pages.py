@@ -36,7 +36,9 @@ from reelstream.videos.deps import VideoServiceDep
 from reelstream.videos.errors import VideoNotFound
 from reelstream.videos.presenters import NOT_AVAILABLE
 from reelstream.web.account import router as account_router
+from reelstream.web.account_page import router as account_page_router
 from reelstream.web.admin import router as admin_router
+from reelstream.web.admin_users import router as admin_users_router
 from reelstream.web.render import STATIC_DIR, page_context, render, short_side
 from reelstream.web.security import SecurityHeaders
 
@@ -317,7 +319,9 @@ def mount_web(app: FastAPI) -> None:
     """Add the pages, the static files (``/static``) and the HTML error pages to ``app``."""
     app.include_router(router)
     app.include_router(account_router)
+    app.include_router(account_page_router)  # /account: password, sessions, tokens
     app.include_router(admin_router)
+    app.include_router(admin_users_router)  # /admin/users
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _install_html_errors(app)
     # CSP, framing, nosniff, referrer (reelstream.web.security)
