@@ -39,6 +39,7 @@ PAGES: list[PageCase] = [
     PageCase("my videos", "/me/videos"),
     PageCase("account", "/account"),
     PageCase("admin", "/admin"),
+    PageCase("admin users", "/admin/users"),
     PageCase("login", "/login"),
     PageCase("signup", "/signup"),
     PageCase("error page", "/watch/AAAAAAAAAAAAAAAA"),
