@@ -152,6 +152,11 @@ def create_app(
         version=__version__,
         summary="Self-hostable video-on-demand: resumable upload, ABR transcode, signed playback",
         lifespan=lifespan,
+        # /docs is served from local files by the web pages (reelstream.web.site_files);
+        # ReDoc is not vendored, so it is off rather than loaded from a CDN
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.services = services
     app.state.role = role

@@ -37,6 +37,7 @@ from reelstream.web.account import router as account_router
 from reelstream.web.admin import router as admin_router
 from reelstream.web.render import STATIC_DIR, page_context, render
 from reelstream.web.security import SecurityHeaders
+from reelstream.web.site_files import router as site_router
 
 if TYPE_CHECKING:
     from reelstream.services import Services
@@ -269,6 +270,7 @@ def mount_web(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(account_router)
     app.include_router(admin_router)
+    app.include_router(site_router)  # /docs from local files, /favicon.ico
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _install_html_errors(app)
     # CSP, framing, nosniff, referrer (reelstream.web.security)
