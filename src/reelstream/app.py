@@ -95,7 +95,9 @@ def create_app(
     if role in ("all", "api") and settings.require_public_base_url():  # they sign URLs
         log.warning(
             "public_base_url is not set: playback URLs use %s (this server listens on a "
-            "loopback address only); behind a proxy, set REELSTREAM_PUBLIC_BASE_URL",
+            "loopback address only); for browsers on other machines, put a TLS proxy in front "
+            "and set REELSTREAM_PUBLIC_BASE_URL=https://videos.example.com (and "
+            "REELSTREAM_FORWARDED_ALLOW_IPS=<the proxy's address> if it runs elsewhere)",
             settings.public_base_url,
         )
     services = build_services(settings)

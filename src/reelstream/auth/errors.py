@@ -14,7 +14,8 @@ ReelstreamError
     │   ├── CsrfFailed         403: cookie-authenticated unsafe request without its CSRF token
     │   ├── FormExpired        403: sign-in/sign-up form without its fresh pre-session token
     │   ├── FormFromElsewhere  403: sign-in/sign-up form submitted from another site
-    │   └── SignupDisabled     403: sign-up is switched off (``signup_enabled``)
+    │   ├── SignupDisabled     403: sign-up is switched off (``signup_enabled``)
+    │   └── HttpsRequired      403: sign-in from a plain-http page the Secure cookie cannot reach
     ├── UsernameTaken          409
     ├── InvalidAccountInput    422: bad username, password, email, token name or scope
     └── AccessTokenNotFound    404
@@ -86,6 +87,10 @@ class FormFromElsewhere(Forbidden):
 
 class SignupDisabled(Forbidden):
     code = "signup_disabled"
+
+
+class HttpsRequired(Forbidden):
+    code = "https_required"
 
 
 class UsernameTaken(AuthError):
