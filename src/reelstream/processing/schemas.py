@@ -59,3 +59,8 @@ class TimelineOut(Schema):
     stages: list[StageOut]
     job: TimelineJobOut | None = Field(description="The newest transcode or rendition job")
     retry: RetryOptionsOut
+    retryable: bool = Field(
+        default=True,
+        description="False when the video failed for a reason a retry cannot fix (the file "
+        "itself): upload a different file instead",
+    )

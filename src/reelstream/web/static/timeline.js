@@ -11,6 +11,7 @@
   "use strict";
 
   var ACTIVE_MS = 1000;
+  var PERMANENT_HINT = "Retrying will not help: upload a different file.";
   var rs = window.reelstream;
   var STAGE_NAMES = {
     upload: "Upload", probe: "Probe", playable: "Playable", package: "Package", publish: "Publish",
@@ -151,7 +152,10 @@
           parts.push("retrying after: " + job.last_error);
         }
       } else if (timeline.status === "failed") {
-        parts.push("Failed: " + (timeline.error || "unknown reason"));
+        var reason = "Failed: " + (timeline.error || "unknown reason").replace(/\.$/, "") + ".";
+        // a permanent failure (the file itself): no retry is offered, and none is promised
+        if (timeline.retryable === false) reason += " " + PERMANENT_HINT;
+        parts.push(reason);
       } else if (timeline.status === "ready") {
         var failed = timeline.stages.filter(function (s) { return s.state === "failed"; });
         parts.push(failed.length ? "Ready, without " + failed.length + " rendition" +
