@@ -35,6 +35,8 @@ from reelstream.videos.deps import VideoServiceDep
 from reelstream.videos.errors import VideoNotFound
 from reelstream.web.account import router as account_router
 from reelstream.web.admin import router as admin_router
+from reelstream.web.embed import oembed_href, site_base
+from reelstream.web.embed import router as embed_router
 from reelstream.web.render import STATIC_DIR, page_context, render
 from reelstream.web.security import SecurityHeaders
 
@@ -196,7 +198,9 @@ async def my_videos(
 
 
 @router.get("/watch/{video_id}", name="watch")
-async def watch(video_id: str, videos: VideoServiceDep, user: CurrentUser) -> Response:
+async def watch(
+    request: Request, video_id: str, videos: VideoServiceDep, user: CurrentUser
+) -> Response:
     ctx = page_context(videos.services, user)
     try:
         video = await videos.get(video_id, user)
@@ -228,8 +232,20 @@ async def watch(video_id: str, videos: VideoServiceDep, user: CurrentUser) -> Re
         for r in sorted(video.renditions, key=lambda r: -r.height)
         if not (r.ready or r.name in growing)
     ]
+    # oEmbed discovery: only for videos anyone may embed
+    oembed_url = (
+        oembed_href(site_base(videos.services, request), video.id)
+        if video.visibility in ("public", "unlisted")
+        else None
+    )
     return render(
-        "watch.html", page="watch", video=card, renditions=renditions, coming=coming, **ctx
+        "watch.html",
+        page="watch",
+        video=card,
+        renditions=renditions,
+        coming=coming,
+        oembed_url=oembed_url,
+        **ctx,
     )
 
 
@@ -269,6 +285,7 @@ def mount_web(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(account_router)
     app.include_router(admin_router)
+    app.include_router(embed_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _install_html_errors(app)
     # CSP, framing, nosniff, referrer (reelstream.web.security)
