@@ -1,8 +1,10 @@
 """Security headers (issue 9, defect 6; ``reelstream.web.security``): every HTML page answers a
 Content-Security-Policy with ``frame-ancestors 'none'``, ``X-Frame-Options: DENY``, ``nosniff``
 and ``Referrer-Policy: same-origin``; the API and static files get ``nosniff`` only; ``/media``
-nothing; Swagger UI its own policy (and still loads). The templates hold nothing the policy
-would block (inline scripts, styles or event handlers). Real Chromium: tests/browser."""
+nothing; Swagger UI its own policy (and still loads). The player pages (``/watch/``,
+``/embed/``) alone allow inline style (media-chrome), the embed page alone may be framed. The
+templates hold nothing the policy would block (inline scripts, styles or event handlers).
+Real Chromium: tests/browser."""
 
 from __future__ import annotations
 
