@@ -51,6 +51,8 @@ def timeline_out(view: TimelineView) -> TimelineOut:
             video=view.may_retry and composed.can_retry_video,
             renditions=composed.retry_renditions if view.may_retry else [],
         ),
+        retryable=composed.retryable,
+        retry_reason=composed.retry_reason,
     )
 
 

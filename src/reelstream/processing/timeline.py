@@ -207,6 +207,8 @@ class Composed:
     job: JobSummary | None  # the newest job that touches the video's renditions
     can_retry_video: bool
     retry_renditions: list[str]
+    retryable: bool = True
+    retry_reason: str | None = None
 
 
 def _placeholder(job: Job | None) -> Timeline:
@@ -336,6 +338,26 @@ def eta_seconds(job: Job | None, now: dt.datetime) -> float | None:
     return round(max(0.0, elapsed * (1 - p) / p), 1)
 
 
+PERMANENT_REASON = (
+    "this file cannot be processed, and retrying would fail the same way: "
+    "upload another file (or replace this video's source)"
+)
+
+
+def permanent_failure(video: Video, jobs: list[Job]) -> bool:
+    """Whether a failed video failed for a reason a retry cannot fix: its last transcode
+    failed for good before its attempt budget was spent, which only a permanent failure does
+    (not a video, over a limit, a file ffmpeg rejects, the source missing:
+    ``reelstream.processing.runner``); a transient one is retried until the budget is gone."""
+    if video.status != "failed":
+        return False
+    transcodes = [j for j in jobs if j.kind == TRANSCODE]
+    if not transcodes:
+        return False
+    last = transcodes[-1]
+    return last.state == "failed" and last.attempts < last.max_attempts
+
+
 def compose(
     video: Video, jobs: list[Job], upload: Upload | None, now: dt.datetime | None = None
 ) -> Composed:
@@ -348,6 +370,7 @@ def compose(
         publish.finished_at = publish.finished_at or _iso(video.ready_at)
     stages = [_upload_stage(video, upload), *timeline.stages]
     busy = any(j.state in _ACTIVE for j in jobs if j.kind in (TRANSCODE, RENDITION))
+    permanent = permanent_failure(video, jobs)
     if video.status == "ready":
         progress = 1.0 if newest is None or newest.state not in _ACTIVE else newest.progress
     elif newest is not None and video.status in ("queued", "processing"):
@@ -365,4 +388,6 @@ def compose(
         retry_renditions=(
             timeline.failed_renditions() if video.status == "ready" and not busy else []
         ),
+        retryable=not permanent,
+        retry_reason=PERMANENT_REASON if permanent else None,
     )

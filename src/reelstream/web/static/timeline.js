@@ -1,7 +1,9 @@
 /* The processing timeline on the watch page: every stage of the video's processing (upload,
  * probe, one encode per rendition, package, publish) with its state, progress, detail and
  * failure reason, the overall progress and ETA, and — for the owner and admins — buttons to
- * retry a failed video or a failed rendition (POST .../retry, with the CSRF token).
+ * retry a failed video or a failed rendition (POST .../retry, with the CSRF token). A video
+ * that failed for a permanent reason (`retryable: false`) gets no retry button: its
+ * `retry_reason` goes into #retry-permanent when the page has one (the studio).
  *
  * Polls GET /api/v1/videos/{id}/timeline every second while something is queued or running,
  * and calls `onSettled` when work that was running finishes (so the page can reload the
@@ -158,8 +160,16 @@
           (failed.length === 1 ? "" : "s") : "Ready");
       }
       summary.textContent = parts.join(" · ");
-      retryBox.hidden = !timeline.retry.video;
+      // a permanent failure (not a video, over a limit): say so instead of offering a retry
+      // that would fail the same way
+      var permanent = timeline.retryable === false;
+      retryBox.hidden = !timeline.retry.video || permanent;
       retryVideo.disabled = false;
+      var why = document.getElementById("retry-permanent");
+      if (why) {
+        why.textContent = permanent ? (timeline.retry_reason || "") : "";
+        why.hidden = !permanent;
+      }
     }
 
     function schedule(ms) {
