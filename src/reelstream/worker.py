@@ -57,7 +57,11 @@ from reelstream.db.models import Job
 from reelstream.fsutil import FileLock, remove_tree
 from reelstream.ingest.service import purge_expired
 from reelstream.processing.chunk_job import settle
-from reelstream.processing.cleanup import schedule_cleanup, schedule_sweep
+from reelstream.processing.cleanup import (
+    schedule_cleanup,
+    schedule_source_removal,
+    schedule_sweep,
+)
 from reelstream.processing.jobs import claim_next, run_job
 from reelstream.processing.runner import SOURCES_DIR, work_dir_name
 from reelstream.queue import workers as registry
@@ -94,12 +98,22 @@ async def reap_once(services: Services) -> int:
             for lease in expired
             if lease.kind == CHUNK and lease.payload.get("parent") is not None
         }
+        # transcodes of a replacing source: their failure leaves the published video as it is
+        replacing = {
+            lease.job_id: str(lease.payload["source"])
+            for lease in expired
+            if lease.kind == TRANSCODE and lease.payload.get("source")
+        }
         for d in dead:
             if d.job_id in writers:  # no publish will sweep what its attempts left
                 await schedule_sweep(s, services.queue, d.video_id)
             if d.job_id in parents:  # a chunk out of attempts: its transcode decides
                 await settle(s, services.queue, parents[d.job_id], d.video_id)
             if d.job_id not in transcodes:
+                continue
+            if d.job_id in replacing:
+                await services.queue.cancel_children(s, d.job_id, d.video_id)
+                await schedule_source_removal(s, services.queue, d.video_id, replacing[d.job_id])
                 continue
             with contextlib.suppress(VideoNotFound):
                 retired = await videos.mark_failed(
@@ -114,7 +128,7 @@ async def reap_once(services: Services) -> int:
                     )
                 await webhooks.emit(s, "video.failed", d.video_id)
         for lease in expired:
-            if lease.job_id not in dead_ids and lease.job_id in transcodes:
+            if lease.job_id not in dead_ids and lease.job_id in transcodes - replacing.keys():
                 with contextlib.suppress(VideoNotFound):
                     await videos.mark_queued(s, lease.video_id)
     for lease in expired:
@@ -198,7 +212,7 @@ async def remove_unused_sources(services: Services) -> int:
         p
         for p in found
         if (p.name.startswith(".") and p.name.split(".")[2] not in live)
-        or (not p.name.startswith(".") and p.name not in needed)
+        or (not p.name.startswith(".") and p.name.split("-")[0] not in needed)
     ]
     for path in stale:
         path.unlink(missing_ok=True)

@@ -33,12 +33,20 @@ from reelstream.ingest.service import (
     purge_expired,
 )
 from reelstream.ingest.staging.object import ObjectBytes, ObjectStaging, staging_prefix
-from reelstream.ingest.tus import parse_checksum
+from reelstream.ingest.tus import VideoMetadata, parse_checksum
 from reelstream.services import Services, build_services
 from reelstream.storage.errors import StorageError
 from reelstream.storage.keys import source_key
 from reelstream.storage.s3 import S3BlobStore
-from tests.ingest.helpers import META, body, checksum, expire, new_upload, write_holding_lock
+from tests.ingest.helpers import (
+    META,
+    b64,
+    body,
+    checksum,
+    expire,
+    new_upload,
+    write_holding_lock,
+)
 
 PART = 5 * 1024 * 1024
 DATA = os.urandom(2 * PART + 1_234_567)
@@ -378,3 +386,43 @@ async def test_tails_left_by_a_crash_after_completion_are_swept(
     ]
     assert (await write(svc, kept, 100, len(DATA))).completed
     assert await s3(a).get_bytes(source_key(kept.video_id)) == DATA
+
+
+async def test_a_replacing_source_is_staged_beside_the_published_one(instances: Instance) -> None:
+    """A replacement (metadata ``video_id``) goes to its own key; terminating one aborts only
+    its own multipart upload and keeps the video and its source; completing one queues the
+    transcode of the new source while the video stays as it is."""
+    a = await instances()
+    svc = build_upload_service(a)
+    first = await new_upload(svc, 1000)
+    await svc.write(first.id, offset=0, body=body(DATA[:1000]), content_length=1000, checksum=None)
+    vid = first.video_id
+    async with a.db.transaction() as s:  # as if published
+        await s.execute(
+            update(Video).where(Video.id == vid).values(status="ready", published_rev="r1")
+        )
+        await s.execute(update(Job).where(Job.video_id == vid).values(state="succeeded"))
+    meta = {"filename": b64("new.mp4"), "video_id": b64(vid)}
+    replacing = VideoMetadata(filename="new.mp4", title="", visibility="", replaces=vid)
+
+    dropped = await svc.create(length=len(DATA), metadata=meta, video=replacing)
+    assert dropped.video_id == vid
+    await write(svc, dropped, 0, PART + 10)
+    assert [m.key for m in await s3(a).list_multipart("videos")] == [source_key(vid, dropped.id)]
+    await svc.terminate(dropped.id)
+    assert await s3(a).list_multipart("videos") == []
+    assert await s3(a).get_bytes(source_key(vid)) == DATA[:1000]
+
+    up = await svc.create(length=len(DATA), metadata=meta, video=replacing)
+    st = await write(svc, up, 0, len(DATA))
+    assert st.completed
+    new = await s3(a).get_bytes(source_key(vid, up.id))
+    assert hashlib.sha256(new).digest() == hashlib.sha256(DATA).digest()
+    assert await s3(a).get_bytes(source_key(vid)) == DATA[:1000]
+    async with a.db.read() as s:
+        video = (await s.execute(select(Video).where(Video.id == vid))).scalar_one()
+        queued = (
+            await s.execute(select(Job).where(Job.video_id == vid, Job.state == "queued"))
+        ).scalar_one()
+    assert (video.status, video.source_key) == ("ready", source_key(vid))
+    assert queued.payload == {"source": source_key(vid, up.id), "source_bytes": len(DATA)}

@@ -86,3 +86,8 @@ class UploadLocked(UploadError):
 class UploadFinished(UploadError):
     code = "upload_finished"
     status = 409
+
+
+class NotReplaceable(UploadError):
+    code = "not_replaceable"
+    status = 409

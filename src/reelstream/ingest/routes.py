@@ -23,7 +23,12 @@ from reelstream.http.deps import ServicesDep
 from reelstream.http.schemas import ErrorOut
 from reelstream.ids import is_valid_id
 from reelstream.ingest import tus
-from reelstream.ingest.errors import BodyInterrupted, UnsupportedMediaType, UploadError
+from reelstream.ingest.errors import (
+    BodyInterrupted,
+    NotReplaceable,
+    UnsupportedMediaType,
+    UploadError,
+)
 from reelstream.ingest.service import UploadService, UploadState, build_upload_service
 from reelstream.ratelimit.deps import limit_upload
 
@@ -156,7 +161,12 @@ async def create_upload(
     request: Request, services: ServicesDep, uploads: UploadsDep, user: WriteUser
 ) -> Response:
     """tus creation (and creation-with-upload): creates the video and its upload, owned by
-    the caller (a signed-in user with the ``write`` scope)."""
+    the caller (a signed-in user with the ``write`` scope).
+
+    With the metadata ``video_id``, the upload replaces the source of that video instead (its
+    owner only; 409 while the video is still uploading or processing): same id and URLs, the
+    published version keeps playing until the new one is transcoded, then one state change
+    switches to it."""
     h = request.headers
     tus.check_resumable(h.get("tus-resumable"))
     length = tus.parse_length(
@@ -166,6 +176,13 @@ async def create_upload(
     )
     pairs = tus.parse_metadata(h.get("upload-metadata"))
     video = tus.VideoMetadata.from_pairs(pairs)
+    if video.replaces is not None:  # a new source for an existing video: its owner only
+        target = await uploads.replace_target(video.replaces)
+        authorize(
+            user, "upload", owner_id=target.owner_id, visibility=target.visibility, what="video"
+        )
+        if target.refusal is not None:
+            raise NotReplaceable(target.refusal)
     content_length = _content_length(request)
     if content_length is None:
         with_body = "chunked" in h.get("transfer-encoding", "").lower()

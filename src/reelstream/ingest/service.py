@@ -17,6 +17,12 @@ Completion, crash-safe and idempotent: (1) the staged bytes go into the blob sto
 and enqueue its transcode job; (3) wake the workers. A crash between (1) and (2) leaves an
 upload with offset == length and a stored source: the next HEAD, PATCH or the janitor
 finishes it.
+
+A replacement (tus metadata ``video_id``, ``reelstream.ingest.sources``) creates no video: its
+bytes go to ``videos/{vid}/source.{upload}`` and its completion, in the same one transaction,
+either swaps the source at once (a video never published: it is simply processed again) or
+queues a transcode of the new source (``payload["source"]``) while the published version keeps
+playing; that transcode's publish switches source, probe facts and rev in one state change.
 """
 
 from __future__ import annotations
@@ -41,12 +47,13 @@ from reelstream.ingest.errors import (
     UploadLocked,
     UploadNotFound,
 )
+from reelstream.ingest.sources import replaces, upload_source_key
 from reelstream.ingest.staging import StagedBytes, Staging, create_staging
 from reelstream.ingest.tus import Checksum, VideoMetadata, check_fits
+from reelstream.queue.kinds import CLEANUP
 from reelstream.quota import usage as quota
 from reelstream.storage.base import BlobInfo
 from reelstream.storage.errors import StorageError
-from reelstream.storage.keys import source_key
 from reelstream.videos import repository as videos
 
 if TYPE_CHECKING:
@@ -84,6 +91,16 @@ class UploadAccess:
 
     owner_id: str | None
     visibility: str
+
+
+@dataclass(frozen=True)
+class ReplaceTarget:
+    """The video a replacement upload is for, as the creation checks it."""
+
+    video_id: str
+    owner_id: str | None
+    visibility: str
+    refusal: str | None  # why its source cannot be replaced now (409), for the authorized
 
 
 class UploadService:
@@ -143,6 +160,24 @@ class UploadService:
 
     # -- creation
 
+    async def replace_target(self, video_id: str) -> ReplaceTarget:
+        """The video whose source an upload would replace (``VideoNotFound``), with the reason
+        it cannot be replaced now: while it is still being uploaded or processed."""
+        async with self.db.read(primary=True) as s:
+            video = await videos.get_video(s, video_id)
+            busy = await self.services.queue.has_pending(s, video_id)
+        refusal = None
+        if video.status == "uploading":
+            refusal = (
+                f"video {video_id} is still being uploaded: finish or delete that upload first"
+            )
+        elif busy or video.status in ("queued", "processing"):
+            refusal = (
+                f"video {video_id} is being processed: replace its source once it is ready "
+                "or failed"
+            )
+        return ReplaceTarget(video.id, video.owner_id, video.visibility, refusal)
+
     async def create(
         self,
         *,
@@ -182,6 +217,18 @@ class UploadService:
         """The video and its upload, in one transaction (after the owner's quota check)."""
         async with self.db.transaction() as s:
             await quota.reserve(s, owner_id, length, self.services.settings.default_quota_bytes)
+            if video.replaces is not None:
+                upload = Upload(
+                    id=upload_id,
+                    video_id=(await videos.get_video(s, video.replaces)).id,
+                    length=length,
+                    offset=0,
+                    metadata_=metadata,
+                    expires_at=self._expires(),
+                )
+                s.add(upload)
+                await s.flush()
+                return upload
             row = await videos.create_video(
                 s,
                 title=video.title,
@@ -308,7 +355,7 @@ class UploadService:
     async def _finish(self, upload: Upload, info: BlobInfo) -> UploadState:
         """The source ``info`` is stored: mark the video uploaded and queue it (one
         transaction, idempotent), then wake the workers."""
-        key = source_key(upload.video_id)
+        key = upload_source_key(upload)
         if info.size != upload.length:
             raise StorageError(
                 f"stored source of upload {upload.id} has {info.size} bytes, "
@@ -318,8 +365,19 @@ class UploadService:
         async with self.db.transaction() as s:
             if await repo.mark_completed(s, upload.id, utcnow()):
                 video = await videos.get_video(s, upload.video_id)
-                await videos.mark_uploaded(s, video, source_key=key, source_bytes=upload.length)
-                await self.services.queue.enqueue(s, video.id)
+                if replaces(upload) is not None and video.published_rev is not None:
+                    # the published version keeps playing: its transcode's publish swaps
+                    await self.services.queue.enqueue(
+                        s, video.id, payload={"source": key, "source_bytes": upload.length}
+                    )
+                else:
+                    old = video.source_key
+                    await videos.mark_uploaded(s, video, source_key=key, source_bytes=upload.length)
+                    await self.services.queue.enqueue(s, video.id)
+                    if old is not None and old != key:  # replaced: nothing reads it (no job)
+                        await self.services.queue.enqueue(
+                            s, video.id, CLEANUP, payload={"source": old}
+                        )
                 await webhooks.emit(s, "upload.completed", video, extra={"upload_id": upload.id})
                 finished = True
         if finished:
@@ -352,7 +410,7 @@ class UploadService:
             return False
         await self.staging.remove(upload)
         # A completion that moved the bytes but never committed leaves the source behind.
-        await self.services.store.delete(source_key(upload.video_id))
+        await self.services.store.delete(upload_source_key(upload))
         log.info("upload %s removed (video %s)", upload.id, upload.video_id)
         return True
 

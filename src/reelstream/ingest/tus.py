@@ -18,6 +18,7 @@ from email.utils import format_datetime
 from pathlib import PurePath
 
 from reelstream.db.models import VISIBILITIES
+from reelstream.ids import is_valid_id
 from reelstream.ingest.errors import (
     BadTusRequest,
     UnsupportedChecksum,
@@ -144,6 +145,9 @@ class VideoMetadata:
     title: str
     visibility: str
     description: str = ""
+    # ``video_id``: the upload replaces the source of that existing video (same id and URLs;
+    # title, description and visibility are the video's own and not taken from the metadata)
+    replaces: str | None = None
 
     @classmethod
     def from_pairs(cls, pairs: dict[str, str]) -> VideoMetadata:
@@ -151,6 +155,11 @@ class VideoMetadata:
         if not filename:
             raise BadTusRequest("Upload-Metadata must carry a non-empty 'filename'")
         _check_name("filename", filename)
+        replaces = _text(pairs, "video_id")
+        if replaces is not None:
+            if not is_valid_id(replaces):
+                raise BadTusRequest(f"video_id {replaces[:40]!r} is not a video id")
+            return cls(filename=filename, title="", visibility="", replaces=replaces)
         title = _text(pairs, "title") or PurePath(filename.replace("\\", "/")).stem or filename
         title = check_title(title)
         visibility = (_text(pairs, "visibility") or "public").lower()

@@ -85,8 +85,11 @@ class ChunkAttempt(LeasedAttempt[ChunkResult]):
         await anyio.to_thread.run_sync(fresh_dir, self.work)
         async with self.services.db.read(primary=True) as s:
             video = await videos.get_video(s, self.video_id)
-            key = video.source_key or source_key(self.video_id)
-        source = await local_source(self.services, key, self.work, shared_for=self.video_id)
+            replacing = self.lease.payload.get("source")
+            key = str(replacing or video.source_key or source_key(self.video_id))
+        # one copy per source on this machine: a replacing source's has its own name
+        shared = f"{self.video_id}-{key.rsplit('.', 1)[-1]}" if replacing else self.video_id
+        source = await local_source(self.services, key, self.work, shared_for=shared)
         info = await probe(source, self.options.limits)
         planned = plan_ladder(self.options.ladder, info.width, info.height, info.fps, vfr=info.vfr)
         rungs = [r for r in planned if r.name in self.names]
@@ -218,11 +221,17 @@ class ChunkAttempt(LeasedAttempt[ChunkResult]):
         return "failed" if outcome.final else "retry"
 
 
-def chunk_payload(parent: int, rev: str, chunk: Chunk, rungs: list[RungPlan]) -> dict[str, object]:
-    """What a chunk job needs (``ChunkAttempt`` reads it back)."""
-    return {
+def chunk_payload(
+    parent: int, rev: str, chunk: Chunk, rungs: list[RungPlan], source: str | None = None
+) -> dict[str, object]:
+    """What a chunk job needs (``ChunkAttempt`` reads it back); ``source``: the replacing
+    source its transcode reads (``ladder_job``), else the video's own."""
+    payload: dict[str, object] = {
         "parent": parent,
         "rev": rev,
         "chunk": chunk.to_json(),
         "rungs": [r.name for r in rungs],
     }
+    if source:
+        payload["source"] = source
+    return payload

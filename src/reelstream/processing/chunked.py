@@ -83,7 +83,7 @@ async def start_chunks(
                 s,
                 lease.video_id,
                 CHUNK,
-                payload=chunk_payload(lease.job_id, attempt.rev, chunk, rest),
+                payload=chunk_payload(lease.job_id, attempt.rev, chunk, rest, attempt.new_source),
             )
     lease.payload.update(payload)
     log.info(

@@ -10,6 +10,9 @@ Two payloads (rows outlive code: both stay readable):
 ``{"sweep": true}`` the orphans of a video: every rev folder that is neither published, nor
                     written by a running attempt, nor a retired rev still in its grace period
                     (a pending ``{"rev": R}`` job owns that one). Due at once.
+``{"source": K}``   a superseded source (its video's source was replaced, or a replacing
+                    upload's transcode failed for good): deleted unless it is the video's
+                    source again or a queued or running job still names it.
 
 Why a job in the same transaction (a transactional outbox) and not a delete after the commit:
 a worker killed between the commit and the delete would leave folders that no later step
@@ -60,7 +63,7 @@ from reelstream.queue.jobs import JobQueue
 from reelstream.queue.kinds import CHUNK, CLEANUP, TRANSCODE
 from reelstream.storage.base import BlobStore
 from reelstream.storage.errors import StorageError
-from reelstream.storage.keys import rev_of, rev_prefix, revs_prefix
+from reelstream.storage.keys import rev_of, rev_prefix, revs_prefix, video_prefix
 from reelstream.videos import repository as videos
 from reelstream.videos.errors import VideoNotFound
 
@@ -70,6 +73,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SWEEP = "sweep"
+SOURCE = "source"
 
 
 def grace_s(settings: Settings) -> float:
@@ -91,6 +95,38 @@ async def schedule_sweep(session: AsyncSession, queue: JobQueue, video_id: str) 
     """Enqueue the removal of the video's orphan revs, due now (in the caller's transaction:
     the one that makes them orphans)."""
     await queue.enqueue(session, video_id, CLEANUP, payload={SWEEP: True})
+
+
+async def schedule_source_removal(
+    session: AsyncSession, queue: JobQueue, video_id: str, key: str, *, after_s: float = 0.0
+) -> None:
+    """Enqueue the removal of the superseded source ``key`` (in the caller's transaction: the
+    one that supersedes it), due after ``after_s`` (a job may still be reading it)."""
+    job = await queue.enqueue(session, video_id, CLEANUP, payload={SOURCE: key})
+    job.run_at = utcnow() + dt.timedelta(seconds=after_s)
+    await session.flush()
+
+
+async def remove_source(services: Services, video_id: str, key: str) -> str:
+    """Delete a superseded source unless something still needs it (see above)."""
+    async with services.db.read(primary=True) as s:
+        try:
+            current = (await videos.get_video(s, video_id)).source_key
+        except VideoNotFound:
+            return "kept"  # deleting the video removes its files
+        pending = await s.execute(
+            select(Job.payload).where(
+                Job.video_id == video_id,
+                Job.kind.in_((TRANSCODE, CHUNK)),
+                Job.state.in_(("queued", "running")),
+            )
+        )
+        named = {str(p.get(SOURCE)) for p in pending.scalars().all() if p and p.get(SOURCE)}
+    if key == current or key in named or not key.startswith(f"{video_prefix(video_id)}/source"):
+        return "kept"
+    await services.store.delete(key)
+    log.info("video %s: removed superseded source %s", video_id, key)
+    return "removed"
 
 
 async def stored_revs(store: BlobStore, video_id: str) -> set[str] | None:
@@ -160,6 +196,8 @@ class CleanupAttempt(LeasedAttempt[str]):
         lease, services = self.lease, self.services
         if lease.payload.get(SWEEP):
             outcome = "swept" if await sweep_revs(services, lease.video_id) else "kept"
+        elif lease.payload.get(SOURCE):
+            outcome = await remove_source(services, lease.video_id, str(lease.payload[SOURCE]))
         else:
             outcome = await self._retire(str(lease.payload.get("rev") or ""))
         async with services.db.transaction() as s:

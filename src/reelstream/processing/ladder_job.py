@@ -18,6 +18,14 @@ up; when the lead failed, the storyboard comes from a decode of its own). If som
 video is published with them, and the timeline keeps the failed ones with their reason; their
 owner can retry just those (``reelstream.processing.retry``, run by ``rendition_job``). The
 audio must succeed, and at least one video rendition, or the attempt fails as a whole.
+
+A new source for a published video (``payload["source"]``, queued by ``reelstream.ingest`` when
+its owner replaced the source) is transcoded like any other, but the video keeps its published
+version, status and facts until this rev is published: then one transaction switches the rev,
+the source, the probe facts and the poster (the one chosen for the old source is dropped), and
+queues the removal of the old source after the playback grace. If it fails for good, the video
+stays as it was (``ready``, the old version playing), the job says why, and the new source is
+removed.
 """
 
 from __future__ import annotations
@@ -55,7 +63,7 @@ from reelstream.media.storyboard import VTT_NAME as STORYBOARD_VTT
 from reelstream.media.storyboard import StoryboardPlan, storyboard_vtt
 from reelstream.processing import chunked
 from reelstream.processing.chunk_job import ChunkAttempt
-from reelstream.processing.cleanup import schedule_cleanup
+from reelstream.processing.cleanup import grace_s, schedule_cleanup, schedule_source_removal
 from reelstream.processing.pipeline import ENCODE_SHARE, Attempt, Produced, remove_outputs
 from reelstream.processing.progressive import Progressive, resume_floors
 from reelstream.queue.jobs import Lease
@@ -70,6 +78,7 @@ log = logging.getLogger(__name__)
 STORYBOARD_TIMEOUT_S = 300.0
 REST_NICE = 10  # the rest of the ladder yields the CPU to the lead, which viewers wait for
 POSTER_TIMEOUT_S = 120
+NEW_FACTS = "new_facts"  # payload: the probe facts of a replacing source, set on publish
 
 
 class TranscodeAttempt(Attempt):
@@ -77,6 +86,9 @@ class TranscodeAttempt(Attempt):
         super().__init__(services, lease)
         self.poster_at_s: float | None = None  # chosen by the owner (POST .../poster)
         self.chunked_rest: list[RungPlan] = []  # rungs encoded by chunk jobs (``chunked``)
+        # the replacing source of a published video (see the module docstring), its facts
+        source = lease.payload.get("source")
+        self.new_source: str | None = str(source) if source else None
 
     async def produce(self) -> Produced:
         if "lead" in self.lease.payload:  # the lead is stored; this attempt assembles
@@ -96,7 +108,7 @@ class TranscodeAttempt(Attempt):
         return rungs
 
     async def loaded(self, session: AsyncSession, video: Video) -> None:
-        self.poster_at_s = video.poster_at_s
+        self.poster_at_s = None if self.new_source else video.poster_at_s
         # A video that was never ready plays while it is processed; one that was keeps its
         # complete rev until this one is complete.
         self.progressive = self.settings.progressive_publish and video.ready_at is None
@@ -110,6 +122,16 @@ class TranscodeAttempt(Attempt):
             self.rev_published = True
 
     async def probed(self, info: MediaInfo) -> None:
+        if self.new_source is not None:  # the published version keeps its facts till publish
+            # (in the payload: a chunked transcode's assembling attempt publishes them)
+            self.lease.payload[NEW_FACTS] = {
+                "duration_s": info.duration_s,
+                "width": info.width,
+                "height": info.height,
+                "has_audio": info.has_audio,
+                "probe": info.to_dict(),
+            }
+            return
         async with self.services.db.transaction() as s:
             await videos.record_probe(
                 s,
@@ -297,6 +319,13 @@ class TranscodeAttempt(Attempt):
         return packaged, await self.upload(out, packaged)
 
     async def failed(self, session: AsyncSession, final: bool, reason: str, retryable: bool) -> str:
+        if final and self.new_source is not None:
+            # the replacing source failed: the published version stays as it is
+            await self.services.queue.cancel_children(session, self.lease.job_id, self.video_id)
+            await schedule_source_removal(
+                session, self.services.queue, self.video_id, self.new_source
+            )
+            return "failed"
         if final:
             retired = await videos.mark_failed(
                 session, self.video_id, final_reason(reason, self.lease, retryable)
@@ -315,6 +344,21 @@ class TranscodeAttempt(Attempt):
         await videos.mark_queued(session, self.video_id)
 
     async def published(self, session: AsyncSession, video: Video) -> None:
+        facts = self.lease.payload.get(NEW_FACTS)
+        if self.new_source is not None and facts:
+            old = video.source_key
+            video.source_key = self.new_source
+            video.source_bytes = int(self.lease.payload.get("source_bytes") or 0) or None
+            video.duration_s = float(facts["duration_s"])
+            video.width, video.height = int(facts["width"]), int(facts["height"])
+            video.has_audio = bool(facts["has_audio"])
+            video.probe = dict(facts["probe"])
+            video.poster_at_s = None
+            await session.flush()
+            if old and old != self.new_source:  # a poster job may still be reading it
+                await schedule_source_removal(
+                    session, self.services.queue, self.video_id, old, after_s=grace_s(self.settings)
+                )
         await webhooks.emit(session, "video.ready", video)
 
     # -- the storyboard and the poster

@@ -305,7 +305,8 @@ class Attempt(LeasedAttempt[Produced]):
     async def fetch_source(self) -> Path:
         async with self.services.db.read(primary=True) as s:
             video = await videos.get_video(s, self.video_id)
-            key = video.source_key or source_key(self.video_id)
+            # a replacement's transcode reads the new source (``payload["source"]``)
+            key = self.lease.payload.get("source") or video.source_key or source_key(self.video_id)
             await self.loaded(s, video)
         return await local_source(self.services, key, self.work)
 

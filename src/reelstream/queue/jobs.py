@@ -377,6 +377,20 @@ class JobQueue:
         rows = await session.execute(select(Job).where(Job.video_id == video_id).order_by(Job.id))
         return list(rows.scalars().all())
 
+    async def has_pending(self, session: AsyncSession, video_id: str) -> bool:
+        """Whether a job of the video that reads its source (housekeeping aside) is queued or
+        running."""
+        row = await session.execute(
+            select(Job.id)
+            .where(
+                Job.video_id == video_id,
+                Job.kind.not_in(HOUSEKEEPING_KINDS),
+                Job.state.in_(("queued", "running")),
+            )
+            .limit(1)
+        )
+        return row.first() is not None
+
     async def active_job(self, session: AsyncSession, video_id: str) -> Job | None:
         """The newest job of a video (housekeeping aside), if any."""
         return (

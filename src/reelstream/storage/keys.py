@@ -50,8 +50,12 @@ def video_prefix(video_id: str) -> str:
     return f"videos/{video_id}"
 
 
-def source_key(video_id: str) -> str:
-    return f"{video_prefix(video_id)}/source"
+def source_key(video_id: str, version: str | None = None) -> str:
+    """Where a video's uploaded source is kept: ``videos/{vid}/source``, or, for a source
+    that replaces it (``version``: the replacing upload's id), ``videos/{vid}/source.{version}``
+    (both live side by side until the new one is published)."""
+    base = f"{video_prefix(video_id)}/source"
+    return f"{base}.{version}" if version else base
 
 
 def caption_key(video_id: str, lang: str, sha256: str) -> str:

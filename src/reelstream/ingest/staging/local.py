@@ -36,6 +36,7 @@ from reelstream.ingest.errors import (
     UploadNotFound,
     UploadTooLarge,
 )
+from reelstream.ingest.sources import upload_source_key
 from reelstream.ingest.staging.base import (
     WRITE_BUFFER,
     Committer,
@@ -46,7 +47,6 @@ from reelstream.ingest.staging.base import (
 from reelstream.ingest.tus import Checksum
 from reelstream.storage.base import BlobInfo, BlobStore
 from reelstream.storage.errors import BlobNotFound
-from reelstream.storage.keys import source_key
 
 log = logging.getLogger(__name__)
 
@@ -378,7 +378,7 @@ class LocalBytes(StagedBytes):
     async def store(self, upload: Upload) -> BlobInfo:
         """Move the staging file into the blob store; without one (moved by an earlier
         completion that did not get to commit) the stored source."""
-        key = source_key(upload.video_id)
+        key = upload_source_key(upload)
         store = self.staging.store
         if self.file is not None:
             await anyio.to_thread.run_sync(self.file.truncate, upload.length)

@@ -54,6 +54,7 @@ from reelstream.ingest.errors import (
     UploadNotFound,
     UploadTooLarge,
 )
+from reelstream.ingest.sources import upload_source_key
 from reelstream.ingest.staging.base import (
     WRITE_BUFFER,
     Committer,
@@ -178,7 +179,7 @@ class ObjectStaging(Staging):
 
     async def started(self, upload: Upload) -> None:
         """Start the multipart upload into the source key and record it in the row."""
-        multipart_id = await self.store.create_multipart(source_key(upload.video_id))
+        multipart_id = await self.store.create_multipart(upload_source_key(upload))
         async with self.db.transaction() as s:
             await repo.record_multipart(s, upload.id, multipart_id)
         upload.multipart_id = multipart_id
@@ -209,7 +210,7 @@ class ObjectStaging(Staging):
     async def remove(self, upload: Upload) -> None:
         """Abort the multipart upload and delete the tails (the row is gone already)."""
         if upload.multipart_id:
-            await self.store.abort_multipart(source_key(upload.video_id), upload.multipart_id)
+            await self.store.abort_multipart(upload_source_key(upload), upload.multipart_id)
         await self.remove_tails(upload.id)
 
     async def remove_tails(self, upload_id: str) -> None:
@@ -253,7 +254,7 @@ class ObjectStaging(Staging):
                 await self._abort(mp.key, mp.upload_id)
 
     async def discard_video(self, video_id: str, rows: UploadRows) -> None:
-        """Abort every multipart upload into the video's source key, and remove the tails
+        """Abort every multipart upload into the video's source keys, and remove the tails
         that belong to no upload row (a tail is only written under the lease of a live row,
         so one without a row is garbage at any age)."""
         try:
@@ -262,8 +263,9 @@ class ObjectStaging(Staging):
         except StorageError as exc:
             log.warning("video %s: staged leftovers not removed: %s", video_id, exc)
             return
-        for mp in multiparts:
-            if mp.key == source_key(video_id):
+        base = source_key(video_id)
+        for mp in multiparts:  # the source's, and those of replacements (``source.{upload}``)
+            if mp.key == base or mp.key.startswith(f"{base}."):
                 await self._abort(mp.key, mp.upload_id)
         tail_ids = {b.key.split("/")[1] for b in tails}
         for uid in tail_ids - await rows.existing_ids(tail_ids):
@@ -288,7 +290,7 @@ class ObjectBytes(StagedBytes):
         """The upload's multipart upload, started now when creation could not record it."""
         if upload.multipart_id:
             return upload.multipart_id
-        key = source_key(upload.video_id)
+        key = upload_source_key(upload)
         multipart_id = await self.s3.create_multipart(key)
         async with self.staging.db.transaction() as s:
             ok = await repo.record_multipart(s, upload.id, multipart_id, token=self.lease.token)
@@ -307,7 +309,7 @@ class ObjectBytes(StagedBytes):
         commit: Committer,
     ) -> None:
         """Append the body to the staged upload; commits the offsets it makes durable."""
-        key = source_key(upload.video_id)
+        key = upload_source_key(upload)
         lease = self.lease
         part_size = self.staging.part_size
         committed = upload.offset
@@ -421,7 +423,7 @@ class ObjectBytes(StagedBytes):
 
     async def store(self, upload: Upload) -> BlobInfo:
         """Join the parts into ``videos/{vid}/source``."""
-        key = source_key(upload.video_id)
+        key = upload_source_key(upload)
         parts = parts_of(upload)
         if not parts:  # an empty upload: no multipart object can be empty
             info = await self.s3.put_bytes(key, b"")
