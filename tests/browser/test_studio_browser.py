@@ -7,7 +7,8 @@ In order, in one owner's session: the upload page's choices reach the API; the d
 reason, and removed; a poster picked from the storyboard (the job is queued, the page says
 "Poster updating…" and shows the new image when it is done); who else may open the studio;
 a file that is not a video says it can never work instead of offering a retry; replacing the
-source; deleting with the confirmation step (then 404)."""
+source (same id, the current version ready meanwhile); deleting with the confirmation step
+(then 404)."""
 
 from __future__ import annotations
 
@@ -225,6 +226,7 @@ def test_only_the_owner_and_admins_get_in(
         response = page.goto(f"{base}/studio/{vid}")
         assert response is not None and response.status == 200
         assert page.locator("#edit-form").is_visible()
+        assert page.locator("#replace-owner-only").is_visible()  # a new source: the owner's
     finally:
         admin.close()
 
@@ -254,7 +256,6 @@ def test_a_file_that_is_not_a_video_says_it_can_never_work(
     assert video["error"] in owner.locator("#studio-failure").inner_text()
 
 
-@pytest.mark.skip(reason="replace-source backend not merged")
 def test_replace_the_source(owner: Page, server: Server, video_id: str, tmp_path: Path) -> None:
     base, vid = server.base_url, video_id
     before = api(owner, server, vid)
@@ -269,15 +270,17 @@ def test_replace_the_source(owner: Page, server: Server, video_id: str, tmp_path
     )
     assert owner.locator("#replace-error").is_hidden(), owner.locator("#replace-error").inner_text()
     assert "the current one keeps playing" in owner.locator("#replace-message").inner_text()
-    deadline_video = wait_for_status(base, vid, {"ready", "failed"}, timeout=120)
-    for _ in range(240):  # the new rev is published under the same id
+    now = before
+    for _ in range(240):  # the new version is published under the same id, in one switch
         now = api(owner, server, vid)
-        if now["status"] == "ready" and abs((now["duration_s"] or 0) - 4) < 0.5:
+        assert now["status"] == "ready", now  # the current version plays meanwhile
+        if abs((now["duration_s"] or 0) - 4) < 0.5:
             break
         owner.wait_for_timeout(500)
     else:
-        pytest.fail(f"the new version was never published: {deadline_video}\n{server.log()}")
-    assert now["id"] == before["id"] and now["title"] == before["title"]
+        pytest.fail(f"the new version was never published: {now}\n{server.log()}")
+    assert (now["id"], now["title"]) == (before["id"], before["title"])
+    assert abs(before["duration_s"] - 3) < 0.5
 
 
 def test_delete_with_confirmation(owner: Page, server: Server, video_id: str) -> None:

@@ -96,6 +96,17 @@ def can_edit(principal: Principal | None, video: Video | VideoView) -> bool:
     return policy.allowed("edit", role, video.visibility)
 
 
+def can_replace(principal: Principal | None, video: Video | VideoView) -> bool:
+    """Whether ``principal`` may upload a new source for ``video`` (the policy's ``upload``
+    action: its owner, not an admin)."""
+    if principal is None or not principal.has_scope(policy.SCOPE["upload"]):
+        return False
+    role = policy.role_of(
+        user_id=principal.id, is_admin=principal.acts_as_admin, owner_id=video.owner_id
+    )
+    return policy.allowed("upload", role, video.visibility)
+
+
 def studio_path(video_id: str, done: str | None = None) -> str:
     path = f"/studio/{quote(video_id, safe='')}"
     return f"{path}?done={done}" if done else path
@@ -145,6 +156,8 @@ async def _studio(
             ),
             view.visibility,
         ),
+        # replacing the source is a tus upload: the policy's "upload" action (the owner only)
+        can_replace=can_replace(user, view),
         form=extra.pop("form", None) or {},
         errors=extra.pop("errors", None) or {},
         **extra,
