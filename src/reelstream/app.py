@@ -181,6 +181,9 @@ def create_app(
         app.include_router(media_router, dependencies=[Depends(limit_api)])
         app.include_router(processing_router, dependencies=[Depends(limit_api)])
         app.include_router(usage_router)
+        from reelstream.account.routes import router as me_router
+
+        app.include_router(me_router)  # /api/v1/me/password, /api/v1/me/sessions
         from reelstream.admin.routes import router as admin_router
 
         app.include_router(admin_router)  # /api/v1/admin: jobs, workers, users (admins only)

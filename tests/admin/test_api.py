@@ -312,6 +312,7 @@ def test_users_show_bytes_effective_quota_and_override(admin: Admin) -> None:
         "uploading_bytes": 7000,
         "quota_bytes": default,
         "quota_override": None,
+        "disabled": False,
     }
     assert users["boss"]["quota_bytes"] is None and users["boss"]["is_admin"]
 

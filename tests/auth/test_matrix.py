@@ -40,6 +40,10 @@ playback  anonymous  Y Y N
 playback  user       Y Y N
 playback  owner      Y Y Y
 playback  admin      Y Y Y
+inspect   anonymous  N N N
+inspect   user       N N N
+inspect   owner      Y Y Y
+inspect   admin      Y Y Y
 edit      anonymous  N N N
 edit      user       N N N
 edit      owner      Y Y Y
@@ -202,7 +206,7 @@ async def _rev(services: Services, vid: str) -> str:
 ENDPOINTS: dict[str, tuple[policy.Action, Request, frozenset[int]]] = {
     "GET video": ("view", _video("/api/v1/videos/{id}"), frozenset({200})),
     "GET captions": ("view", _video("/api/v1/videos/{id}/captions"), frozenset({200})),
-    "GET timeline": ("view", _video("/api/v1/videos/{id}/timeline"), frozenset({200})),
+    "GET timeline": ("inspect", _video("/api/v1/videos/{id}/timeline"), frozenset({200})),
     "page /watch": ("view", _video("/watch/{id}"), frozenset({200})),
     "POST views beacon": (
         "view",
@@ -369,3 +373,40 @@ def test_creating_an_upload_needs_a_user_with_write(world: World, tmp_path: Path
     assert r.status_code == 201
     mine = world.client.get("/api/v1/videos?owner=me", headers=world.headers("user")).json()
     assert r.headers["Video-Id"] in {v["id"] for v in mine["items"]}
+
+
+# -- user management: one table for the API and the pages ----------------------------------
+
+ADMIN_ONLY = [
+    ("PATCH", "/api/v1/admin/users/{id}", {"json": {"disabled": False}}, 200),
+    ("POST", "/api/v1/admin/users/{id}/password", {"json": {"password": "matrix password"}}, 200),
+    ("GET", "/admin/users", {}, 200),
+    ("POST", "/admin/users/{id}/access", {"data": {"disabled": "false"}}, 303),
+    ("POST", "/admin/users/{id}/password", {"data": {"password": "matrix password"}}, 303),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "kw", "ok"), ADMIN_ONLY, ids=lambda v: str(v)[:40])
+def test_user_management_is_for_admins_only(
+    world: World, method: str, path: str, kw: dict[str, Any], ok: int
+) -> None:
+    target = world.run(_user_id, world.services, "someone-else")
+    url = path.format(id=target)
+    is_page = not path.startswith("/api/")
+    for role in policy.ROLES:
+        headers = world.headers(role)
+        r = world.client.request(method, url, headers=headers, follow_redirects=False, **kw)
+        if role == "admin":
+            assert r.status_code == ok, r.text
+        elif role == "anonymous":
+            expected = 303 if is_page and method == "GET" else 401  # a page GET: sign in
+            assert r.status_code == expected, (role, r.text)
+        else:
+            assert r.status_code == 403, (role, r.text)
+
+
+async def _user_id(services: Services, username: str) -> str:
+    async with services.db.read(primary=True) as s:
+        user = await find_user(s, username)
+    assert user is not None
+    return user.id

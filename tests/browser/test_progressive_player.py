@@ -18,6 +18,7 @@ from playwright.sync_api import Page, Route
 
 from reelstream.web.render import STATIC_DIR
 from tests.browser.conftest import _logs, tus_upload
+from tests.browser.test_csp_browser import _admin_password
 from tests.media.media_checks import parse_mpd
 from tests.support import ADMIN_HEADERS, Server, require, run_server, wait_for_status
 
@@ -143,6 +144,12 @@ def stalls_for_missing_segments(stalls: list[dict[str, float]], seen: list[Load]
 
 
 def play_while_processing(page: Page, server: Server, source: Path, player: str) -> None:
+    # the Renditions list is for the owner and admins: watch as the development admin
+    page.goto(f"{server.base_url}/login")
+    page.fill("#username", "admin")
+    page.fill("#password", _admin_password(server))
+    page.click("#login-button")
+    page.wait_for_url(f"{server.base_url}/")
     vid = upload_until_playable(server, source, f"progressive {player}")
     seen = record_manifests(page)
     page.add_init_script(script=PROBE_JS)

@@ -65,8 +65,8 @@ def test_the_timeline_of_a_queued_video(client: TestClient, anon: TestClient) ->
     assert timeline["job"]["kind"] == "transcode" and timeline["job"]["state"] == "queued"
     assert timeline["eta_s"] is None and timeline["progress"] == 0.0
     assert timeline["retry"] == {"video": False, "renditions": []}
-    # a public video's timeline is for everyone who may view it; an unknown id is a 404
-    assert anon.get(f"/api/v1/videos/{vid}/timeline").status_code == 200
+    # the timeline is the owner's and admins' (``inspect``); an unknown id is a 404
+    assert anon.get(f"/api/v1/videos/{vid}/timeline").status_code == 401
     missing = client.get("/api/v1/videos/AAAAAAAAAAAAAAAA/timeline")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "video_not_found"
     # nothing to retry: a 409 that says why
@@ -94,10 +94,10 @@ def test_a_failed_rendition_is_shown_and_retried_by_its_owner(
     video = client.get(f"/api/v1/videos/{vid}").json()
     assert [r["height"] for r in video["renditions"]] == [240] and video["playable"]
 
-    # others see the failure, may not retry it
+    # others see neither the timeline nor why it failed, and may not retry it
     other = bearer(create_account(client, "someone-else"))
-    seen = client.get(f"/api/v1/videos/{vid}/timeline", headers=other).json()
-    assert seen["retry"] == {"video": False, "renditions": []}
+    seen = client.get(f"/api/v1/videos/{vid}/timeline", headers=other)
+    assert seen.status_code == 403 and seen.json()["error"]["code"] == "forbidden"
     assert (
         client.post(f"/api/v1/videos/{vid}/renditions/v360/retry", headers=other).status_code == 403
     )
@@ -147,7 +147,9 @@ def test_a_failed_video_is_retried_without_a_new_upload(
     timeline = client.get(f"/api/v1/videos/{vid}/timeline").json()
     assert timeline["retry"] == {"video": True, "renditions": []}
     assert timeline["error"] == video["error"]
-    assert anon.get(f"/api/v1/videos/{vid}/timeline").json()["retry"]["video"] is False
+    assert anon.get(f"/api/v1/videos/{vid}/timeline").status_code == 401
+    neutral = anon.get(f"/api/v1/videos/{vid}").json()  # the failure, not why
+    assert neutral["error"] == "This video is not available." and neutral["job"] is None
     assert anon.post(f"/api/v1/videos/{vid}/retry").status_code == 401
 
     faulty.heal()

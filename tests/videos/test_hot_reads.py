@@ -46,9 +46,16 @@ def test_a_cached_anonymous_read_costs_no_query_and_matches_the_ordinary_path(
     finally:
         counter.close()
     assert counter.count == 0
-    signed_in = get_json(client, f"/api/v1/videos/{ready}")  # the ordinary path
+    signed_in = get_json(client, f"/api/v1/videos/{ready}")  # the ordinary path: the owner
     assert set(hot) == set(signed_in)
-    assert unsigned(hot) == unsigned(first) == unsigned(signed_in)
+    assert unsigned(hot) == unsigned(first)
+    # the same but the processing detail, which only the owner (and admins) get
+    assert hot["job"] is None and hot["filename"] == ""
+    assert signed_in["job"] is not None and signed_in["filename"]
+    detail = {"job", "filename"}
+    assert {k: v for k, v in unsigned(hot).items() if k not in detail} == {
+        k: v for k, v in unsigned(signed_in).items() if k not in detail
+    }
     assert hot["poster_url"].split("/media/")[1].startswith(f"{ready}/")
     assert playback["hls_url"].endswith("/master.m3u8")
 

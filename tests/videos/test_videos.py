@@ -78,7 +78,8 @@ def test_cursor_pagination_has_no_duplicates_no_gaps_and_a_stable_order(
     client: TestClient,
 ) -> None:
     services = services_of(client)
-    public = [run(client, create_video, services, f"v{i}") for i in range(7)]
+    public = [watchable(client, f"v{i}") for i in range(7)]
+    run(client, create_video, services, "not yet uploaded")  # not watchable: not listed
     run(client, create_video, services, "hidden", visibility="unlisted")
     run(client, create_video, services, "secret", visibility="private")
 
@@ -98,9 +99,9 @@ def test_cursor_pagination_has_no_duplicates_no_gaps_and_a_stable_order(
 
 def test_a_video_created_while_paging_causes_no_duplicate(client: TestClient) -> None:
     services = services_of(client)
-    originals = [run(client, create_video, services, f"v{i}") for i in range(4)]
+    originals = [watchable(client, f"v{i}") for i in range(4)]
     first = client.get("/api/v1/videos", params={"limit": 2}).json()
-    run(client, create_video, services, "newcomer")
+    run(client, publish_fake, services, run(client, create_video, services, "newcomer"))
     rest = client.get("/api/v1/videos", params={"limit": 10, "cursor": first["next_cursor"]})
     seen = [v["id"] for v in first["items"]] + [v["id"] for v in rest.json()["items"]]
     assert len(seen) == len(set(seen))
@@ -112,8 +113,10 @@ def test_status_filter(client: TestClient) -> None:
     waiting = run(client, create_video, services, "a")
     run(client, create_video, services, "b")
     run(client, queue_video, services, waiting)
-    r = client.get("/api/v1/videos", params={"status": "queued"})
+    r = client.get("/api/v1/videos", params={"status": "queued", "owner": "me"})
     assert [v["id"] for v in r.json()["items"]] == [waiting]
+    public = client.get("/api/v1/videos", params={"status": "queued"})  # not watchable
+    assert public.json()["items"] == []
     assert_error(client.get("/api/v1/videos", params={"status": "sleeping"}), 422)
 
 
@@ -136,11 +139,19 @@ def test_limit_out_of_bounds_is_a_json_4xx(client: TestClient, limit: str) -> No
 
 
 def test_limit_bounds_are_inclusive(client: TestClient) -> None:
-    run(client, create_video, services_of(client), "x")
+    watchable(client, "x")
     for limit in (1, 100):
         r = client.get("/api/v1/videos", params={"limit": limit})
         assert r.status_code == 200
         assert len(r.json()["items"]) == 1
+
+
+def watchable(client: TestClient, title: str) -> str:
+    """A public video with a published rev: one the public listing shows."""
+    services = services_of(client)
+    vid: str = run(client, create_video, services, title)
+    run(client, publish_fake, services, vid)
+    return vid
 
 
 # -- one video
@@ -201,7 +212,7 @@ def test_progress_and_job_follow_the_newest_job(client: TestClient) -> None:
     assert v["job"]["state"] == "running"
     assert v["job"]["attempts"] == 1
     assert v["progress"] == 0.5
-    listed = client.get("/api/v1/videos").json()["items"]
+    listed = client.get("/api/v1/videos?owner=me").json()["items"]
     assert listed[0]["progress"] == 0.5
 
 

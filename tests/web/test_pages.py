@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import re
 from html.parser import HTMLParser
@@ -10,12 +11,19 @@ from typing import Any
 from fastapi.testclient import TestClient
 from markupsafe import escape
 
+from reelstream.auth.accounts import find_user
 from reelstream.db.models import Video
 from reelstream.services import Services
 from reelstream.videos import repository as repo
 from reelstream.videos.domain import VideoRendition
 from reelstream.web.pages import PAGE_SIZE
-from reelstream.web.render import STATIC_DIR, format_bitrate, format_duration
+from reelstream.web.render import (
+    STATIC_DIR,
+    format_ago,
+    format_bitrate,
+    format_duration,
+    short_side,
+)
 from tests.support import require
 
 EVIL_TITLE = '<script>alert("x")</script> & friends'
@@ -60,10 +68,17 @@ def _services(client: TestClient) -> Services:
     return services
 
 
-async def _create(services: Services, title: str, visibility: str = "public") -> str:
+async def _create(
+    services: Services, title: str, visibility: str = "public", owner: str | None = None
+) -> str:
     async with services.db.transaction() as s:
+        owner_id = None
+        if owner is not None:
+            found = await find_user(s, owner)
+            assert found is not None
+            owner_id = found.id
         video: Video = await repo.create_video(
-            s, title=title, filename="in.mp4", visibility=visibility
+            s, title=title, filename="in.mp4", visibility=visibility, owner_id=owner_id
         )
         return video.id
 
@@ -88,9 +103,19 @@ async def _fail(services: Services, video_id: str, reason: str) -> None:
         await repo.mark_failed(s, video_id, reason)
 
 
-def create(client: TestClient, title: str, visibility: str = "public") -> str:
+def create(
+    client: TestClient, title: str, visibility: str = "public", owner: str | None = None
+) -> str:
+    """A video (no owner unless ``owner``: the ``client`` fixture's user is ``owner``)."""
     assert client.portal is not None
-    return client.portal.call(_create, _services(client), title, visibility)
+    return client.portal.call(_create, _services(client), title, visibility, owner)
+
+
+def create_ready(client: TestClient, title: str, **kwargs: Any) -> str:
+    vid = create(client, title, **kwargs)
+    assert client.portal is not None
+    client.portal.call(_publish, _services(client), vid)
+    return vid
 
 
 def _html(r: Any, status: int = 200) -> str:
@@ -103,8 +128,9 @@ def _html(r: Any, status: int = 200) -> str:
 
 
 def test_library_lists_public_videos_with_escaped_titles(client: TestClient) -> None:
-    vid = create(client, EVIL_TITLE)
-    hidden = create(client, "not listed", visibility="unlisted")
+    vid = create_ready(client, EVIL_TITLE)
+    hidden = create_ready(client, "not listed", visibility="unlisted")
+    uploading = create(client, "half uploaded")
 
     page = _html(client.get("/"))
 
@@ -112,13 +138,13 @@ def test_library_lists_public_videos_with_escaped_titles(client: TestClient) -> 
     assert "<script>alert" not in page
     assert f'href="/watch/{vid}"' in page
     assert f"/watch/{hidden}" not in page and "not listed" not in page
-    assert 'class="badge status-uploading"' in page
+    assert f"/watch/{uploading}" not in page and 'class="badge status-uploading"' not in page
     assert 'href="/upload"' in page
-    assert 'class="poster placeholder"' in page  # not ready: no signed poster yet
+    assert 'id="search-status"' not in page  # no status filter for viewers
 
 
 def test_library_pages_with_the_cursor(client: TestClient) -> None:
-    ids = [create(client, f"video number {i}") for i in range(PAGE_SIZE + 2)]
+    ids = [create_ready(client, f"video number {i}") for i in range(PAGE_SIZE + 2)]
     first = _html(client.get("/"))
     newest, oldest = ids[-1], ids[0]
     assert f"/watch/{newest}" in first
@@ -149,7 +175,7 @@ def test_library_shows_a_signed_poster_for_ready_videos(client: TestClient) -> N
     claims = services.signer.verify(match.group(1), vid)
     assert claims.video_id == vid
     assert ">1:15<" in page  # duration badge
-    assert 'class="badge status-ready"' in page
+    assert 'class="badge status-ready"' not in page  # the library shows watchable ones only
 
 
 def test_upload_page_has_the_form_and_tus_client(client: TestClient) -> None:
@@ -181,7 +207,7 @@ def test_watch_page_of_a_processing_video(client: TestClient) -> None:
 
 def test_watch_page_of_a_ready_video_lists_renditions(client: TestClient) -> None:
     services = _services(client)
-    vid = create(client, "ready")
+    vid = create(client, "ready", owner="owner")
     assert client.portal is not None
     rev = client.portal.call(_publish, services, vid)
     page = _html(client.get(f"/watch/{vid}"))
@@ -193,15 +219,24 @@ def test_watch_page_of_a_ready_video_lists_renditions(client: TestClient) -> Non
     assert 'id="player-overlay" hidden' in page
 
 
-def test_watch_page_of_a_failed_video_shows_the_reason(client: TestClient) -> None:
-    vid = create(client, "broken")
+def test_watch_page_of_a_failed_video_shows_the_reason_to_its_owner_only(
+    client: TestClient, anon: TestClient
+) -> None:
+    vid = create(client, "broken", owner="owner")
     reason = "The file is not a video we can read: <moov atom not found>"
     assert client.portal is not None
     client.portal.call(_fail, _services(client), vid, reason)
+    failure = r'<p class="error-box" id="failure" role="alert">([^<]*)</p>'
     page = _html(client.get(f"/watch/{vid}"))
-    box = re.search(r'<p class="error-box" id="failure" role="alert">([^<]*)</p>', page)
+    box = re.search(failure, page)
     assert box, "the failure reason is not shown"
     assert html.unescape(box.group(1)) == reason
+    assert 'id="timeline"' in page and 'id="rendition-list"' in page
+    viewer = _html(anon.get(f"/watch/{vid}"))
+    box = re.search(failure, viewer)
+    assert box and box.group(1) == "This video is not available."
+    assert "moov" not in viewer
+    assert 'id="timeline"' not in viewer and 'id="rendition-list"' not in viewer
 
 
 def test_unknown_video_is_an_html_404(client: TestClient) -> None:
@@ -259,3 +294,22 @@ def test_formatting_helpers() -> None:
     assert format_bitrate(2_800_000) == "2.8 Mbps"
     assert format_bitrate(400_000) == "400 kbps"
     assert format_bitrate(None) == "—"
+
+
+def test_ago_says_how_long_ago_in_the_largest_unit() -> None:
+    now = dt.datetime(2026, 5, 10, 12, 0, tzinfo=dt.UTC)
+    cases = {
+        dt.timedelta(seconds=5): "just now",
+        dt.timedelta(seconds=-30): "just now",  # a clock slightly ahead
+        dt.timedelta(minutes=1): "1 minute ago",
+        dt.timedelta(minutes=59, seconds=59): "59 minutes ago",
+        dt.timedelta(hours=2): "2 hours ago",
+        dt.timedelta(days=3, hours=5): "3 days ago",
+        dt.timedelta(days=7): "1 week ago",
+        dt.timedelta(days=45): "1 month ago",
+        dt.timedelta(days=800): "2 years ago",
+    }
+    for delta, text in cases.items():
+        assert format_ago(now - delta, now) == text, delta
+    assert format_ago(None) == ""
+    assert short_side(720, 1280) == 720 and short_side(1280, 720) == 720

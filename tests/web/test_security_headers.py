@@ -88,8 +88,10 @@ def test_every_page_answers_the_security_headers(settings: Settings) -> None:
         # form answers (a refused token form, a created token) are pages too
         csrf = csrf_of(c.get("/account").text)
         r = c.post("/account/tokens", data={"name": "t", "scopes": "read", "csrf_token": csrf})
-        assert r.status_code == 201
-        _assert_page_headers(r, "POST /account/tokens")
+        assert r.status_code == 303  # POST-redirect-GET: the page is the GET after it
+        r = c.get("/account")
+        assert 'id="new-token"' in r.text
+        _assert_page_headers(r, "GET /account with the new token")
         c.cookies.clear()
         r = c.post("/login", data={"username": "viewer", "password": "x"})
         assert r.status_code == 403

@@ -1,5 +1,6 @@
 """The admin API (``/api/v1/admin/...``): jobs and their retry, the workers registry, users'
-storage and quota overrides. Every endpoint needs an admin acting as one (a web session of an
+storage and quota overrides, and user management (``reelstream.admin.users``: disable, promote,
+reset a password). Every endpoint needs an admin acting as one (a web session of an
 admin, or an access token of scope ``admin``): anonymous 401, anyone else 403."""
 
 from __future__ import annotations
@@ -7,18 +8,21 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query, Response
 
-from reelstream.admin import service
+from reelstream.admin import service, users
 from reelstream.admin.schemas import (
     DegradedList,
     DegradedOut,
     JobList,
     JobOut,
     JobState,
+    PasswordResetIn,
+    PasswordResetOut,
     QuotaIn,
     UserList,
     UserOut,
+    UserPatch,
     WorkerList,
     WorkerOut,
 )
@@ -58,6 +62,7 @@ def _user(u: Usage) -> UserOut:
         uploading_bytes=u.uploading_bytes,
         quota_bytes=u.quota_bytes,
         quota_override=u.quota_override,
+        disabled=u.disabled,
     )
 
 
@@ -144,3 +149,50 @@ async def list_users(services: ServicesDep, _: AdminUser) -> UserList:
 async def set_quota(user_id: UserId, body: QuotaIn, services: ServicesDep, _: AdminUser) -> UserOut:
     """Override a user's quota (0: unlimited), or with null go back to the default."""
     return _user(await service.set_quota(services, user_id, body.quota_bytes))
+
+
+_USER_ERRORS: dict[int | str, dict[str, str]] = {
+    **_ERRORS,
+    404: {"description": "No such user"},
+    409: {"description": "Yourself (cannot_change_self), or the last active admin (last_admin)"},
+}
+
+
+@router.patch("/users/{user_id}", response_model=UserOut, responses=_USER_ERRORS)
+async def update_user(
+    user_id: UserId, body: UserPatch, services: ServicesDep, admin: AdminUser
+) -> UserOut:
+    """Disable or enable a user (a disabled user cannot sign in; their sessions end and their
+    access tokens are refused until enabled again), promote to admin or demote. Not yourself,
+    and never the last active admin."""
+    return _user(
+        await users.update_user(
+            services, admin, user_id, disabled=body.disabled, is_admin=body.is_admin
+        )
+    )
+
+
+@router.post(
+    "/users/{user_id}/password",
+    response_model=PasswordResetOut,
+    responses={**_USER_ERRORS, 422: {"description": "The password is not valid (the reason)"}},
+)
+async def reset_password(
+    user_id: UserId,
+    services: ServicesDep,
+    admin: AdminUser,
+    response: Response,
+    body: Annotated[PasswordResetIn | None, Body()] = None,
+) -> PasswordResetOut:
+    """Set a user's password, or with no body (or ``password`` null) generate one, answered
+    this once. Every session of the user ends; their access tokens are kept."""
+    chosen = body.password if body is not None else None
+    user, generated = await users.reset_password(services, admin, user_id, chosen)
+    response.headers["Cache-Control"] = "no-store"  # a password, once
+    return PasswordResetOut(
+        user_id=user.id,
+        username=user.username,
+        password=generated,
+        generated=generated is not None,
+        sessions_ended=True,
+    )

@@ -88,6 +88,7 @@ class UserOut(Schema):
     uploading_bytes: int
     quota_bytes: int | None = Field(description="Effective quota; null: unlimited")
     quota_override: int | None = Field(description="The override; null: the default, 0: none")
+    disabled: bool = Field(default=False, description="Cannot sign in; tokens refused")
 
 
 class UserList(Schema):
@@ -100,3 +101,24 @@ class QuotaIn(RequestBody):
     quota_bytes: Annotated[int, Field(strict=True, ge=0, le=MAX_QUOTA_BYTES)] | None = Field(
         description="Bytes; 0: unlimited; null: back to the default"
     )
+
+
+class UserPatch(RequestBody):
+    disabled: bool | None = Field(default=None, description="Disable (true) or enable (false)")
+    is_admin: bool | None = Field(default=None, description="Promote (true) or demote (false)")
+
+
+class PasswordResetIn(RequestBody):
+    password: Annotated[str, Field(max_length=4096)] | None = Field(
+        default=None, description="The new password; omitted or null: generate one"
+    )
+
+
+class PasswordResetOut(Schema):
+    user_id: str
+    username: str
+    password: str | None = Field(
+        description="The generated password, shown this once; null when you chose it"
+    )
+    generated: bool
+    sessions_ended: bool = Field(description="Always true: the user signs in again")

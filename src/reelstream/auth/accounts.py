@@ -1,8 +1,12 @@
-"""Users: creation (sign-up, CLI, development bootstrap) and password login.
+"""Users: creation (sign-up, CLI, development bootstrap), password login and password changes.
 
 Usernames are unique case-insensitively (``users.username_key`` is the lower-cased name) and
 keep the spelling they were created with. Hashing runs in a worker thread: argon2id is
 deliberately slow and must not block the event loop.
+
+A disabled user cannot sign in: with the right password they are told the account is disabled
+(with a wrong one, the same "wrong username or password" as anyone), and their sessions and
+access tokens stop working (``sessions.resolve_session``, ``tokens_api.resolve_token``).
 """
 
 from __future__ import annotations
@@ -13,7 +17,12 @@ import anyio.to_thread
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from reelstream.auth.errors import InvalidAccountInput, InvalidCredentials, UsernameTaken
+from reelstream.auth.errors import (
+    InvalidAccountInput,
+    InvalidCredentials,
+    UsernameTaken,
+    WrongPassword,
+)
 from reelstream.auth.passwords import (
     MAX_LENGTH,
     MIN_LENGTH,
@@ -91,12 +100,37 @@ async def create_user(
 async def authenticate(session: AsyncSession, username: str, password: str) -> User:
     """The user whose password this is; the same error for every kind of failure."""
     user = await find_user(session, username)
-    stored = None if user is None or user.disabled else user.password_hash
+    stored = None if user is None else user.password_hash
     ok = await anyio.to_thread.run_sync(verify_password, stored, password)
     if not ok or user is None:
         raise InvalidCredentials("wrong username or password")
+    if user.disabled:
+        raise InvalidCredentials("this account is disabled: ask an administrator")
     assert user.password_hash is not None
     if needs_rehash(user.password_hash):
         user.password_hash = await anyio.to_thread.run_sync(hash_password, password)
         await session.flush()
+    return user
+
+
+async def set_password(session: AsyncSession, user: User, password: str) -> None:
+    """Give ``user`` a new password (checked like a sign-up's); ends no session by itself."""
+    check_password(password)
+    user.password_hash = await anyio.to_thread.run_sync(hash_password, password)
+    await session.flush()
+
+
+async def change_password(session: AsyncSession, user_id: str, current: str, new: str) -> User:
+    """The user's own change: ``current`` must be their password (``WrongPassword``, 403),
+    ``new`` a valid one (``InvalidAccountInput``, 422, the sign-up's reason)."""
+    user = await session.get(User, user_id, with_for_update=True)
+    if user is None:
+        raise InvalidCredentials("the signed-in user no longer exists")
+    check_password(new)
+    ok = await anyio.to_thread.run_sync(verify_password, user.password_hash, current)
+    if not ok:
+        if user.password_hash is None:
+            raise WrongPassword("this account has no password (access tokens only)")
+        raise WrongPassword("the current password is wrong")
+    await set_password(session, user, new)
     return user

@@ -172,6 +172,21 @@ ReadUser = Annotated[Principal, Depends(require_user("read"))]
 WriteUser = Annotated[Principal, Depends(require_user("write"))]
 
 
+def permits(
+    principal: Principal | None, action: policy.Action, *, owner_id: str | None, visibility: str
+) -> bool:
+    """Whether ``authorize`` would let ``principal`` do ``action`` (scope and policy), without
+    raising: for what a response shows, not whether it is answered."""
+    if principal is not None and not principal.has_scope(policy.SCOPE[action]):
+        return False
+    role = policy.role_of(
+        user_id=principal.id if principal else None,
+        is_admin=principal.acts_as_admin if principal else False,
+        owner_id=owner_id,
+    )
+    return policy.allowed(action, role, visibility)
+
+
 def authorize(
     principal: Principal | None,
     action: policy.Action,

@@ -14,10 +14,12 @@ ReelstreamError
     │   ├── CsrfFailed         403: cookie-authenticated unsafe request without its CSRF token
     │   ├── FormExpired        403: sign-in/sign-up form without its fresh pre-session token
     │   ├── FormFromElsewhere  403: sign-in/sign-up form submitted from another site
-    │   └── SignupDisabled     403: sign-up is switched off (``signup_enabled``)
+    │   ├── SignupDisabled     403: sign-up is switched off (``signup_enabled``)
+    │   └── WrongPassword      403: a password change with the wrong current password
     ├── UsernameTaken          409
     ├── InvalidAccountInput    422: bad username, password, email, token name or scope
-    └── AccessTokenNotFound    404
+    ├── AccessTokenNotFound    404
+    └── SessionNotFound        404: no session of yours with that id
 """
 
 from __future__ import annotations
@@ -88,6 +90,10 @@ class SignupDisabled(Forbidden):
     code = "signup_disabled"
 
 
+class WrongPassword(Forbidden):
+    code = "wrong_password"
+
+
 class UsernameTaken(AuthError):
     code = "username_taken"
     status = 409
@@ -100,4 +106,9 @@ class InvalidAccountInput(AuthError):
 
 class AccessTokenNotFound(AuthError):
     code = "access_token_not_found"
+    status = 404
+
+
+class SessionNotFound(AuthError):
+    code = "session_not_found"
     status = 404

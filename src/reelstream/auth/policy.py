@@ -7,32 +7,47 @@ walks it over every endpoint and page.
 
 Actions and what uses them:
 
-* ``view``: ``GET /api/v1/videos/{id}``, ``GET .../captions``, ``GET .../timeline``, the watch
-  page ``/watch/{id}``,
+* ``view``: ``GET /api/v1/videos/{id}``, ``GET .../captions``, the watch page ``/watch/{id}``,
   the player beacons ``POST .../views`` and ``POST .../progress``
+* ``inspect``: processing detail: ``GET .../timeline``, and the values of ``job``,
+  ``filename`` and ``error`` in a video's JSON (withheld from others, the fields stay); the
+  watch page's renditions and processing sections
 * ``playback``: ``GET /api/v1/videos/{id}/playback`` (and so the media behind its signed URLs)
 * ``edit``: ``PATCH /api/v1/videos/{id}``, caption upload/delete, poster choice; the studio
   page ``/studio/{id}`` and its forms (``reelstream.web.studio``)
 * ``retry``: ``POST /api/v1/videos/{id}/retry`` (a failed video) and
   ``POST /api/v1/videos/{id}/renditions/{name}/retry`` (failed renditions), also from the
-  watch page; the timeline ``GET .../timeline`` is ``view``
+  watch page
 * ``delete``: ``DELETE /api/v1/videos/{id}``, the studio's ``/studio/{id}/delete``
 * ``upload``: tus ``HEAD``/``PATCH``/``DELETE /api/v1/uploads/{id}`` (continue or terminate)
 
 Listing is a query, not a per-video decision: the library and ``GET /api/v1/videos`` list
 ``public`` videos only, ``?owner=me`` lists the caller's own videos of every visibility.
 Creating an upload needs any signed-in user with the ``write`` scope.
+
+Admin operations (jobs, workers, storage, and user management: disable, promote, reset a
+password) are not per video: they need an admin acting as one, one check for the API and the
+pages alike (``reelstream.admin.service.require_admin``), plus the rules of
+``reelstream.admin.users`` (not yourself, never the last active admin).
 """
 
 from __future__ import annotations
 
 from typing import Final, Literal
 
-Action = Literal["view", "playback", "edit", "retry", "delete", "upload"]
+Action = Literal["view", "playback", "inspect", "edit", "retry", "delete", "upload"]
 Role = Literal["anonymous", "user", "owner", "admin"]
 Visibility = Literal["public", "unlisted", "private"]
 
-ACTIONS: Final[tuple[Action, ...]] = ("view", "playback", "edit", "retry", "delete", "upload")
+ACTIONS: Final[tuple[Action, ...]] = (
+    "view",
+    "playback",
+    "inspect",
+    "edit",
+    "retry",
+    "delete",
+    "upload",
+)
 ROLES: Final[tuple[Role, ...]] = ("anonymous", "user", "owner", "admin")
 VISIBILITIES: Final[tuple[Visibility, ...]] = ("public", "unlisted", "private")
 
@@ -44,6 +59,7 @@ _NONE: Final[frozenset[str]] = frozenset()
 POLICY: Final[dict[Action, dict[Role, frozenset[str]]]] = {
     "view": {"anonymous": _LINK, "user": _LINK, "owner": _ALL, "admin": _ALL},
     "playback": {"anonymous": _LINK, "user": _LINK, "owner": _ALL, "admin": _ALL},
+    "inspect": {"anonymous": _NONE, "user": _NONE, "owner": _ALL, "admin": _ALL},
     "edit": {"anonymous": _NONE, "user": _NONE, "owner": _ALL, "admin": _ALL},
     "retry": {"anonymous": _NONE, "user": _NONE, "owner": _ALL, "admin": _ALL},
     "delete": {"anonymous": _NONE, "user": _NONE, "owner": _ALL, "admin": _ALL},
@@ -54,6 +70,7 @@ POLICY: Final[dict[Action, dict[Role, frozenset[str]]]] = {
 SCOPE: Final[dict[Action, str]] = {
     "view": "read",
     "playback": "read",
+    "inspect": "read",
     "edit": "write",
     "retry": "write",
     "delete": "write",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import re
 import secrets
 import time
 from collections.abc import Iterable
@@ -62,16 +63,25 @@ def effective_scopes(scopes: str) -> frozenset[str]:
 
 
 async def create_token(
-    session: AsyncSession, user: User, name: str, scopes: Iterable[str]
+    session: AsyncSession,
+    user: User,
+    name: str,
+    scopes: Iterable[str],
+    *,
+    plain: str | None = None,
 ) -> tuple[str, AccessToken]:
-    """A new token: returns the plain token (show it once) and its row."""
+    """A new token: returns the plain token (show it once) and its row. ``plain``: the token
+    to store, ``rs_`` + 43 URL-safe characters made by the caller (the account page derives
+    it so that it can show it after a redirect, ``reelstream.web.flash``); None: a random one."""
+    if plain is not None and not re.fullmatch(r"rs_[A-Za-z0-9_-]{43}", plain):
+        raise ValueError("an access token is rs_ and 43 URL-safe characters")
     name = name.strip()
     if not 1 <= len(name) <= 100:
         raise InvalidAccountInput("a token name has 1 to 100 characters")
     chosen = parse_scopes(scopes)
     if "admin" in chosen and not user.is_admin:
         raise InvalidAccountInput("only admins can create tokens with the admin scope")
-    plain = new_token()
+    plain = plain or new_token()
     row = AccessToken(
         id=new_id(),
         user_id=user.id,

@@ -2,7 +2,8 @@
 
 * ``GET /api/v1/videos/{id}/timeline`` — the stages (upload, probe, one encode per rendition,
   package, publish) with progress, ETA and failure reasons (``reelstream.processing.timeline``);
-  whoever may view the video may see it. ``retry`` says what the caller may retry now.
+  only its owner and admins (the ``inspect`` action) may see it. ``retry`` says what the
+  caller may retry now.
 * ``POST /api/v1/videos/{id}/retry`` — a failed video, transcoded again from its stored source.
 * ``POST /api/v1/videos/{id}/renditions/{name}/retry`` — failed renditions of a ready video,
   encoded again and added to it (``reelstream.processing.retry``).
@@ -58,7 +59,8 @@ def timeline_out(view: TimelineView) -> TimelineOut:
 
 @router.get("/videos/{video_id}/timeline", response_model=TimelineOut, responses=_RESPONSES)
 async def get_timeline(video_id: str, services: ServicesDep, user: CurrentUser) -> TimelineOut:
-    """The video's processing, stage by stage: state, progress, ETA, failure reasons."""
+    """The video's processing, stage by stage: state, progress, ETA, failure reasons (owner
+    or admin)."""
     return timeline_out(await ProcessingService(services).timeline(video_id, user))
 
 

@@ -57,10 +57,10 @@ class ProcessingService:
         return TimelineView(video, composed, may_retry(user, video))
 
     async def timeline(self, video_id: str, user: Principal | None) -> TimelineView:
-        """The video's processing, stage by stage (whoever may view the video)."""
+        """The video's processing, stage by stage (``inspect``: its owner and admins)."""
         async with self.services.db.read(primary=True) as s:
             video = await repo.get_video(s, video_id)
-            authorize(user, "view", owner_id=video.owner_id, visibility=video.visibility)
+            authorize(user, "inspect", owner_id=video.owner_id, visibility=video.visibility)
             return await self._view(s, video, user)
 
     async def retry_video(self, video_id: str, user: Principal | None) -> TimelineView:

@@ -37,6 +37,7 @@ class Usage:
     videos: int
     uploading_bytes: int  # part of used_bytes: declared lengths of unfinished uploads
     quota_override: int | None = None  # users.quota_bytes (None: the default; 0: unlimited)
+    disabled: bool = False  # an admin disabled the account (no sign-in, no token works)
 
     @property
     def left_bytes(self) -> int | None:
@@ -103,6 +104,7 @@ def _usage(user: User, row: tuple[int, int, int], default_quota_bytes: int) -> U
         videos=videos,
         uploading_bytes=uploading,
         quota_override=user.quota_bytes,
+        disabled=user.disabled,
     )
 
 

@@ -92,6 +92,13 @@ async def limit_login(request: Request) -> None:
         await enforce(request, "login", username)
 
 
+async def limit_password_change(request: Request, username: str) -> None:
+    """A password change (API or account page): a guess at the current password counts like a
+    sign-in attempt, per client IP and per username."""
+    await enforce(request, "login_ip", client_ip(request))
+    await enforce(request, "login", username.strip().lower())
+
+
 async def limit_signup(request: Request) -> None:
     """``POST /signup``: per client IP."""
     await enforce(request, "signup", client_ip(request))

@@ -56,7 +56,8 @@ def anonymous_body(services: Services, request: Request, hot: HotView, kind: Kin
     if memo is not None and memo[0] == expires:
         return memo[1]
     links = MediaLinks(base_url=base, signer=services.signer, expires=expires)
-    out = view_out(view, links) if kind == "view" else playback_out(view, links)
+    # anonymous: never the owner nor an admin, so no processing detail
+    out = view_out(view, links, detail=False) if kind == "view" else playback_out(view, links)
     body = out.__pydantic_serializer__.to_json(out)
     if len(hot.bodies) >= MAX_BASES:
         hot.bodies.clear()
@@ -72,7 +73,8 @@ def page_body(services: Services, request: Request, page: HotPage) -> bytes:
     if memo is not None and memo[0] == expires:
         return memo[1]
     links = MediaLinks(base_url=base, signer=services.signer, expires=expires)
-    out = VideoPage(items=[view_out(v, links) for v in page.views], next_cursor=page.next_cursor)
+    items = [view_out(v, links, detail=False) for v in page.views]  # the same for everyone
+    out = VideoPage(items=items, next_cursor=page.next_cursor)
     body = out.__pydantic_serializer__.to_json(out)
     if len(page.bodies) >= MAX_BASES:
         page.bodies.clear()

@@ -1,6 +1,10 @@
 """From database rows (or their cached ``VideoView``) to the public JSON: ``VideoOut``,
 ``PlaybackOut``, ``CaptionOut`` and signed media URLs (signed per response, never cached).
 
+Processing detail (``job``, the uploader's ``filename``, the failure reason in ``error``) is
+for the owner and admins (the ``inspect`` action of ``reelstream.auth.policy``): every other
+caller gets the same fields with their values withheld (``detail=False``).
+
 Signed URLs put the token in the path (``/media/{video_id}/{rev}/{token}/{file}``), so relative
 URIs inside the playlists inherit it and any HLS client can play the URL as it is.
 """
@@ -101,13 +105,19 @@ def caption_out(caption: Caption, rev: str | None, links: MediaLinks) -> Caption
     )
 
 
-def video_out(video: Video, job: Job | None, links: MediaLinks) -> VideoOut:
+NOT_AVAILABLE = "This video is not available."
+"""What a failed video's ``error`` says to callers who may not see why it failed."""
+
+
+def video_out(video: Video, job: Job | None, links: MediaLinks, *, detail: bool) -> VideoOut:
     """``job`` is the video's newest job (``JobQueue.active_job``), if it has one."""
-    return view_out(VideoView.from_row(video, job), links)
+    return view_out(VideoView.from_row(video, job), links, detail=detail)
 
 
-def view_out(view: VideoView, links: MediaLinks) -> VideoOut:
-    """The public JSON of a video, from the database or the cache alike."""
+def view_out(view: VideoView, links: MediaLinks, *, detail: bool) -> VideoOut:
+    """The JSON of a video, from the database or the cache alike. ``detail``: the caller may
+    ``inspect`` it (owner, admin); otherwise ``job`` is null, ``filename`` empty and a
+    failed video's ``error`` a neutral sentence."""
     job = view.job
     if view.status == "ready":
         progress = 1.0
@@ -124,7 +134,7 @@ def view_out(view: VideoView, links: MediaLinks) -> VideoOut:
             "id": view.id,
             "title": view.title,
             "description": view.description,
-            "filename": view.filename,
+            "filename": view.filename if detail else "",
             "visibility": view.visibility,
             "status": view.status,
             "playable": view.playable,
@@ -132,9 +142,9 @@ def view_out(view: VideoView, links: MediaLinks) -> VideoOut:
             "width": view.width,
             "height": view.height,
             "renditions": view.renditions,
-            "error": view.error,
+            "error": view.error if detail else (NOT_AVAILABLE if view.status == "failed" else None),
             "progress": progress,
-            "job": job,
+            "job": job if detail else None,
             "poster_url": links.url(view.id, rev, poster) if rev and poster else None,
             "storyboard_url": (
                 links.url(view.id, rev, storyboard) if rev is not None and storyboard else None
@@ -149,8 +159,10 @@ def view_out(view: VideoView, links: MediaLinks) -> VideoOut:
     )
 
 
-def _not_playable_reason(video: VideoView) -> str:
+def _not_playable_reason(video: VideoView, detail: bool) -> str:
     if video.status == "failed":
+        if not detail:
+            return "the video is not available"
         return f"the video failed to process: {video.error or 'unknown error'}"
     if video.status == "uploading":
         return "the video is still being uploaded"
@@ -159,10 +171,11 @@ def _not_playable_reason(video: VideoView) -> str:
     return f"the video has no playable rendition (status {video.status})"
 
 
-def playback_out(video: VideoView, links: MediaLinks) -> PlaybackOut:
-    """Signed playback URLs, or ``VideoNotPlayable`` saying why there are none yet."""
+def playback_out(video: VideoView, links: MediaLinks, *, detail: bool = False) -> PlaybackOut:
+    """Signed playback URLs, or ``VideoNotPlayable`` saying why there are none yet (why it
+    failed only with ``detail``: see ``view_out``)."""
     if video.published_rev is None or not video.playable:
-        raise VideoNotPlayable(_not_playable_reason(video))
+        raise VideoNotPlayable(_not_playable_reason(video, detail))
     mpd = _media(video).get("dash")
     return PlaybackOut(
         hls_url=links.url(video.id, video.published_rev, MASTER_PLAYLIST),

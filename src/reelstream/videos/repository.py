@@ -57,6 +57,13 @@ async def get_video(session: AsyncSession, video_id: str, *, for_update: bool = 
 
 _VIDEO_FILTERS = "status, owner, q"
 
+WATCHABLE = and_(Video.published_rev.is_not(None), Video.status != "failed")
+"""Ready, or playable while it is still processing (a rev published as it grows): a
+published rev that has not failed. Uploading, queued-and-not-yet-playable and failed videos
+are for their owner's eyes (``/me/videos``). The listing walks ``ix_videos_created`` newest
+first and drops the others on the way, as it does the non-public ones: no index of its own
+while most rows are watchable."""
+
 
 def _parse_cursor(data: Any) -> tuple[tuple[dt.datetime, str], object]:
     created, vid, key = data
@@ -83,8 +90,13 @@ async def list_videos(
     visibility: str | None = None,
     owner_id: str | None = None,
     q: str | None = None,
+    watchable: bool = False,
 ) -> tuple[list[Video], str | None]:
     """Newest first. Returns the page and the cursor of the next page (None at the end).
+
+    ``watchable``: only videos a viewer can watch now (``WATCHABLE``): what listings show
+    to anyone but the owner. Not part of the cursor's fingerprint: it goes with
+    ``visibility="public"`` (the viewers' listings), which is.
 
     ``q``: titles containing it, case-insensitively (ASCII case only on SQLite). A cursor
     is signed by ``cursors`` and carries a fingerprint of the filters: one that does not
@@ -104,6 +116,8 @@ async def list_videos(
         stmt = stmt.where(Video.visibility == visibility)
     if owner_id:
         stmt = stmt.where(Video.owner_id == owner_id)
+    if watchable:
+        stmt = stmt.where(WATCHABLE)
     if q:
         stmt = stmt.where(Video.title.ilike(like_pattern(q), escape="\\"))
     rows = list((await session.execute(stmt)).scalars().all())

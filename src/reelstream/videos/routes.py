@@ -4,6 +4,10 @@ Visibility and who may do what: the table in ``reelstream.auth.policy`` (and doc
 Only ``public`` videos are listed; ``?owner=me`` lists the caller's own videos of every
 visibility, ``?owner=<username>`` that user's public ones. ``unlisted`` videos are reachable
 by id; ``private`` ones by their owner and admins.
+
+Processing detail (``job``, ``filename``, why it failed in ``error``) only for the owner and
+admins (the ``inspect`` action): the public listing is the same for every caller and carries
+none, ``?owner=me`` carries it, one video carries it for whoever may inspect it.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from reelstream.auth.deps import WriteUser, resolve_principal
+from reelstream.auth.deps import WriteUser, permits, resolve_principal
 from reelstream.http.schemas import ErrorOut
 from reelstream.videos.deps import VideoServiceDep, video_service
 from reelstream.videos.hot import JSONBody, page_body
@@ -76,8 +80,14 @@ async def list_videos(
     listing = await videos.list_videos(
         user, limit=limit, cursor=cursor, status=status, owner=owner, q=q
     )
+    mine = owner == "me"  # the caller's own videos: with their processing detail
     items = [
-        video_out(v, listing.jobs.get(v.id), media_links(videos.services, request, v.visibility))
+        video_out(
+            v,
+            listing.jobs.get(v.id),
+            media_links(videos.services, request, v.visibility),
+            detail=mine,
+        )
         for v in listing.videos
     ]
     return VideoPage(items=items, next_cursor=listing.next_cursor)
@@ -85,13 +95,15 @@ async def list_videos(
 
 @router.get("/videos/{video_id}", response_model=VideoOut, responses=_NOT_FOUND)
 async def get_video(video_id: str, request: Request) -> VideoOut:
-    """One video: state, processing progress, renditions, why it failed. Private videos only
+    """One video: state, processing progress, renditions, why it failed (``job``, ``filename``
+    and the reason in ``error`` only for its owner and admins). Private videos only
     for their owner and admins. ``resume_position_s``: where the signed-in caller stopped."""
     # anonymous reads of a cached video were answered before routing (reelstream.videos.fastpath)
     videos = video_service(request)  # called, not declared: see reelstream.videos.deps
     user = await resolve_principal(request, videos.services)
     view = await videos.view(video_id, user)
-    out = view_out(view, media_links(videos.services, request, view.visibility))
+    detail = permits(user, "inspect", owner_id=view.owner_id, visibility=view.visibility)
+    out = view_out(view, media_links(videos.services, request, view.visibility), detail=detail)
     if user is not None:  # per user: never part of the cached (shared) view
         views: ViewAggregator | None = getattr(request.app.state, "views", None)
         if views is not None:
@@ -112,7 +124,12 @@ async def update_video(
         description=patch.description,
         visibility=patch.visibility,
     )
-    return video_out(video, job, media_links(videos.services, request, video.visibility))
+    return video_out(
+        video,
+        job,
+        media_links(videos.services, request, video.visibility),
+        detail=permits(user, "inspect", owner_id=video.owner_id, visibility=video.visibility),
+    )
 
 
 @router.delete("/videos/{video_id}", status_code=204, response_class=Response, responses=_NOT_FOUND)
@@ -145,4 +162,5 @@ async def get_playback(video_id: str, request: Request) -> PlaybackOut:
     videos = video_service(request)  # called, not declared: see reelstream.videos.deps
     user = await resolve_principal(request, videos.services)
     view = await videos.view(video_id, user, "playback")
-    return playback_out(view, media_links(videos.services, request, view.visibility))
+    detail = permits(user, "inspect", owner_id=view.owner_id, visibility=view.visibility)
+    return playback_out(view, media_links(videos.services, request, view.visibility), detail=detail)

@@ -25,7 +25,7 @@ from reelstream.auth import policy
 from reelstream.auth.accounts import find_user
 from reelstream.auth.deps import Principal, authorize
 from reelstream.auth.errors import NotAuthenticated
-from reelstream.db.models import Caption, Job, Video
+from reelstream.db.models import Caption, Job, User, Video
 from reelstream.media.errors import InvalidCaption
 from reelstream.queue.kinds import POSTER as POSTER_KIND
 from reelstream.storage.errors import StorageError
@@ -94,8 +94,10 @@ class VideoService:
         q: str | None = None,
         with_jobs: bool = True,
     ) -> VideoListing:
-        """Public videos; ``owner="me"``: the caller's own, every visibility (sign-in needed;
-        read from the primary); another ``owner``: that user's public videos."""
+        """Public videos a viewer can watch now (``repo.WATCHABLE``: ready, or playable while
+        processing); ``owner="me"``: the caller's own, every visibility and status (sign-in
+        needed; read from the primary); another ``owner``: that user's public, watchable
+        videos."""
         if owner == "me" and user is None:
             raise NotAuthenticated("owner=me lists your own videos: sign in or send a token")
         q = (q or "").strip() or None
@@ -124,6 +126,7 @@ class VideoService:
                         visibility="public",
                         owner_id=found.id,
                         q=q,
+                        watchable=True,
                     )
             else:
                 page, nxt = await repo.list_videos(
@@ -134,6 +137,7 @@ class VideoService:
                     status=status,
                     visibility="public",
                     q=q,
+                    watchable=True,
                 )
             jobs = await repo.newest_jobs(s, [v.id for v in page]) if with_jobs else {}
         return VideoListing(videos=page, jobs=jobs, next_cursor=nxt)
@@ -163,6 +167,15 @@ class VideoService:
             video = await repo.get_video(s, video_id)
             authorize(user, "view", owner_id=video.owner_id, visibility=video.visibility)
             return video
+
+    async def uploader(self, owner_id: str | None) -> str | None:
+        """The username of a video's owner (None: a video from before accounts, or a deleted
+        user)."""
+        if owner_id is None:
+            return None
+        async with self.services.db.read() as s:
+            found = await s.get(User, owner_id)
+            return found.username if found is not None else None
 
     async def _visibility(
         self, video_id: str, user: Principal | None, action: policy.Action

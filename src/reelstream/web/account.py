@@ -1,4 +1,5 @@
-"""Account pages: sign-up, sign-in, sign-out and the access-token page (``/account``).
+"""Account pages: sign-up, sign-in and sign-out (the account page itself, ``/account``, is
+``reelstream.web.account_page``).
 
 Sign-in sets the session cookie ``rs_session``: ``HttpOnly``, ``SameSite=Lax``, path ``/``,
 and ``Secure`` unless the server runs in development mode and the request came over plain
@@ -23,14 +24,12 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from reelstream.auth import accounts, login_csrf, sessions, tokens_api
-from reelstream.auth.deps import CurrentUser, Principal, ReadUser, form_value, read_form
-from reelstream.auth.errors import AuthError, Forbidden, FormExpired, FormFromElsewhere
-from reelstream.db.models import SCOPES, User
-from reelstream.formatting import human_bytes
+from reelstream.auth import accounts, login_csrf, sessions
+from reelstream.auth.deps import CurrentUser, Principal, form_value, read_form
+from reelstream.auth.errors import AuthError, FormExpired, FormFromElsewhere
+from reelstream.db.models import User
 from reelstream.http.deps import ServicesDep
-from reelstream.quota.usage import user_usage
-from reelstream.ratelimit.deps import limit_login, limit_signup, limit_tokens, limit_writes
+from reelstream.ratelimit.deps import limit_login, limit_signup
 from reelstream.ratelimit.errors import RateLimited
 from reelstream.web.render import page_context, render
 
@@ -231,83 +230,3 @@ async def logout(services: ServicesDep, user: CurrentUser) -> Response:
             await sessions.end_session(s, user.session_cookie)
     response.delete_cookie(sessions.COOKIE_NAME, path="/")
     return response
-
-
-# -- access tokens -----------------------------------------------------------------------------
-
-
-def _session_only(user: Principal) -> None:
-    if user.via != "session":
-        raise Forbidden("access tokens are managed from a signed-in browser session")
-
-
-async def _account_page(
-    services: Services,
-    user: Principal,
-    status: int = 200,
-    *,
-    headers: dict[str, str] | None = None,
-    **extra: object,
-) -> Response:
-    async with services.db.read(primary=True) as s:
-        tokens = await tokens_api.list_tokens(s, user.id)
-        me = await s.get(User, user.id)
-        usage = (
-            None if me is None else await user_usage(s, me, services.settings.default_quota_bytes)
-        )
-    response = render(
-        "account.html",
-        status,
-        page="account",
-        tokens=tokens,
-        usage=usage,
-        human_bytes=human_bytes,
-        scopes=[sc for sc in SCOPES if sc != "admin" or user.is_admin],
-        **extra,
-        **page_context(services, user),
-    )
-    response.headers.update(headers or {})
-    return response
-
-
-async def _account_refused(
-    services: Services, user: Principal, exc: AuthError | RateLimited
-) -> Response:
-    status, error, headers = _refusal(exc)
-    return await _account_page(services, user, status, headers=headers, error=error)
-
-
-@router.get("/account", name="account")
-async def account_page(services: ServicesDep, user: ReadUser) -> Response:
-    _session_only(user)
-    return await _account_page(services, user)
-
-
-@router.post("/account/tokens")
-async def create_token(request: Request, services: ServicesDep, user: ReadUser) -> Response:
-    _session_only(user)
-    form = await read_form(request)
-    name, scopes = form_value(form, "name"), form.get("scopes")
-    try:
-        await limit_tokens(request, services)
-        async with services.db.transaction() as s:
-            owner = await accounts.find_user(s, user.username)
-            assert owner is not None
-            plain, row = await tokens_api.create_token(s, owner, name, scopes or ["read"])
-    except (AuthError, RateLimited) as exc:
-        return await _account_refused(services, user, exc)
-    return await _account_page(services, user, 201, new_token=plain, new_token_name=row.name)
-
-
-@router.post("/account/tokens/{token_id}/revoke")
-async def revoke_token(
-    token_id: str, request: Request, services: ServicesDep, user: ReadUser
-) -> Response:
-    _session_only(user)
-    try:
-        await limit_writes(request, services)
-    except RateLimited as exc:
-        return await _account_refused(services, user, exc)
-    async with services.db.transaction() as s:
-        await tokens_api.revoke_token(s, user.id, token_id)
-    return RedirectResponse("/account", status_code=303)

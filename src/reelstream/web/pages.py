@@ -24,18 +24,22 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
+from markupsafe import escape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, Response
 
-from reelstream.auth.deps import CurrentUser, ReadUser, WriteUser
+from reelstream.auth.deps import CurrentUser, ReadUser, WriteUser, permits
 from reelstream.auth.errors import Forbidden
 from reelstream.db.models import VIDEO_STATUSES, Video
 from reelstream.http.pagination import InvalidCursor
 from reelstream.videos.deps import VideoServiceDep
 from reelstream.videos.errors import VideoNotFound
+from reelstream.videos.presenters import NOT_AVAILABLE
 from reelstream.web.account import router as account_router
+from reelstream.web.account_page import router as account_page_router
 from reelstream.web.admin import router as admin_router
-from reelstream.web.render import STATIC_DIR, page_context, render
+from reelstream.web.admin_users import router as admin_users_router
+from reelstream.web.render import STATIC_DIR, page_context, render, short_side
 from reelstream.web.security import SecurityHeaders
 from reelstream.web.studio import MY_VIDEOS_NOTICES
 from reelstream.web.studio import router as studio_router
@@ -69,9 +73,34 @@ def _card(services: Services, video: Video) -> dict[str, Any]:
         "duration_s": video.duration_s,
         "created_at": video.created_at,
         "poster_url": poster_url(services, video),
-        "heights": [r.height for r in video.renditions if r.ready],
+        "heights": [short_side(r.width, r.height) or r.height for r in video.renditions if r.ready],
         "view_count": video.view_count or 0,
     }
+
+
+DESCRIPTION_PREVIEW = 280  # characters (or 4 lines) of a description shown before "Show more"
+
+
+def _description(text: str) -> dict[str, Any]:
+    """The watch page's description: the whole text, and a preview when it is long."""
+    lines = text.splitlines()
+    long = len(text) > DESCRIPTION_PREVIEW or len(lines) > 4
+    preview = "\n".join(lines[:4])[:DESCRIPTION_PREVIEW].rstrip() + "…" if long else text
+    return {"text": text, "long": long, "preview": preview}
+
+
+def _share(request: Request, services: Services, video: Video) -> dict[str, Any]:
+    """The watch page's Share box: the absolute watch URL and, unless the video is private,
+    the embed code of the embed page (``/embed/{id}``)."""
+    base = (services.settings.public_base_url or str(request.base_url)).rstrip("/")
+    embed = None
+    if video.visibility != "private":
+        embed = (
+            f'<iframe src="{base}/embed/{video.id}" width="640" height="360" '
+            f'title="{escape(video.title)}" frameborder="0" '
+            'allow="autoplay; fullscreen; picture-in-picture" allowfullscreen></iframe>'
+        )
+    return {"url": f"{base}/watch/{video.id}", "embed": embed}
 
 
 # -- pages ----------------------------------------------------------------------------------
@@ -94,7 +123,7 @@ class VideoListPage:
     heading: str
     base_path: str
     list_id: str
-    show_visibility: bool
+    show_visibility: bool  # and the status filter, the status of ready videos, Edit links
     empty: str
     empty_filtered: str
 
@@ -149,11 +178,11 @@ async def library(
     user: CurrentUser,
     cursor: str | None = None,
     q: str | None = None,
-    status: str | None = None,
 ) -> Response:
-    """Public videos, newest first; ``q`` searches titles, ``status`` filters."""
+    """Public videos viewers can watch now, newest first; ``q`` searches titles (no status
+    filter: the library shows watchable videos only)."""
     ctx = page_context(videos.services, user)
-    text, state, kept = _filters(q, status)
+    text, state, kept = _filters(q, None)
     try:
         listing = await videos.list_videos(
             user, limit=PAGE_SIZE, cursor=cursor, q=text, status=state, with_jobs=False
@@ -200,7 +229,12 @@ async def my_videos(
 
 
 @router.get("/watch/{video_id}", name="watch")
-async def watch(video_id: str, videos: VideoServiceDep, user: CurrentUser) -> Response:
+async def watch(
+    video_id: str, request: Request, videos: VideoServiceDep, user: CurrentUser
+) -> Response:
+    """The player, then what viewers read: title, uploader, views, when, description, Share.
+    The renditions and the processing timeline only for whoever may ``inspect`` the video
+    (owner, admin); the Edit link for whoever may ``edit`` it."""
     ctx = page_context(videos.services, user)
     try:
         video = await videos.get(video_id, user)
@@ -218,22 +252,39 @@ async def watch(video_id: str, videos: VideoServiceDep, user: CurrentUser) -> Re
         )
     # the renditions players can stream now: complete, or growing while the video processes
     growing = set((video.media or {}).get("growing", ())) if video.published_rev else set()
+    ordered = sorted(video.renditions, key=lambda r: -r.height)
     renditions = [
-        {"height": r.height, "bandwidth": r.bandwidth, "ready": r.ready}
-        for r in sorted(video.renditions, key=lambda r: -r.height)
+        {
+            "height": short_side(r.width, r.height) or r.height,
+            "bandwidth": r.bandwidth,
+            "ready": r.ready,
+        }
+        for r in ordered
         if r.ready or r.name in growing
     ]
-    card = _card(videos.services, video)
-    card["error"] = video.error
-    card["visibility"] = video.visibility
-    card["playable"] = bool(growing) or any(r["ready"] for r in renditions)
     coming = [
-        r.height
-        for r in sorted(video.renditions, key=lambda r: -r.height)
+        short_side(r.width, r.height) or r.height
+        for r in ordered
         if not (r.ready or r.name in growing)
     ]
+    owner, visibility = video.owner_id, video.visibility
+    can_inspect = permits(user, "inspect", owner_id=owner, visibility=visibility)
+    card = _card(videos.services, video)
+    if video.status == "failed":  # why it failed: for the owner and admins
+        card["error"] = video.error if can_inspect else NOT_AVAILABLE
+    card["playable"] = bool(growing) or any(r["ready"] for r in renditions)
+    card["uploader"] = await videos.uploader(video.owner_id)
+    card["description"] = _description(video.description or "")
     return render(
-        "watch.html", page="watch", video=card, renditions=renditions, coming=coming, **ctx
+        "watch.html",
+        page="watch",
+        video=card,
+        renditions=renditions,
+        coming=coming,
+        can_inspect=can_inspect,
+        can_edit=permits(user, "edit", owner_id=owner, visibility=visibility),
+        share=_share(request, videos.services, video),
+        **ctx,
     )
 
 
@@ -272,7 +323,9 @@ def mount_web(app: FastAPI) -> None:
     """Add the pages, the static files (``/static``) and the HTML error pages to ``app``."""
     app.include_router(router)
     app.include_router(account_router)
+    app.include_router(account_page_router)  # /account: password, sessions, tokens
     app.include_router(admin_router)
+    app.include_router(admin_users_router)  # /admin/users
     app.include_router(studio_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _install_html_errors(app)

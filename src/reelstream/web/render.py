@@ -44,6 +44,37 @@ def format_when(when: dt.datetime | None) -> str:
     return when.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+_AGO_UNITS: tuple[tuple[str, int], ...] = (
+    ("year", 365 * 86400),
+    ("month", 30 * 86400),
+    ("week", 7 * 86400),
+    ("day", 86400),
+    ("hour", 3600),
+    ("minute", 60),
+)
+
+
+def format_ago(when: dt.datetime | None, now: dt.datetime | None = None) -> str:
+    """How long ago, in the largest whole unit: ``3 days ago``, ``1 hour ago``, ``just now``
+    (under a minute, or a clock slightly ahead); unknown -> empty. Months are 30 days, years
+    365: a rough figure next to the exact date (``<time title>``)."""
+    if when is None:
+        return ""
+    seconds = ((now or dt.datetime.now(dt.UTC)) - when).total_seconds()
+    for unit, size in _AGO_UNITS:
+        if seconds >= size:
+            n = int(seconds // size)
+            return f"{n} {unit}{'' if n == 1 else 's'} ago"
+    return "just now"
+
+
+def short_side(width: int | None, height: int | None) -> int | None:
+    """The ``p`` number of a rendition: its short side (a 720x1280 portrait is 720p, as the
+    ladder names it: ``v720``)."""
+    sides = [side for side in (width, height) if side]
+    return min(sides) if sides else None
+
+
 @functools.cache
 def _environment() -> Environment:
     env = Environment(
@@ -55,6 +86,7 @@ def _environment() -> Environment:
     env.filters["duration"] = format_duration
     env.filters["bitrate"] = format_bitrate
     env.filters["when"] = format_when
+    env.filters["ago"] = format_ago
     return env
 
 

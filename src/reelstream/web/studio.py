@@ -33,8 +33,14 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from reelstream.auth import policy
-from reelstream.auth.deps import CurrentUser, Principal, WriteUser, read_form, require_user
+from reelstream.auth.deps import (
+    CurrentUser,
+    Principal,
+    WriteUser,
+    permits,
+    read_form,
+    require_user,
+)
 from reelstream.auth.errors import Forbidden, NotAuthenticated
 from reelstream.auth.sessions import COOKIE_NAME
 from reelstream.db.models import Video
@@ -88,23 +94,13 @@ VISIBILITY_CHOICES = (
 def can_edit(principal: Principal | None, video: Video | VideoView) -> bool:
     """Whether ``principal`` may manage ``video`` in the studio (the policy's ``edit`` action
     and its scope): what the watch page and "My videos" ask before showing an "Edit" link."""
-    if principal is None or not principal.has_scope(policy.SCOPE["edit"]):
-        return False
-    role = policy.role_of(
-        user_id=principal.id, is_admin=principal.acts_as_admin, owner_id=video.owner_id
-    )
-    return policy.allowed("edit", role, video.visibility)
+    return permits(principal, "edit", owner_id=video.owner_id, visibility=video.visibility)
 
 
 def can_replace(principal: Principal | None, video: Video | VideoView) -> bool:
     """Whether ``principal`` may upload a new source for ``video`` (the policy's ``upload``
     action: its owner, not an admin)."""
-    if principal is None or not principal.has_scope(policy.SCOPE["upload"]):
-        return False
-    role = policy.role_of(
-        user_id=principal.id, is_admin=principal.acts_as_admin, owner_id=video.owner_id
-    )
-    return policy.allowed("upload", role, video.visibility)
+    return permits(principal, "upload", owner_id=video.owner_id, visibility=video.visibility)
 
 
 def studio_path(video_id: str, done: str | None = None) -> str:
@@ -134,7 +130,8 @@ async def _studio(
     """The studio page of a video the caller may edit (raises the policy's errors)."""
     services = videos.services
     view = await videos.view(video_id, user, "edit")
-    video = view_out(view, media_links(services, request, view.visibility))
+    detail = permits(user, "inspect", owner_id=view.owner_id, visibility=view.visibility)
+    video = view_out(view, media_links(services, request, view.visibility), detail=detail)
     _, captions = await videos.list_captions(video_id, user)
     timeline = (await ProcessingService(services).timeline(video_id, user)).composed
     response = render(
@@ -147,15 +144,7 @@ async def _studio(
         retryable=timeline.retryable,
         retry_reason=timeline.retry_reason,
         visibilities=VISIBILITY_CHOICES,
-        can_delete=policy.allowed(
-            "delete",
-            policy.role_of(
-                user_id=user.id if user else None,
-                is_admin=bool(user and user.acts_as_admin),
-                owner_id=view.owner_id,
-            ),
-            view.visibility,
-        ),
+        can_delete=permits(user, "delete", owner_id=view.owner_id, visibility=view.visibility),
         # replacing the source is a tus upload: the policy's "upload" action (the owner only)
         can_replace=can_replace(user, view),
         form=extra.pop("form", None) or {},

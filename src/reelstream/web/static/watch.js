@@ -100,14 +100,25 @@
     return r.ready || (video.playable && r.playable === true);
   }
 
+  /* a rendition's "p" number is its short side (a 720x1280 portrait is 720p, as the ladder names it) */
+  function pLabel(r) {
+    return Math.min(r.width || r.height, r.height || r.width) + "p";
+  }
+
   function heights(list) {
-    return list.map(function (r) { return r.height + "p"; }).join(", ");
+    return list.map(pLabel).join(", ");
   }
 
   function renderRenditions(video) {
     var all = (video.renditions || []).slice();
     all.sort(function (a, b) { return b.height - a.height; });
     var now = all.filter(function (r) { return isPlayable(r, video); });
+    // the Renditions list is on the page for the owner and admins only
+    if (renditionList) fillRenditionList(now);
+    renderProgressive(video, now, all.filter(function (r) { return !isPlayable(r, video); }));
+  }
+
+  function fillRenditionList(now) {
     renditionList.textContent = "";
     if (!now.length) {
       var li = document.createElement("li");
@@ -117,14 +128,13 @@
     }
     now.forEach(function (r) {
       var item = document.createElement("li");
-      item.textContent = r.height + "p · " + rs.formatBitrate(r.bandwidth);
+      item.textContent = pLabel(r) + " · " + rs.formatBitrate(r.bandwidth);
       if (!r.ready) {
         item.setAttribute("data-state", "growing");
         item.textContent += " · still encoding";
       }
       renditionList.appendChild(item);
     });
-    renderProgressive(video, now, all.filter(function (r) { return !isPlayable(r, video); }));
   }
 
   /* "Playing while processing": which qualities exist now and which are coming. */
@@ -147,6 +157,7 @@
     root.setAttribute("data-status", video.status);
     setBadge(badge, video.status);
     setBadge(headStatus, video.status);
+    headStatus.hidden = video.status === "ready";
     durationText.textContent = rs.formatDuration(video.duration_s);
     renderRenditions(video);
 
