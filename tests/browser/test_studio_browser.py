@@ -93,8 +93,7 @@ def test_edit_captions_and_poster(
     owner: Page, server: Server, video_id: str, tmp_path: Path
 ) -> None:
     base, vid = server.base_url, video_id
-    # a phone: nothing in the studio's pages sticks out (the site header is the viewer pages'
-    # responsive work, checked by their phone-width test)
+    # a phone: nothing in the studio's pages sticks out, nor does the page
     owner.set_viewport_size({"width": 390, "height": 844})
     for path in (f"/studio/{vid}", f"/studio/{vid}/delete"):
         owner.goto(f"{base}{path}")
@@ -104,6 +103,7 @@ def test_edit_captions_and_poster(
             ".map(e => e.tagName + '#' + e.id + '.' + e.className)"
         )
         assert not wide, (path, wide)
+        assert owner.evaluate("() => document.documentElement.scrollWidth") <= 390, path
     owner.set_viewport_size({"width": 1200, "height": 900})
     owner.goto(f"{base}/studio/{vid}")
     assert owner.locator("#visibility-private").is_checked()
