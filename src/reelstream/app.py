@@ -95,7 +95,9 @@ def create_app(
     if role in ("all", "api") and settings.require_public_base_url():  # they sign URLs
         log.warning(
             "public_base_url is not set: playback URLs use %s (this server listens on a "
-            "loopback address only); behind a proxy, set REELSTREAM_PUBLIC_BASE_URL",
+            "loopback address only); for browsers on other machines, put a TLS proxy in front "
+            "and set REELSTREAM_PUBLIC_BASE_URL=https://videos.example.com (and "
+            "REELSTREAM_FORWARDED_ALLOW_IPS=<the proxy's address> if it runs elsewhere)",
             settings.public_base_url,
         )
     services = build_services(settings)
@@ -152,6 +154,11 @@ def create_app(
         version=__version__,
         summary="Self-hostable video-on-demand: resumable upload, ABR transcode, signed playback",
         lifespan=lifespan,
+        # /docs is served from local files by the web pages (reelstream.web.site_files);
+        # ReDoc is not vendored, so it is off rather than loaded from a CDN
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.services = services
     app.state.role = role

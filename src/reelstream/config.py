@@ -67,6 +67,9 @@ class Settings(BaseSettings):
 
     # -- HTTP server (reelstream.cli.server, reelstream.http.admission)
     http_workers: int | None = Field(default=None, ge=1, le=256)
+    # proxies whose X-Forwarded-For/-Proto are believed (uvicorn's forwarded_allow_ips);
+    # None: uvicorn's default (FORWARDED_ALLOW_IPS, else 127.0.0.1)
+    forwarded_allow_ips: str | None = None
     max_inflight: int = Field(default=64, ge=0)
     max_inflight_media: int = Field(default=256, ge=0)
     max_inflight_uploads: int = Field(default=32, ge=0)

@@ -261,9 +261,10 @@ def test_a_file_that_is_not_a_video_says_it_can_never_work(
         "() => window.reelstreamTimeline && window.reelstreamTimeline.last !== null"
     )
     timeline = owner.evaluate("() => window.reelstreamTimeline.last")
-    assert timeline["retryable"] is False and timeline["retry"]["video"] is True
+    assert timeline["retryable"] is False and timeline["retry"]["video"] is False
     assert owner.locator("#retry-permanent").is_visible()
-    assert "retrying would fail the same way" in owner.locator("#retry-permanent").inner_text()
+    assert "Retrying will not help" in owner.locator("#retry-permanent").inner_text()
+    assert "replace this video's source" in owner.locator("#retry-permanent").inner_text()
     assert owner.locator("#retry-box").is_hidden()  # no button that would do nothing
     assert video["error"] in owner.locator("#studio-failure").inner_text()
 

@@ -166,3 +166,24 @@ def test_a_failed_video_is_retried_without_a_new_upload(
     assert video["status"] == "ready" and [r["height"] for r in video["renditions"]] == [240, 360]
     timeline = client.get(f"/api/v1/videos/{vid}/timeline").json()
     assert {s["state"] for s in timeline["stages"]} == {"done"}
+
+
+def test_a_file_that_can_never_work_is_not_offered_a_retry(
+    client: TestClient, tmp_path: Path
+) -> None:
+    """A permanent failure (the file is no video) says that retrying will not help, offers no
+    retry, and a retry asked for anyway is refused: it would only fail again."""
+    services = services_of(client)
+    assert client.portal is not None
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"this is not a video\n" * 64)
+    vid = client.portal.call(queue_source, services, junk)
+    assert run_next(client) == "failed"
+    timeline = client.get(f"/api/v1/videos/{vid}/timeline").json()
+    assert timeline["status"] == "failed" and timeline["error"]
+    assert timeline["retryable"] is False
+    assert timeline["retry"] == {"video": False, "renditions": []}
+    r = client.post(f"/api/v1/videos/{vid}/retry")
+    assert r.status_code == 409, r.text
+    assert "Retrying will not help: upload a different file." in r.text
+    assert client.get(f"/api/v1/videos/{vid}").json()["status"] == "failed"  # nothing moved

@@ -1,13 +1,10 @@
 """The studio's forms without a browser: what each form accepts and the reason it refuses
-(``reelstream.web.studio_forms``), and whether a failed video can be retried
-(``reelstream.processing.timeline.permanent_failure``)."""
+(``reelstream.web.studio_forms``)."""
 
 from __future__ import annotations
 
 import pytest
 
-from reelstream.db.models import Job, Video
-from reelstream.processing.timeline import PERMANENT_REASON, compose, permanent_failure
 from reelstream.web.studio_forms import (
     FormInvalid,
     csrf_of_caption_form,
@@ -115,37 +112,3 @@ def test_the_caption_form_refuses_with_the_reason(
 def test_no_csrf_token_in_a_body_that_is_not_a_form() -> None:
     assert csrf_of_caption_form("text/plain", b"csrf_token=x") == ""
     assert csrf_of_caption_form(MULTIPART, b"garbage") == ""
-
-
-def _job(state: str, attempts: int, max_attempts: int = 3) -> Job:
-    return Job(
-        id=attempts,
-        video_id="v",
-        kind="transcode",
-        state=state,
-        attempts=attempts,
-        max_attempts=max_attempts,
-        progress=0.0,
-        stages=None,
-        payload=None,
-    )
-
-
-def test_a_failure_before_the_attempt_budget_is_spent_is_permanent() -> None:
-    failed = Video(id="v", status="failed", error="the file is not a video")
-    assert permanent_failure(failed, [_job("failed", 1)])  # failed for good at once
-    assert not permanent_failure(failed, [_job("failed", 3)])  # transient, retried 3 times
-    assert not permanent_failure(failed, [])  # nothing known: a retry may help
-    # a later retry that is queued again decides: only the last transcode counts
-    assert not permanent_failure(failed, [_job("failed", 1), _job("queued", 0)])
-    ready = Video(id="v", status="ready")
-    assert not permanent_failure(ready, [_job("failed", 1)])
-
-
-def test_the_timeline_says_whether_a_retry_can_help() -> None:
-    failed = Video(id="v", status="failed", error="the file is not a video")
-    permanent = compose(failed, [_job("failed", 1)], None)
-    assert permanent.retryable is False and permanent.retry_reason == PERMANENT_REASON
-    assert permanent.can_retry_video  # the API still accepts one
-    transient = compose(failed, [_job("failed", 3)], None)
-    assert transient.retryable is True and transient.retry_reason is None

@@ -5,7 +5,7 @@ creates ``admin`` with a random password and logs the credentials once.
 ``bootstrap_admin_token`` (development only; the tests and the local cluster set it) gives
 that admin a personal access token with that exact value, so scripts know a working token
 before the server starts. Outside development mode the first admin comes from
-``reelstream users create NAME --admin``.
+``reelstream users create NAME --admin``, and a start without any user logs that command.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from reelstream.auth.accounts import count_users, create_user, find_user
+from reelstream.auth.onboarding import first_admin_hint
 from reelstream.auth.tokens_api import token_hash
 from reelstream.db.models import AccessToken, User
 from reelstream.ids import new_id
@@ -31,9 +32,14 @@ ADMIN_NAME = "admin"
 
 
 async def bootstrap_admin(services: Services) -> str | None:
-    """Create the development admin when there is no user; returns its password if created."""
+    """Create the development admin when there is no user; returns its password if created.
+    Without one (production, or ``dev_admin`` off) and without any user, log how to make the
+    first admin (``reelstream.auth.onboarding``)."""
     settings = services.settings
     if not settings.is_development or not settings.dev_admin:
+        async with services.db.read(primary=True) as s:
+            if await count_users(s) == 0:
+                log.warning(first_admin_hint(settings))
         return None
     password: str | None = None
     try:

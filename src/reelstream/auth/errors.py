@@ -15,7 +15,8 @@ ReelstreamError
     │   ├── FormExpired        403: sign-in/sign-up form without its fresh pre-session token
     │   ├── FormFromElsewhere  403: sign-in/sign-up form submitted from another site
     │   ├── SignupDisabled     403: sign-up is switched off (``signup_enabled``)
-    │   └── WrongPassword      403: a password change with the wrong current password
+    │   ├── WrongPassword      403: a password change with the wrong current password
+    │   └── HttpsRequired      403: sign-in from a plain-http page the Secure cookie cannot reach
     ├── UsernameTaken          409
     ├── InvalidAccountInput    422: bad username, password, email, token name or scope
     ├── AccessTokenNotFound    404
@@ -92,6 +93,10 @@ class SignupDisabled(Forbidden):
 
 class WrongPassword(Forbidden):
     code = "wrong_password"
+
+
+class HttpsRequired(Forbidden):
+    code = "https_required"
 
 
 class UsernameTaken(AuthError):

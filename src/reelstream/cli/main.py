@@ -11,7 +11,7 @@ import click
 
 from reelstream import __version__
 from reelstream.cli.processing import retry, timeline
-from reelstream.cli.server import run_role
+from reelstream.cli.server import prepare_data_dir, run_role
 from reelstream.cli.upload import upload
 from reelstream.cli.videos import videos
 from reelstream.config import Settings
@@ -85,7 +85,7 @@ def worker(data_dir: Path | None, concurrency: int | None) -> None:
 
     settings = _settings(data_dir=data_dir, worker_concurrency=concurrency)
     configure_logging(settings.log_level)
-    settings.prepare()
+    prepare_data_dir(settings)
     # expand only: a contract migration waits for `reelstream migrate --phase contract`
     upgrade(settings.resolved_database_url, "expand", tolerate_newer=True)
     asyncio.run(run_worker_process(settings))
@@ -106,7 +106,7 @@ def migrate(data_dir: Path | None, phase: str) -> None:
     from reelstream.db.migrate import PHASES, upgrade
 
     settings = _settings(data_dir=data_dir)
-    settings.prepare()
+    prepare_data_dir(settings)
     chosen = next(p for p in PHASES if p == phase)
     upgrade(settings.resolved_database_url, chosen)
     click.echo("database is up to date" if phase == "all" else f"{phase} phase applied")
@@ -132,13 +132,14 @@ def users_create(
 ) -> None:
     """Create user NAME and print a new personal access token for it (stdout, once).
 
-    The token has the ``admin`` scope for an admin, ``write`` otherwise.
+    The token has the admin scope for an admin, write otherwise. The first admin of a
+    production server is made this way: reelstream users create NAME --admin --password-stdin
     """
     from reelstream.auth.errors import AuthError
     from reelstream.db.migrate import upgrade
 
     settings = _settings(data_dir=data_dir)
-    settings.prepare()
+    prepare_data_dir(settings)
     # expand only, as a role at start: a contract waits for `reelstream migrate`
     upgrade(settings.resolved_database_url, "expand", tolerate_newer=True)
     password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None

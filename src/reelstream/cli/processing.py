@@ -50,7 +50,10 @@ def summary(timeline: dict[str, Any]) -> str:
             text += f" · about {clock(timeline['eta_s'])} left"
         return text
     if status == "failed":
-        return f"failed: {timeline.get('error') or 'unknown reason'}"
+        text = f"failed: {timeline.get('error') or 'unknown reason'}"
+        if timeline.get("retryable") is False:  # the file itself: another try fails the same
+            text += " (retrying will not help: upload a different file)"
+        return text
     failed = [s for s in timeline["stages"] if s["state"] == "failed"]
     if status == "ready" and failed:
         names = ", ".join(rendition_label(s["rendition"] or s["name"]) for s in failed)
@@ -97,24 +100,27 @@ def fetch_timeline(http: httpx.Client, server: str, video_id: str) -> dict[str, 
 @server_option
 @click.option("--follow", is_flag=True, help="Redraw every second until nothing runs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the timeline as JSON.")
-@token_option
+@token_option("needed for a private video (its owner's or an admin's)")
 def timeline(video_id: str, server: str, follow: bool, as_json: bool, token: str | None) -> None:
-    """Show a video's processing, stage by stage: state, progress, reasons."""
+    """Show a video's processing, stage by stage: state, progress, reasons.
+
+    Exit status 1 when the video failed (also with --json, and with --follow once it
+    settles), 0 otherwise (a ready video without some renditions included).
+    """
     console = Console(markup=True)
     try:
         with httpx.Client(timeout=30, headers=auth_headers(token)) as http:
             data = fetch_timeline(http, server, video_id)
             if as_json:
                 click.echo(json.dumps(data, indent=2))
-                return
-            if not follow or not _active(data):
+            elif not follow or not _active(data):
                 console.print(render(data))
-                return
-            with Live(render(data), console=console, auto_refresh=False) as live:
-                while _active(data):
-                    time.sleep(FOLLOW_EVERY_S)
-                    data = fetch_timeline(http, server, video_id)
-                    live.update(render(data), refresh=True)
+            else:
+                with Live(render(data), console=console, auto_refresh=False) as live:
+                    while _active(data):
+                        time.sleep(FOLLOW_EVERY_S)
+                        data = fetch_timeline(http, server, video_id)
+                        live.update(render(data), refresh=True)
     except httpx.HTTPError as exc:
         raise unreachable(server, exc) from None
     if data["status"] == "failed":
@@ -132,7 +138,7 @@ def timeline(video_id: str, server: str, follow: bool, as_json: bool, token: str
     help="Retry this failed rendition (e.g. v720) of a ready video; repeat for several. "
     "Without it: the whole failed video.",
 )
-@token_option
+@token_option("retries need one (the write scope, of the owner or an admin)")
 def retry(video_id: str, server: str, renditions: tuple[str, ...], token: str | None) -> None:
     """Retry a failed video, or failed renditions, without uploading it again."""
     paths = [f"/renditions/{name}/retry" for name in renditions] or ["/retry"]

@@ -45,14 +45,19 @@ def server_message(status: int | None, body: bytes | str | None) -> str:
     return f"{where}: {snippet}" if snippet else where
 
 
-def token_option(func: F) -> F:
-    option = click.option(
-        "--token",
-        envvar="REELSTREAM_TOKEN",
-        default=None,
-        help="Personal access token rs_... (env REELSTREAM_TOKEN); uploads need one.",
-    )
-    return option(func)
+def token_option(why: str) -> Callable[[F], F]:
+    """The ``--token`` option; ``why`` says when this command needs one (each its own)."""
+
+    def decorate(func: F) -> F:
+        option = click.option(
+            "--token",
+            envvar="REELSTREAM_TOKEN",
+            default=None,
+            help=f"Personal access token rs_... (env REELSTREAM_TOKEN); {why}.",
+        )
+        return option(func)
+
+    return decorate
 
 
 def auth_headers(token: str | None) -> dict[str, str]:

@@ -164,7 +164,7 @@ def _send(uploader: Any, size: int, console: Console, label: str) -> None:
     help="Bytes sent per request, e.g. 256K or 8M.",
 )
 @click.option("--retries", type=click.IntRange(0, 100), default=5, show_default=True)
-@token_option
+@token_option("uploads need one (the write scope)")
 def upload(
     file: Path,
     title: str | None,

@@ -101,7 +101,7 @@ def render_table(videos: list[dict[str, Any]]) -> Table:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the videos as a JSON array.")
 @click.option("--mine", is_flag=True, help="Your own videos, every visibility (needs --token).")
-@token_option
+@token_option("needed for --mine; without one, the public videos")
 def videos(
     server: str, status: str | None, limit: int, as_json: bool, mine: bool, token: str | None
 ) -> None:

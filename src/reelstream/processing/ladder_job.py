@@ -64,7 +64,7 @@ from reelstream.media.storyboard import StoryboardPlan, storyboard_vtt
 from reelstream.processing import chunked
 from reelstream.processing.chunk_job import ChunkAttempt
 from reelstream.processing.cleanup import grace_s, schedule_cleanup, schedule_source_removal
-from reelstream.processing.pipeline import ENCODE_SHARE, Attempt, Produced, remove_outputs
+from reelstream.processing.pipeline import Attempt, Produced, remove_outputs
 from reelstream.processing.progressive import Progressive, resume_floors
 from reelstream.queue.jobs import Lease
 from reelstream.queue.kinds import CHUNK
@@ -315,7 +315,6 @@ class TranscodeAttempt(Attempt):
         self, out: Path, encoded: list[RungPlan], info: MediaInfo, storyboard: StoryboardPlan | None
     ) -> tuple[Packaged, int]:
         packaged = await anyio.to_thread.run_sync(_package, out, encoded, info, storyboard)
-        self._progress = ENCODE_SHARE
         return packaged, await self.upload(out, packaged)
 
     async def failed(self, session: AsyncSession, final: bool, reason: str, retryable: bool) -> str:

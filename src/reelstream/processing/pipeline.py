@@ -57,7 +57,7 @@ from reelstream.processing.cleanup import (
 from reelstream.processing.options import ffmpeg_options
 from reelstream.processing.progressive import rendition_specs
 from reelstream.processing.runner import LeasedAttempt, local_source
-from reelstream.processing.timeline import Timeline, rendition_label
+from reelstream.processing.timeline import Timeline, overall_progress, rendition_label
 from reelstream.queue.errors import LeaseLost
 from reelstream.queue.jobs import Lease, Stages
 from reelstream.storage.errors import StorageError
@@ -73,7 +73,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 UPLOAD_CONCURRENCY = 8
-ENCODE_SHARE = 0.9  # progress reported at the end of encoding; upload takes the rest
 INTERNAL_ERROR = "an internal error interrupted processing"  # the details go to the log
 
 
@@ -113,7 +112,6 @@ class Attempt(LeasedAttempt[Produced]):
         self.progressive = False  # publish the rev while it grows (set by the kind)
         self.stored: dict[str, int] = {}  # files already stored under ``rev``: their sizes
         self.timeline = Timeline()
-        self._progress = 0.0
 
     @property
     def prefix(self) -> str:
@@ -176,7 +174,9 @@ class Attempt(LeasedAttempt[Produced]):
     # -- the runner's hooks
 
     def progress(self) -> float | None:
-        return self._progress
+        """The weighted progress of the attempt's stages (``timeline.overall_progress``): the
+        same figure the timeline shows beside them."""
+        return overall_progress(self.timeline.stages)
 
     def stages(self) -> Stages | None:
         return self.timeline.to_json()
@@ -265,7 +265,7 @@ class Attempt(LeasedAttempt[Produced]):
         a busy database only delays it to the next heartbeat."""
         try:
             alive = await self.services.queue.heartbeat(
-                self.lease, self._progress, self.timeline.to_json()
+                self.lease, self.progress(), self.timeline.to_json()
             )
         except Exception as exc:
             log.warning("video %s: cannot record the timeline: %s", self.video_id, exc)
@@ -375,16 +375,12 @@ class Attempt(LeasedAttempt[Produced]):
         return encoded
 
     def on_progress(self, out_time_s: float, duration_s: float, names: list[str]) -> None:
-        """ffmpeg's position -> the progress of the renditions it encodes, and the attempt's
-        (the mean over every planned rendition; finished ones count as whole)."""
+        """ffmpeg's position -> the progress of the renditions it encodes (the attempt's
+        follows from its stages, ``progress``)."""
         if duration_s <= 0:
             return
         for name in names:
             self.timeline.progress("encode", name, out_time_s / duration_s)
-        stages = [s for s in self.timeline.stages if s.name == "encode"]
-        if stages:
-            done = sum(1.0 if s.state in ("done", "failed") else s.progress for s in stages)
-            self._progress = done / len(stages) * ENCODE_SHARE
 
     async def upload(self, out: Path, packaged: Packaged) -> int:
         """Upload media first, then media playlists; returns the bytes stored. The master and

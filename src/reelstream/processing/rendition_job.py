@@ -25,7 +25,7 @@ from reelstream.media.layout import MASTER_NAME, MPD_NAME, POSTER_NAME, Layout
 from reelstream.media.packaging import Measured, Packaged, measure_track
 from reelstream.media.probe import Container, MediaInfo
 from reelstream.media.storyboard import StoryboardPlan
-from reelstream.processing.pipeline import ENCODE_SHARE, UPLOAD_CONCURRENCY, Attempt
+from reelstream.processing.pipeline import UPLOAD_CONCURRENCY, Attempt
 from reelstream.queue.jobs import Lease
 from reelstream.storage.keys import rev_prefix
 from reelstream.videos.publishing import load_layout
@@ -102,7 +102,6 @@ class RenditionAttempt(Attempt):
         )
         packaged = Packaged(layout, [f for m in measured for f in m.files])
         copied = await self._copy_base(base.rev, replaced)
-        self._progress = ENCODE_SHARE
         return packaged, copied + await self.upload(out, packaged)
 
     async def _copy_base(self, rev: str, replaced: set[str]) -> int:

@@ -10,7 +10,8 @@
 
 Each is one transaction holding the video's row lock, and refuses (409 ``NothingToRetry``) while
 any job of the video is queued or running (a scheduled ``cleanup`` aside), so two retries never
-race each other or a transcode.
+race each other or a transcode; ``retry_video`` also refuses a video that failed for a reason a
+retry cannot fix (``reelstream.processing.timeline.permanent_failure``): it would fail again.
 Workers are woken after the commit (``Services.notifier``).
 """
 
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstream.db.models import Job
 from reelstream.processing.errors import NothingToRetry, RenditionNotFound
-from reelstream.processing.timeline import effective_stages
+from reelstream.processing.timeline import PERMANENT_HINT, effective_stages, permanent_failure
 from reelstream.queue.jobs import JobQueue
 from reelstream.queue.kinds import CLEANUP, POSTER, RENDITION, TRANSCODE
 from reelstream.videos import repository as videos
@@ -42,7 +43,8 @@ async def retry_video(session: AsyncSession, queue: JobQueue, video_id: str) -> 
     video = await videos.get_video(session, video_id, for_update=True)
     if video.status != "failed":
         raise NothingToRetry(f"only a failed video can be retried; this one is {video.status}")
-    await _jobs(session, queue, video_id)
+    if permanent_failure(video, await _jobs(session, queue, video_id)):
+        raise NothingToRetry(f"{video.error}. {PERMANENT_HINT}")
     job = await queue.enqueue(session, video_id, TRANSCODE)
     video.status = "queued"
     video.error = None

@@ -48,12 +48,11 @@ def timeline_out(view: TimelineView) -> TimelineOut:
         eta_s=composed.eta_s,
         stages=[StageOut.model_validate(stage.to_json()) for stage in composed.stages],
         job=TimelineJobOut.model_validate(asdict(job)) if job is not None else None,
+        retryable=composed.retryable,
         retry=RetryOptionsOut(
             video=view.may_retry and composed.can_retry_video,
             renditions=composed.retry_renditions if view.may_retry else [],
         ),
-        retryable=composed.retryable,
-        retry_reason=composed.retry_reason,
     )
 
 

@@ -61,10 +61,6 @@ class TimelineOut(Schema):
     retry: RetryOptionsOut
     retryable: bool = Field(
         default=True,
-        description="False when the video failed for a reason a retry cannot fix (a permanent "
-        "failure: not a video, over a limit, a file the encoder rejects, the source missing); "
-        "a retry is still accepted, it would fail the same way",
-    )
-    retry_reason: str | None = Field(
-        default=None, description="Why a retry would not help (null when it could)"
+        description="False when the video failed for a reason a retry cannot fix (the file "
+        "itself): upload a different file instead",
     )

@@ -17,6 +17,19 @@ the same kinds of stages for the renditions it encodes again.
 API and the watch page show: the upload stage first (its bytes so far), then the stages of the
 video's last transcode, each rendition's stage replaced by a later rendition job's, and the
 overall progress with an ETA extrapolated from the running attempt's pace.
+
+The overall progress is computed from the stages shown (``overall_progress``): a weighted mean
+in which every encode shares ``ENCODE_WEIGHT`` and probe, package and publish count one each
+(chunk stages mirror the encodes they feed and the upload is not processing: they weigh
+nothing). Stage progress only grows within an attempt and a stage only moves forward, so the
+overall figure only grows too and agrees with the per-stage figures beside it; the workers
+report the same figure as the job's progress. The ETA divides the attempt's whole elapsed time
+by that progress (never the last poll's step), so at a steady pace it only shrinks.
+
+A failed video is ``retryable`` unless its last transcode failed for good at once (a permanent
+failure: the file itself cannot work; ``reelstream.processing.ladder_job.final_reason`` keeps
+such a reason as it is and prefixes every other): retrying it would fail the same way, so it
+is not offered and ``POST .../retry`` refuses it.
 """
 
 from __future__ import annotations
@@ -34,6 +47,9 @@ StageName = Literal["upload", "probe", "playable", "encode", "chunk", "package",
 StageState = Literal["pending", "running", "done", "failed", "skipped"]
 
 MIN_PROGRESS_FOR_ETA = 0.03  # below this the pace says too little to extrapolate from
+ENCODE_WEIGHT = 16.0  # all encodes together, against 1 each for probe, package and publish
+_STAGE_WEIGHTS: dict[str, float] = {"probe": 1.0, "package": 1.0, "publish": 1.0}
+PERMANENT_HINT = "Retrying will not help: upload a different file."
 _ACTIVE = ("queued", "running")
 
 
@@ -42,6 +58,26 @@ def rendition_label(name: str) -> str:
     if name.startswith("v") and name[1:].isdigit():
         return f"{name[1:]}p"
     return name
+
+
+def overall_progress(stages: list[Stage]) -> float:
+    """The weighted progress of the processing stages shown (see the module docstring):
+    finished stages (done, failed, skipped) count whole, running ones by their progress."""
+    encodes = sum(1 for s in stages if s.name == "encode")
+    total = done = 0.0
+    for stage in stages:
+        if stage.name == "encode":
+            weight = ENCODE_WEIGHT / encodes
+        else:
+            weight = _STAGE_WEIGHTS.get(stage.name, 0.0)
+        if weight == 0:
+            continue
+        total += weight
+        if stage.state in ("done", "failed", "skipped"):
+            done += weight
+        elif stage.state == "running":
+            done += weight * max(0.0, min(1.0, stage.progress))
+    return done / total if total else 0.0
 
 
 def _iso(when: dt.datetime | None) -> str | None:
@@ -208,7 +244,7 @@ class Composed:
     can_retry_video: bool
     retry_renditions: list[str]
     retryable: bool = True
-    retry_reason: str | None = None
+    """False when the video failed for good for a reason a retry cannot fix (module docstring)."""
 
 
 def _placeholder(job: Job | None) -> Timeline:
@@ -327,35 +363,27 @@ def _upload_stage(video: Video, upload: Upload | None) -> Stage:
     return stage
 
 
-def eta_seconds(job: Job | None, now: dt.datetime) -> float | None:
-    """Seconds left for a running attempt, extrapolated from its pace so far."""
+def permanent_failure(video: Video, jobs: list[Job]) -> bool:
+    """Whether the video failed for good for a reason another try cannot fix: the video's
+    reason is its last transcode's own, unprefixed (a retryable failure reads "transcoding
+    failed after N attempts: ...", a dead worker "processing stopped: ...")."""
+    transcodes = [j for j in jobs if j.kind == TRANSCODE]
+    if video.status != "failed" or not transcodes:
+        return False
+    last = transcodes[-1]
+    return last.state == "failed" and bool(last.last_error) and video.error == last.last_error
+
+
+def eta_seconds(job: Job | None, now: dt.datetime, progress: float | None = None) -> float | None:
+    """Seconds left for a running attempt, extrapolated from its whole elapsed time and its
+    progress (``progress``, else the job's own)."""
     if job is None or job.state != "running" or job.started_at is None:
         return None
-    p = max(0.0, min(1.0, job.progress))
+    p = max(0.0, min(1.0, job.progress if progress is None else progress))
     if p < MIN_PROGRESS_FOR_ETA:
         return None
     elapsed = (now - job.started_at).total_seconds()
     return round(max(0.0, elapsed * (1 - p) / p), 1)
-
-
-PERMANENT_REASON = (
-    "this file cannot be processed, and retrying would fail the same way: "
-    "upload another file (or replace this video's source)"
-)
-
-
-def permanent_failure(video: Video, jobs: list[Job]) -> bool:
-    """Whether a failed video failed for a reason a retry cannot fix: its last transcode
-    failed for good before its attempt budget was spent, which only a permanent failure does
-    (not a video, over a limit, a file ffmpeg rejects, the source missing:
-    ``reelstream.processing.runner``); a transient one is retried until the budget is gone."""
-    if video.status != "failed":
-        return False
-    transcodes = [j for j in jobs if j.kind == TRANSCODE]
-    if not transcodes:
-        return False
-    last = transcodes[-1]
-    return last.state == "failed" and last.attempts < last.max_attempts
 
 
 def compose(
@@ -370,24 +398,24 @@ def compose(
         publish.finished_at = publish.finished_at or _iso(video.ready_at)
     stages = [_upload_stage(video, upload), *timeline.stages]
     busy = any(j.state in _ACTIVE for j in jobs if j.kind in (TRANSCODE, RENDITION))
-    permanent = permanent_failure(video, jobs)
-    if video.status == "ready":
-        progress = 1.0 if newest is None or newest.state not in _ACTIVE else newest.progress
-    elif newest is not None and video.status in ("queued", "processing"):
-        progress = newest.progress
+    active = newest is not None and newest.state in _ACTIVE
+    if video.status == "ready" and not active:
+        progress = 1.0
+    elif active and video.status in ("queued", "processing", "ready"):
+        progress = overall_progress(timeline.stages)
     else:
         progress = 0.0
+    retryable = not permanent_failure(video, jobs)
     return Composed(
         status=video.status,
         error=video.error,
         progress=max(0.0, min(1.0, progress)),
-        eta_s=eta_seconds(newest, now),
+        eta_s=eta_seconds(newest, now, progress),
         stages=stages,
         job=JobSummary.of(newest) if newest is not None else None,
-        can_retry_video=video.status == "failed" and not busy,
+        retryable=retryable,
+        can_retry_video=video.status == "failed" and not busy and retryable,
         retry_renditions=(
             timeline.failed_renditions() if video.status == "ready" and not busy else []
         ),
-        retryable=not permanent,
-        retry_reason=PERMANENT_REASON if permanent else None,
     )

@@ -3,8 +3,13 @@
 
 Sign-in sets the session cookie ``rs_session``: ``HttpOnly``, ``SameSite=Lax``, path ``/``,
 and ``Secure`` unless the server runs in development mode and the request came over plain
-http. Every form that changes something carries the session's CSRF token (``csrf_token``),
-checked by ``reelstream.auth.deps``. Sign-up exists only when ``settings.allow_signup``.
+http. Where a browser would drop that cookie (production over plain http on a non-loopback
+address) the sign-in page says so, and a form posted from such a page is refused with the
+reason (``HttpsRequired``) instead of looping back silently. The sign-in page also says why
+the visitor was sent there and, on a server without any account, how to make the first admin
+(``reelstream.web.signin_notes``). Every form that changes something carries the session's
+CSRF token (``csrf_token``), checked by ``reelstream.auth.deps``. Sign-up exists only when
+``settings.allow_signup``.
 
 The sign-in and sign-up forms, sent before there is a session, carry a pre-session token
 instead (``reelstream.auth.login_csrf``): their GET sets the ``rs_form`` cookie and embeds the
@@ -26,12 +31,15 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from reelstream.auth import accounts, login_csrf, sessions
 from reelstream.auth.deps import CurrentUser, Principal, form_value, read_form
-from reelstream.auth.errors import AuthError, FormExpired, FormFromElsewhere
+from reelstream.auth.errors import AuthError, FormExpired, FormFromElsewhere, HttpsRequired
+from reelstream.auth.onboarding import PLAIN_HTTP_SIGN_IN
 from reelstream.db.models import User
 from reelstream.http.deps import ServicesDep
 from reelstream.ratelimit.deps import limit_login, limit_signup
 from reelstream.ratelimit.errors import RateLimited
+from reelstream.web import signin_notes
 from reelstream.web.render import page_context, render
+from reelstream.web.signin_notes import sign_in_notes
 
 if TYPE_CHECKING:
     from reelstream.services import Services
@@ -128,6 +136,14 @@ def _check_form(
     _guard(services).verify(request.cookies.get(name), token, what=what)
 
 
+def _check_transport(services: Services, request: Request) -> None:
+    """Raise ``HttpsRequired`` when the form was posted from a plain-http page whose browser
+    would drop the ``Secure`` session cookie (``reelstream.auth.onboarding``): say so, rather
+    than sign in to a session the browser never keeps and loop back to this form."""
+    if signin_notes.plain_http(services, request) and signin_notes.sent_from_plain_http(request):
+        raise HttpsRequired(PLAIN_HTTP_SIGN_IN)
+
+
 def _form_again(
     services: Services,
     request: Request,
@@ -184,6 +200,7 @@ async def signup(request: Request, services: ServicesDep) -> Response:
     username, password = form_value(form, "username"), form_value(form, "password")
     email, next = form_value(form, "email"), form_value(form, "next", "/")
     try:
+        _check_transport(services, request)  # first: the form's own cookie is dropped too
         _check_form(services, request, form, "sign-up")
         await limit_signup(request)
         async with services.db.transaction() as s:
@@ -200,7 +217,9 @@ async def signup(request: Request, services: ServicesDep) -> Response:
 async def login_page(
     request: Request, services: ServicesDep, user: CurrentUser, next: str = "/"
 ) -> Response:
-    return _form_page(services, request, "login", user=user, fields={"next": _safe_next(next)})
+    target = _safe_next(next)
+    notes = await sign_in_notes(services, request, target)  # why, first admin, plain http
+    return _form_page(services, request, "login", user=user, fields={"next": target, **notes})
 
 
 @router.post("/login")
@@ -212,6 +231,7 @@ async def login(request: Request, services: ServicesDep) -> Response:
     username, password = form_value(form, "username"), form_value(form, "password")
     next = form_value(form, "next", "/")
     try:
+        _check_transport(services, request)  # first: the form's own cookie is dropped too
         _check_form(services, request, form, "sign-in")
         await limit_login(request)  # every attempt counts, before the password is checked
         async with services.db.transaction() as s:

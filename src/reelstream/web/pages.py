@@ -41,6 +41,7 @@ from reelstream.web.admin import router as admin_router
 from reelstream.web.admin_users import router as admin_users_router
 from reelstream.web.render import STATIC_DIR, page_context, render, short_side
 from reelstream.web.security import SecurityHeaders
+from reelstream.web.site_files import router as site_router
 from reelstream.web.studio import MY_VIDEOS_NOTICES
 from reelstream.web.studio import router as studio_router
 
@@ -326,6 +327,7 @@ def mount_web(app: FastAPI) -> None:
     app.include_router(account_page_router)  # /account: password, sessions, tokens
     app.include_router(admin_router)
     app.include_router(admin_users_router)  # /admin/users
+    app.include_router(site_router)  # /docs from local files, /favicon.ico
     app.include_router(studio_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _install_html_errors(app)

@@ -47,6 +47,7 @@ from reelstream.db.models import Video
 from reelstream.errors import ReelstreamError
 from reelstream.media.errors import CaptionTooLarge
 from reelstream.processing.service import ProcessingService
+from reelstream.processing.timeline import PERMANENT_HINT
 from reelstream.queue.kinds import POSTER
 from reelstream.ratelimit.deps import limit_writes
 from reelstream.ratelimit.errors import RateLimited
@@ -82,6 +83,9 @@ DELETED_NOTICE = "The video was deleted."
 """What ``/me/videos?notice=deleted`` says after a deletion (``MY_VIDEOS_NOTICES``)."""
 
 MY_VIDEOS_NOTICES = {"deleted": DELETED_NOTICE}
+
+PERMANENT_STUDIO_HINT = f"{PERMANENT_HINT} Or replace this video's source below."
+"""What the studio says about a video that failed for good (``retryable`` false)."""
 
 VISIBILITY_CHOICES = (
     ("public", "Public", "Listed in the library; anyone can watch it."),
@@ -142,7 +146,7 @@ async def _studio(
         captions=captions,
         poster_pending=await _poster_pending(services, video_id),
         retryable=timeline.retryable,
-        retry_reason=timeline.retry_reason,
+        retry_reason=None if timeline.retryable else PERMANENT_STUDIO_HINT,
         visibilities=VISIBILITY_CHOICES,
         can_delete=permits(user, "delete", owner_id=view.owner_id, visibility=view.visibility),
         # replacing the source is a tus upload: the policy's "upload" action (the owner only)

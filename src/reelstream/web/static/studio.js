@@ -225,6 +225,9 @@
         badge.className = "badge status-" + last.status;
         root.setAttribute("data-status", last.status);
       }
+      // a new source (or anything else) made the permanent failure history
+      var permanent = document.getElementById("retry-permanent");
+      if (last && permanent && last.retryable !== false) permanent.hidden = true;
     });
   }
 

@@ -1,9 +1,7 @@
 /* The processing timeline on the watch page: every stage of the video's processing (upload,
  * probe, one encode per rendition, package, publish) with its state, progress, detail and
  * failure reason, the overall progress and ETA, and — for the owner and admins — buttons to
- * retry a failed video or a failed rendition (POST .../retry, with the CSRF token). A video
- * that failed for a permanent reason (`retryable: false`) gets no retry button: its
- * `retry_reason` goes into #retry-permanent when the page has one (the studio).
+ * retry a failed video or a failed rendition (POST .../retry, with the CSRF token).
  *
  * Polls GET /api/v1/videos/{id}/timeline every second while something is queued or running,
  * and calls `onSettled` when work that was running finishes (so the page can reload the
@@ -13,6 +11,7 @@
   "use strict";
 
   var ACTIVE_MS = 1000;
+  var PERMANENT_HINT = "Retrying will not help: upload a different file.";
   var rs = window.reelstream;
   var STAGE_NAMES = {
     upload: "Upload", probe: "Probe", playable: "Playable", package: "Package", publish: "Publish",
@@ -153,23 +152,18 @@
           parts.push("retrying after: " + job.last_error);
         }
       } else if (timeline.status === "failed") {
-        parts.push("Failed: " + (timeline.error || "unknown reason"));
+        var reason = "Failed: " + (timeline.error || "unknown reason").replace(/\.$/, "") + ".";
+        // a permanent failure (the file itself): no retry is offered, and none is promised
+        if (timeline.retryable === false) reason += " " + PERMANENT_HINT;
+        parts.push(reason);
       } else if (timeline.status === "ready") {
         var failed = timeline.stages.filter(function (s) { return s.state === "failed"; });
         parts.push(failed.length ? "Ready, without " + failed.length + " rendition" +
           (failed.length === 1 ? "" : "s") : "Ready");
       }
       summary.textContent = parts.join(" · ");
-      // a permanent failure (not a video, over a limit): say so instead of offering a retry
-      // that would fail the same way
-      var permanent = timeline.retryable === false;
-      retryBox.hidden = !timeline.retry.video || permanent;
+      retryBox.hidden = !timeline.retry.video;
       retryVideo.disabled = false;
-      var why = document.getElementById("retry-permanent");
-      if (why) {
-        why.textContent = permanent ? (timeline.retry_reason || "") : "";
-        why.hidden = !permanent;
-      }
     }
 
     function schedule(ms) {

@@ -170,8 +170,11 @@
 
     var job = video.job;
     var info = "";
-    if (job && video.status !== "ready") {
-      if (job.attempts > 0) info = "Attempt " + job.attempts + " of " + job.max_attempts;
+    // a failed video's attempts are over: "attempt 1 of 3" would promise retries that will
+    // not come (the timeline says whether retrying can help)
+    if (job && video.status !== "ready" && video.status !== "failed") {
+      // only once a retry happens: a first attempt promises nothing about later ones
+      if (job.attempts > 1) info = "Attempt " + job.attempts + " of " + job.max_attempts;
       if (job.last_error && video.status !== "failed") {
         info += (info ? " · " : "") + "retrying after: " + job.last_error;
       }
