@@ -1,6 +1,7 @@
 """Headless Chromium: dash.js plays the DASH manifest; hls.js rides over playlists that answer
-503 for a while; the seek bar shows storyboard previews; an uploaded caption appears as a text
-track whose cue becomes active."""
+503 for a while; the player's seek bar (media-chrome's <media-time-range>) shows storyboard
+previews; an uploaded caption, chosen in the player's captions menu, appears as a text track
+whose cue becomes active."""
 
 from __future__ import annotations
 
@@ -98,33 +99,33 @@ def test_seek_bar_shows_storyboard_previews(page: Page, server: Server, video_id
     page.wait_for_function(
         "() => window.reelstreamPlayer.storyboard && window.reelstreamPlayer.storyboard.length"
     )
-    bar = page.locator("#seekbar")
+    page.evaluate("() => document.querySelector('video').pause()")
+    bar = page.locator("#seek")
+    page.mouse.move(600, 300)
     assert bar.is_visible()
     box = bar.bounding_box()
     assert box is not None
-    assert page.locator("#storyboard-preview").is_hidden()
     page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] / 2)
-    preview = page.locator("#storyboard-preview")
-    preview.wait_for(state="visible", timeout=5000)
-    style: dict[str, Any] = page.evaluate(
-        """() => {
-            const el = document.getElementById('storyboard-preview');
-            const s = getComputedStyle(el);
-            return {image: s.backgroundImage, position: s.backgroundPosition,
-                    width: el.offsetWidth, start: Number(el.dataset.start),
-                    label: document.getElementById('storyboard-time').textContent};
-        }"""
-    )
-    assert "/storyboard/sb_001.jpg" in style["image"], style
+    # media-chrome's preview: the sprite, cropped to the tile of the time under the pointer
+    preview = """() => {
+        const thumb = document.getElementById('seek').shadowRoot
+            .querySelector('media-preview-thumbnail');
+        const img = thumb && thumb.shadowRoot.querySelector('img');
+        return img && img.src && img.getBoundingClientRect().width > 0 ? {
+            src: img.src, coords: thumb.getAttribute('mediapreviewcoords'),
+            time: Number(document.getElementById('seek').getAttribute('mediapreviewtime'))
+        } : null;
+    }"""
+    page.wait_for_function(preview, timeout=5000)
+    shown: dict[str, Any] = page.evaluate(preview)
+    assert "/storyboard/sb_001.jpg" in shown["src"], shown
     duration = page.evaluate("() => document.querySelector('video').duration")
-    # the thumbnail of the second under the pointer (6 s clip, one tile per second)
-    assert style["start"] == pytest.approx(int(0.6 * duration), abs=1)
-    assert style["position"] == f"-{int(style['start']) * 160}px 0px", style
-    assert style["label"] == f"0:{round(0.6 * duration):02d}"
-    sprite = httpx.get(style["image"][5:-2])  # url("...")
+    # the tile of the second under the pointer (6 s clip, one 160 px tile per second)
+    assert shown["time"] == pytest.approx(0.6 * duration, abs=0.5)
+    x = int(shown["coords"].split()[0])
+    assert x == int(shown["time"]) * 160, shown
+    sprite = httpx.get(shown["src"])
     assert sprite.status_code == 200 and sprite.headers["content-type"] == "image/jpeg"
-    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] - 200)
-    preview.wait_for(state="hidden", timeout=5000)
 
 
 def test_caption_track_shows_its_cue(page: Page, server: Server, video_id: str) -> None:
@@ -135,10 +136,12 @@ def test_caption_track_shows_its_cue(page: Page, server: Server, video_id: str) 
         ".some(t => t.language === 'en')",
         timeout=30_000,
     )
-    options = page.locator("#captions option").all_inner_texts()
-    assert options == ["Off", "English"]
     page.evaluate("() => document.querySelector('video').pause()")
-    page.select_option("#captions", label="English")
+    page.mouse.move(600, 300)
+    page.locator("#captions-button").click()
+    items = page.locator("#captions-menu media-chrome-menu-item")
+    assert [t.strip() for t in items.all_inner_texts()] == ["Off", "English"]
+    items.filter(has_text="English").click()
     page.evaluate("() => { document.querySelector('video').currentTime = 1.0; }")
     try:
         page.wait_for_function(
@@ -155,7 +158,8 @@ def test_caption_track_shows_its_cue(page: Page, server: Server, video_id: str) 
         pytest.fail(f"the caption cue never became active\n{_logs(page)}")
     assert page.evaluate("() => window.reelstreamPlayer.fatalError") is None
     # choosing "Off" hides it again
-    page.select_option("#captions", label="Off")
+    page.locator("#captions-button").click()
+    items.filter(has_text="Off").click()
     page.wait_for_function(
         "() => Array.from(document.querySelector('video').textTracks)"
         ".every(t => t.mode !== 'showing')"

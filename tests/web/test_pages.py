@@ -198,10 +198,11 @@ def test_watch_page_of_a_processing_video(client: TestClient) -> None:
     assert "<script>alert" not in page
     assert f'data-video-id="{vid}"' in page
     assert '<video id="player"' in page
-    assert '<select id="quality"' in page and '<option value="-1">Auto</option>' in page
+    assert '<media-rendition-menu-button id="quality-button">' in page  # the player's own bar
     assert 'id="processing-progress"' in page
     assert '<script src="/static/vendor/hls.min.js"></script>' in page
-    assert '<script src="/static/watch.js"></script>' in page
+    assert '<script type="module" src="/static/player.js"></script>' in page
+    assert '<script type="module" src="/static/watch.js"></script>' in page
     assert re.search(r'<div class="player-overlay" id="player-overlay">', page)  # visible
 
 

@@ -214,29 +214,21 @@ class UploadService:
         video: VideoMetadata,
         owner_id: str | None = None,
     ) -> Upload:
-        """The video and its upload, in one transaction (after the owner's quota check)."""
+        """The video (unless the upload replaces an existing video's source) and its upload,
+        in one transaction (after the owner's quota check)."""
         async with self.db.transaction() as s:
             await quota.reserve(s, owner_id, length, self.services.settings.default_quota_bytes)
             if video.replaces is not None:
-                upload = Upload(
-                    id=upload_id,
-                    video_id=(await videos.get_video(s, video.replaces)).id,
-                    length=length,
-                    offset=0,
-                    metadata_=metadata,
-                    expires_at=self._expires(),
+                row = await videos.get_video(s, video.replaces)
+            else:
+                row = await videos.create_video(
+                    s,
+                    title=video.title,
+                    description=video.description,
+                    filename=video.filename,
+                    visibility=video.visibility,
+                    owner_id=owner_id,
                 )
-                s.add(upload)
-                await s.flush()
-                return upload
-            row = await videos.create_video(
-                s,
-                title=video.title,
-                description=video.description,
-                filename=video.filename,
-                visibility=video.visibility,
-                owner_id=owner_id,
-            )
             upload = Upload(
                 id=upload_id,
                 video_id=row.id,

@@ -110,18 +110,23 @@ def format_age(seconds: float) -> str:
     return f"{s // 86400} d ago"
 
 
+def admins_only(services: Services, user: Principal, exc: Forbidden) -> Response:
+    """The 403 page of an admin page refused to ``user`` (also for ``web.admin_users``)."""
+    return render(
+        "error.html",
+        403,
+        heading="Admins only",
+        message=exc.message,
+        **page_context(services, user),
+    )
+
+
 def _admin_or_403(services: Services, user: Principal) -> Response | None:
     """None for an admin acting as one; otherwise the 403 page to answer with."""
     try:
         service.require_admin(user)
     except Forbidden as exc:
-        return render(
-            "error.html",
-            403,
-            heading="Admins only",
-            message=exc.message,
-            **page_context(services, user),
-        )
+        return admins_only(services, user, exc)
     return None
 
 

@@ -26,6 +26,7 @@ from reelstream.auth.errors import AuthError, Forbidden, InvalidAccountInput
 from reelstream.http.deps import ServicesDep
 from reelstream.web import flash
 from reelstream.web.account_page import keeper, set_flash, take_flash
+from reelstream.web.admin import admins_only
 from reelstream.web.render import page_context, render
 
 if TYPE_CHECKING:
@@ -54,16 +55,6 @@ GENERATED_LENGTH = 20  # URL-safe characters of a generated password: 120 bits
 
 def _generated(keep: flash.FlashKeeper, seed: str) -> str:
     return keep.secret("password", seed)[:GENERATED_LENGTH]
-
-
-def _denied(services: Services, user: Principal, exc: Forbidden) -> Response:
-    return render(
-        "error.html",
-        403,
-        heading="Admins only",
-        message=exc.message,
-        **page_context(services, user),
-    )
 
 
 async def _page(
@@ -106,7 +97,7 @@ async def users_page(request: Request, services: ServicesDep, user: ReadUser) ->
                 generated = {"username": found[opened.ref].username, "password": password}
         response = await _page(request, services, user, generated=generated)
     except Forbidden as exc:
-        return _denied(services, user, exc)
+        return admins_only(services, user, exc)
     if had_cookie:  # shown once
         response.delete_cookie(flash.COOKIE_NAMES["password"], path=flash.COOKIE_PATHS["password"])
     return response
@@ -121,7 +112,7 @@ async def _refused(
     request: Request, services: Services, user: Principal, exc: AdminError | AuthError
 ) -> Response:
     if isinstance(exc, Forbidden):
-        return _denied(services, user, exc)
+        return admins_only(services, user, exc)
     return await _page(request, services, user, exc.status, error=exc.message)
 
 

@@ -39,6 +39,8 @@ from reelstream.web.account import router as account_router
 from reelstream.web.account_page import router as account_page_router
 from reelstream.web.admin import router as admin_router
 from reelstream.web.admin_users import router as admin_users_router
+from reelstream.web.embed import oembed_href, site_base
+from reelstream.web.embed import router as embed_router
 from reelstream.web.render import STATIC_DIR, page_context, render, short_side
 from reelstream.web.security import SecurityHeaders
 from reelstream.web.site_files import router as site_router
@@ -276,6 +278,12 @@ async def watch(
     card["playable"] = bool(growing) or any(r["ready"] for r in renditions)
     card["uploader"] = await videos.uploader(video.owner_id)
     card["description"] = _description(video.description or "")
+    # oEmbed discovery: only for videos anyone may embed
+    oembed_url = (
+        oembed_href(site_base(videos.services, request), video.id)
+        if video.visibility in ("public", "unlisted")
+        else None
+    )
     return render(
         "watch.html",
         page="watch",
@@ -285,6 +293,7 @@ async def watch(
         can_inspect=can_inspect,
         can_edit=permits(user, "edit", owner_id=owner, visibility=visibility),
         share=_share(request, videos.services, video),
+        oembed_url=oembed_url,
         **ctx,
     )
 
@@ -328,6 +337,7 @@ def mount_web(app: FastAPI) -> None:
     app.include_router(admin_router)
     app.include_router(admin_users_router)  # /admin/users
     app.include_router(site_router)  # /docs from local files, /favicon.ico
+    app.include_router(embed_router)
     app.include_router(studio_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _install_html_errors(app)
