@@ -143,6 +143,7 @@ def owned_upload(world: World, visibility: str) -> str:
 
 
 TUS = {"Tus-Resumable": "1.0.0"}
+HTML = {"Accept": "text/html"}  # a browser asking for a page (sign-in redirects, not 401s)
 
 # endpoint name -> (action, request); the request returns the response and the statuses that
 # mean "allowed" (an allowed request may still fail for a reason other than authorization,
@@ -261,6 +262,44 @@ ENDPOINTS: dict[str, tuple[policy.Action, Request, frozenset[int]]] = {
         ANY_ALLOWED,  # allowed; then 404/409 (the fake publish has no timeline)
     ),
     "DELETE video": ("delete", _video("/api/v1/videos/{id}", "DELETE"), frozenset({204})),
+    # the studio's page and forms (reelstream.web.studio), as a browser sends them
+    "page /studio": ("edit", _video("/studio/{id}", headers=HTML), frozenset({200})),
+    "page POST /studio (edit)": (
+        "edit",
+        _video("/studio/{id}", "POST", data={"title": "renamed"}, headers=HTML),
+        frozenset({303}),
+    ),
+    "page POST /studio captions": (
+        "edit",
+        _video(
+            "/studio/{id}/captions",
+            "POST",
+            data={"lang": "en"},
+            files={"file": ("en.vtt", b"WEBVTT\n\n00:00.000 --> 00:01.000\nhi\n", "text/vtt")},
+            headers=HTML,
+        ),
+        ANY_ALLOWED,  # allowed; then the fake rev cannot take captions (409)
+    ),
+    "page POST /studio caption delete": (
+        "edit",
+        _video("/studio/{id}/captions/en/delete", "POST", headers=HTML),
+        ANY_ALLOWED,
+    ),
+    "page POST /studio poster": (
+        "edit",
+        _video("/studio/{id}/poster", "POST", data={"at_s": "0"}, headers=HTML),
+        ANY_ALLOWED,  # allowed; then the fake publish has no duration (422)
+    ),
+    "page /studio delete": (
+        "delete",
+        _video("/studio/{id}/delete", headers=HTML),
+        frozenset({200}),
+    ),
+    "page POST /studio delete": (
+        "delete",
+        _video("/studio/{id}/delete", "POST", data={"confirm": "yes"}, headers=HTML),
+        frozenset({303}),
+    ),
     "tus HEAD": ("upload", _tus("HEAD"), frozenset({200})),
     "tus PATCH": ("upload", _tus("PATCH"), frozenset({204})),
     "tus DELETE": ("upload", _tus("DELETE"), frozenset({204})),

@@ -49,6 +49,7 @@ def test_sign_up_log_in_upload_private_and_watch_denied_to_others(
         page.fill("#title", "Only mine")
         page.select_option("#visibility", "private")
         page.click("#upload-button")
+        page.click("#watch-link", timeout=120_000)  # the upload page links to it once done
         page.wait_for_url(WATCH_URL, timeout=120_000)
         match = WATCH_URL.search(page.url)
         assert match

@@ -78,6 +78,7 @@ def test_every_page_works_under_the_policy(page: Page, clip: Path, tmp_path: Pat
         page.set_input_files("#file", str(clip))
         page.fill("#title", "Uploaded under CSP")
         page.click("#upload-button")
+        page.click("#watch-link", timeout=120_000)  # the upload page links to it once done
         page.wait_for_url(WATCH_URL, timeout=120_000)
         seen["/upload (tus-js-client)"] = _violations(page)
 

@@ -13,11 +13,12 @@ Actions and what uses them:
   ``filename`` and ``error`` in a video's JSON (withheld from others, the fields stay); the
   watch page's renditions and processing sections
 * ``playback``: ``GET /api/v1/videos/{id}/playback`` (and so the media behind its signed URLs)
-* ``edit``: ``PATCH /api/v1/videos/{id}``, caption upload/delete, poster choice
+* ``edit``: ``PATCH /api/v1/videos/{id}``, caption upload/delete, poster choice; the studio
+  page ``/studio/{id}`` and its forms (``reelstream.web.studio``)
 * ``retry``: ``POST /api/v1/videos/{id}/retry`` (a failed video) and
   ``POST /api/v1/videos/{id}/renditions/{name}/retry`` (failed renditions), also from the
   watch page
-* ``delete``: ``DELETE /api/v1/videos/{id}``
+* ``delete``: ``DELETE /api/v1/videos/{id}``, the studio's ``/studio/{id}/delete``
 * ``upload``: tus ``HEAD``/``PATCH``/``DELETE /api/v1/uploads/{id}`` (continue or terminate)
 
 Listing is a query, not a per-video decision: the library and ``GET /api/v1/videos`` list

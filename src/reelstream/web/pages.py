@@ -44,6 +44,8 @@ from reelstream.web.embed import router as embed_router
 from reelstream.web.render import STATIC_DIR, page_context, render, short_side
 from reelstream.web.security import SecurityHeaders
 from reelstream.web.site_files import router as site_router
+from reelstream.web.studio import MY_VIDEOS_NOTICES
+from reelstream.web.studio import router as studio_router
 
 if TYPE_CHECKING:
     from reelstream.services import Services
@@ -206,10 +208,12 @@ async def my_videos(
     cursor: str | None = None,
     q: str | None = None,
     status: str | None = None,
+    notice: str | None = None,
 ) -> Response:
     """The signed-in user's videos: every visibility and every status (``q``, ``status``:
-    as on the library)."""
+    as on the library; ``notice``: what the studio redirects here with, e.g. ``deleted``)."""
     ctx = page_context(videos.services, user)
+    ctx["page_notice"] = MY_VIDEOS_NOTICES.get(notice or "")
     text, state, kept = _filters(q, status)
     try:
         listing = await videos.list_videos(
@@ -334,6 +338,7 @@ def mount_web(app: FastAPI) -> None:
     app.include_router(admin_users_router)  # /admin/users
     app.include_router(site_router)  # /docs from local files, /favicon.ico
     app.include_router(embed_router)
+    app.include_router(studio_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _install_html_errors(app)
     # CSP, framing, nosniff, referrer (reelstream.web.security)

@@ -4,7 +4,9 @@
  * - the upload URL is remembered per file (tus fingerprint in localStorage), so choosing the
  *   same file again after a reload resumes it instead of starting over;
  * - the Video-Id header of the creation response names the video; it is remembered per upload
- *   URL so a resumed upload can still link to its video.
+ *   URL so a resumed upload can still link to its video;
+ * - title, description and visibility go in the Upload-Metadata; once uploaded, the page links
+ *   to the watch page and to the video's studio (it stays on the upload page).
  */
 (function () {
   "use strict";
@@ -17,6 +19,7 @@
   var form = document.getElementById("upload-form");
   var fileInput = document.getElementById("file");
   var titleInput = document.getElementById("title");
+  var descriptionInput = document.getElementById("description");
   var visibilityInput = document.getElementById("visibility");
   var uploadButton = document.getElementById("upload-button");
   var pauseButton = document.getElementById("pause-button");
@@ -30,6 +33,7 @@
   var errorBox = document.getElementById("upload-error");
   var doneBox = document.getElementById("upload-done");
   var watchLink = document.getElementById("watch-link");
+  var studioLink = document.getElementById("studio-link");
 
   var current = null;   // the running tus.Upload
   var videoId = null;
@@ -60,6 +64,7 @@
     uploadButton.disabled = busy;
     fileInput.disabled = busy;
     titleInput.disabled = busy;
+    if (descriptionInput) descriptionInput.disabled = busy;
     visibilityInput.disabled = busy;
     pauseButton.hidden = !busy;
   }
@@ -105,11 +110,10 @@
       showError("The upload finished but the server did not say which video it created.");
       return;
     }
-    var href = "/watch/" + encodeURIComponent(id);
-    watchLink.href = href;
-    watchLink.textContent = "Watch the video";
+    watchLink.href = "/watch/" + encodeURIComponent(id);
+    if (studioLink) studioLink.href = "/studio/" + encodeURIComponent(id);
     doneBox.hidden = false;
-    window.setTimeout(function () { window.location.assign(href); }, 600);
+    watchLink.focus();
   }
 
   function start(file) {
@@ -129,6 +133,8 @@
     };
     var title = titleInput.value.trim();
     if (title) metadata.title = title;
+    var description = descriptionInput ? descriptionInput.value.trim() : "";
+    if (description) metadata.description = description;
 
     var upload = new tus.Upload(file, {
       endpoint: ENDPOINT,
