@@ -132,3 +132,19 @@ def log_in(page: Page, server: Server, username: str, next_path: str = "/") -> N
 def signed_in(page: Page, server: Server, username: str = "uploader") -> None:
     sign_up(server, username)
     log_in(page, server, username)
+
+
+def admin_password(server: Server) -> str:
+    """The development admin's password, as the server logged it at its first start."""
+    match = re.search(r"username 'admin' password '([^']+)'", server.log_path.read_text())
+    assert match, "the development admin's password is not in the server log"
+    return match.group(1)
+
+
+def sign_in_admin(page: Page, server: Server, next_path: str = "/") -> None:
+    """Sign in as the development admin through the real /login form."""
+    page.goto(f"{server.base_url}/login?next={next_path}")
+    page.fill("#username", "admin")
+    page.fill("#password", admin_password(server))
+    page.click("#login-button")
+    page.wait_for_url(re.compile(re.escape(server.base_url + next_path) + r"$"))

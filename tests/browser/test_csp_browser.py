@@ -6,15 +6,14 @@ A page on another loopback origin that frames ``/account`` or ``/login`` shows n
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page
 
 from tests.browser.attacker import attacker_site
-from tests.browser.conftest import WATCH_URL, _logs, upload_ready, wait_playing
-from tests.support import Server, run_server
+from tests.browser.conftest import WATCH_URL, _logs, admin_password, upload_ready, wait_playing
+from tests.support import run_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -37,10 +36,7 @@ def _visit(page: Page, url: str) -> None:
     page.wait_for_load_state("networkidle")
 
 
-def _admin_password(server: Server) -> str:
-    match = re.search(r"username 'admin' password '([^']+)'", server.log_path.read_text())
-    assert match, "the development admin's password is not in the server log"
-    return match.group(1)
+_admin_password = admin_password  # the name the other browser tests import
 
 
 def test_every_page_works_under_the_policy(page: Page, clip: Path, tmp_path: Path) -> None:

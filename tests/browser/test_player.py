@@ -15,6 +15,7 @@ from playwright.sync_api import Page, Route
 from tests.browser.conftest import (
     WATCH_URL,
     _logs,
+    sign_in_admin,
     signed_in,
     tus_upload,
     upload_ready,
@@ -99,11 +100,12 @@ def _upload_through_page(page: Page, server: Server, path: Path, title: str) -> 
     page.set_input_files("#file", str(path))
     page.fill("#title", title)
     page.click("#upload-button")
-    try:
-        page.wait_for_url(WATCH_URL, timeout=120_000)
+    try:  # once done, the upload page links to the watch page (and to the studio)
+        page.click("#watch-link", timeout=120_000)
+        page.wait_for_url(WATCH_URL, timeout=30_000)
     except Exception:
         error = page.locator("#upload-error").inner_text()
-        pytest.fail(f"no navigation to the watch page; error box: {error!r}\n{_logs(page)}")
+        pytest.fail(f"no link to the watch page; error box: {error!r}\n{_logs(page)}")
     match = WATCH_URL.search(page.url)
     assert match
     return match.group(1)
@@ -115,9 +117,12 @@ def test_upload_page_uploads_with_tus_js_client(page: Page, clip: Path, tmp_path
         vid = _upload_through_page(page, server, clip, "From the <browser>")
 
         assert _source(server, vid) == clip.read_bytes()
-        video = httpx.get(f"{server.base_url}/api/v1/videos/{vid}", timeout=10).json()
+        url = f"{server.base_url}/api/v1/videos/{vid}"
+        video = httpx.get(url, headers=server.headers, timeout=10).json()  # as an admin
         assert video["title"] == "From the <browser>"
         assert video["filename"] == clip.name
+        # the original file name is the owner's business: withheld from viewers
+        assert httpx.get(url, timeout=10).json()["filename"] == ""
         assert video["status"] == "queued"  # no workers on this server
         page.wait_for_load_state()
         assert page.locator("#video-title").inner_text() == "From the <browser>"
@@ -156,6 +161,7 @@ def test_watch_page_follows_processing_then_plays_without_reload(
 ) -> None:
     with run_server(tmp_path / "data") as server:
         vid = tus_upload(server, clip, "watch me process")
+        sign_in_admin(page, server)  # the renditions and the timeline are for owner and admins
         page.goto(f"{server.base_url}/watch/{vid}")
         page.evaluate("() => { window.sameDocument = true; }")
         if page.get_attribute("#watch", "data-status") != "ready":
@@ -172,7 +178,6 @@ def test_watch_page_follows_processing_then_plays_without_reload(
         assert page.evaluate("() => window.sameDocument") is True  # no reload happened
         assert page.evaluate("() => window.reelstreamPlayer.fatalError") is None
         assert page.locator("#player-overlay").is_hidden()
-        assert page.locator("#head-status").text_content() == "ready"
         renditions: list[dict[str, Any]] = video["renditions"]
         assert page.locator("#rendition-list li").count() == len(renditions)
 
@@ -182,6 +187,7 @@ def test_watch_page_shows_why_processing_failed(page: Page, tmp_path: Path) -> N
     junk.write_bytes(os.urandom(256 * 1024))
     with run_server(tmp_path / "data") as server:
         vid = tus_upload(server, junk, "junk")
+        sign_in_admin(page, server)  # why it failed: for the owner and admins only
         page.goto(f"{server.base_url}/watch/{vid}")
         video = wait_for_status(server.base_url, vid, {"ready", "failed"}, timeout=120)
         assert video["status"] == "failed", video
@@ -191,6 +197,14 @@ def test_watch_page_shows_why_processing_failed(page: Page, tmp_path: Path) -> N
         assert failure.inner_text() == video["error"]
         assert page.locator("#status-badge").text_content() == "failed"
         assert page.locator("#processing-progress").is_hidden()
+
+
+def _my_videos(page: Page) -> list[dict[str, Any]]:
+    """The signed-in page's own videos, every status (``?owner=me``, with its session)."""
+    items: list[dict[str, Any]] = page.evaluate(
+        "() => fetch('/api/v1/videos?owner=me').then(r => r.json()).then(j => j.items)"
+    )
+    return items
 
 
 def test_upload_page_resumes_after_a_reload(page: Page, tmp_path: Path) -> None:
@@ -216,7 +230,7 @@ def test_upload_page_resumes_after_a_reload(page: Page, tmp_path: Path) -> None:
                 break
             page.wait_for_timeout(100)
         assert held, "the second chunk was never sent"
-        listed = httpx.get(f"{server.base_url}/api/v1/videos", timeout=10).json()["items"]
+        listed = _my_videos(page)
         assert len(listed) == 1
         vid = listed[0]["id"]
 
@@ -224,11 +238,11 @@ def test_upload_page_resumes_after_a_reload(page: Page, tmp_path: Path) -> None:
         page.reload()
         page.set_input_files("#file", str(source))
         page.click("#upload-button")
-        page.wait_for_url(WATCH_URL, timeout=120_000)
+        page.click("#watch-link", timeout=120_000)
+        page.wait_for_url(WATCH_URL, timeout=30_000)
         assert page.url.endswith(f"/watch/{vid}"), "the reload started a new upload"
         assert _source(server, vid) == source.read_bytes()
-        listed = httpx.get(f"{server.base_url}/api/v1/videos", timeout=10).json()["items"]
-        assert [v["id"] for v in listed] == [vid]
+        assert [v["id"] for v in _my_videos(page)] == [vid]  # one video: the upload resumed
 
 
 def test_upload_page_shows_the_server_reason_on_refusal(page: Page, tmp_path: Path) -> None:
