@@ -129,8 +129,11 @@
     };
   }
 
-  function levelText(height, bitrate) {
-    return (height ? height + "p" : "audio") + " · " + rs.formatBitrate(bitrate);
+  // "720p" names the short side, as the quality menu and the pages do (a portrait 720x1280
+  // rendition is 720p, not 1280p)
+  function levelText(width, height, bitrate) {
+    var side = width && height ? Math.min(width, height) : height;
+    return (side ? side + "p" : "audio") + " · " + rs.formatBitrate(bitrate);
   }
 
   function playWithHls(url) {
@@ -156,7 +159,7 @@
 
     function updateLabel() {
       var level = hls.levels[playing];
-      var text = level ? levelText(level.height, level.bitrate) : "—";
+      var text = level ? levelText(level.width, level.height, level.bitrate) : "—";
       setLabel(hls.autoLevelEnabled ? "Auto · " + text : text);
     }
     hls.on(Hls.Events.MANIFEST_PARSED, function () {
@@ -245,7 +248,7 @@
     var playingRep = null;
 
     function updateLabel() {
-      var text = playingRep ? levelText(playingRep.height, playingRep.bandwidth) : "—";
+      var text = playingRep ? levelText(playingRep.width, playingRep.height, playingRep.bandwidth) : "—";
       setLabel(auto ? "Auto · " + text : text);
     }
     player.on(events.STREAM_INITIALIZED, function () {
