@@ -48,12 +48,26 @@ def take(
             for shot in shots:
                 page.goto(base_url + shot.path.format(video=video))
                 page.wait_for_load_state("networkidle")
+                _show_controls(page)
                 file = f"{shot.name}-{size}.png"
                 page.screenshot(path=str(out_dir / file), full_page=False)
                 rows.append((shot.title, f"{size} ({viewport['width']} px)", file))
         finally:
             context.close()
     return rows
+
+
+def _show_controls(page: Page) -> None:
+    """On a page with the player: paused, with the pointer on it, so its control bar shows."""
+    player = page.locator("media-controller")
+    if player.count() == 0:
+        return
+    page.wait_for_function("() => document.querySelector('video').currentTime > 0.5")
+    page.evaluate("() => document.querySelector('video').pause()")
+    box = player.bounding_box()
+    if box is not None:
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_timeout(300)
 
 
 def write_index(index: Path, rows: list[tuple[str, str, str]], image_dir: str) -> None:

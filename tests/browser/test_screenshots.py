@@ -26,6 +26,8 @@ SHOTS = [
     Shot("studio", "Studio", "/studio/{video}"),
     Shot("account", "Account", "/account"),
     Shot("admin", "Admin", "/admin"),
+    Shot("admin-users", "Admin: users", "/admin/users"),
+    Shot("embed", "Embed (the player alone, for iframes)", "/embed/{video}"),
 ]
 
 
