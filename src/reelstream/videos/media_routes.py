@@ -19,15 +19,13 @@ and delete and the poster choice are ``edit`` (the owner or an admin, ``write`` 
 
 from __future__ import annotations
 
-from email.message import Message
-from email.parser import BytesParser
-from email.policy import HTTP
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import JSONResponse, Response
 
 from reelstream.auth.deps import CurrentUser, WriteUser
+from reelstream.http.multipart import form_parts, part_bytes, part_text
 from reelstream.http.schemas import ErrorOut
 from reelstream.media.captions import MAX_CAPTION_BYTES
 from reelstream.media.errors import CaptionTooLarge, InvalidCaption, UnsupportedCaptionType
@@ -105,25 +103,6 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _form_parts(content_type: str, body: bytes) -> dict[str, Message]:
-    """The parts of a multipart/form-data body by field name (stdlib MIME parser)."""
-    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
-    message = BytesParser(policy=HTTP).parsebytes(head + body)
-    if not message.is_multipart():
-        raise InvalidCaption("the multipart body could not be parsed")
-    parts: dict[str, Message] = {}
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        if isinstance(name, str):
-            parts.setdefault(name, part)
-    return parts
-
-
-def _part_bytes(part: Message) -> bytes:
-    payload = part.get_payload(decode=True)
-    return payload if isinstance(payload, bytes) else b""
-
-
 async def _caption_upload(
     request: Request, lang: str | None, label: str | None
 ) -> tuple[bytes, str | None, str | None]:
@@ -131,16 +110,18 @@ async def _caption_upload(
     kind = content_type.split(";", 1)[0].strip().lower()
     if kind == "multipart/form-data":
         body = await _read_body(request, MAX_CAPTION_BYTES + MULTIPART_SLACK)
-        parts = _form_parts(content_type, body)
+        parts = form_parts(content_type, body)
+        if parts is None:
+            raise InvalidCaption("the multipart body could not be parsed")
         if "file" not in parts:
             raise InvalidCaption("the form has no 'file' field with the caption file")
-        data = _part_bytes(parts["file"])
+        data = part_bytes(parts["file"])
         if len(data) > MAX_CAPTION_BYTES:
             raise CaptionTooLarge(f"the caption file is larger than {MAX_CAPTION_BYTES} bytes")
         if lang is None and "lang" in parts:
-            lang = _part_bytes(parts["lang"]).decode("utf-8", "replace").strip()
+            lang = part_text(parts["lang"])
         if label is None and "label" in parts:
-            label = _part_bytes(parts["label"]).decode("utf-8", "replace").strip()
+            label = part_text(parts["label"])
         return data, lang, label
     if kind in RAW_TYPES or not kind:
         return await _read_body(request, MAX_CAPTION_BYTES), lang, label

@@ -7,9 +7,9 @@ The edit form and the poster choice go through the JSON API's own request bodies
 (``reelstream.videos.titles``) then run inside ``VideoService`` on both paths.
 
 The caption form is ``multipart/form-data`` (it carries a file), which
-``reelstream.auth.deps.read_form`` does not read: its parts are split here with the standard
-library's MIME parser, the way the caption API does (``reelstream.videos.media_routes``), so
-the page can find its CSRF field before the caller is resolved.
+``reelstream.auth.deps.read_form`` does not read: its parts are split by
+``reelstream.http.multipart``, as the caption API's are (``reelstream.videos.media_routes``),
+so the page can find its CSRF field before the caller is resolved.
 
 Errors: ``FormInvalid`` (422, the reason in words), a subclass of ``ReelstreamError`` so
 that an API-style caller of a studio route gets the usual JSON body too.
@@ -19,13 +19,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from email.message import Message
-from email.parser import BytesParser
-from email.policy import HTTP
 from pathlib import PurePath
 
 from pydantic import ValidationError
 
 from reelstream.errors import ReelstreamError
+from reelstream.http.multipart import form_parts, part_bytes, part_text
 from reelstream.media.captions import MAX_CAPTION_BYTES
 from reelstream.videos.schemas import PosterRequest, VideoPatch
 
@@ -95,34 +94,17 @@ class CaptionForm:
 
 
 def _parts(content_type: str, body: bytes) -> dict[str, Message]:
-    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
-    message = BytesParser(policy=HTTP).parsebytes(head + body)
-    if not message.is_multipart():
+    parts = form_parts(content_type, body)
+    if parts is None:
         raise FormInvalid("the form could not be read (send it as multipart/form-data)")
-    parts: dict[str, Message] = {}
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        if isinstance(name, str):
-            parts.setdefault(name, part)
     return parts
-
-
-def _bytes(part: Message | None) -> bytes:
-    if part is None:
-        return b""
-    payload = part.get_payload(decode=True)
-    return payload if isinstance(payload, bytes) else b""
-
-
-def _text(part: Message | None) -> str:
-    return _bytes(part).decode("utf-8", "replace").strip()
 
 
 def csrf_of_caption_form(content_type: str, body: bytes) -> str:
     """The ``csrf_token`` field of a caption form, or "" when there is none (or the body is
     not a form): what the session check needs, before anything else is looked at."""
     try:
-        return _text(_parts(content_type, body).get("csrf_token"))
+        return part_text(_parts(content_type, body).get("csrf_token"))
     except FormInvalid:
         return ""
 
@@ -136,13 +118,13 @@ def parse_caption_form(content_type: str, body: bytes) -> CaptionForm:
     parts = _parts(content_type, body)
     upload = parts.get("file")
     filename = upload.get_filename() if upload is not None else None
-    data = _bytes(upload)
+    data = part_bytes(upload)
     if upload is None or not filename or not data:
         raise FormInvalid("choose a caption file (.vtt or .srt)")
     if PurePath(filename).suffix.lower() not in CAPTION_SUFFIXES:
         raise FormInvalid(f"{filename[:100]!r} is not a .vtt or .srt file")
-    lang = _text(parts.get("lang"))
+    lang = part_text(parts.get("lang"))
     if not lang:
         raise FormInvalid("give the language of the captions, e.g. en or pt-BR")
-    label = _text(parts.get("label")) or None
-    return CaptionForm(_text(parts.get("csrf_token")), data, lang, label)
+    label = part_text(parts.get("label")) or None
+    return CaptionForm(part_text(parts.get("csrf_token")), data, lang, label)
