@@ -167,8 +167,12 @@ def test_watch_page_follows_processing_then_plays_without_reload(
         if page.get_attribute("#watch", "data-status") != "ready":
             # Still processing when the page was rendered: status shown over the player until
             # the video is playable (a growing first rung plays while the rest is processed).
-            started = page.evaluate("() => window.reelstreamPlayer.started")
-            assert started or page.locator("#player-overlay").is_visible()
+            # (rendered playable, the player starts as soon as its module scripts ran)
+            page.wait_for_function(
+                "() => (window.reelstreamPlayer && window.reelstreamPlayer.started)"
+                " || !document.getElementById('player-overlay').hidden",
+                timeout=30_000,
+            )
             assert page.locator("#status-badge").text_content() in {"queued", "processing", "ready"}
         video = wait_for_status(server.base_url, vid, {"ready", "failed"}, timeout=300)
         assert video["status"] == "ready", f"{video}\n{server.log()}"

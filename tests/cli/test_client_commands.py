@@ -71,7 +71,8 @@ def _source(server: Server, video_id: str) -> bytes:
 
 
 def _listed(server: Server, state: Path) -> list[dict[str, object]]:
-    out = cli(state, "videos", "--server", server.base_url, "--json", "--limit", "500")
+    """The uploader's own videos, every status (a still-processing video is not public yet)."""
+    out = cli(state, "videos", "--mine", "--server", server.base_url, "--json", "--limit", "500")
     assert out.returncode == 0, out.stderr
     items = json.loads(out.stdout)
     assert isinstance(items, list)
@@ -127,7 +128,7 @@ def test_upload_prints_the_video_and_stores_the_exact_bytes(
     assert listed[vid]["filename"] == clip.name
     assert listed[vid]["status"] in {"queued", "processing", "ready"}
 
-    table = cli(state, "videos", "--server", server.base_url)
+    table = cli(state, "videos", "--mine", "--server", server.base_url)
     assert table.returncode == 0, table.stderr
     assert vid in table.stdout and "CLI <clip> ü" in table.stdout
 

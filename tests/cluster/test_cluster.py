@@ -247,7 +247,7 @@ def test_cli_works_against_the_edge(cluster: RunningCluster, tmp_path: Path) -> 
     assert f"{cluster.edge}/watch/{video_id}" in up.stdout
 
     listed = subprocess.run(
-        [*cli, "videos", "--server", cluster.edge, "--json"],
+        [*cli, "videos", "--mine", "--server", cluster.edge, "--json"],  # any status
         capture_output=True,
         text=True,
         env=env,
