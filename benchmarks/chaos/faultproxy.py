@@ -29,6 +29,8 @@ import struct
 from dataclasses import dataclass
 from typing import Literal
 
+from reelstream.devcluster.process import free_port
+
 Mode = Literal["pass", "latency", "bandwidth", "reset", "blackhole", "http-error"]
 CHUNK = 64 * 1024
 HTTP_503 = (
@@ -86,7 +88,8 @@ class FaultProxy:
         self._healed.set()
 
     async def start(self) -> int:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        # a port no role of the cluster was given (``free_port``): never its own target's
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", free_port())
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port
 

@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -23,11 +24,24 @@ class StartError(RuntimeError):
     """A server did not start (the message carries the tail of its log)."""
 
 
+_HANDED_OUT: set[int] = set()  # every port ``free_port`` gave in this process
+_HANDED_OUT_LOCK = threading.Lock()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port nothing listens on right now (the OS picks it)."""
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+    """A port nothing listens on right now (the OS picks it) that this process has not handed
+    out before. A port is picked for a role before the role starts; until it binds, the OS may
+    give the same port to the next ``bind(0)``: a fault proxy that then listened on its own
+    target's port would forward to itself. Whoever takes ports through here never collides."""
+    with _HANDED_OUT_LOCK:
+        for _ in range(100):
+            with socket.socket() as s:
+                s.bind((host, 0))
+                port = int(s.getsockname()[1])
+            if port not in _HANDED_OUT:
+                _HANDED_OUT.add(port)
+                return port
+    raise StartError("no port left that this process has not handed out already")
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
