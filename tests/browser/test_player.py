@@ -183,7 +183,13 @@ def test_watch_page_follows_processing_then_plays_without_reload(
         assert page.evaluate("() => window.reelstreamPlayer.fatalError") is None
         assert page.locator("#player-overlay").is_hidden()
         renditions: list[dict[str, Any]] = video["renditions"]
-        assert page.locator("#rendition-list li").count() == len(renditions)
+        # the page's next status poll (every 2 s) lists every rung, without a reload
+        page.wait_for_function(
+            "n => document.querySelectorAll('#rendition-list li').length === n",
+            arg=len(renditions),
+            timeout=30_000,
+        )
+        assert page.evaluate("() => window.sameDocument") is True
 
 
 def test_watch_page_shows_why_processing_failed(page: Page, tmp_path: Path) -> None:
