@@ -68,7 +68,12 @@ def play_to_the_end(page: Page, server: Server, vid: str, query: str, pin_hls: b
         page.wait_for_function(
             "() => window.reelstreamPlayer.hls && window.reelstreamPlayer.hls.levels.length === 2"
         )
-        page.evaluate("() => { window.reelstreamPlayer.hls.currentLevel = 1; }")
+        # (held: a level switch away from it, seen once in CI and not yet explained, is undone)
+        page.evaluate(
+            "() => { const hls = window.reelstreamPlayer.hls; hls.currentLevel = 1;"
+            " hls.on(Hls.Events.LEVEL_SWITCHED, (e, d) => {"
+            " if (d.level !== 1) hls.currentLevel = 1; }); }"
+        )
     else:
         page.wait_for_function("() => window.reelstreamPlayer.dash")
         page.evaluate(PIN_DASH_JS)
