@@ -36,6 +36,9 @@ from reelstream.devcluster.process import alive
 
 BACK_TIMEOUT_S = 90.0
 """How long a killed process may take to come back before the heal reports a failure."""
+RUNNING_TIMEOUT_S = 20.0
+"""How long a signal fault waits for its target to run: between a restart and the manifest's
+next write, or while Patroni elects a new primary, a target has no live process for a moment."""
 LATENCY_S = (0.05, 0.5)
 BANDWIDTH_BPS = (20_000, 200_000)
 
@@ -84,10 +87,14 @@ def kinds(manifest_path: Path, hub: ProxyHub, scratch: dict[str, Scratch]) -> li
 
 
 def _hit(ctx: Ctx, target: str) -> Hit:
-    hit = resolve(read_manifest(ctx.manifest_path), target)
-    if hit is None or not alive([hit.pid]):
-        raise FaultError(f"{target} is not running now")
-    return hit
+    deadline = time.monotonic() + RUNNING_TIMEOUT_S
+    while True:
+        hit = resolve(read_manifest(ctx.manifest_path), target)
+        if hit is not None and alive([hit.pid]):
+            return hit
+        if time.monotonic() >= deadline:
+            raise FaultError(f"{target} was not running within {RUNNING_TIMEOUT_S:.0f} s")
+        time.sleep(0.2)
 
 
 def inject(ctx: Ctx, fault: Fault) -> Active:

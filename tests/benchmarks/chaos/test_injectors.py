@@ -132,6 +132,38 @@ def test_sigstop_freezes_then_sigcont_thaws(
         ctx.hub.close()
 
 
+def test_a_signal_fault_waits_for_a_target_between_lives(
+    tmp_path: Path, procs: list[subprocess.Popen[bytes]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between a restart and the manifest's next write (or while Patroni elects a primary) the
+    target has no live process: the fault waits for one, and says so when none comes."""
+    import threading
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    path = manifest(tmp_path / "c.json", [{"name": "api-1", "role": "api", "pid": dead.pid}])
+    ctx = injectors.Ctx(path, ProxyHub(), {})
+    try:
+        monkeypatch.setattr(injectors, "RUNNING_TIMEOUT_S", 0.5)
+        with pytest.raises(injectors.FaultError, match="api-1 was not running within"):
+            injectors.inject(ctx, Fault("sigstop", "api-1", 0, 1))
+
+        monkeypatch.setattr(injectors, "RUNNING_TIMEOUT_S", 10.0)
+        role = spawn([sys.executable, "-c", "import time; time.sleep(60)"], tmp_path / "a.log")
+        procs.append(role)
+        entry = [{"name": "api-1", "role": "api", "pid": role.pid}]
+        later = threading.Timer(  # written aside then renamed, as the cluster writes it
+            0.5, lambda: manifest(tmp_path / "next.json", entry).replace(path)
+        )
+        later.start()
+        active = injectors.inject(ctx, Fault("sigstop", "api-1", 0, 1))
+        later.join()
+        assert active.hit is not None and active.hit.pid == role.pid
+        assert injectors.heal(ctx, active) == "SIGCONT"
+    finally:
+        ctx.hub.close()
+
+
 def test_a_postgres_target_includes_processes_in_its_data_dir(
     tmp_path: Path, procs: list[subprocess.Popen[bytes]]
 ) -> None:
