@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -263,26 +264,20 @@ def _problems_of(tmp: Path, markdown: str) -> list[str]:
 
 
 @pytest.fixture
-def sandbox() -> Iterator[Path]:
-    """A folder inside the repository (links may not leave it), removed afterwards."""
-    import shutil
-    import tempfile
-
-    folder = Path(tempfile.mkdtemp(prefix=".links-", dir=ROOT / "tests"))
-    (folder / "test_x.py").write_text(
+def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A repository of its own: a test module and a markdown file with awkward headings."""
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    (tmp_path / "test_x.py").write_text(
         "import pytest\n\n\ndef test_a() -> None:\n    pass\n\n\n"
         "class TestB:\n    def test_c(self) -> None:\n        pass\n",
         encoding="utf-8",
     )
-    (folder / "other.md").write_text(
+    (tmp_path / "other.md").write_text(
         "# Top\n\n## The 10x spike on `make cluster`\n\n```\n# not a heading\n```\n\n"
         "## Loss window: a real link (2 ms)\n\n## Top\n",
         encoding="utf-8",
     )
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder)
+    return tmp_path
 
 
 def test_the_checker_accepts_what_exists(sandbox: Path) -> None:
@@ -309,7 +304,7 @@ def test_the_checker_accepts_what_exists(sandbox: Path) -> None:
         ("[s](#nowhere)", "no heading of"),
         ("[l](test_x.py#L99)", "has only"),
         ("[l](test_x.py#test_a)", "names nothing"),
-        ("[up](../../../../../../../../etc/passwd)", "outside the repository"),
+        ("[up](../../../../../../../../../etc/passwd)", "outside the repository"),
     ],
 )
 def test_the_checker_refuses_each_kind_of_broken_link(
@@ -320,11 +315,12 @@ def test_the_checker_refuses_each_kind_of_broken_link(
 
 
 def test_code_spans_citing_repository_paths_are_checked(sandbox: Path) -> None:
-    rel = sandbox.relative_to(ROOT)
+    (sandbox / "tests").mkdir()
+    (sandbox / "test_x.py").rename(sandbox / "tests" / "test_x.py")
     doc = sandbox / "spans.md"
     doc.write_text(
-        f"`{rel}/test_x.py::test_a` `{rel}/test_x.py::TestB::test_c` `{rel}/gone.py`"
-        f" `{rel}/test_x.py::test_gone` `not/a/repo/path.py`\n```\n`{rel}/in_a_fence.py`\n```\n",
+        "`tests/test_x.py::test_a` `tests/test_x.py::TestB::test_c` `tests/gone.py`"
+        " `tests/test_x.py::test_gone` `not/a/repo/path.py`\n```\n`tests/in_a_fence.py`\n```\n",
         encoding="utf-8",
     )
     problems = list(code_span_problems(doc))
