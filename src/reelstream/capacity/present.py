@@ -56,6 +56,6 @@ def what_if_line(base: Estimate, scaled: Estimate, factor: float) -> str:
         f"what if {factor:g}x: API {compact(base['api_qps_peak'])} -> "
         f"{compact(scaled['api_qps_peak'])} req/s at the peak, egress "
         f"{number(base['egress_gbps_peak'])} -> {number(scaled['egress_gbps_peak'])} Gb/s, "
-        f"nodes {nodes} -> {nodes_x}, cost {usd(base.total_usd_month)} -> "
+        f"nodes {nodes:,} -> {nodes_x:,}, cost {usd(base.total_usd_month)} -> "
         f"{usd(scaled.total_usd_month)} a month (x{ratio:.2f})"
     )
