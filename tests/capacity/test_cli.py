@@ -78,3 +78,20 @@ def test_bad_input_is_refused_with_the_reason(args: list[str], code: int, reason
     assert got == code, out
     assert reason in out
     assert "Traceback" not in out
+
+
+def test_docs_capacity_shows_what_the_cli_prints_today() -> None:
+    """docs/capacity.md pastes the seeds' example; a change to the model or the record must
+    update it."""
+    from pathlib import Path
+
+    from reelstream.capacity.inputs import build_inputs
+    from reelstream.capacity.measured import Measured
+    from reelstream.capacity.model import estimate, what_if
+    from reelstream.capacity.present import what_if_line
+
+    inputs, measured = build_inputs(dau=100e6, api_actions_per_user=10), Measured.load()
+    line = what_if_line(estimate(inputs, measured), what_if(inputs, measured, 10), 10)
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "capacity.md").read_text()
+    assert "reelstream capacity --dau 100e6 --actions-per-user 10 --what-if 10" in doc
+    assert line in doc
