@@ -13,7 +13,7 @@ from reelstream.capacity.inputs import CapacityInputs
 from reelstream.capacity.prices import HOURS_PER_MONTH, PRICES, Price, tiered_cost
 
 if TYPE_CHECKING:
-    from reelstream.capacity.model import Estimate
+    from reelstream.capacity.results import Estimate
 
 DAYS_PER_MONTH = HOURS_PER_MONTH / 24
 COMPUTE_TIERS = ("edge", "origin", "api", "workers")

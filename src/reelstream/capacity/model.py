@@ -10,98 +10,15 @@ written out in docs/capacity.md; ``estimate(inputs, measured)`` is the whole mod
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
-from reelstream.capacity.costs import CostLine, monthly_costs
+from reelstream.capacity.costs import monthly_costs
 from reelstream.capacity.inputs import CapacityInputs
 from reelstream.capacity.measured import TRANSCODE_FIGURE, Measured
+from reelstream.capacity.nodes import tiers
 from reelstream.capacity.popularity import hot_share
+from reelstream.capacity.results import DAY_S, DEFAULT_LADDER_PIXELS, GB, TB, Estimate, Output
 
-DAY_S = 86_400.0
-GB = 1e9
-TB = 1e12
-DEFAULT_LADDER_PIXELS = sum(
-    (h * 16 // 9) * h for h in (240, 360, 480, 720, 1080)
-)  # the ladder the transcode figure was measured with
-MIN_PER_REGION = {"edge": 2, "api": 2}
-MIN_NODES = {"origin": 2, "workers": 1, "redis": 2}
-
-
-@dataclass(frozen=True)
-class Output:
-    """One output: its value, unit, formula, and the inputs and measured figures behind it."""
-
-    key: str
-    group: str
-    label: str
-    value: float
-    unit: str
-    formula: str
-    inputs: tuple[str, ...] = ()
-    measured: tuple[str, ...] = ()
-
-
-@dataclass
-class Estimate:
-    """What ``estimate`` returns: the inputs, the outputs by key, the cost lines, the figures."""
-
-    inputs: CapacityInputs
-    measured: Measured
-    outputs: dict[str, Output] = field(default_factory=dict)
-    costs: list[CostLine] = field(default_factory=list)
-
-    def add(self, *args: object, **kwargs: object) -> float:
-        out = Output(*args, **kwargs)  # type: ignore[arg-type]
-        self.outputs[out.key] = out
-        return out.value
-
-    def __getitem__(self, key: str) -> float:
-        return self.outputs[key].value
-
-    @property
-    def total_usd_month(self) -> float:
-        return sum(c.usd_month for c in self.costs)
-
-    def figures_used(self) -> list[str]:
-        names = {m for o in self.outputs.values() for m in o.measured}
-        return sorted(names)
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "inputs": self.inputs.model_dump(mode="json"),
-            "measured": {
-                n: {
-                    "value": f.value,
-                    "unit": f.unit,
-                    "cores": f.cores,
-                    "date": f.date,
-                    "machine": f.machine,
-                    "command": f.command,
-                    "doc": f.doc,
-                    "section": f.section,
-                }
-                for n, f in self.measured.figures.items()
-                if n in self.figures_used()
-            },
-            "outputs": {
-                k: {
-                    "group": o.group,
-                    "label": o.label,
-                    "value": o.value,
-                    "unit": o.unit,
-                    "formula": o.formula,
-                    "inputs": list(o.inputs),
-                    "measured": list(o.measured),
-                }
-                for k, o in self.outputs.items()
-            },
-            "costs": [c.as_json() for c in self.costs],
-            "total_usd_month": self.total_usd_month,
-        }
-
-
-def _nodes(cores_needed: float, inp: CapacityInputs, minimum: int) -> int:
-    return max(minimum, math.ceil(cores_needed * inp.headroom / inp.cores_per_node - 1e-9))
+__all__ = ["Estimate", "Output", "estimate", "what_if"]
 
 
 def _load(e: Estimate, inp: CapacityInputs) -> dict[str, float]:
@@ -461,115 +378,6 @@ def _database(e: Estimate, inp: CapacityInputs, per_day: dict[str, float]) -> fl
     return peak
 
 
-def _tiers(
-    e: Estimate,
-    inp: CapacityInputs,
-    m: Measured,
-    per_day: dict[str, float],
-    worker_cores: float,
-    db_peak: float,
-) -> None:
-    peak = {k: v / DAY_S * inp.peak_to_average for k, v in per_day.items()}
-    edge_rps = peak["segments"] + peak["playlists"]
-    edge_bytes = e["egress_gbps_peak"] * GB / 8
-    edge_cores = max(edge_rps / m.edge_rps_per_core, edge_bytes / m.edge_bytes_per_core)
-    by_nic = math.ceil(e["egress_gbps_peak"] * inp.headroom / inp.nic_gbps - 1e-9)
-    edge = max(_nodes(edge_cores, inp, MIN_PER_REGION["edge"] * inp.regions), by_nic)
-    e.add(
-        "nodes_edge",
-        "nodes",
-        "edge nodes",
-        edge,
-        "nodes",
-        "max(peak (segments + playlists) / edge HIT req/s per core, peak egress bytes / edge "
-        "bytes per core) x headroom / cores_per_node, peak egress x headroom / nic_gbps, "
-        "2 per region",
-        ("peak_to_average", "headroom", "cores_per_node", "nic_gbps", "regions"),
-        ("edge_hit_rps",),
-    )
-    miss = 1 - inp.edge_hit_ratio
-    origin_cores = max(
-        edge_rps * miss / m.origin_rps_per_core, edge_bytes * miss / m.origin_bytes_per_core
-    )
-    by_nic = math.ceil(e["origin_gbps_peak"] * inp.headroom / inp.nic_gbps - 1e-9)
-    origin = max(_nodes(origin_cores, inp, MIN_NODES["origin"]), by_nic)
-    e.add(
-        "nodes_origin",
-        "nodes",
-        "origin nodes",
-        origin,
-        "nodes",
-        "max(origin req/s / origin segment req/s per core, origin bytes / its bytes per core) "
-        "x headroom / cores_per_node, origin Gb/s x headroom / nic_gbps, at least 2",
-        ("edge_hit_ratio", "peak_to_average", "headroom", "cores_per_node"),
-        ("origin_segment_rps",),
-    )
-    write_rps = m.routed_rps_per_core / inp.write_cost_factor
-    api_cores = (
-        peak["api_reads"] / m.api_read_rps_per_core
-        + (peak["api_writes"] + peak["upload_chunks"]) / write_rps
-        + peak["beacons"] / m.routed_rps_per_core
-    )
-    api = _nodes(api_cores, inp, MIN_PER_REGION["api"] * inp.regions)
-    e.add(
-        "nodes_api",
-        "nodes",
-        "api nodes",
-        api,
-        "nodes",
-        "(peak reads / API read req/s per core + peak (writes + upload chunks) / (routed req/s "
-        "per core / write_cost_factor) + peak beacons / routed req/s per core) x headroom / "
-        "cores_per_node, 2 per region",
-        ("dau", "api_actions_per_user", "write_share", "write_cost_factor", "headroom"),
-        (m.api_read_figure.name, "routed_request_rps"),
-    )
-    workers = _nodes(worker_cores, inp, MIN_NODES["workers"])
-    e.add(
-        "nodes_workers",
-        "nodes",
-        "transcode worker nodes",
-        workers,
-        "nodes",
-        "transcode_core_hours_day / 24 x headroom / cores_per_node (on the average: the queue "
-        "absorbs upload peaks, docs/performance.md)",
-        ("uploads_per_day", "upload_minutes", "headroom", "cores_per_node"),
-        (TRANSCODE_FIGURE,),
-    )
-    shards = max(1, math.ceil(db_peak * inp.headroom / inp.db_writes_per_primary - 1e-9))
-    e.add(
-        "db_primaries",
-        "nodes",
-        "database primaries (shards)",
-        shards,
-        "nodes",
-        "db_writes_peak x headroom / db_writes_per_primary (assumed, not measured)",
-        ("db_writes_per_primary", "headroom"),
-    )
-    e.add(
-        "nodes_database",
-        "nodes",
-        "database nodes",
-        shards * (1 + inp.db_standbys),
-        "nodes",
-        "db_primaries x (1 + db_standbys)",
-        ("db_standbys",),
-    )
-    ops = (peak["api_reads"] + peak["api_writes"] + peak["beacons"]) * inp.redis_ops_per_request
-    redis = max(
-        MIN_NODES["redis"] * inp.regions,
-        math.ceil(ops * inp.headroom / inp.redis_ops_per_node - 1e-9),
-    )
-    e.add(
-        "nodes_redis",
-        "nodes",
-        "redis nodes",
-        redis,
-        "nodes",
-        "peak API requests x redis_ops_per_request x headroom / redis_ops_per_node, 2 per region",
-        ("redis_ops_per_request", "redis_ops_per_node", "regions"),
-    )
-
-
 def estimate(inputs: CapacityInputs, measured: Measured) -> Estimate:
     """The whole model for ``inputs`` over the ``measured`` per-core figures."""
     e = Estimate(inputs, measured)
@@ -578,7 +386,7 @@ def estimate(inputs: CapacityInputs, measured: Measured) -> Estimate:
     _storage(e, inputs)
     worker_cores = _transcode(e, inputs, measured)
     db_peak = _database(e, inputs, per_day)
-    _tiers(e, inputs, measured, per_day, worker_cores, db_peak)
+    tiers(e, inputs, measured, per_day, worker_cores, db_peak)
     e.costs = monthly_costs(e, inputs)
     return e
 
