@@ -17,6 +17,7 @@ Each component has its own small tree below this root, drawn in its ``errors`` m
     ├── ViewsError                       (reelstream.views.errors)
     ├── WebhookError                     (reelstream.webhooks.errors)
     ├── AdminError                       (reelstream.admin.errors)
+    ├── CapacityError                    (reelstream.capacity.errors)
     └── EdgeError                        (reelstream.edge.errors)
 
 Every error carries its own stable ``code`` and the HTTP ``status`` it answers with (500 unless a

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from reelstream import __version__
+from reelstream.cli.capacity import capacity
 from reelstream.cli.processing import retry, timeline
 from reelstream.cli.server import prepare_data_dir, run_role
 from reelstream.cli.upload import upload
@@ -173,3 +174,4 @@ main.add_command(timeline)
 main.add_command(retry)
 main.add_command(edge_config_command)
 main.add_command(cluster)
+main.add_command(capacity)
