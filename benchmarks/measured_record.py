@@ -1,4 +1,4 @@
-"""The machine-readable record of measured figures: ``docs/benchmarks/measured.json``.
+"""The machine-readable record of measured figures: ``src/reelstream/capacity/measured.json``.
 
 The serving, transcode, time-to-playable and scale-out benchmarks append their markdown results
 to docs/ (``benchmarks.common.publish``) and, in the same step, update one entry per figure
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-RECORD = ROOT / "docs" / "benchmarks" / "measured.json"
+RECORD = ROOT / "src" / "reelstream" / "capacity" / "measured.json"
 ABOUT = (
     "Per-node figures this project measured, one entry per figure. Written by the benchmarks "
     "(benchmarks/measured_record.py) when they append their results to the doc named; read by "

@@ -201,7 +201,7 @@ def main() -> None:
 
 
 def record_figures(args: Any, runs: dict[int, list[dict[str, Any]]]) -> None:
-    """N=1's time to ready (one CPU) and the speedup in docs/benchmarks/measured.json."""
+    """N=1's time to ready (one CPU) and the speedup in src/reelstream/capacity/measured.json."""
     ready = {n: statistics.median(r["ready_s"] for r in runs[n]) for n in runs}
     text = report(args, [1.0], runs, {})
     command = text.split("Command: `", 1)[1].split("`", 1)[0]

@@ -256,7 +256,7 @@ def main() -> None:
 
 
 def record_figures(report: Report) -> None:
-    """The run's time to ready and to playable in docs/benchmarks/measured.json."""
+    """The run's time to ready and to playable in src/reelstream/capacity/measured.json."""
     section = f"Time to playable and to ready vs Mux and the bare ffmpeg ladder ({report.date})"
     run = Run(
         "docs/benchmarks.md", section, report.command(), short_machine(report.machine), report.date

@@ -1,4 +1,4 @@
-"""docs/benchmarks/measured.json, the record the capacity model reads, against the published
+"""src/reelstream/capacity/measured.json, the record the capacity model reads, against the published
 results: every figure appears with the same value in the row of the doc section it names, so
 the record cannot drift from docs/performance.md and docs/benchmarks.md. And what the
 benchmarks write into it (``benchmarks.measured_record``) passes the same check."""

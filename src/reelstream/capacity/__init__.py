@@ -4,7 +4,7 @@ reading the record of measured figures).
 - ``inputs``: what is asked (users, views, uploads, the ladder, skew, hit ratio, replicas,
   regions, peak ratio, retention, price overrides), with defaults and bounds;
 - ``prices``: the default list prices, each with its source and date;
-- ``measured``: this project's per-core figures, read from docs/benchmarks/measured.json;
+- ``measured``: this project's per-core figures, read from src/reelstream/capacity/measured.json;
 - ``model``: loads, bandwidth, storage, transcode; ``nodes``: nodes per tier; ``results``: the
   outputs with their sources; ``costs``: the monthly bill;
   ``popularity``: the Zipf hot-set share.

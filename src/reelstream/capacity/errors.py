@@ -2,7 +2,7 @@
 
     ReelstreamError
     └── CapacityError                 422, bad inputs, an unknown price, an unreadable record
-        └── MeasuredRecordError       500, docs/benchmarks/measured.json missing or malformed
+        └── MeasuredRecordError       500, the packaged measured.json missing or malformed
 
 A ``CapacityError`` names the input and why it was refused; the CLI prints it, the admin page
 shows the form again with it.

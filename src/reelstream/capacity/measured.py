@@ -1,6 +1,6 @@
 """The per-node figures this project measured, read from the record its benchmarks write.
 
-``docs/benchmarks/measured.json`` holds one entry per figure (name, value, unit, the cores it
+``src/reelstream/capacity/measured.json`` holds one entry per figure (name, value, unit, the cores it
 ran on, date, machine, command, and the doc section and table row where it is published);
 ``benchmarks/measured_record.py`` updates it whenever a benchmark appends its results, and
 ``tests/capacity/test_measured_record.py`` checks each value against its published row, so the
@@ -26,8 +26,8 @@ from typing import Any
 
 from reelstream.capacity.errors import MeasuredRecordError
 
-# src/reelstream/capacity/measured.py -> the repository's docs/benchmarks/measured.json
-DEFAULT_RECORD = Path(__file__).resolve().parents[3] / "docs" / "benchmarks" / "measured.json"
+# beside this module, so that an installed wheel carries it (package data)
+DEFAULT_RECORD = Path(__file__).resolve().parent / "measured.json"
 TRANSCODE_FIGURE = "transcode_ready_s_60s_1080p"
 API_READ_FIGURES = ("api_get_rps", "api_playback_rps", "api_list_rps")
 USED = ("edge_hit_rps", "origin_segment_rps", *API_READ_FIGURES, "routed_request_rps")

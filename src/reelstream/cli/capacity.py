@@ -90,7 +90,7 @@ def _prices(values: tuple[str, ...]) -> dict[str, float]:
     "--measured",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="record of measured figures [docs/benchmarks/measured.json]",
+    help="record of measured figures [src/reelstream/capacity/measured.json]",
 )
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of tables")
 def capacity(
@@ -158,7 +158,7 @@ def _inputs_table(e: Estimate) -> Table:
 def render(e: Estimate) -> list[Table]:
     """The tables: inputs, measured figures, outputs by group, costs."""
     figures = Table(
-        title="Measured figures used (docs/benchmarks/measured.json)", title_justify="left"
+        title="Measured figures used (src/reelstream/capacity/measured.json)", title_justify="left"
     )
     for col in ("figure", "value", "date", "machine", "command (doc section)"):
         figures.add_column(col)
