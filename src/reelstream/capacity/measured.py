@@ -1,7 +1,7 @@
 """The per-node figures this project measured, read from the record its benchmarks write.
 
-``src/reelstream/capacity/measured.json`` holds one entry per figure (name, value, unit, the cores it
-ran on, date, machine, command, and the doc section and table row where it is published);
+``measured.json`` (beside this module) holds one entry per figure (name, value, unit, the cores
+it ran on, date, machine, command, and the doc section and table row where it is published);
 ``benchmarks/measured_record.py`` updates it whenever a benchmark appends its results, and
 ``tests/capacity/test_measured_record.py`` checks each value against its published row, so the
 model can never quote a figure the docs do not show.
