@@ -49,7 +49,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("video_id", "session_id", name=op.f("pk_qoe_sessions")),
     )
     with op.batch_alter_table("qoe_sessions", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_qoe_sessions_updated_at"), ["updated_at"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_qoe_sessions_updated_at"), ["updated_at"], unique=False
+        )
 
 
 def downgrade() -> None:
