@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -58,8 +57,8 @@ def test_a_real_session_reports_qoe_and_sends_cmcd(page: Page, served: tuple[Ser
     page.goto(f"{server.base_url}/watch/{vid}")
     wait_playing(page, server, 3)
     player: dict[str, Any] = page.evaluate(
-        "() => ({session: window.reelstreamPlayer.session, fatal: window.reelstreamPlayer.fatalError,"
-        " qoe: window.reelstreamPlayer.qoe.figures()})"
+        "() => { const p = window.reelstreamPlayer;"
+        " return {session: p.session, fatal: p.fatalError, qoe: p.qoe.figures()}; }"
     )
     assert player["fatal"] is None, _logs(page)
     live = player["qoe"]
