@@ -1,7 +1,8 @@
 """Headless Chromium plays a short generated video on the watch page: the player's QoE reports
 reach the server and its figures appear in the admin API and on the admin page (one session,
 a startup time, a bitrate), and every media request carries CMCD in query mode with the
-session and video ids (sid, cid) and the engine's keys (br, bl, ot)."""
+session and video ids (sid, cid) and the engine's keys (br, bl, ot), from hls.js and dash.js.
+One server, one 8 s video, one test (CI budget)."""
 
 from __future__ import annotations
 
@@ -110,3 +111,12 @@ def test_a_real_session_reports_qoe_and_sends_cmcd(page: Page, served: tuple[Ser
     metrics = page.evaluate("() => fetch('/metrics').then(r => r.text())")
     assert 'reelstream_player_sessions_total{outcome="played"} 1.0' in metrics
     assert "reelstream_player_startup_seconds_count 1.0" in metrics
+
+    # dash.js sends the same keys on its segments (streaming.cmcd, query mode)
+    media.clear()
+    page.goto(f"{server.base_url}/watch/{vid}?player=dash")
+    wait_playing(page, server, 1)
+    session = page.evaluate("() => window.reelstreamPlayer.session")
+    dash = [cmcd(u) for u in media if urlsplit(u).path.endswith(".m4s")]
+    assert dash and all(k["sid"] == session and k["cid"] == vid for k in dash), media
+    assert all({"br", "ot"} <= set(k) for k in dash) and any("bl" in k for k in dash), dash
