@@ -115,6 +115,18 @@ def create_app(
             shared=create_shared_seen(settings),  # Redis when configured: one count for all
             counted=services.video_cache.counts_changed,  # the local read tier shows them
         )
+    qoe = None
+    if role in ("all", "api"):  # viewer QoE reports (reelstream.qoe), written in batches
+        from reelstream.qoe.collector import QoeCollector
+        from reelstream.qoe.metrics import PlayerMetrics
+
+        qoe = QoeCollector(
+            services.db,
+            PlayerMetrics(services.metrics.registry),
+            flush_interval_s=settings.views_flush_interval_s,
+            flush_batch=settings.views_flush_batch,
+            retention_days=settings.qoe_retention_days,
+        )
     with_workers = role == "all" and (
         settings.embedded_workers if run_workers is None else run_workers
     )
@@ -139,11 +151,15 @@ def create_app(
             await pool.start()
         if views is not None:
             await views.start()
+        if qoe is not None:
+            await qoe.start()
         try:
             yield
         finally:
             if views is not None:
                 await views.stop()  # the last flush: pending views and positions
+            if qoe is not None:
+                await qoe.stop()
             if pool is not None:
                 await pool.stop()
             await limiter.close()
@@ -164,6 +180,7 @@ def create_app(
     app.state.role = role
     app.state.ratelimiter = limiter  # reelstream.ratelimit.deps
     app.state.views = views
+    app.state.qoe = qoe
     # videos -> ingest would be a circle (ingest builds on videos): deleting a video reaches
     # its staged upload data through this port (reelstream.videos.deps)
     app.state.discard_staging = lambda svc: build_upload_service(svc).discard_for_video
@@ -199,6 +216,11 @@ def create_app(
 
         # player beacons: "beacons" (per IP); in memory, written in batches
         app.include_router(views_router, dependencies=[Depends(limit_beacons)])
+        from reelstream.qoe.routes import admin_router as qoe_admin_router
+        from reelstream.qoe.routes import beacon_router as qoe_router
+
+        app.include_router(qoe_router, dependencies=[Depends(limit_beacons)])
+        app.include_router(qoe_admin_router)  # /api/v1/admin/qoe (admins only)
     if role in ("all", "origin"):
         from reelstream.delivery.routes import router as delivery_router
 

@@ -180,6 +180,9 @@ class Settings(BaseSettings):
     views_flush_batch: int = Field(default=500, ge=1)
     views_dedupe_window_s: float = Field(default=1800, ge=0)
 
+    # -- viewer QoE (reelstream.qoe): flushed with the views' interval and batch
+    qoe_retention_days: float = Field(default=30, gt=0)
+
     @field_validator("public_base_url")
     @classmethod
     def _public_base_url(cls, v: str | None) -> str | None:

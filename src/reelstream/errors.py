@@ -15,6 +15,7 @@ Each component has its own small tree below this root, drawn in its ``errors`` m
     ├── InvalidCursor                    (reelstream.http.pagination)
     ├── QuotaError                       (reelstream.quota.errors)
     ├── ViewsError                       (reelstream.views.errors)
+    ├── QoeError                         (reelstream.qoe.errors)
     ├── WebhookError                     (reelstream.webhooks.errors)
     ├── AdminError                       (reelstream.admin.errors)
     ├── CapacityError                    (reelstream.capacity.errors)
