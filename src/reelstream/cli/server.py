@@ -37,7 +37,7 @@ import click
 
 from reelstream import __version__
 from reelstream.config import Settings
-from reelstream.observability.logging import configure_logging
+from reelstream.observability.logging import configure_logging, logging_config
 from reelstream.observability.metrics import MULTIPROC_ENV
 
 if TYPE_CHECKING:
@@ -91,10 +91,12 @@ def check_port_free(host: str, port: int) -> None:
 
 
 def uvicorn_options(settings: Settings) -> dict[str, object]:
-    """What uvicorn runs with; ``X-Forwarded-*`` are believed from ``forwarded_allow_ips``."""
+    """What uvicorn runs with; ``X-Forwarded-*`` are believed from ``forwarded_allow_ips``;
+    its loggers write through reelstream's formatter (``log_format``)."""
     options: dict[str, object] = {
         "host": settings.host,
         "port": settings.port,
+        "log_config": logging_config(settings.log_level, settings.log_format),
         "log_level": settings.log_level.lower(),
         "access_log": settings.access_log,
         "timeout_graceful_shutdown": int(settings.shutdown_grace_s),
@@ -118,7 +120,7 @@ def run_role(
 
     overrides = {"host": host, "port": port, "data_dir": data_dir}
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     check_port_free(settings.host, settings.port)
     prepare_data_dir(settings)
     if role != "origin":  # the roles that serve pages and sign-in
