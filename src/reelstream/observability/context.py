@@ -15,7 +15,7 @@ it), else a new one (32 hex digits, the shape of nginx's ``$request_id``).
 from __future__ import annotations
 
 import contextlib
-import os
+import random
 import re
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar, Token
@@ -34,8 +34,10 @@ _fields: ContextVar[Fields] = ContextVar("reelstream_log_fields", default=_EMPTY
 
 
 def new_request_id() -> str:
-    """A fresh id: 32 hex digits, like nginx's ``$request_id``."""
-    return os.urandom(16).hex()
+    """A fresh id: 32 hex digits, like nginx's ``$request_id``. From ``random``, not the OS:
+    an id names a request in the logs and guards nothing, and this is on the segment path
+    (a third of the cost of ``os.urandom``)."""
+    return f"{random.getrandbits(128):032x}"
 
 
 def valid_request_id(value: object) -> str | None:

@@ -8,8 +8,10 @@ for the log formatter (``reelstream.observability.context``) while the request r
 it to the response. A job queued meanwhile carries it in its payload (``reelstream.queue.jobs``).
 
 Written by hand as a pure ASGI middleware because it sits on the segment path: one scan of the
-(short) header list, one context-variable set and one extra header, about a microsecond per
-request, with no log line of its own.
+(short) header list, one context-variable set and one extra header, and no log line of its own.
+Measured in-process (a 200 + body call through it, best of 7 x 50 000): about 1.7 µs added with
+an id in the request (the edge always sends one), 2.1 µs when it makes one; the media handler
+spends about 20 µs on a segment (``reelstream.delivery.asgi``).
 """
 
 from __future__ import annotations
