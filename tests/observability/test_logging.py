@@ -62,7 +62,8 @@ def test_json_lines_carry_the_bound_fields_and_the_traceback(
 @pytest.mark.usefixtures("restore_logging")
 def test_uvicorn_loggers_use_the_same_formatter(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging("INFO", "json")
-    logging.getLogger("uvicorn.error").info("Started server process [%d]", 42)
+    colour = {"color_message": "Started server process [\x1b[36m%d\x1b[0m]"}
+    logging.getLogger("uvicorn.error").info("Started server process [%d]", 42, extra=colour)
     with bound(request_id="abcdefgh"):
         logging.getLogger("uvicorn.access").info('%s - "%s %s"', "1.2.3.4", "GET", "/x")
     logging.getLogger("reelstream.worker").info("worker pool started: 1 slot(s) as h:1:0")
@@ -70,6 +71,7 @@ def test_uvicorn_loggers_use_the_same_formatter(capsys: pytest.CaptureFixture[st
     started, access, worker = (json.loads(line) for line in _lines(err))
     assert started["logger"] == "uvicorn.error"
     assert started["msg"] == "Started server process [42]"
+    assert "color_message" not in started  # uvicorn's ANSI copy of the message
     assert access["logger"] == "uvicorn.access" and access["request_id"] == "abcdefgh"
     # the cluster runs its roles with JSON logs and waits for this in a worker's log
     assert worker["msg"].startswith("worker pool started") and WORKER_STARTED in err.encode()

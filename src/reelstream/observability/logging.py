@@ -22,6 +22,7 @@ import logging
 import logging.config
 from typing import Any, Literal
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 from reelstream.observability.context import current_fields
@@ -33,6 +34,7 @@ JSON_FIELDS = ("ts", "level", "logger", "msg")
 LEADING = (*JSON_FIELDS, "request_id", "job_id", "kind", "video_id")
 """The order of a JSON line's first keys (those present)."""
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+QUIET = "alembic.runtime.plugins"
 
 
 class TextFormatter(logging.Formatter):
@@ -66,6 +68,8 @@ class JsonLineFormatter(JsonFormatter):
             },
             timestamp="ts",
             json_ensure_ascii=False,
+            # uvicorn's ANSI-coloured copy of each message: noise in a log file
+            reserved_attrs=[*RESERVED_ATTRS, "color_message"],
         )
 
     def add_fields(
@@ -102,8 +106,12 @@ def logging_config(level: str = "INFO", fmt: LogFormat = "text") -> dict[str, An
         },
         "root": {"level": level.upper(), "handlers": ["stderr"]},
         "loggers": {
-            name: {"handlers": [], "propagate": True, "level": level.upper()}
-            for name in UVICORN_LOGGERS
+            **{
+                name: {"handlers": [], "propagate": True, "level": level.upper()}
+                for name in UVICORN_LOGGERS
+            },
+            # alembic names each of its plugins at INFO whenever it is imported
+            QUIET: {"level": "WARNING"},
         },
     }
 
