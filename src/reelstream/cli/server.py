@@ -140,7 +140,7 @@ def run_role(
     mode = f"{settings.env} mode"
     if n == 1:
         app = create_app(settings, role=role, migrate=False)
-        click.echo(f"reelstream {__version__} ({role}, {mode}) on {where}")
+        _banner(settings, f"reelstream {__version__} ({role}, {mode}) on {where}")
         uvicorn.run(app, **options)  # type: ignore[arg-type]
         return
     if role != "origin":
@@ -160,7 +160,7 @@ def run_role(
         shutil.rmtree(metrics_dir, ignore_errors=True)  # a previous run's values
         metrics_dir.mkdir(parents=True)
         os.environ[MULTIPROC_ENV] = str(metrics_dir)
-    click.echo(f"reelstream {__version__} ({role}, {mode}, {n} processes) on {where}")
+    _banner(settings, f"reelstream {__version__} ({role}, {mode}, {n} processes) on {where}")
     try:
         uvicorn.run(
             "reelstream.app:create_app_from_env",
@@ -171,6 +171,15 @@ def run_role(
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _banner(settings: Settings, line: str) -> None:
+    """The start-up line: on stdout for a person, a log record when the log is JSON lines (so
+    every line of the process's output parses)."""
+    if settings.log_format == "json":
+        log.info(line)
+    else:
+        click.echo(line)
 
 
 async def _bootstrap(settings: Settings) -> None:
