@@ -38,6 +38,7 @@ from reelstream.http.errors import install_error_handlers
 from reelstream.http.openapi import install_openapi
 from reelstream.ingest.service import build_upload_service
 from reelstream.observability.metrics import MetricsMiddleware
+from reelstream.observability.request_id import RequestIdMiddleware
 from reelstream.ratelimit.deps import RateLimitHeaders, limit_api, limit_beacons
 from reelstream.ratelimit.limiter import RateLimiter
 from reelstream.services import build_services
@@ -56,9 +57,9 @@ ROLE_ENV = "REELSTREAM_ROLE"
 class ReelstreamApp(FastAPI):
     """FastAPI, with ``/media/...`` answered before FastAPI's own entry and middleware stack
     by ``media`` when the role serves media (``reelstream.delivery.asgi``: a segment costs a
-    token check, a stat and the send, not the framework), and ``front`` (admission control)
-    around both, so a shed request costs nothing else and media requests are bounded too.
-    The ``/media`` routes stay in the OpenAPI document."""
+    token check, a stat and the send, not the framework), and ``front`` (the request id, then
+    admission control) around both, so a shed request costs nothing else and media requests
+    are bounded too. The ``/media`` routes stay in the OpenAPI document."""
 
     media: ASGIApp | None = None
     front: ASGIApp | None = None
@@ -233,9 +234,12 @@ def create_app(
         app.add_middleware(HotReads)  # innermost: the anonymous hot reads, before routing
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
-    # outermost, media included: a shed request costs no other work
-    app.front = AdmissionMiddleware(
-        app.dispatch, limits=pools_from_settings(settings), metrics=services.metrics
+    # outermost, media included: a shed request costs no other work; around it the request
+    # id, so every answer (a shed one too) and every log line of the request carries it
+    app.front = RequestIdMiddleware(
+        AdmissionMiddleware(
+            app.dispatch, limits=pools_from_settings(settings), metrics=services.metrics
+        )
     )
     return app
 
@@ -251,5 +255,5 @@ def create_app_from_env() -> FastAPI:
     if role not in ROLES:
         raise ValueError(f"{ROLE_ENV}={role!r} is not one of {', '.join(ROLES)}")
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return create_app(settings, role=role, migrate=False, elect_workers=True, bootstrap=False)

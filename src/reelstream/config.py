@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     public_base_url: str | None = None
     log_level: str = "INFO"
+    # text: "time LEVEL logger: message [request_id=...]"; json: one object per line
+    # (reelstream.observability.logging)
+    log_format: Literal["text", "json"] = "text"
     # one line per request from uvicorn: off by default, it costs more CPU than sending a
     # segment (docs/performance.md); requests are counted in /metrics, the edge logs them
     access_log: bool = False

@@ -85,7 +85,7 @@ def worker(data_dir: Path | None, concurrency: int | None) -> None:
     from reelstream.worker import run_worker_process
 
     settings = _settings(data_dir=data_dir, worker_concurrency=concurrency)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     prepare_data_dir(settings)
     # expand only: a contract migration waits for `reelstream migrate --phase contract`
     upgrade(settings.resolved_database_url, "expand", tolerate_newer=True)
