@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import httpx
 
 from reelstream.auth.tokens import TokenSigner
-from tests.edge.conftest import MediaSite, Origin, total_fetches
-from tests.fixtures.nginx import EdgeFactory
+from tests.edge.conftest import MediaSite, Origin, Published, total_fetches
+from tests.fixtures.nginx import EdgeFactory, LogLine
 
 
 def _tampered(token: str) -> str:
@@ -24,13 +25,34 @@ async def test_100_concurrent_requests_for_one_uncached_segment_make_one_origin_
 ) -> None:
     edge = edge_factory([o.base_url for o in origins], site.keys)
     pub = site.publish()
-    segment = pub.segments[3]
-    before = total_fetches(origins)
+    # Each round collapses 100 requests for a segment not yet cached onto one origin fetch. A
+    # round counts as evidence of the lock only when requests arrived while that fetch was in
+    # flight; on a loaded machine the 100 connections can open slower than the fetch, so up to
+    # three rounds (three segments) are tried, and every one of them must make one fetch.
+    overlapped = 0
+    for segment in pub.segments[3:6]:
+        overlapped = await _collapse_round(
+            edge.base_url, edge.access_log, site, pub, origins, segment
+        )
+        if overlapped:
+            break
+    assert overlapped, "no request overlapped the origin fetch; the test did not exercise the lock"
 
-    # 100 viewers, each with their own token (different expiries), all at once.
+
+async def _collapse_round(
+    base_url: str,
+    access_log: Callable[[], list[LogLine]],
+    site: MediaSite,
+    pub: Published,
+    origins: list[Origin],
+    segment: str,
+) -> int:
+    """100 viewers, each with their own token, request ``segment`` at once: one origin fetch.
+    Returns how many requests waited for that fetch rather than finding the file cached."""
+    before = total_fetches(origins)
     urls = [pub.url(site.token(pub.video_id, ttl=3600 + i), segment) for i in range(100)]
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
-    async with httpx.AsyncClient(base_url=edge.base_url, limits=limits, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
         responses = await asyncio.gather(*(client.get(u) for u in urls))
 
     assert [r.status_code for r in responses] == [200] * 100
@@ -38,9 +60,7 @@ async def test_100_concurrent_requests_for_one_uncached_segment_make_one_origin_
     fetches = total_fetches(origins) - before
     assert fetches == 1, f"{fetches} origin fetches for 100 concurrent requests"
 
-    # It was collapsing, not luck: requests arrived while the one origin fetch was in flight
-    # and waited for it (the lock), rather than finding the file already cached.
-    log = [line for line in edge.access_log() if line.uri.endswith(segment)]
+    log = [line for line in access_log() if line.uri.endswith(segment)]
     assert len(log) == 100
     misses = [line for line in log if line.cache == "MISS"]
     assert len(misses) == 1
@@ -49,7 +69,7 @@ async def test_100_concurrent_requests_for_one_uncached_segment_make_one_origin_
         line for line in log if line.cache != "MISS" and line.end - line.request_time < miss_end
     ]
     print(f"collapsing: 100 requests -> {fetches} origin fetch; {len(waited)} overlapped it")
-    assert waited, "no request overlapped the origin fetch; the test did not exercise the lock"
+    return len(waited)
 
 
 def test_invalid_tokens_are_refused_at_the_edge_with_the_origins_verdict(
