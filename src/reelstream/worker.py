@@ -489,7 +489,9 @@ async def run_worker_process(settings: Settings, metrics_port: int | None = None
     pool = WorkerPool(services)
     server = None
     if metrics_port is not None:
-        server = serve_worker_metrics(pool, settings.work_dir, metrics_port)
+        server = serve_worker_metrics(
+            pool, settings.work_dir, metrics_port, services.metrics.registry
+        )
         log.info("worker metrics on http://127.0.0.1:%d/metrics", metrics_port)
     try:
         await services.start()
@@ -502,4 +504,5 @@ async def run_worker_process(settings: Settings, metrics_port: int | None = None
             loop.remove_signal_handler(sig)
         if server is not None:
             server.shutdown()
+            server.server_close()
         await services.close()

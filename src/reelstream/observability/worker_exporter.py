@@ -49,12 +49,15 @@ class WorkerCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         pool = self.pool
         yield GaugeMetricFamily("reelstream_worker_up", "1 while the worker pool runs", value=1)
-        yield GaugeMetricFamily(
-            "reelstream_worker_slots", "jobs the pool runs at once", value=pool.concurrency
+        slots = GaugeMetricFamily(
+            "reelstream_worker_slots",
+            "this worker's job slots: total, and busy running an attempt (the api's gauge of the "
+            "same name sums the registry's running workers)",
+            labels=["state"],
         )
-        yield GaugeMetricFamily(
-            "reelstream_worker_busy_slots", "slots running an attempt now", value=pool.busy
-        )
+        slots.add_metric(["total"], pool.concurrency)
+        slots.add_metric(["busy"], pool.busy)
+        yield slots
         jobs = CounterMetricFamily(
             "reelstream_worker_jobs", "attempts this process ran, by kind and outcome",
             labels=["kind", "outcome"],
@@ -75,10 +78,15 @@ class WorkerCollector(Collector):
         yield free
 
 
-def serve_worker_metrics(pool: PoolView, scratch: Path, port: int) -> WSGIServer:
-    """Serve the pool's metrics on ``127.0.0.1:port`` from a daemon thread; returns the server
-    (call its ``shutdown()`` to stop it)."""
+def serve_worker_metrics(
+    pool: PoolView, scratch: Path, port: int, app_registry: CollectorRegistry | None = None
+) -> WSGIServer:
+    """Serve the pool's metrics on ``127.0.0.1:port`` from a daemon thread, with those of
+    ``app_registry`` (the process's ``Metrics``: transcode durations and attempts); returns the
+    server (``shutdown()`` and ``server_close()`` stop it)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(WorkerCollector(pool, scratch))
+    if app_registry is not None:
+        registry.register(app_registry)
     server, _thread = start_http_server(port, addr="127.0.0.1", registry=registry)
     return server
