@@ -24,7 +24,7 @@ import yaml
 
 from reelstream.devcluster.requirements import ClusterError
 
-_DURATION = re.compile(r"\A(?:0|[1-9][0-9]*(?:ms|s|m|h))\Z")
+_DURATION = re.compile(r"\A(?:0|[0-9]{1,6}(?:ms|s|m|h))\Z")
 _ALERT_NAME = re.compile(r"\A[A-Za-z][A-Za-z0-9_]*\Z")
 
 
