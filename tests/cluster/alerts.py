@@ -59,14 +59,22 @@ class AlertReceiver:
         with self._cond:
             return len(self.alerts)
 
+    def find(self, name: str, status: str, since: int = 0) -> dict[str, Any] | None:
+        """The first alert ``name`` with ``status`` kept after ``since``, if any."""
+        with self._cond:
+            for alert in self.alerts[since:]:
+                if alert["labels"].get("alertname") == name and alert["status"] == status:
+                    return alert
+        return None
+
     def wait(self, name: str, status: str, since: int = 0, *, timeout: float) -> dict[str, Any]:
         """The first alert ``name`` with ``status`` (firing, resolved) kept after ``since``."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                for alert in self.alerts[since:]:
-                    if alert["labels"].get("alertname") == name and alert["status"] == status:
-                        return alert
+                found = self.find(name, status, since)
+                if found is not None:
+                    return found
                 left = deadline - time.monotonic()
                 if left <= 0:
                     seen = [(a["labels"].get("alertname"), a["status"]) for a in self.alerts]
