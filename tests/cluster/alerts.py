@@ -59,20 +59,35 @@ class AlertReceiver:
         with self._cond:
             return len(self.alerts)
 
-    def find(self, name: str, status: str, since: int = 0) -> dict[str, Any] | None:
-        """The first alert ``name`` with ``status`` kept after ``since``, if any."""
+    def find(
+        self, name: str, status: str, since: int = 0, labels: dict[str, str] | None = None
+    ) -> dict[str, Any] | None:
+        """The first alert ``name`` with ``status`` (and exactly ``labels``, when given) kept
+        after ``since``, if any."""
         with self._cond:
             for alert in self.alerts[since:]:
-                if alert["labels"].get("alertname") == name and alert["status"] == status:
+                if (
+                    alert["labels"].get("alertname") == name
+                    and alert["status"] == status
+                    and (labels is None or alert["labels"] == labels)
+                ):
                     return alert
         return None
 
-    def wait(self, name: str, status: str, since: int = 0, *, timeout: float) -> dict[str, Any]:
+    def wait(
+        self,
+        name: str,
+        status: str,
+        since: int = 0,
+        *,
+        timeout: float,
+        labels: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         """The first alert ``name`` with ``status`` (firing, resolved) kept after ``since``."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                found = self.find(name, status, since)
+                found = self.find(name, status, since, labels)
                 if found is not None:
                     return found
                 left = deadline - time.monotonic()

@@ -110,7 +110,6 @@ def cluster(alerts: AlertReceiver) -> Iterator[RunningCluster]:
     data_dir = root / "data"
     log_path = root / "cluster-up.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("REELSTREAM_")}
-    env["REELSTREAM_HEARTBEAT_S"] = "2"  # a silent worker is stale after 6 s, not 30
     argv = [sys.executable, "-m", "reelstream", "cluster", "up", "--data-dir", str(data_dir)]
     argv += ["--edge-port", str(free_port())]
     argv += ["--scrape-interval", "1", "--alert-webhook", alerts.url]
@@ -210,7 +209,8 @@ def test_a_hung_worker_raises_worker_stale_until_it_recovers(
         fired = time.monotonic() - t0
     finally:
         os.kill(worker["pid"], signal.SIGCONT)
-    alerts.wait("WorkerStale", "resolved", stale["at"], timeout=60)
+    assert stale["labels"]["instance"] == "worker-1", stale
+    alerts.wait("WorkerStale", "resolved", stale["at"], timeout=60, labels=stale["labels"])
     print(
         f"\nworker stopped: WorkerStale firing after {fired:.1f} s, resolved "
         f"{time.monotonic() - t0 - fired:.1f} s after it resumed"
