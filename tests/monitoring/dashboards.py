@@ -4,7 +4,6 @@ shape; the cluster module evaluates every query on a live Prometheus)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from reelstream.monitoring import DASHBOARDS_DIR
@@ -31,10 +30,3 @@ def dashboard_exprs() -> list[tuple[str, str]]:
         for target in panel["targets"]
     ]
 
-
-def exprs_text() -> str:
-    return "\n".join(expr for _, expr in dashboard_exprs())
-
-
-def source_text(root: Path) -> str:
-    return "\n".join(p.read_text() for p in root.rglob("*.py"))
