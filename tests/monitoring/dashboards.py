@@ -29,4 +29,3 @@ def dashboard_exprs() -> list[tuple[str, str]]:
         for panel in panels(dashboard)
         for target in panel["targets"]
     ]
-
