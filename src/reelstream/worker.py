@@ -33,12 +33,14 @@ beat tries again (registering anew if the row is missing); it never stops the po
 others try again every ``LEADER_POLL_S``; when the holder dies (even by SIGKILL) the kernel
 drops its lock and another process starts the pool within that period.
 
-``run_worker_process`` is the ``reelstream worker`` role: a pool until SIGTERM/SIGINT.
+``run_worker_process`` is the ``reelstream worker`` role: a pool until SIGTERM/SIGINT (and, with
+``--metrics-port``, its ``/metrics``: ``reelstream.observability.worker_exporter``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -59,6 +61,7 @@ from reelstream.db.models import Job
 from reelstream.fsutil import FileLock, remove_tree
 from reelstream.ingest.service import purge_expired
 from reelstream.observability.context import REQUEST_ID_KEY, bound, valid_request_id
+from reelstream.observability.worker_exporter import serve_worker_metrics
 from reelstream.processing.chunk_job import settle
 from reelstream.processing.cleanup import (
     schedule_cleanup,
@@ -256,6 +259,8 @@ class WorkerPool:
         self._beater: asyncio.Task[None] | None = None  # the workers registry's heartbeat
         self._busy: set[int] = set()  # slots running an attempt
         self._prefix = f"{socket.gethostname()}:{os.getpid()}"
+        self.last_beat_at = time.time()  # the registry's last accepted beat (for /metrics)
+        self.outcomes: collections.Counter[tuple[str, str]] = collections.Counter()
 
     def owner(self, n: int) -> str:
         return f"{self._prefix}:{n}"
@@ -341,11 +346,13 @@ class WorkerPool:
                 lease = None
             if lease is not None:
                 self._busy.add(n)
+                outcome = "crashed"
                 try:
                     with bound_to(lease):
-                        await self._run(owner, lease)
+                        outcome = await self._run(owner, lease)
                 finally:
                     self._busy.discard(n)
+                    self.outcomes[lease.kind, outcome] += 1
                 continue
             if self._stopping:
                 break
@@ -355,7 +362,8 @@ class WorkerPool:
             finally:
                 self._idle[n] = False
 
-    async def _run(self, owner: str, lease: Lease) -> None:
+    async def _run(self, owner: str, lease: Lease) -> str:
+        """Run one claimed job; return its outcome for the worker's metrics."""
         log.info(
             "%s: claimed job %d (video %s, attempt %d, rev %s)",
             owner,
@@ -365,14 +373,16 @@ class WorkerPool:
             lease.rev,
         )
         try:
-            await run_job(self.services, lease)
+            return await run_job(self.services, lease)
         except Exception:  # run_job handles its errors; this is a last resort
             log.exception("%s: attempt crashed", owner)
+            return "crashed"
 
     async def _register(self) -> bool:
         """Register in the workers registry; an outage is logged (the beat loop retries)."""
         try:
             await registry.register(self.services.db, self.worker_id, slots=self.concurrency)
+            self.last_beat_at = time.time()
         except DatabaseUnavailable as exc:
             log.warning("cannot register worker %s: %s", self.worker_id, exc)
             return False
@@ -387,7 +397,9 @@ class WorkerPool:
         next_prune = time.monotonic() + REGISTRY_PRUNE_INTERVAL_S
         while not await self._halted(self.settings.heartbeat_s):
             try:
-                if not await registry.beat(self.services.db, self.worker_id, running=self.busy):
+                if await registry.beat(self.services.db, self.worker_id, running=self.busy):
+                    self.last_beat_at = time.time()
+                else:
                     await self._register()
                 if time.monotonic() >= next_prune:
                     next_prune = time.monotonic() + REGISTRY_PRUNE_INTERVAL_S
@@ -487,14 +499,21 @@ class ElectedPool:
         self.lock.release()
 
 
-async def run_worker_process(settings: Settings) -> None:
-    """``reelstream worker``: run a pool until SIGTERM or SIGINT, then stop gracefully."""
+async def run_worker_process(settings: Settings, metrics_port: int | None = None) -> None:
+    """``reelstream worker``: run a pool until SIGTERM or SIGINT, then stop gracefully; with
+    ``metrics_port``, serve its ``/metrics`` on 127.0.0.1 (``observability.worker_exporter``)."""
     services = build_services(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     pool = WorkerPool(services)
+    server = None
+    if metrics_port is not None:
+        server = serve_worker_metrics(
+            pool, settings.work_dir, metrics_port, services.metrics.registry
+        )
+        log.info("worker metrics on http://127.0.0.1:%d/metrics", metrics_port)
     try:
         await services.start()
         await pool.start()
@@ -504,4 +523,7 @@ async def run_worker_process(settings: Settings) -> None:
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+        if server is not None:
+            server.shutdown()
+            server.server_close()
         await services.close()

@@ -40,6 +40,12 @@ class FakeCluster:
     edge: Any = None
     redis: Any = None
     swift: Any = None
+    monitoring: Any = None
+
+
+@dataclass
+class FakeMonitoring:
+    procs: list[FakeRole]
 
 
 class Clock:
@@ -157,3 +163,20 @@ def test_a_role_removed_from_the_cluster_is_not_restarted(tmp_path: Path) -> Non
         assert gone.starts == 1 and gone.proc is not None and gone.proc.poll() is not None
     finally:
         stop_all(cluster)
+
+
+def test_a_dead_process_of_the_monitoring_stack_is_restarted(tmp_path: Path) -> None:
+    cluster, supervisor, clock = make(tmp_path, "api-1")
+    exporter = FakeRole("redis-exporter", tmp_path / "redis-exporter.log")
+    exporter.start()
+    cluster.monitoring = FakeMonitoring([exporter])
+    try:
+        supervisor.tick()
+        old = kill(exporter)
+        supervisor.tick()
+        clock.now += MIN_BACKOFF_S + 0.01
+        assert "redis-exporter restarted" in supervisor.tick()
+        assert exporter.proc is not None and exporter.proc.pid != old
+    finally:
+        stop_all(cluster)
+        kill(exporter)

@@ -270,3 +270,18 @@ def test_cli_refuses_a_bad_origin_with_a_clear_message(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "must start with http://" in result.output
     assert not (tmp_path / "edge.conf").exists()
+
+
+def test_stub_status_is_served_on_a_loopback_port_only(tmp_path: Path) -> None:
+    """For prometheus-nginx-exporter: a second server on the given loopback address, and
+    nothing of it without one."""
+    conf = render(_config(tmp_path, status_listen="127.0.0.1:9145"), tmp_path / "n.conf")
+    text = conf.nginx_conf
+    server = text[text.index("listen 127.0.0.1:9145;") :]
+    assert "location = /stub_status {\n            stub_status;" in server
+    assert (
+        "location = /stub_status" not in render(_config(tmp_path), tmp_path / "n.conf").nginx_conf
+    )
+    for bad in ("0.0.0.0:9145", "10.0.0.5:9145", "9145", "example.com:9145"):
+        with pytest.raises(EdgeConfigError, match="loopback"):
+            _config(tmp_path, status_listen=bad)

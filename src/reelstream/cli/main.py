@@ -79,7 +79,13 @@ def origin(host: str | None, port: int | None, data_dir: Path | None, workers: i
 @main.command()
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--concurrency", type=int, default=None, help="Jobs run at once [1].")
-def worker(data_dir: Path | None, concurrency: int | None) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Serve the worker's Prometheus /metrics on 127.0.0.1:PORT [none].",
+)
+def worker(data_dir: Path | None, concurrency: int | None, metrics_port: int | None) -> None:
     """Run transcode workers only, on the configured database and storage."""
     from reelstream.db.migrate import upgrade
     from reelstream.worker import run_worker_process
@@ -89,7 +95,7 @@ def worker(data_dir: Path | None, concurrency: int | None) -> None:
     prepare_data_dir(settings)
     # expand only: a contract migration waits for `reelstream migrate --phase contract`
     upgrade(settings.resolved_database_url, "expand", tolerate_newer=True)
-    asyncio.run(run_worker_process(settings))
+    asyncio.run(run_worker_process(settings, metrics_port))
 
 
 @main.command()

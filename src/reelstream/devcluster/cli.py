@@ -13,7 +13,8 @@ import click
 
 @click.group("cluster")
 def cluster() -> None:
-    """Run PostgreSQL, Redis, Swift, api/origin/worker roles and the nginx edge locally."""
+    """Run PostgreSQL, Redis, Swift, api/origin/worker roles, the nginx edge and the
+    monitoring stack (Prometheus, Alertmanager, exporters) locally."""
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -62,6 +63,30 @@ def _already_stopping(signum: int, frame: FrameType | None) -> None:
     help="PostgreSQL standby: sync (no acknowledged write lost on failover; slower commits) "
     "or async (faster commits; a failover may lose the last ones).",
 )
+@click.option(
+    "--no-monitoring",
+    is_flag=True,
+    help="Skip Prometheus, Alertmanager and the exporters (docs/operations.md).",
+)
+@click.option(
+    "--scrape-interval",
+    type=click.FloatRange(0.5, 300),
+    default=15.0,
+    show_default=True,
+    help="Seconds between Prometheus scrapes and rule evaluations.",
+)
+@click.option(
+    "--alert-webhook",
+    metavar="URL",
+    default=None,
+    help="Where Alertmanager posts alerts (a loopback http:// URL) [nowhere].",
+)
+@click.option(
+    "--alert-for",
+    metavar="ALERT=DURATION",
+    multiple=True,
+    help="Use DURATION instead of the shipped `for:` of ALERT (drills and tests; repeatable).",
+)
 def up(
     data_dir: Path,
     apis: int,
@@ -70,13 +95,29 @@ def up(
     http_workers: int,
     edge_port: int | None,
     pg_replication: Literal["sync", "async"],
+    no_monitoring: bool,
+    scrape_interval: float,
+    alert_webhook: str | None,
+    alert_for: tuple[str, ...],
 ) -> None:
     """Start everything on 127.0.0.1, print the URLs, restart any process that exits (like
     systemd's Restart=always), and stop it all on Ctrl-C or SIGTERM."""
     from reelstream.devcluster.cluster import ClusterError, ClusterSpec, LocalCluster
+    from reelstream.devcluster.monitoring import MonitoringSpec
+    from reelstream.devcluster.monitoring_config import check_webhook, parse_alert_for
     from reelstream.devcluster.process import StartError
     from reelstream.edge.errors import EdgeError
 
+    monitoring = None
+    if not no_monitoring:
+        try:
+            monitoring = MonitoringSpec(
+                interval_s=scrape_interval,
+                alert_webhook=None if alert_webhook is None else check_webhook(alert_webhook),
+                alert_for=parse_alert_for(alert_for),
+            )
+        except ClusterError as exc:
+            raise click.BadParameter(str(exc)) from None
     spec = ClusterSpec(
         data_dir,
         apis=apis,
@@ -85,6 +126,7 @@ def up(
         http_workers=http_workers,
         edge_port=edge_port,
         pg_replication=pg_replication,
+        monitoring=monitoring,
     )
     local = LocalCluster(spec, echo=click.echo)
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):

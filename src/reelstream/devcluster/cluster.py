@@ -2,8 +2,9 @@
 
 Start order: PostgreSQL (etcd + two Patroni nodes, ``ha.py``), Redis and Swift (in parallel),
 the database and bucket, migrations (once), then N api, N origin and N worker processes and the
-nginx edge in front of them. Stop order is the reverse: roles, edge, engines. Everything
-listens on 127.0.0.1.
+nginx edge in front of them, and (``ClusterSpec.monitoring``) Prometheus, Alertmanager and the
+exporters, started while the roles come up. Stop order is the reverse: monitoring, roles, edge,
+engines. Everything listens on 127.0.0.1.
 
 Layout of the data dir::
 
@@ -16,6 +17,7 @@ Layout of the data dir::
     swift/                rings, configs and the three devices under srv/ (objects persist)
     redis/                scratch (Redis runs without persistence: it is only a cache)
     edge/                 nginx.conf, its token script, cache/, logs/access.log, logs/error.log
+    monitoring/           Prometheus and Alertmanager: configs, rules, data (``monitoring.py``)
     roles/<name>/         scratch of each role process (tus part buffers, transcode work)
     logs/<name>.log       stdout/stderr of every process
 """
@@ -39,6 +41,7 @@ from typing import Any, TextIO
 import httpx
 
 from reelstream.devcluster.ha import HaPostgres
+from reelstream.devcluster.monitoring import MonitoringSpec, MonitoringStack, watch
 from reelstream.devcluster.nginx import NginxEdge
 from reelstream.devcluster.patroni import Replication
 from reelstream.devcluster.postgres import (
@@ -97,6 +100,9 @@ class ClusterSpec:
     """Called once per link (``"redis"``, ``"swift-proxy"``, ``"postgres-<server>"``, and each
     origin/api behind the edge by name) with the real port; returns the port the other side
     dials instead (the chaos campaign puts a fault proxy there). None: direct links."""
+    monitoring: MonitoringSpec | None = None
+    """Run Prometheus, Alertmanager and the exporters (``reelstream cluster up`` does unless
+    ``--no-monitoring``); None: no monitoring stack."""
 
 
 class LocalCluster:
@@ -113,6 +119,7 @@ class LocalCluster:
         self.swift: SwiftCluster | None = None
         self.edge: NginxEdge | None = None
         self.roles: list[RoleProcess] = []
+        self.monitoring: MonitoringStack | None = None
         self.edge_url = ""
         self.admin_token = ""
         self._lock: TextIO | None = None
@@ -123,7 +130,7 @@ class LocalCluster:
 
     # -- start
     def start(self) -> None:
-        check_requirements()
+        check_requirements(monitoring=self.spec.monitoring is not None)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._take_lock()
         self.manifest_path.unlink(missing_ok=True)
@@ -150,10 +157,15 @@ class LocalCluster:
         self.roles = self._plan_roles(env)
         for role in self.roles:
             role.start()
-        self._start_edge(edge_port, keys)
+        status_port = free_port() if self.spec.monitoring is not None else None
+        self._start_edge(edge_port, keys, status_port)
+        if self.spec.monitoring is not None and status_port is not None:
+            self.monitoring = watch(self, self.spec.monitoring, status_port)
         with ThreadPoolExecutor(max(1, len(self.roles))) as pool:
             for job in [pool.submit(r.wait_ready, ROLE_READY_TIMEOUT_S) for r in self.roles]:
                 job.result()
+        if self.monitoring is not None:
+            self.monitoring.wait_ready()
         wait_until(
             lambda: httpx.get(f"{self.edge_url}/readyz", timeout=5).status_code == 200,
             timeout=60,
@@ -326,6 +338,11 @@ class LocalCluster:
                         env=env,
                         port=None if role == "worker" else free_port(),
                         http_workers=self.spec.http_workers,
+                        metrics_port=(
+                            free_port()
+                            if role == "worker" and self.spec.monitoring is not None
+                            else None
+                        ),
                     )
                 )
         return roles
@@ -341,7 +358,7 @@ class LocalCluster:
             if r.role == role and r.port is not None
         ]
 
-    def _start_edge(self, port: int, keys: dict[str, str]) -> None:
+    def _start_edge(self, port: int, keys: dict[str, str], status_port: int | None) -> None:
         binary = render.find_nginx()
         assert binary is not None
         prefix = self.data_dir / "edge"
@@ -356,6 +373,7 @@ class LocalCluster:
             keys_zone_size="8m",
             user="root" if AS_ROOT else None,
             worker_processes="2",
+            status_listen=None if status_port is None else f"127.0.0.1:{status_port}",
         )
         self.edge = NginxEdge.write(config, prefix / "nginx.conf", binary)
         self.edge.start()
@@ -393,7 +411,11 @@ class LocalCluster:
         for r in self.roles:
             if r.pid is not None:
                 entry = {"name": r.name, "role": r.role, "pid": r.pid, "url": r.url}
+                if r.metrics_port is not None:
+                    entry["metrics_url"] = f"http://127.0.0.1:{r.metrics_port}/metrics"
                 out.append(entry | {"log": str(r.log_path)})
+        if self.monitoring is not None:
+            out += self.monitoring.processes()
         return out
 
     def manifest(self) -> dict[str, Any]:
@@ -415,6 +437,7 @@ class LocalCluster:
             "admin_token": self.admin_token,
             "processes": self.processes(),
             **self.pg.manifest(),
+            **(self.monitoring.manifest() if self.monitoring is not None else {}),
         }
 
     def refresh_manifest(self) -> None:
@@ -439,6 +462,9 @@ class LocalCluster:
         yield f"postgres replica:  {m['database_replica_url']} ({m['pg_replication']})"
         yield f"redis:             {m['redis_url']}"
         yield f"s3 (swift):        {m['s3_endpoint_url']} bucket {m['s3_bucket']}"
+        if "prometheus_url" in m:
+            yield f"prometheus:        {m['prometheus_url']}/ (dashboards: docs/operations.md)"
+            yield f"alertmanager:      {m['alertmanager_url']}/"
         yield f"logs:              {self.logs_dir}/ (edge: {self.data_dir / 'edge' / 'logs'}/)"
         yield f"pids:              {self.manifest_path}"
         yield f"admin token:       {self.admin_token} (user admin; also in {self.manifest_path})"
@@ -474,6 +500,8 @@ class LocalCluster:
         self._stopping = True
         pids = process_tree(p["pid"] for p in self.processes() if p["role"] != "cluster")
         grace = float(os.environ.get("REELSTREAM_SHUTDOWN_GRACE_S", "10")) + 10
+        if self.monitoring is not None:
+            self.monitoring.stop()
         stop_all([r.proc for r in self.roles if r.proc is not None], timeout=grace)
         if self.edge is not None:
             self.edge.stop()

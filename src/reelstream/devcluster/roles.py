@@ -35,6 +35,8 @@ class RoleProcess:
     port: int | None = None
     http_workers: int = 1
     """Server processes of an api or origin role (``--workers``); its supervisor is ``proc``."""
+    metrics_port: int | None = None
+    """A worker's loopback ``/metrics`` port (``reelstream worker --metrics-port``)."""
     proc: subprocess.Popen[bytes] | None = None
     _log_offset: int = 0
 
@@ -55,6 +57,8 @@ class RoleProcess:
         if self.port is not None:
             argv += ["--host", "127.0.0.1", "--port", str(self.port)]
             argv += ["--workers", str(self.http_workers)]
+        if self.metrics_port is not None:
+            argv += ["--metrics-port", str(self.metrics_port)]
         return argv
 
     def start(self) -> None:

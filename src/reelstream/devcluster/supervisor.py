@@ -2,13 +2,13 @@
 
 ``reelstream cluster up`` calls ``Supervisor.tick`` about once a second. Every process the
 cluster still owns (an api, origin or worker role in ``LocalCluster.roles``, the nginx edge,
-Redis, each Swift server and memcached) that has exited is started again with the same argv on
-the same port, after a backoff that doubles while it keeps dying young (0.5 s, 1 s, ... up to
-10 s) and resets once it has run for ``STABLE_S``. Whatever was left in the dead process's group
-(the nginx workers of a killed master, the ffmpeg of a killed worker) is killed first, so the
-new process can bind its port. A role removed from ``LocalCluster.roles`` on purpose (a rolling
-upgrade replacing it) is not a unit any more and is left alone. PostgreSQL is not supervised
-here: its HA manager (or the operator) owns it.
+Redis, each Swift server and memcached, the monitoring stack's processes) that has exited is
+started again with the same argv on the same port, after a backoff that doubles while it keeps
+dying young (0.5 s, 1 s, ... up to 10 s) and resets once it has run for ``STABLE_S``. Whatever
+was left in the dead process's group (the nginx workers of a killed master, the ffmpeg of a
+killed worker) is killed first, so the new process can bind its port. A role removed from
+``LocalCluster.roles`` on purpose (a rolling upgrade replacing it) is not a unit any more and is
+left alone. PostgreSQL is not supervised here: its HA manager (or the operator) owns it.
 
 After any restart the caller rewrites cluster.json (the pids changed).
 """
@@ -81,6 +81,8 @@ class Supervisor:
             swift = c.swift
             for name, proc in list(swift.procs.items()):
                 units.append(Unit(name, proc, partial(swift.restart, name), swift.log_path(name)))
+        if c.monitoring is not None:
+            units += [Unit(p.name, p.proc, p.start, p.log_path) for p in c.monitoring.procs]
         return units
 
     def tick(self) -> list[str]:

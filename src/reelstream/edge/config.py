@@ -106,6 +106,21 @@ def parse_listen(value: str) -> str:
     return f"{_render_host(host, bad)}:{port}"
 
 
+def check_loopback_listen(value: str, what: str) -> str:
+    """A ``HOST:PORT`` whose host is a loopback address (a server only this machine reaches)."""
+    rendered = parse_listen(value)
+    host = rendered.rpartition(":")[0].strip("[]")
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise EdgeConfigError(
+            f"{what} {value!r} must be a loopback HOST:PORT (e.g. 127.0.0.1:9145)"
+        )
+    return rendered
+
+
 def check_size(value: str, what: str) -> str:
     """An nginx size (``512m``, ``10g``, ``4096``), normalised to lower case."""
     if not _SIZE.fullmatch(value.strip()):
@@ -176,8 +191,13 @@ class EdgeConfig:
     open_files: int = 1000
     """Cached segment files each worker keeps open between hits (``open_file_cache``)."""
     njs_module: Path = NJS_MODULE
+    status_listen: str | None = None
+    """A loopback ``HOST:PORT`` serving nginx's ``stub_status`` at ``/stub_status`` (for
+    prometheus-nginx-exporter); None: no status server."""
 
     def __post_init__(self) -> None:
+        if self.status_listen is not None:
+            check_loopback_listen(self.status_listen, "status listen address")
         if not self.origins:
             raise EdgeConfigError("at least one origin is required (--origin http://host:port)")
         for what, group in (("origin", self.origins), ("api", self.apis)):

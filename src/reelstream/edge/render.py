@@ -109,6 +109,7 @@ def render(config: EdgeConfig, conf_path: Path) -> EdgeFiles:
         playlist_ttl=config.playlist_ttl,
         lock_timeout=config.lock_timeout,
         open_files=config.open_files,
+        status_listen=config.status_listen,
     )
     keys_json = json.dumps(dict(sorted(config.signing_keys.items())), ensure_ascii=True)
     token_js = env.get_template("token.js.j2").render(keys_json=keys_json)

@@ -1,15 +1,21 @@
-"""Monitoring data files shipped with the package (no code): where they are, for the cluster,
-the CLI and the tests.
+"""The monitoring stack's data files, shipped with the package (no code lives here but their
+paths, for the cluster, the CLI and the tests).
 
-``RULES_DIR``: the alerting and recording rules, one ``*.rules.yml`` per area, that Prometheus
-loads (``rules/*.yml``); their promtool unit tests are ``tests/monitoring/rules/*.test.yml``.
-``MTAIL_DIR``: the mtail programs (``edge.mtail``: the edge's access log -> ``reelstream_edge_*``).
+- ``rules/*.yml`` (``RULES_DIR``): Prometheus alerting and recording rules, one file per area;
+  Prometheus loads every file there (``reelstream cluster up`` renders them into
+  ``<data>/monitoring/rules/``). Each rules file has its promtool unit tests in
+  ``tests/monitoring/rules/<name>.test.yml``.
+- ``dashboards/<tier>.json`` (``DASHBOARDS_DIR``): Grafana dashboards, importable as they are
+  (docs/operations.md).
+- ``mtail/*.mtail`` (``MTAIL_DIR``): mtail programs; ``edge.mtail`` turns the edge's access log
+  into ``reelstream_edge_*`` metrics (scrape job ``edge_log``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-RULES_DIR = HERE / "rules"
-MTAIL_DIR = HERE / "mtail"
+ROOT = Path(__file__).resolve().parent
+RULES_DIR = ROOT / "rules"
+DASHBOARDS_DIR = ROOT / "dashboards"
+MTAIL_DIR = ROOT / "mtail"

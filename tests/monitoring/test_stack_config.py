@@ -1,0 +1,86 @@
+"""The monitoring stack's configuration as ``reelstream cluster up`` renders it
+(``devcluster.monitoring_config``): scrape jobs, Alertmanager routes, rule overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from reelstream.devcluster.monitoring_config import (
+    Target,
+    alertmanager_config,
+    check_webhook,
+    parse_alert_for,
+    prometheus_config,
+    render_rules,
+)
+from reelstream.devcluster.requirements import ClusterError
+from reelstream.monitoring import RULES_DIR
+
+
+def test_every_target_is_scraped_under_its_job_with_its_process_name() -> None:
+    targets = [
+        Target("api", "api-1", "127.0.0.1:1001"),
+        Target("api", "api-2", "127.0.0.1:1002"),
+        Target("patroni", "pg-1", "127.0.0.1:2001"),
+    ]
+    config = prometheus_config(
+        targets, interval_s=1, alertmanager="127.0.0.1:9", rules_glob="/r/*.yml"
+    )
+    assert config["global"] == {
+        "scrape_interval": "1s",
+        "scrape_timeout": "1s",
+        "evaluation_interval": "1s",
+    }
+    assert config["rule_files"] == ["/r/*.yml"]
+    jobs = {c["job_name"]: c["static_configs"] for c in config["scrape_configs"]}
+    assert set(jobs) == {"api", "patroni"}
+    assert [s["labels"]["instance"] for s in jobs["api"]] == ["api-1", "api-2"]
+    assert jobs["patroni"][0]["targets"] == ["127.0.0.1:2001"]
+    slow = prometheus_config(targets, interval_s=15, alertmanager="a:1", rules_glob="x")
+    assert slow["global"]["scrape_timeout"] == "10s"
+
+
+def test_alerts_are_routed_by_severity_to_the_webhook_or_nowhere() -> None:
+    config = alertmanager_config(interval_s=15, webhook="http://127.0.0.1:5001/hook")
+    route = config["route"]
+    assert (route["group_wait"], route["group_interval"]) == ("30s", "60s")
+    assert [r["receiver"] for r in route["routes"]] == ["page", "ticket"]
+    assert route["routes"][0]["matchers"] == ['severity="page"']
+    for receiver in config["receivers"]:
+        assert receiver["webhook_configs"] == [
+            {"url": "http://127.0.0.1:5001/hook", "send_resolved": True}
+        ]
+    silent = alertmanager_config(interval_s=15, webhook=None)
+    assert silent["receivers"] == [{"name": "page"}, {"name": "ticket"}]
+
+
+@pytest.mark.parametrize(
+    "url", ["http://10.0.0.1:5001/", "ftp://127.0.0.1:21/", "http://127.0.0.1/", "nonsense"]
+)
+def test_a_webhook_off_this_machine_is_refused(url: str) -> None:
+    with pytest.raises(ClusterError, match="loopback"):
+        check_webhook(url)
+    assert check_webhook("http://127.0.0.1:5001/a") == "http://127.0.0.1:5001/a"
+
+
+def test_for_overrides_apply_to_the_rendered_copy_only(tmp_path: Path) -> None:
+    overrides = parse_alert_for(["WorkerStale=0s", "PostgresPrimaryLost=5s"])
+    written = render_rules(RULES_DIR, tmp_path / "rules", overrides)
+    assert {p.name for p in written} == {p.name for p in RULES_DIR.glob("*.yml")}
+    rendered = yaml.safe_load((tmp_path / "rules" / "availability.rules.yml").read_text())
+    rules = {r["alert"]: r for g in rendered["groups"] for r in g["rules"] if "alert" in r}
+    assert rules["WorkerStale"]["for"] == "0s"
+    assert rules["PostgresPrimaryLost"]["for"] == "5s"
+    assert rules["InstanceDown"]["for"] == "5m"
+    shipped = yaml.safe_load((RULES_DIR / "availability.rules.yml").read_text())
+    assert {r["alert"]: r.get("for") for g in shipped["groups"] for r in g["rules"]}[
+        "WorkerStale"
+    ] == "2m"
+    with pytest.raises(ClusterError, match="NoSuchAlert"):
+        render_rules(RULES_DIR, tmp_path / "again", {"NoSuchAlert": "1s"})
+    for bad in ("WorkerStale", "WorkerStale=soon", "=1s", "a b=1s"):
+        with pytest.raises(ClusterError):
+            parse_alert_for([bad])
