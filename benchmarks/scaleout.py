@@ -54,6 +54,7 @@ from benchmarks.common import (  # noqa: E402
     tus_upload,
     width_of,
 )
+from benchmarks.measured_record import Measurement, Run, record, short_machine  # noqa: E402
 from benchmarks.time_to_playable import pin_tree, run_anchor  # noqa: E402
 from reelstream.config import Settings  # noqa: E402
 
@@ -195,6 +196,41 @@ def main() -> None:
                 whole[n].append(flat)
                 print(f"run {i + 1}: not chunked, N={n} {flat}", flush=True)
     publish(report(args, anchor, runs, whole), args)
+    if not args.no_write:
+        record_figures(args, runs)
+
+
+def record_figures(args: Any, runs: dict[int, list[dict[str, Any]]]) -> None:
+    """N=1's time to ready (one CPU) and the speedup in src/reelstream/capacity/measured.json."""
+    ready = {n: statistics.median(r["ready_s"] for r in runs[n]) for n in runs}
+    text = report(args, [1.0], runs, {})
+    command = text.split("Command: `", 1)[1].split("`", 1)[0]
+    date = str(dt.date.today())
+    section = f"Scale-out: one worker vs two, one CPU each ({date})"
+    run = Run("docs/benchmarks.md", section, command, short_machine(machine()), date)
+    shape = {"video_s": args.seconds, "height": args.height}
+    tag = f"{args.seconds:g}s_{args.height}p"
+    record(
+        run,
+        [
+            Measurement(
+                f"scaleout_n1_ready_s_{tag}",
+                round(ready[1], 1),
+                "s",
+                "reelstream N=1: upload complete -> ready",
+                1,
+                extra=shape,
+            ),
+            Measurement(
+                f"scaleout_speedup_{tag}",
+                round(ready[1] / ready[2], 2),
+                "x",
+                "speedup N=1 / N=2",
+                2,
+                extra=shape,
+            ),
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ if str(ROOT) not in sys.path:
 from tests.support import ADMIN_TOKEN, make_clip, playlist_uris, server_env  # noqa: E402
 
 from benchmarks.common import machine, publish  # noqa: E402
+from benchmarks.measured_record import Measurement, Run, cpu_count, record, short_machine  # noqa: E402
 from benchmarks.serving_report import Target, WrkResult, parse_wrk, table  # noqa: E402
 from reelstream.config import Settings  # noqa: E402
 from reelstream.devcluster.nginx import NginxEdge  # noqa: E402
@@ -350,13 +351,54 @@ def build(bench: Bench, nginx: str) -> list[Row]:
     return rows
 
 
+# The rows whose req/s the capacity model uses (reelstream.capacity.measured), by record name.
+RECORDED = {
+    "edge cache HIT (nginx + njs token check)": "edge_hit_rps",
+    "origin segment GET": "origin_segment_rps",
+    "GET .../playback": "api_playback_rps",
+    "GET /api/v1/videos (first page)": "api_list_rps",
+    "GET /healthz": "routed_request_rps",
+}
+
+
+def heading(date: str) -> str:
+    return f"Serving: reelstream beside its anchors ({date})"
+
+
+def command_of(argv: Sequence[str]) -> str:
+    return ("python -m benchmarks.serving " + " ".join(argv)).strip()
+
+
+def measurements(args: argparse.Namespace, rows: list[Row]) -> list[Measurement]:
+    """The recorded figures of a run: req/s as the table prints it, on the server's CPUs."""
+    out = []
+    for row in rows:
+        t = row.target
+        name = RECORDED.get(t.name) or (
+            "api_get_rps" if t.name.startswith("GET /api/v1/videos/") else None
+        )
+        if name is None or not t.runs:
+            continue
+        extra = (
+            {"request_bytes": args.segment_bytes}
+            if name in ("edge_hit_rps", "origin_segment_rps")
+            else {}
+        )
+        out.append(
+            Measurement(
+                name, round(t.rps), "req/s", t.name, cpu_count(args.server_cpus), extra=extra
+            )
+        )
+    return out
+
+
 def report(args: argparse.Namespace, rows: list[Row], argv: Sequence[str]) -> str:
     nginx_v = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
-    command = "python -m benchmarks.serving " + " ".join(argv)
+    command = command_of(argv)
     return (
-        f"\n## Serving: reelstream beside its anchors ({time.strftime('%Y-%m-%d')})\n\n"
+        f"\n## {heading(time.strftime('%Y-%m-%d'))}\n\n"
         f"{machine()} {nginx_v}.\n\n"
-        f"Command: `{command.strip()}` (servers on CPU {args.server_cpus}, "
+        f"Command: `{command}` (servers on CPU {args.server_cpus}, "
         f"`wrk -t1 -c{args.connections} -d{args.seconds:g}s` on CPU {args.client_cpus}, "
         f"{args.runs} run(s), medians; workers per server: {args.workers}; one HLS segment of "
         f"{getattr(args, 'segment_bytes', 0):,} bytes; reads anonymous, of a public video).\n\n"
@@ -370,6 +412,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     with started(args) as rows:
         measure(args, rows)
     publish(report(args, rows, argv), args, "performance.md")
+    if not args.no_write:
+        nginx_v = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr
+        date = time.strftime("%Y-%m-%d")
+        run = Run(
+            "docs/performance.md",
+            heading(date),
+            command_of(argv),
+            f"{short_machine(machine())}, {nginx_v.strip().removeprefix('nginx version: ')}",
+            date,
+        )
+        record(run, measurements(args, rows))
 
 
 if __name__ == "__main__":

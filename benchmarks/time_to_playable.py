@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -65,6 +66,7 @@ from benchmarks.common import (  # noqa: E402
     tus_upload,
     width_of,
 )
+from benchmarks.measured_record import Measurement, Run, cpu_count, record, short_machine  # noqa: E402
 from benchmarks.playable_report import Report, RunTimes, Verified, markdown, run_times  # noqa: E402
 from reelstream.config import Settings  # noqa: E402
 from reelstream.media.ffmpeg import bare_ladder_command  # noqa: E402
@@ -249,6 +251,42 @@ def main() -> None:
             )
             print("  " + ", ".join(f"{k} {v:.2f} s" for k, v in times.parts.items()))
     publish(markdown(report), args)
+    if not args.no_write:
+        record_figures(report)
+
+
+def record_figures(report: Report) -> None:
+    """The run's time to ready and to playable in src/reelstream/capacity/measured.json."""
+    section = f"Time to playable and to ready vs Mux and the bare ffmpeg ladder ({report.date})"
+    run = Run(
+        "docs/benchmarks.md", section, report.command(), short_machine(report.machine), report.date
+    )
+    cores = cpu_count(report.cpus) if report.cpus else os.cpu_count() or 1
+    shape = {"video_s": report.seconds, "height": report.height}
+    tag = f"{report.seconds:g}s_{report.height}p"
+    ready = statistics.median(t.ready_s for t in report.times)
+    playable = statistics.median(t.playable_s for t in report.times)
+    record(
+        run,
+        [
+            Measurement(
+                f"transcode_ready_s_{tag}",
+                round(ready, 2),
+                "s",
+                "reelstream upload complete -> ready",
+                cores,
+                extra=shape,
+            ),
+            Measurement(
+                f"playable_s_{tag}",
+                round(playable, 2),
+                "s",
+                "reelstream upload complete -> playable",
+                cores,
+                extra=shape,
+            ),
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ breakdown. Results are appended to docs/benchmarks.md unless --no-write is given
 from __future__ import annotations
 
 import datetime as dt
+import os
 import statistics
 import subprocess
 import sys
@@ -45,6 +46,7 @@ from benchmarks.common import (  # noqa: E402
     tus_upload,
     width_of,
 )
+from benchmarks.measured_record import Measurement, Run, record, short_machine  # noqa: E402
 from reelstream.config import Settings  # noqa: E402
 from reelstream.media.ffmpeg import bare_ladder_command  # noqa: E402
 from reelstream.processing.options import ffmpeg_options  # noqa: E402
@@ -118,10 +120,14 @@ def main() -> None:
             print("  " + ", ".join(f"{k} {v:.2f} s" for k, v in split.items()))
     a, r = statistics.median(anchor), statistics.median(platform_times)
     rungs = [r_.height for r_ in settings.ladder if r_.height <= args.height]
+    section = f"Transcode: upload complete -> ready vs bare ffmpeg ladder ({dt.date.today()})"
+    command = (
+        f".venv/bin/python benchmarks/transcode_ladder.py --seconds {args.seconds:g} "
+        f"--height {args.height} --runs {args.runs}"
+    )
     report = (
-        f"\n## Transcode: upload complete -> ready vs bare ffmpeg ladder ({dt.date.today()})\n\n"
-        f"Command: `.venv/bin/python benchmarks/transcode_ladder.py --seconds {args.seconds:g} "
-        f"--height {args.height} --runs {args.runs}`\n\n"
+        f"\n## {section}\n\n"
+        f"Command: `{command}`\n\n"
         f"Source: {args.seconds:g} s {width}x{args.height} 30 fps H.264 + AAC (generated). "
         f"Ladder: {', '.join(f'{h}p' for h in rungs)}, preset {settings.x264_preset}. "
         f"{machine()}\n\n"
@@ -135,6 +141,14 @@ def main() -> None:
         + "".join(f"| {k} | {statistics.median(v):.2f} |\n" for k, v in parts.items())
     )
     publish(report, args)
+    if not args.no_write:
+        run = Run(
+            "docs/benchmarks.md", section, command, short_machine(machine()), str(dt.date.today())
+        )
+        shape = {"video_s": args.seconds, "height": args.height}
+        name = f"transcode_ladder_ready_s_{args.seconds:g}s_{args.height}p"
+        row = "reelstream upload complete -> ready"
+        record(run, [Measurement(name, round(r, 2), "s", row, os.cpu_count() or 1, extra=shape)])
 
 
 if __name__ == "__main__":

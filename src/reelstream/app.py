@@ -38,6 +38,7 @@ from reelstream.http.errors import install_error_handlers
 from reelstream.http.openapi import install_openapi
 from reelstream.ingest.service import build_upload_service
 from reelstream.observability.metrics import MetricsMiddleware
+from reelstream.observability.request_id import RequestIdMiddleware
 from reelstream.ratelimit.deps import RateLimitHeaders, limit_api, limit_beacons
 from reelstream.ratelimit.limiter import RateLimiter
 from reelstream.services import build_services
@@ -56,9 +57,9 @@ ROLE_ENV = "REELSTREAM_ROLE"
 class ReelstreamApp(FastAPI):
     """FastAPI, with ``/media/...`` answered before FastAPI's own entry and middleware stack
     by ``media`` when the role serves media (``reelstream.delivery.asgi``: a segment costs a
-    token check, a stat and the send, not the framework), and ``front`` (admission control)
-    around both, so a shed request costs nothing else and media requests are bounded too.
-    The ``/media`` routes stay in the OpenAPI document."""
+    token check, a stat and the send, not the framework), and ``front`` (the request id, then
+    admission control) around both, so a shed request costs nothing else and media requests
+    are bounded too. The ``/media`` routes stay in the OpenAPI document."""
 
     media: ASGIApp | None = None
     front: ASGIApp | None = None
@@ -115,6 +116,18 @@ def create_app(
             shared=create_shared_seen(settings),  # Redis when configured: one count for all
             counted=services.video_cache.counts_changed,  # the local read tier shows them
         )
+    qoe = None
+    if role in ("all", "api"):  # viewer QoE reports (reelstream.qoe), written in batches
+        from reelstream.qoe.collector import QoeCollector
+        from reelstream.qoe.metrics import PlayerMetrics
+
+        qoe = QoeCollector(
+            services.db,
+            PlayerMetrics(services.metrics.registry),
+            flush_interval_s=settings.views_flush_interval_s,
+            flush_batch=settings.views_flush_batch,
+            retention_days=settings.qoe_retention_days,
+        )
     with_workers = role == "all" and (
         settings.embedded_workers if run_workers is None else run_workers
     )
@@ -139,11 +152,15 @@ def create_app(
             await pool.start()
         if views is not None:
             await views.start()
+        if qoe is not None:
+            await qoe.start()
         try:
             yield
         finally:
             if views is not None:
                 await views.stop()  # the last flush: pending views and positions
+            if qoe is not None:
+                await qoe.stop()
             if pool is not None:
                 await pool.stop()
             await limiter.close()
@@ -164,6 +181,7 @@ def create_app(
     app.state.role = role
     app.state.ratelimiter = limiter  # reelstream.ratelimit.deps
     app.state.views = views
+    app.state.qoe = qoe
     # videos -> ingest would be a circle (ingest builds on videos): deleting a video reaches
     # its staged upload data through this port (reelstream.videos.deps)
     app.state.discard_staging = lambda svc: build_upload_service(svc).discard_for_video
@@ -199,6 +217,11 @@ def create_app(
 
         # player beacons: "beacons" (per IP); in memory, written in batches
         app.include_router(views_router, dependencies=[Depends(limit_beacons)])
+        from reelstream.qoe.routes import admin_router as qoe_admin_router
+        from reelstream.qoe.routes import beacon_router as qoe_router
+
+        app.include_router(qoe_router, dependencies=[Depends(limit_beacons)])
+        app.include_router(qoe_admin_router)  # /api/v1/admin/qoe (admins only)
     if role in ("all", "origin"):
         from reelstream.delivery.routes import router as delivery_router
 
@@ -211,9 +234,12 @@ def create_app(
         app.add_middleware(HotReads)  # innermost: the anonymous hot reads, before routing
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
-    # outermost, media included: a shed request costs no other work
-    app.front = AdmissionMiddleware(
-        app.dispatch, limits=pools_from_settings(settings), metrics=services.metrics
+    # outermost, media included: a shed request costs no other work; around it the request
+    # id, so every answer (a shed one too) and every log line of the request carries it
+    app.front = RequestIdMiddleware(
+        AdmissionMiddleware(
+            app.dispatch, limits=pools_from_settings(settings), metrics=services.metrics
+        )
     )
     return app
 
@@ -229,5 +255,5 @@ def create_app_from_env() -> FastAPI:
     if role not in ROLES:
         raise ValueError(f"{ROLE_ENV}={role!r} is not one of {', '.join(ROLES)}")
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return create_app(settings, role=role, migrate=False, elect_workers=True, bootstrap=False)

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     public_base_url: str | None = None
     log_level: str = "INFO"
+    # text: "time LEVEL logger: message [request_id=...]"; json: one object per line
+    # (reelstream.observability.logging)
+    log_format: Literal["text", "json"] = "text"
     # one line per request from uvicorn: off by default, it costs more CPU than sending a
     # segment (docs/performance.md); requests are counted in /metrics, the edge logs them
     access_log: bool = False
@@ -182,6 +185,9 @@ class Settings(BaseSettings):
     views_flush_interval_s: float = Field(default=10, gt=0)
     views_flush_batch: int = Field(default=500, ge=1)
     views_dedupe_window_s: float = Field(default=1800, ge=0)
+
+    # -- viewer QoE (reelstream.qoe): flushed with the views' interval and batch
+    qoe_retention_days: float = Field(default=30, gt=0)
 
     @field_validator("public_base_url")
     @classmethod

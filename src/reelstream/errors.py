@@ -15,8 +15,10 @@ Each component has its own small tree below this root, drawn in its ``errors`` m
     ├── InvalidCursor                    (reelstream.http.pagination)
     ├── QuotaError                       (reelstream.quota.errors)
     ├── ViewsError                       (reelstream.views.errors)
+    ├── QoeError                         (reelstream.qoe.errors)
     ├── WebhookError                     (reelstream.webhooks.errors)
     ├── AdminError                       (reelstream.admin.errors)
+    ├── CapacityError                    (reelstream.capacity.errors)
     └── EdgeError                        (reelstream.edge.errors)
 
 Every error carries its own stable ``code`` and the HTTP ``status`` it answers with (500 unless a

@@ -19,7 +19,9 @@ stopped) would then wait out the busy timeout (30 s) and fail with ``database is
 Only a loop still busy after ``SIDE_STOP_S`` (a webhook send waiting on a slow endpoint) is
 cancelled; its delivery is retried after its lease expires.
 
-Jobs are claimed and run by ``reelstream.processing.jobs`` (kind -> handler, one map).
+Jobs are claimed and run by ``reelstream.processing.jobs`` (kind -> handler, one map). While
+an attempt runs, its log lines carry the job (``job_id``, ``kind``, ``video_id``) and the id of
+the request that queued it (``bound_to``).
 
 The pool keeps its row in the workers registry (``reelstream.queue.workers``, id
 ``host:pid``): registered on ``start()``, a beat every ``heartbeat_s`` with the number of busy
@@ -56,6 +58,7 @@ from reelstream.db.errors import DatabaseUnavailable
 from reelstream.db.models import Job
 from reelstream.fsutil import FileLock, remove_tree
 from reelstream.ingest.service import purge_expired
+from reelstream.observability.context import REQUEST_ID_KEY, bound, valid_request_id
 from reelstream.processing.chunk_job import settle
 from reelstream.processing.cleanup import (
     schedule_cleanup,
@@ -83,6 +86,17 @@ LEADER_POLL_S = 2.0  # how often a process without the pool tries to take it ove
 LEADER_LOCK = "workers.lock"
 REV_WRITERS = (TRANSCODE, RENDITION)  # the kinds whose attempts write a rev folder of their own
 _WORK_DIR_RE = re.compile(r"\A\d+-\d+-[a-z0-9]{12}\Z")
+
+
+def bound_to(lease: Lease) -> contextlib.AbstractContextManager[None]:
+    """While a job runs, its log lines carry the request that queued it (``request_id`` in
+    the payload) and the job itself (``reelstream.observability.context``)."""
+    return bound(
+        request_id=valid_request_id(lease.payload.get(REQUEST_ID_KEY)),
+        job_id=lease.job_id,
+        kind=lease.kind,
+        video_id=lease.video_id,
+    )
 
 
 async def reap_once(services: Services) -> int:
@@ -326,19 +340,10 @@ class WorkerPool:
                 log.exception("%s: claiming failed", owner)
                 lease = None
             if lease is not None:
-                log.info(
-                    "%s: claimed job %d (video %s, attempt %d, rev %s)",
-                    owner,
-                    lease.job_id,
-                    lease.video_id,
-                    lease.attempt,
-                    lease.rev,
-                )
                 self._busy.add(n)
                 try:
-                    await run_job(self.services, lease)
-                except Exception:  # run_job handles its errors; this is a last resort
-                    log.exception("%s: attempt crashed", owner)
+                    with bound_to(lease):
+                        await self._run(owner, lease)
                 finally:
                     self._busy.discard(n)
                 continue
@@ -349,6 +354,20 @@ class WorkerPool:
                 await self.services.notifier.wait(self.settings.poll_interval_s)
             finally:
                 self._idle[n] = False
+
+    async def _run(self, owner: str, lease: Lease) -> None:
+        log.info(
+            "%s: claimed job %d (video %s, attempt %d, rev %s)",
+            owner,
+            lease.job_id,
+            lease.video_id,
+            lease.attempt,
+            lease.rev,
+        )
+        try:
+            await run_job(self.services, lease)
+        except Exception:  # run_job handles its errors; this is a last resort
+            log.exception("%s: attempt crashed", owner)
 
     async def _register(self) -> bool:
         """Register in the workers registry; an outage is logged (the beat loop retries)."""

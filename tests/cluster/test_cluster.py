@@ -7,6 +7,7 @@ only (the upload itself continues from one api instance on another), and finally
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -224,6 +225,64 @@ def test_upload_transcode_and_stream_through_the_edge(
         f"\nupload across 2 api instances {uploaded:.1f} s, ready {ready:.1f} s after the "
         f"first byte; {len(segments)} segments and {len(assets)} static files via the edge"
     )
+
+
+def _json_lines(paths: list[Path], request_id: str) -> list[dict[str, Any]]:
+    """The JSON log lines of ``paths`` that carry ``request_id`` (the roles log JSON)."""
+    found = []
+    for path in paths:
+        for raw in path.read_text(errors="replace").splitlines():
+            if request_id in raw and raw.startswith("{"):
+                line = json.loads(raw)
+                if line.get("request_id") == request_id:
+                    found.append(line | {"file": path.name})
+    return found
+
+
+def test_one_request_id_from_the_edge_through_the_api_into_the_worker(
+    cluster: RunningCluster,
+) -> None:
+    edge, token = cluster.edge, cluster.manifest["admin_token"]
+    rid = f"cluster-{os.urandom(6).hex()}"  # the client's own id, well formed: kept
+    data = b"no video in here" * 64  # its transcode fails at the probe: quick
+    headers = {"Tus-Resumable": "1.0.0", "Authorization": f"Bearer {token}"}
+    created = httpx.post(
+        f"{edge}/api/v1/uploads",
+        headers={
+            **headers,
+            "Upload-Length": str(len(data)),
+            "Upload-Metadata": "filename " + base64.b64encode(b"junk.mp4").decode(),
+        },
+    )
+    assert created.status_code == 201, created.text
+    video_id = created.headers["Video-Id"]
+    done = httpx.patch(
+        urljoin(edge, urlsplit(created.headers["Location"]).path),
+        content=data,
+        headers={
+            **headers,
+            "Upload-Offset": "0",
+            "Content-Type": "application/offset+octet-stream",
+            "X-Request-Id": rid,
+        },
+    )
+    assert done.status_code == 204, done.text
+    assert done.headers.get_list("x-request-id") == [rid]
+    assert wait_status(edge, video_id, {"ready", "failed"}, headers={})["status"] == "failed"
+
+    access = (cluster.data_dir / "edge" / "logs" / "access.log").read_text()
+    assert f" rid={rid} " in access
+    logs = cluster.data_dir / "logs"
+    api = _json_lines(sorted(logs.glob("api-*.log")), rid)
+    assert any(f"video {video_id} queued" in line["msg"] for line in api), api
+    worker: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 10  # the status is written before the attempt's last line
+    while len(worker) < 2 and time.monotonic() < deadline:
+        worker = _json_lines(sorted(logs.glob("worker-*.log")), rid)
+        time.sleep(0.2)
+    assert len(worker) >= 2, worker  # the claim, and the attempt's end
+    assert all((w["kind"], w["video_id"]) == ("transcode", video_id) for w in worker), worker
+    print(f"\nrequest {rid}: edge access log, {len(api)} api line(s), {len(worker)} worker lines")
 
 
 def test_cli_works_against_the_edge(cluster: RunningCluster, tmp_path: Path) -> None:

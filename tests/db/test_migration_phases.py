@@ -12,17 +12,20 @@ from typing import Any
 import anyio
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.util import CommandError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from reelstream.db.migrate import (
     CONTRACT_REVISIONS,
+    alembic_config,
     current_revisions,
     upgrade,
 )
 
 EXPAND = "0008_video_description"
 CONTRACT = "0009_video_description_contract"
+HEAD = "0010_qoe_sessions"  # an expand migration above the contract: applied once it ran
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -89,7 +92,7 @@ def test_expand_then_contract(database_url: str) -> None:
     assert current_revisions(database_url) == {EXPAND}
 
     upgrade(database_url, "contract")
-    assert current_revisions(database_url) == {CONTRACT}
+    assert current_revisions(database_url) == {HEAD}
     assert description_column(database_url)["nullable"] is False
     assert descriptions(database_url) == {"old0000000000001": ""}, "backfilled"
     insert_as_previous_release(database_url, "old0000000000002")
@@ -97,7 +100,19 @@ def test_expand_then_contract(database_url: str) -> None:
     with pytest.raises(sa.exc.IntegrityError):
         sql(database_url, "UPDATE videos SET description = NULL")
     upgrade(database_url, "expand")  # after the contract: still nothing to do
-    assert current_revisions(database_url) == {CONTRACT}
+    assert current_revisions(database_url) == {HEAD}
+
+
+@pytest.mark.timeout(60)
+def test_expand_applies_what_sits_above_a_contract_that_ran(tmp_path: Path) -> None:
+    """A database contracted by ``reelstream migrate`` (at the contract): a role's expand then
+    applies the expand migrations written above it (they waited for the contract only)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'above.db'}"
+    upgrade(url, "expand")
+    assert current_revisions(url) == {EXPAND}
+    command.upgrade(alembic_config(url), CONTRACT)
+    upgrade(url, "expand")
+    assert current_revisions(url) == {HEAD}
 
 
 @pytest.mark.timeout(120)
@@ -145,4 +160,4 @@ def test_migration_runs_on_postgresql_wait_for_each_other(pg_url: str) -> None:
     migrator.join(40)
     holder.join(10)
     assert not migrator.is_alive()
-    assert current_revisions(pg_url) == {CONTRACT}
+    assert current_revisions(pg_url) == {HEAD}

@@ -156,3 +156,20 @@ def test_a_file_replaced_between_stat_and_open_is_stat_again(
     assert changes["left"] == 0
     changes["left"] = 2
     assert_json_error(origin.get(SEG), 503, "storage_error")
+
+
+def test_a_cmcd_query_changes_nothing(origin: Origin) -> None:  # noqa: F811
+    """The player sends CMCD (CTA-5004) in the query of every media request; the token is in
+    the path, so the query neither breaks its check nor the ranges, and a bad token is still
+    refused."""
+    query = "?CMCD=" + "%2C".join(["bl%3D4000", "br%3D430", "ot%3Dv", "sid%3D%22abc%22"])
+    r = origin.client.get(origin.url(SEG) + query)
+    assert r.status_code == 200 and r.content == SEGMENT
+    r = origin.client.get(origin.url(SEG) + query, headers={"range": "bytes=10-20"})
+    assert r.status_code == 206 and r.content == SEGMENT[10:21]
+    assert r.headers["content-range"] == f"bytes 10-20/{len(SEGMENT)}"
+    etag = origin.get(SEG).headers["etag"]
+    r = origin.client.get(origin.url(SEG) + query, headers={"if-none-match": etag})
+    assert r.status_code == 304
+    r = origin.client.get(origin.url(SEG, token="k1.1.bad") + query)
+    assert r.status_code == 403, r.text

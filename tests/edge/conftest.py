@@ -145,13 +145,14 @@ class Origin:
         self.proc.wait(20)
 
 
-def start_origin(data_dir: Path, log_dir: Path) -> Origin:
+def start_origin(data_dir: Path, log_dir: Path, **settings: object) -> Origin:
+    """``settings``: extra ``REELSTREAM_*`` values (``access_log=True``...)."""
     port = free_port()
     log_path = log_dir / f"origin-{port}.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "reelstream", "origin", "--port", str(port)],
-            env=server_env(data_dir),
+            env=server_env(data_dir, **settings),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -164,7 +165,8 @@ def start_origin(data_dir: Path, log_dir: Path) -> Origin:
     return Origin(base_url, proc, log_path)
 
 
-OriginsFactory = Callable[[int], list[Origin]]
+OriginsFactory = Callable[..., list[Origin]]
+"""``(n, **settings)``: start ``n`` origins with these extra settings."""
 
 
 @pytest.fixture
@@ -175,11 +177,11 @@ def origins_factory(
     database); they are stopped after the test, whatever state the test left them in."""
     started: list[Origin] = []
 
-    def start(n: int) -> list[Origin]:
+    def start(n: int, **settings: object) -> list[Origin]:
         log_dir = tmp_path_factory.mktemp("origin-logs")
         new = []
         for _ in range(n):
-            new.append(start_origin(site.data_dir, log_dir))
+            new.append(start_origin(site.data_dir, log_dir, **settings))
             started.append(new[-1])
         return new
 

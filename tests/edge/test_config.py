@@ -61,7 +61,10 @@ def test_every_policy_is_in_the_configuration(tmp_path: Path) -> None:
     log_format = conf[conf.index("log_format") : conf.index("access_log")]
     for variable in ("$request_time", "$upstream_response_time", "$upstream_addr"):
         assert variable in log_format
-    assert "$upstream_cache_status" in log_format
+    # the cache status ("none" where nothing is cached), the request id, the player's CMCD
+    for variable in ("$edge_cache_status", "rid=$edge_request_id", 'cmcd="$arg_CMCD"'):
+        assert variable in log_format
+    assert "map $upstream_cache_status $edge_cache_status" in conf
     assert "$request_uri" not in log_format  # the token is a credential: logged as "-"
 
     playlist, segment = _location(conf, "playlist"), _location(conf, "segment")

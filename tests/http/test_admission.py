@@ -23,6 +23,7 @@ from reelstream.config import Settings
 from reelstream.devcluster.process import free_port
 from reelstream.http.admission import AdmissionMiddleware
 from reelstream.observability.metrics import Metrics
+from reelstream.observability.request_id import RequestIdMiddleware
 
 
 class Held:
@@ -205,10 +206,12 @@ def test_a_client_that_disconnects_mid_request_frees_its_slot() -> None:
 
 
 def find_admission(client: TestClient) -> AdmissionMiddleware:
-    """The app's admission control: in front of everything, media included."""
+    """The app's admission control: in front of everything, media included (behind only the
+    request id, which a shed answer carries too)."""
     front: Any = client.app.front  # type: ignore[attr-defined]
-    assert isinstance(front, AdmissionMiddleware)
-    return front
+    assert isinstance(front, RequestIdMiddleware)
+    assert isinstance(front.app, AdmissionMiddleware)
+    return front.app
 
 
 def test_the_app_sheds_with_the_project_error_shape_and_exports_the_gauges(
@@ -224,6 +227,7 @@ def test_the_app_sheds_with_the_project_error_shape_and_exports_the_gauges(
         assert resp.status_code == 503
         assert resp.headers["retry-after"] == "1"
         assert resp.json()["error"]["code"] == "overloaded"
+        assert len(resp.headers["x-request-id"]) == 32  # a shed answer names its request too
         assert client.get("/healthz").status_code == 200
         admission.pools["media"].inflight = admission.pools["media"].limit  # media too
         assert client.get("/media/a/b/c/x.m4s").status_code == 503

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from reelstream import __version__
+from reelstream.cli.capacity import capacity
 from reelstream.cli.processing import retry, timeline
 from reelstream.cli.server import prepare_data_dir, run_role
 from reelstream.cli.upload import upload
@@ -84,7 +85,7 @@ def worker(data_dir: Path | None, concurrency: int | None) -> None:
     from reelstream.worker import run_worker_process
 
     settings = _settings(data_dir=data_dir, worker_concurrency=concurrency)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     prepare_data_dir(settings)
     # expand only: a contract migration waits for `reelstream migrate --phase contract`
     upgrade(settings.resolved_database_url, "expand", tolerate_newer=True)
@@ -173,3 +174,4 @@ main.add_command(timeline)
 main.add_command(retry)
 main.add_command(edge_config_command)
 main.add_command(cluster)
+main.add_command(capacity)

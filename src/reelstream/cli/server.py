@@ -37,7 +37,7 @@ import click
 
 from reelstream import __version__
 from reelstream.config import Settings
-from reelstream.observability.logging import configure_logging
+from reelstream.observability.logging import configure_logging, logging_config
 from reelstream.observability.metrics import MULTIPROC_ENV
 
 if TYPE_CHECKING:
@@ -91,10 +91,12 @@ def check_port_free(host: str, port: int) -> None:
 
 
 def uvicorn_options(settings: Settings) -> dict[str, object]:
-    """What uvicorn runs with; ``X-Forwarded-*`` are believed from ``forwarded_allow_ips``."""
+    """What uvicorn runs with; ``X-Forwarded-*`` are believed from ``forwarded_allow_ips``;
+    its loggers write through reelstream's formatter (``log_format``)."""
     options: dict[str, object] = {
         "host": settings.host,
         "port": settings.port,
+        "log_config": logging_config(settings.log_level, settings.log_format),
         "log_level": settings.log_level.lower(),
         "access_log": settings.access_log,
         "timeout_graceful_shutdown": int(settings.shutdown_grace_s),
@@ -118,7 +120,7 @@ def run_role(
 
     overrides = {"host": host, "port": port, "data_dir": data_dir}
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     check_port_free(settings.host, settings.port)
     prepare_data_dir(settings)
     if role != "origin":  # the roles that serve pages and sign-in
@@ -138,7 +140,7 @@ def run_role(
     mode = f"{settings.env} mode"
     if n == 1:
         app = create_app(settings, role=role, migrate=False)
-        click.echo(f"reelstream {__version__} ({role}, {mode}) on {where}")
+        _banner(settings, f"reelstream {__version__} ({role}, {mode}) on {where}")
         uvicorn.run(app, **options)  # type: ignore[arg-type]
         return
     if role != "origin":
@@ -158,7 +160,7 @@ def run_role(
         shutil.rmtree(metrics_dir, ignore_errors=True)  # a previous run's values
         metrics_dir.mkdir(parents=True)
         os.environ[MULTIPROC_ENV] = str(metrics_dir)
-    click.echo(f"reelstream {__version__} ({role}, {mode}, {n} processes) on {where}")
+    _banner(settings, f"reelstream {__version__} ({role}, {mode}, {n} processes) on {where}")
     try:
         uvicorn.run(
             "reelstream.app:create_app_from_env",
@@ -169,6 +171,15 @@ def run_role(
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _banner(settings: Settings, line: str) -> None:
+    """The start-up line: on stdout for a person, a log record when the log is JSON lines (so
+    every line of the process's output parses)."""
+    if settings.log_format == "json":
+        log.info(line)
+    else:
+        click.echo(line)
 
 
 async def _bootstrap(settings: Settings) -> None:

@@ -52,22 +52,22 @@ def alembic_config(database_url: str) -> Config:
     return cfg
 
 
-def expand_target(script: ScriptDirectory) -> str:
-    """The newest revision that is no contract migration and has none below it.
+def expand_target(script: ScriptDirectory, applied: set[str] | None = None) -> str:
+    """The newest revision with no *pending* contract migration at or below it.
 
-    Walks down from head: contract migrations must be the newest ones (an expand migration
-    written on top of a contract one would need the contract first; that is refused)."""
+    A contract migration is pending until the database (``applied``: its revisions) is at or
+    past it. So on a database that has not run a contract yet, expand stops below it, and so
+    does everything written above it (it waits for the contract); once the contract ran, the
+    expand migrations added on top of it are applied by expand like any other."""
     heads = script.get_heads()
     if len(heads) != 1:
         raise RuntimeError(f"the migrations have {len(heads)} heads: merge them first")
-    for rev in script.walk_revisions():
-        if rev.revision not in CONTRACT_REVISIONS:
-            below = {r.revision for r in script.iterate_revisions(rev.revision, "base")}
-            if below & CONTRACT_REVISIONS:
-                raise RuntimeError(
-                    f"expand migration {rev.revision} sits above a contract migration: "
-                    "run the contract before adding it"
-                )
+    done: set[str] = set()
+    for r in applied or set():
+        done |= _ancestors(script, r)
+    pending = CONTRACT_REVISIONS - done
+    for rev in script.walk_revisions():  # from head down
+        if not _ancestors(script, rev.revision) & pending:
             return rev.revision
     raise RuntimeError("every migration is a contract migration")
 
@@ -103,8 +103,8 @@ def upgrade(database_url: str, phase: Phase = "all", *, tolerate_newer: bool = F
             log.warning("database is at %s, newer than this release: not migrating", unknown)
             return
     if phase == "expand":
-        target = expand_target(script)
         applied = current_revisions(database_url)
+        target = expand_target(script, {r for r in applied if _known(script, r)})
         if any(target in _ancestors(script, r) for r in applied):
             return  # already at or past the expand target (e.g. contracted)
         command.upgrade(cfg, target)

@@ -1,5 +1,5 @@
 """Tables: users, web_sessions, access_tokens, videos, renditions, captions, uploads, jobs,
-workers, webhook_endpoints, webhook_events, webhook_deliveries.
+workers, webhook_endpoints, webhook_events, webhook_deliveries, watch_positions, qoe_sessions.
 
 State machine of a video (``status``)::
 
@@ -339,3 +339,30 @@ class WatchPosition(Base):
     )
     position_s: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class QoeSession(Base):
+    """One player session's viewer-experience figures (``reelstream.qoe``): the latest
+    cumulative report of a session, merged field by field (the figures only grow), upserted in
+    batches. What the Prometheus counters took from a session is derived from its stored row
+    (``reelstream.qoe.deltas``), so a repeated or late beacon never counts twice."""
+
+    __tablename__ = "qoe_sessions"
+
+    video_id: Mapped[str] = mapped_column(
+        ForeignKey("videos.id", ondelete="CASCADE"), primary_key=True
+    )
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    engine: Mapped[str] = mapped_column(String(16), default="")
+    started: Mapped[bool] = mapped_column(Boolean, default=False)
+    exited: Mapped[bool] = mapped_column(Boolean, default=False)
+    startup_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    watch_s: Mapped[float] = mapped_column(Float, default=0.0)
+    rebuffer_s: Mapped[float] = mapped_column(Float, default=0.0)
+    rebuffer_count: Mapped[int] = mapped_column(Integer, default=0)
+    switches: Mapped[int] = mapped_column(Integer, default=0)
+    bitrate_bps: Mapped[int] = mapped_column(BigInteger, default=0)
+    upscale_pct: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -250,6 +250,9 @@ class LocalCluster:
         assert self.swift is not None
         env = dict(os.environ) | dict(self.spec.env)
         env.setdefault("REELSTREAM_SHUTDOWN_GRACE_S", "10")
+        # JSON lines with the request id (docs/deploy.md, "Logs"); nothing here parses the
+        # role logs but for a worker's start line (roles.WORKER_STARTED), a substring of both
+        env.setdefault("REELSTREAM_LOG_FORMAT", "json")
         redis_port = self._expose("redis", self.redis.port)
         env.update(
             {

@@ -1,13 +1,15 @@
-"""Monitoring data files (no code): the Prometheus rules Prometheus loads (``rules/*.yml``).
+"""Monitoring data files shipped with the package (no code): where they are, for the cluster,
+the CLI and the tests.
 
-Alert rules and SLO recording rules are data, shipped with the package so that ``reelstream
-cluster up`` and a deployment read the same files; their promtool unit tests live in
-``tests/monitoring/rules`` and the runbook every alert links to in ``docs/runbook.md``.
+``RULES_DIR``: the alerting and recording rules, one ``*.rules.yml`` per area, that Prometheus
+loads (``rules/*.yml``); their promtool unit tests are ``tests/monitoring/rules/*.test.yml``.
+``MTAIL_DIR``: the mtail programs (``edge.mtail``: the edge's access log -> ``reelstream_edge_*``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-RULES_DIR = Path(__file__).resolve().parent / "rules"
-"""Every ``*.yml`` here is a Prometheus rules file."""
+HERE = Path(__file__).resolve().parent
+RULES_DIR = HERE / "rules"
+MTAIL_DIR = HERE / "mtail"

@@ -9,6 +9,10 @@ job, the old worker can change nothing. Retries wait as the ``RetryPolicy`` says
 Enqueueing (and re-queueing by the reaper) marks the session (``reelstream.queue.wakeups``):
 the workers are woken after the transaction commits, never before, never after a rollback.
 
+A job queued while a request (or another job) runs carries its id in the payload
+(``request_id``, from ``reelstream.observability.context``): the worker binds it again while
+running the job, so one id follows an upload from the edge into the transcode's log lines.
+
 Callers pass their own session for the writes that must share a transaction with other state
 (enqueue with the video's status change; complete with publishing).
 
@@ -30,6 +34,7 @@ from reelstream.db import Database
 from reelstream.db.base import utcnow
 from reelstream.db.models import Job
 from reelstream.ids import new_rev
+from reelstream.observability.context import REQUEST_ID_KEY, current_request_id
 from reelstream.queue.kinds import HOUSEKEEPING_KINDS, TRANSCODE
 from reelstream.queue.lease import Leases
 from reelstream.queue.retry import RetryPolicy
@@ -107,6 +112,9 @@ class JobQueue:
         kind: str = TRANSCODE,
         payload: dict[str, Any] | None = None,
     ) -> Job:
+        request_id = current_request_id()  # the request (or job) that queues this one
+        if request_id is not None and REQUEST_ID_KEY not in (payload or {}):
+            payload = {**(payload or {}), REQUEST_ID_KEY: request_id}
         job = Job(
             video_id=video_id, kind=kind, max_attempts=self.policy.max_attempts, payload=payload
         )

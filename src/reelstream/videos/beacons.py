@@ -65,8 +65,8 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _fields(request: Request) -> dict[str, Any]:
-    """The beacon's fields, from a form or a JSON body."""
+async def beacon_fields(request: Request) -> dict[str, Any]:
+    """The beacon's fields, from a form or a JSON body (also read by ``reelstream.qoe``)."""
     kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if kind == "application/x-www-form-urlencoded":
         form = await read_form(request)
@@ -114,7 +114,7 @@ async def record_view(
     """A player started playing: count one view per client address and video per window."""
     view = await load_view(services, video_id)
     authorize(user, "view", owner_id=view.owner_id, visibility=view.visibility)
-    _session(await _fields(request))
+    _session(await beacon_fields(request))
     return ViewAccepted(counted=await views.record_view(view.id, client_ip(request)))
 
 
@@ -125,7 +125,7 @@ async def record_progress(
     """Where the player is (``position_s``); the signed-in caller resumes from there."""
     view = await load_view(services, video_id)
     authorize(user, "view", owner_id=view.owner_id, visibility=view.visibility)
-    fields = await _fields(request)
+    fields = await beacon_fields(request)
     _session(fields)
     position = _position(fields)
     if view.duration_s is not None:

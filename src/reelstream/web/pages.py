@@ -38,7 +38,9 @@ from reelstream.videos.presenters import NOT_AVAILABLE
 from reelstream.web.account import router as account_router
 from reelstream.web.account_page import router as account_page_router
 from reelstream.web.admin import router as admin_router
+from reelstream.web.admin_qoe import router as admin_qoe_router
 from reelstream.web.admin_users import router as admin_users_router
+from reelstream.web.capacity import router as capacity_router
 from reelstream.web.embed import oembed_href, site_base
 from reelstream.web.embed import router as embed_router
 from reelstream.web.render import STATIC_DIR, page_context, render, short_side
@@ -336,6 +338,8 @@ def mount_web(app: FastAPI) -> None:
     app.include_router(account_page_router)  # /account: password, sessions, tokens
     app.include_router(admin_router)
     app.include_router(admin_users_router)  # /admin/users
+    app.include_router(capacity_router)  # /admin/capacity
+    app.include_router(admin_qoe_router)  # /admin/qoe: viewer experience
     app.include_router(site_router)  # /docs from local files, /favicon.ico
     app.include_router(embed_router)
     app.include_router(studio_router)

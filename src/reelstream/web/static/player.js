@@ -24,10 +24,16 @@
  *   (hls.js abrEwmaDefaultEstimate with no bandwidth test; dash.js abr.initialBitrate) and the
  *   level is capped to the player's size (capLevelToPlayerSize / limitBitrateByPortal);
  * - one view beacon when playback starts, progress beacons every 10 s while playing, on pause,
- *   seek and when the page is hidden (navigator.sendBeacon, form-encoded with the CSRF token).
+ *   seek and when the page is hidden (navigator.sendBeacon, form-encoded with the CSRF token);
+ * - QoE reports (static/qoe.js: startup, rebuffering, bitrate, errors) on the same path, fed
+ *   the engine's rendition changes and fatal errors from here;
+ * - CMCD (CTA-5004) on every media request, in query mode (?CMCD=..., no extra headers, so no
+ *   CORS preflight): the session id (sid), the video id (cid), and the engines' own keys
+ *   (bitrate br, buffer length bl, object type ot, throughput mtp ...), for the edge's logs.
  *
  * State for tests and debugging: window.reelstreamPlayer = {kind, hls, dash, fatalError,
- *   video, storyboard, session, resumedFrom, beacons, growing, renditions, startEstimate}.
+ *   video, storyboard, session, resumedFrom, beacons, growing, renditions, startEstimate, qoe}
+ *   (qoe.state: the QoE tracker's counters).
  * API: window.ReelstreamPlayer.start(videoId) (after `state.video` holds the API JSON).
  */
 (function () {
@@ -56,9 +62,15 @@
   var state = {
     kind: kind, hls: null, dash: null, fatalError: null, video: null, started: false,
     storyboard: null, session: newSessionId(), resumedFrom: null, beacons: 0, growing: false,
-    renditions: [], startEstimate: null,
+    renditions: [], startEstimate: null, qoe: null,
   };
   window.reelstreamPlayer = state;
+
+  // QoE (static/qoe.js, loaded before this module); a stand-in if it did not load
+  function qoe() {
+    return state.qoe || { intent: function () {}, noIntent: function () {}, engine: function () {},
+      rendition: function () {}, fatal: function () {} };
+  }
 
   function showPlayerError(message) {
     if (!playerError) return;
@@ -136,7 +148,7 @@
     return (side ? side + "p" : "audio") + " · " + rs.formatBitrate(bitrate);
   }
 
-  function playWithHls(url) {
+  function playWithHls(url, videoId) {
     var estimate = startEstimate();
     state.startEstimate = estimate;
     var hls = new Hls({
@@ -151,8 +163,10 @@
       abrEwmaDefaultEstimateMax: Math.max(estimate.bps, 5e6),
       capLevelToPlayerSize: true,
       manifestLoadPolicy: playlistPolicy(),
-      playlistLoadPolicy: playlistPolicy()
+      playlistLoadPolicy: playlistPolicy(),
+      cmcd: { sessionId: state.session, contentId: videoId, useHeaders: false }
     });
+    qoe().engine("hls");
     state.hls = hls;
     var mediaRecoveries = 0;
     var playing = -1;  // index of the level being played
@@ -172,10 +186,12 @@
         updateLabel();
       });
       var p = videoEl.play();
-      if (p && p.catch) p.catch(function () { /* autoplay refused: the user presses play */ });
+      if (p && p.catch) p.catch(function () { qoe().noIntent(); /* the user presses play */ });
     });
     hls.on(Hls.Events.LEVEL_SWITCHED, function (event, data) {
       playing = data.level;
+      var level = hls.levels[playing];
+      qoe().rendition(playing, level ? level.bitrate : 0);
       updateLabel();
     });
     var savedAt = 0;
@@ -194,6 +210,7 @@
         return;
       }
       state.fatalError = data.type + ": " + data.details;
+      qoe().fatal("hls:" + data.type + ":" + data.details);
       showPlayerError("Playback failed (" + data.details + ").");
       hls.destroy();
     });
@@ -204,12 +221,14 @@
   function playNative(url) {
     videoEl.src = url;
     setLabel("Auto");
+    qoe().engine("native");
     videoEl.addEventListener("error", function () {
       state.fatalError = "native: media error " + (videoEl.error ? videoEl.error.code : "?");
+      qoe().fatal("native:" + (videoEl.error ? videoEl.error.code : "unknown"));
       showPlayerError("Playback failed.");
     });
     var p = videoEl.play();
-    if (p && p.catch) p.catch(function () { /* autoplay refused */ });
+    if (p && p.catch) p.catch(function () { qoe().noIntent(); /* autoplay refused */ });
   }
 
   function loadScript(src) {
@@ -222,7 +241,7 @@
     });
   }
 
-  function playWithDash(url) {
+  function playWithDash(url, videoId) {
     var player = dashjs.MediaPlayer().create();
     state.dash = player;
     var events = dashjs.MediaPlayer.events;
@@ -242,8 +261,13 @@
           initialBitrate: { video: Math.round(estimate.bps / 1000) },  // kbit/s
           limitBitrateByPortal: true,
         },
+        cmcd: { enabled: true, sid: state.session, cid: videoId, mode: "query" },
       },
     });
+    qoe().engine("dash");
+    if (events.PLAYBACK_NOT_ALLOWED) {
+      player.on(events.PLAYBACK_NOT_ALLOWED, function () { qoe().noIntent(); });
+    }
     var auto = true;
     var playingRep = null;
 
@@ -265,6 +289,7 @@
     player.on(events.QUALITY_CHANGE_RENDERED, function (e) {
       if (e.mediaType !== "video") return;
       playingRep = e.newRepresentation || null;
+      if (playingRep) qoe().rendition(playingRep.id, playingRep.bandwidth);
       updateLabel();
     });
     // the captions menu sets a text track's mode; dash.js must fetch that track's segments
@@ -285,10 +310,12 @@
     player.on(events.ERROR, function (e) {
       var err = e.error || {};
       state.fatalError = "dash: " + (err.code || "?") + " " + (err.message || "");
+      qoe().fatal("dash:" + (err.code || "error"));
       showPlayerError("Playback failed (" + (err.message || err.code || "error") + ").");
     });
     player.on(events.PLAYBACK_ERROR, function (e) {
       state.fatalError = "dash playback: " + (e.error ? e.error.message || e.error : "?");
+      qoe().fatal("dash:playback");
       showPlayerError("Playback failed.");
     });
     // dash.js 5.2, after a growing MPD turned static, now and then judges the stream over half
@@ -379,6 +406,10 @@
     if (state.started) return Promise.resolve(false);
     state.started = true;
     state.growing = !!state.video && state.video.status === "processing";
+    if (window.ReelstreamQoE && !state.qoe) {  // once: a failed start may be tried again
+      state.qoe = window.ReelstreamQoE(videoEl, function (fields) { beacon(videoId, "qoe", fields); });
+    }
+    qoe().intent();  // the page asks to play (autoplay); a refusal resets it
     var path = "/api/v1/videos/" + encodeURIComponent(videoId) + "/playback";
     return rs.getJSON(path).then(function (pb) {
       setupBeacons(videoId);
@@ -387,29 +418,33 @@
       if (kind === "dash") {
         if (!pb.dash_url) {
           state.fatalError = "unsupported: this video has no DASH manifest";
+          qoe().fatal("unsupported:no_dash");
           showPlayerError("This video has no DASH manifest.");
           return true;
         }
         loadScript("/static/vendor/dash.all.min.js").then(function () {
-          playWithDash(pb.dash_url);
+          playWithDash(pb.dash_url, videoId);
         }, function (err) {
           state.fatalError = "dash: " + err.message;
+          qoe().fatal("dash:script_load");
           showPlayerError("Cannot load the DASH player.");
         });
         return true;
       }
       if (window.Hls && Hls.isSupported()) {
-        playWithHls(pb.hls_url);
+        playWithHls(pb.hls_url, videoId);
       } else if (videoEl.canPlayType("application/vnd.apple.mpegurl")) {
         playNative(pb.hls_url);
       } else {
         state.fatalError = "unsupported: this browser cannot play HLS";
+        qoe().fatal("unsupported:no_hls");
         showPlayerError("This browser cannot play HLS video.");
       }
       return true;
     }, function (err) {
       state.started = false;
       state.fatalError = "playback: " + err.message;
+      qoe().fatal("playback:api");
       showPlayerError("Cannot start playback: " + err.message);
       return false;
     });
