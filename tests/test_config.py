@@ -62,3 +62,19 @@ def test_ladder_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     )
     s = _settings(tmp_path)
     assert [r.height for r in s.ladder] == [360, 720]
+
+
+def test_signing_key_creation_time_for_the_rotation_alert(tmp_path: Path) -> None:
+    """``reelstream_signing_key_created_timestamp_seconds``: the configured date, else a
+    generated key's file time; a configured key of unknown age exports nothing."""
+    key = {"k2": SecretStr("x" * 40)}
+    dated = _settings(
+        tmp_path, signing_keys=key, signing_key_id="k2", signing_key_created="2026-01-02"
+    )
+    assert dated.signing_key_created_ts() == 1767312000.0
+    undated = _settings(tmp_path, signing_keys=key, signing_key_id="k2")
+    assert undated.signing_key_created_ts() is None
+    generated = _settings(tmp_path)
+    generated.prepare()
+    file = tmp_path / "d" / "secrets" / "signing.key"
+    assert generated.signing_key_created_ts() == file.stat().st_mtime

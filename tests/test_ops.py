@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
 from fastapi.testclient import TestClient
 
 
@@ -122,3 +123,22 @@ def test_metrics_expose_what_an_autoscaler_needs(client: TestClient) -> None:
         assert f'reelstream_http_shed_total{{pool="{pool}"}}' in samples
     # the /metrics request itself is never counted in flight
     assert samples['reelstream_http_inflight{pool="api"}'] == 0
+
+
+def test_metrics_export_no_zeros_for_events_this_process_never_sees(client: TestClient) -> None:
+    """The alert metrics of other processes (job outcomes, time to playable/ready: workers;
+    object store errors: none yet) are absent, not a misleading zero; the signing key's
+    creation time (the rotation alert) is there: this install generated its key."""
+    text = client.get("/metrics").text
+    for absent in (
+        "reelstream_jobs_finished_total{",
+        "reelstream_video_time_to_playable_seconds",
+        "reelstream_video_time_to_ready_seconds",
+        "reelstream_storage_errors_total{",
+    ):
+        assert absent not in text, absent
+    settings = client.app.state.services.settings  # type: ignore[attr-defined]
+    created = (settings.data_dir / "secrets" / "signing.key").stat().st_mtime
+    name = f'reelstream_signing_key_created_timestamp_seconds{{kid="{settings.signing_key_id}"}} '
+    values = [float(ln[len(name) :]) for ln in text.splitlines() if ln.startswith(name)]
+    assert values == [pytest.approx(created)]

@@ -7,6 +7,8 @@ Every field can be set from the environment as ``REELSTREAM_<FIELD>`` (upper cas
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import ipaddress
 import secrets
 from pathlib import Path
@@ -146,6 +148,7 @@ class Settings(BaseSettings):
     # -- signed playback
     signing_keys: dict[str, SecretStr] = Field(default_factory=dict)
     signing_key_id: str = "k1"
+    signing_key_created: dt.date | None = None
     playback_ttl_s: int = Field(default=6 * 3600, gt=0)
     public_playback_ttl_s: int | None = Field(default=None, gt=0)
 
@@ -340,6 +343,18 @@ class Settings(BaseSettings):
             "request's Host header; set it to the address clients use, e.g. "
             "https://videos.example.com, or use REELSTREAM_ENV=development"
         )
+
+    def signing_key_created_ts(self) -> float | None:
+        """When the signing key in use was created (unix time), for the rotation alert:
+        ``signing_key_created``, else the date of the generated key's file; None: unknown."""
+        if self.signing_key_created is not None:
+            return dt.datetime.combine(self.signing_key_created, dt.time(), dt.UTC).timestamp()
+        key = self.signing_keys.get(self.signing_key_id)
+        path = self.data_dir / "secrets" / "signing.key"
+        with contextlib.suppress(OSError):
+            if key is not None and path.read_text().strip() == key.get_secret_value():
+                return path.stat().st_mtime
+        return None
 
     def _stored_key(self, name: str) -> str:
         path = self.data_dir / "secrets" / name

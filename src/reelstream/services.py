@@ -93,6 +93,9 @@ def build_services(settings: Settings) -> Services:
     )
     keys = {kid: key.get_secret_value() for kid, key in settings.signing_keys.items()}
     metrics = Metrics()
+    key_created = settings.signing_key_created_ts()
+    if key_created is not None:  # for the key rotation alert
+        metrics.signing_key_created.labels(settings.signing_key_id).set(key_created)
     cache = create_cache(settings, metrics)
     video_cache = VideoCache(
         cache,
@@ -110,8 +113,8 @@ def build_services(settings: Settings) -> Services:
     return Services(
         settings=settings,
         db=db,
-        store=create_store(settings),
-        queue=JobQueue(db, policy, settings.lease_s),
+        store=create_store(settings, metrics),
+        queue=JobQueue(db, policy, settings.lease_s, metrics),
         signer=TokenSigner(keys, settings.signing_key_id),
         cursors=Cursors(keys, settings.signing_key_id),
         metrics=metrics,

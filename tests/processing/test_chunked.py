@@ -105,6 +105,10 @@ async def test_a_long_video_is_encoded_in_chunks_and_published_once(
         video = await videos.get_video(s, vid)
     # the lead was published while it grew: playable, still processing
     assert video.status == "processing" and video.published_rev is not None
+    # time to playable observed once, when the lead was published; not ready yet
+    sample = services.metrics.registry.get_sample_value
+    assert sample("reelstream_video_time_to_playable_seconds_count") == 1
+    assert sample("reelstream_video_time_to_ready_seconds_count") is None
     chunks = [j for j in await jobs_of(services, vid) if j.kind == "chunk"]
     assert len(chunks) == 3 and all(j.state == "queued" for j in chunks)
     assert {tuple(j.payload["rungs"]) for j in chunks if j.payload} == {("v360",)}
@@ -114,6 +118,11 @@ async def test_a_long_video_is_encoded_in_chunks_and_published_once(
     # the last chunk woke the transcode, which assembles and publishes
     assert await run_next(services) == ("transcode", "published")
     await check_published(services, vid)
+    assert sample("reelstream_video_time_to_playable_seconds_count") == 1  # not again
+    assert sample("reelstream_video_time_to_ready_seconds_count") == 1
+    finished = "reelstream_jobs_finished_total"
+    assert sample(finished, {"kind": "chunk", "outcome": "succeeded"}) == 3
+    assert sample(finished, {"kind": "transcode", "outcome": "succeeded"}) == 1
     async with services.db.read(primary=True) as s:
         video = await videos.get_video(s, vid)
         jobs = await services.queue.jobs_of(s, vid)

@@ -148,6 +148,14 @@ async def test_clip_with_audio(services: Services, clip4: Path) -> None:
     m = services.metrics
     assert m.transcode_attempts.labels("published")._value.get() == 1
     assert m.transcode_seconds._sum.get() > 0
+    # the SLO histograms: upload complete -> first playable, first ready; once each
+    for name in ("playable", "ready"):
+        count = m.registry.get_sample_value(f"reelstream_video_time_to_{name}_seconds_count")
+        total = m.registry.get_sample_value(f"reelstream_video_time_to_{name}_seconds_sum")
+        assert count == 1 and total is not None and 0 < total < 600, name
+    assert m.registry.get_sample_value(
+        "reelstream_jobs_finished_total", {"kind": "transcode", "outcome": "succeeded"}
+    )
 
 
 async def test_audio_less(services: Services, silent_clip: Path) -> None:

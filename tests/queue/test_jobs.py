@@ -35,6 +35,14 @@ async def _expire(svc: Services, job_id: int) -> None:
         await s.execute(update(Job).where(Job.id == job_id).values(lease_expires_at=past))
 
 
+def _finished(svc: Services, outcome: str, kind: str = "transcode") -> float:
+    """``reelstream_jobs_finished_total{kind, outcome}`` (the job failure rate alert)."""
+    value = svc.metrics.registry.get_sample_value(
+        "reelstream_jobs_finished_total", {"kind": kind, "outcome": outcome}
+    )
+    return value or 0.0
+
+
 def test_retry_policy_backoff_is_exponential_and_capped() -> None:
     policy = RetryPolicy(max_attempts=4, base_s=10, max_s=60, factor=2)
     assert [policy.delay(n) for n in (1, 2, 3, 4)] == [10, 20, 40, 60]
@@ -96,6 +104,7 @@ async def test_expired_lease_is_reaped_and_the_old_worker_is_fenced_out(
     assert [lease.job_id for lease in expired] == [first.job_id]
     assert [lease.rev for lease in expired] == [first.rev]
     assert dead == []
+    assert _finished(services, "retried") == 1  # a dead worker's attempt ends too
 
     async with services.db.transaction() as s:
         second = await services.queue.claim(s, "w2")
@@ -112,6 +121,9 @@ async def test_expired_lease_is_reaped_and_the_old_worker_is_fenced_out(
     async with services.db.transaction() as s:
         assert await services.queue.complete(s, second)
     assert await services.queue.counts() == {"succeeded": 1}
+    # the fenced-out writes counted nothing
+    assert (_finished(services, "succeeded"), _finished(services, "retried")) == (1, 1)
+    assert _finished(services, "failed") == 0
 
 
 async def test_a_live_lease_is_not_reaped(services: Services) -> None:
@@ -138,6 +150,8 @@ async def test_reaper_fails_a_job_out_of_attempts(services: Services) -> None:
     assert dead[0].attempts == services.settings.max_attempts
     assert "stopped responding" in (dead[0].last_error or "")
     assert await services.queue.counts() == {"failed": 1}
+    assert _finished(services, "retried") == services.settings.max_attempts - 1
+    assert _finished(services, "failed") == 1
 
 
 async def test_retryable_failure_waits_for_backoff_then_runs_again(services: Services) -> None:
@@ -149,6 +163,7 @@ async def test_retryable_failure_waits_for_backoff_then_runs_again(services: Ser
         outcome = await services.queue.fail(s, lease, "ffmpeg crashed", retryable=True)
     assert outcome is not None and not outcome.final and outcome.retry_at is not None
     assert outcome.retry_at > utcnow()
+    assert (_finished(services, "retried"), _finished(services, "failed")) == (1, 0)
 
     async with services.db.transaction() as s:
         assert await services.queue.claim(s, "w2") is None  # not before run_at
@@ -172,6 +187,7 @@ async def test_permanent_failure_is_final_at_once(services: Services) -> None:
     assert job.state == "failed"
     assert job.last_error == "no video stream found"
     assert job.attempts == 1
+    assert (_finished(services, "retried"), _finished(services, "failed")) == (0, 1)
 
 
 async def test_backlog_counts_queued_jobs_by_kind_and_the_oldest_ready_wait(

@@ -10,10 +10,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import botocore.exceptions  # type: ignore[import-untyped]
 import pytest
 
 from reelstream.config import Settings
 from reelstream.devcluster.process import free_port
+from reelstream.observability.metrics import Metrics
 from reelstream.storage import BlobNotFound, StorageError
 from reelstream.storage import s3 as s3_mod
 from reelstream.storage.s3 import S3BlobStore
@@ -164,3 +166,33 @@ async def test_losing_one_of_three_object_servers(
         swift.start_object_server(lost)
     # back with three: what was written meanwhile still reads
     assert await store.get_bytes("videos/r/big") == data
+
+
+async def test_failed_calls_are_counted_by_operation() -> None:
+    """``reelstream_storage_errors_total{op}`` (the object store alert): every failed call,
+    by the operation's first word; a missing object is an answer, not a failure."""
+    metrics = Metrics()
+    down = S3BlobStore(
+        bucket="any",
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
+        access_key="a",
+        secret_key="b",
+        connect_timeout_s=1,
+        max_attempts=1,
+        metrics=metrics,
+    )
+    for call in (down.ping(), down.put_bytes("videos/x", b"1"), down.list("videos")):
+        with pytest.raises(StorageError):
+            await call
+
+    def missing() -> None:
+        raise botocore.exceptions.ClientError({"Error": {"Code": "NoSuchKey"}}, "HeadObject")
+
+    with pytest.raises(BlobNotFound):
+        await down._run("stat", "videos/none", missing)
+
+    def count(op: str) -> float | None:
+        return metrics.registry.get_sample_value("reelstream_storage_errors_total", {"op": op})
+
+    assert (count("reach"), count("store"), count("list")) == (1, 1, 1)
+    assert count("stat") is None

@@ -21,6 +21,21 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 TRANSCODE_BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 3600)
+MILESTONE_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200)
+"""Upload complete -> playable / ready. 120 s and 1800 s are the SLO targets (docs/runbook.md):
+an SLI reads its bucket, so a target must be a bucket boundary."""
+
+MILESTONES = {
+    "playable": (
+        "reelstream_video_time_to_playable_seconds",
+        "seconds from upload complete to the video first playable (first publish of a rev)",
+    ),
+    "ready": (
+        "reelstream_video_time_to_ready_seconds",
+        "seconds from upload complete to the video first ready (every rendition published)",
+    ),
+}
+"""The per-video milestones, registered on first use (``Metrics.milestone``)."""
 
 
 class Metrics:
@@ -135,6 +150,38 @@ class Metrics:
             registry=r,
             multiprocess_mode="mostrecent",
         )
+        # -- what the alert rules and SLOs read (src/reelstream/monitoring/rules); labelled,
+        # so a process that never sees the event exports no series (no misleading zero)
+        self.storage_errors = Counter(
+            "reelstream_storage_errors_total",
+            "object store calls that failed (a missing object is not an error), by operation",
+            ["op"],
+            registry=r,
+        )
+        self.jobs_finished = Counter(
+            "reelstream_jobs_finished_total",
+            "job attempts by kind and outcome (succeeded, retried, failed: for good)",
+            ["kind", "outcome"],
+            registry=r,
+        )
+        self.signing_key_created = Gauge(
+            "reelstream_signing_key_created_timestamp_seconds",
+            "when the playback signing key in use was created (unix time; absent: unknown)",
+            ["kid"],
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self._milestones: dict[str, Histogram] = {}
+
+    def milestone(self, name: str) -> Histogram:
+        """The histogram of ``MILESTONES[name]``, registered on first use: only the processes
+        that publish videos (workers) export it, never a flat zero from an api."""
+        histogram = self._milestones.get(name)
+        if histogram is None:
+            metric, doc = MILESTONES[name]
+            histogram = Histogram(metric, doc, buckets=MILESTONE_BUCKETS, registry=self.registry)
+            self._milestones[name] = histogram
+        return histogram
 
 
 class MetricsMiddleware:

@@ -48,6 +48,7 @@ from reelstream.media.layout import POSTER_NAME
 from reelstream.media.packaging import Packaged
 from reelstream.media.probe import Container, MediaInfo, probe
 from reelstream.media.storyboard import StoryboardPlan
+from reelstream.processing import milestones
 from reelstream.processing.cleanup import (
     needs_sweep,
     schedule_cleanup,
@@ -418,6 +419,7 @@ class Attempt(LeasedAttempt[Produced]):
         layout = produced.package.layout
         specs = rendition_specs(layout, [])
         superseded = False
+        first: tuple[dt.datetime | None, tuple[str, ...]] = (None, ())  # milestones reached
         queue = self.services.queue
         stored = await stored_revs(self.services.store, self.video_id)  # before the commit
         async with self.services.db.transaction() as s:
@@ -441,6 +443,9 @@ class Attempt(LeasedAttempt[Produced]):
                     self.services, self.video_id, self.rev, layout, captions
                 )
                 poster = self.poster(video)
+                if video.ready_at is None:  # first ready; first playable too unless progressive
+                    reached = ("ready",) if video.published_rev else ("playable", "ready")
+                    first = (await milestones.upload_done_at(s, video), reached)
                 retired = await videos.publish(
                     s,
                     self.video_id,
@@ -464,6 +469,7 @@ class Attempt(LeasedAttempt[Produced]):
             )
             await self.discard()  # at once; the sweep enqueued above if this is lost
             return "superseded"
+        milestones.observe(self.services.metrics, *first)
         return "published"
 
 

@@ -51,6 +51,7 @@ from reelstream.media.ladder import RungPlan
 from reelstream.media.layout import Layout, Track
 from reelstream.media.packaging import measure_track, parse_media_playlist
 from reelstream.media.probe import MediaInfo
+from reelstream.processing import milestones
 from reelstream.queue.errors import LeaseLost
 from reelstream.storage.errors import BlobNotFound
 from reelstream.videos import repository as videos
@@ -263,6 +264,8 @@ class Progressive:
                 attempt.timeline.skip("playable", None, "an earlier version is published")
                 self.published = True
                 return
+            first = video.published_rev is None and video.ready_at is None
+            done_at = await milestones.upload_done_at(s, video) if first else None
             if not await services.queue.touch(s, attempt.lease, attempt.timeline.to_json()):
                 raise LeaseLost("the job's lease was lost before the video became playable")
             captions = await list_captions(s, attempt.video_id)
@@ -277,6 +280,7 @@ class Progressive:
             await webhooks.emit(s, "video.playable", video)
         self.published = True
         attempt.rev_published = True
+        milestones.observe(services.metrics, done_at, ("playable",))
         attempt.timeline.done("playable")  # stamped again: when it was committed
         await attempt.save()
         log.info("video %s: playable from rev %s", attempt.video_id, attempt.rev)

@@ -15,13 +15,17 @@ running the job, so one id follows an upload from the edge into the transcode's 
 
 Callers pass their own session for the writes that must share a transaction with other state
 (enqueue with the video's status change; complete with publishing).
+
+Each attempt's end is counted in ``reelstream_jobs_finished_total{kind, outcome}`` (succeeded,
+retried, failed) when its write is made: by ``complete``, ``fail`` and the reaper (a dead
+worker's attempt), so the job failure rate alert sees every way an attempt ends.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,6 +39,9 @@ from reelstream.queue.kinds import HOUSEKEEPING_KINDS, TRANSCODE
 from reelstream.queue.lease import Leases
 from reelstream.queue.retry import RetryPolicy
 from reelstream.queue.wakeups import job_ready
+
+if TYPE_CHECKING:
+    from reelstream.observability.metrics import Metrics
 
 
 @dataclass(frozen=True)
@@ -82,13 +89,20 @@ class DeadJob:
 
 
 class JobQueue:
-    def __init__(self, db: Database, policy: RetryPolicy, lease_s: float) -> None:
+    def __init__(
+        self, db: Database, policy: RetryPolicy, lease_s: float, metrics: Metrics | None = None
+    ) -> None:
         if policy.max_attempts is None:
             raise ValueError("a job queue needs a bounded max_attempts (the reaper relies on it)")
         self.db = db
         self.policy = policy
         self.lease_s = lease_s
         self.leases = Leases(Job, held="running", skip_locked=not db.is_sqlite)
+        self.metrics = metrics
+
+    def _finished(self, kind: str, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.jobs_finished.labels(kind, outcome).inc()
 
     # -- producer side
     async def enqueue(
@@ -210,7 +224,10 @@ class JobQueue:
             values["stages"] = stages
         if payload is not None:
             values["payload"] = payload
-        return await self.leases.write(session, lease.job_id, lease.attempt, values)
+        written = await self.leases.write(session, lease.job_id, lease.attempt, values)
+        if written:
+            self._finished(lease.kind, "succeeded")
+        return written
 
     async def fail(
         self,
@@ -239,6 +256,7 @@ class JobQueue:
             values["run_at"] = retry_at
         if not await self.leases.write(session, lease.job_id, lease.attempt, values):
             return None
+        self._finished(lease.kind, "failed" if final else "retried")
         return FailOutcome(final=final, retry_at=retry_at)
 
     async def release(self, session: AsyncSession, lease: Lease, reason: str) -> bool:
@@ -344,7 +362,9 @@ class JobQueue:
                 job.state = "failed"
                 job.finished_at = now
                 dead.append(DeadJob(job.id, job.video_id, job.attempts, reason))
+                self._finished(job.kind, "failed")
             else:
+                self._finished(job.kind, "retried")
                 job.state = "queued"
                 job.run_at = now
                 job_ready(session, job.kind)

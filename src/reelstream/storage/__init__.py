@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from reelstream.config import Settings
 from reelstream.storage.base import BlobInfo, BlobStore
 from reelstream.storage.errors import BlobNotFound, InvalidKey, StorageError
 
+if TYPE_CHECKING:
+    from reelstream.observability.metrics import Metrics
 
-def create_store(settings: Settings) -> BlobStore:
+
+def create_store(settings: Settings, metrics: Metrics | None = None) -> BlobStore:
+    """The backend ``settings`` choose; ``metrics``: where the object store counts its errors."""
     if settings.storage_backend == "s3":
         from reelstream.storage.s3 import S3BlobStore
 
-        return S3BlobStore.from_settings(settings)
+        return S3BlobStore.from_settings(settings, metrics)
     if settings.storage_backend == "memory":
         from reelstream.storage.memory import MemoryBlobStore
 

@@ -8,6 +8,10 @@ no botocore exception ever leaves this module.
 Besides the ``BlobStore`` interface the store offers multipart uploads (``create_multipart``,
 ``upload_part``, ``complete_multipart``, ``abort_multipart``, ``list_multipart``): tus staging
 streams an upload into the object store with them (``reelstream.ingest.staging.object``).
+
+A failed call (a missing object and an existing bucket aside: answers, not failures) is counted
+in ``reelstream_storage_errors_total{op}`` (``op``: the first word of what was being done:
+store, read, stat, list, delete, copy, upload, ...), which the object-store alert reads.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -38,6 +42,9 @@ from reelstream.config import Settings
 from reelstream.storage.base import BlobInfo, BlobStore
 from reelstream.storage.errors import BlobNotFound, StorageError
 from reelstream.storage.keys import validate_key
+
+if TYPE_CHECKING:
+    from reelstream.observability.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +152,10 @@ class S3BlobStore(BlobStore):
         read_timeout_s: float = 60,
         max_attempts: int = 4,
         list_page_size: int = 1000,
+        metrics: Metrics | None = None,
     ) -> None:
         self.bucket = bucket
+        self.metrics = metrics
         self.part_size = part_size
         self.list_page_size = list_page_size
         config = botocore.config.Config(
@@ -177,7 +186,7 @@ class S3BlobStore(BlobStore):
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> S3BlobStore:
+    def from_settings(cls, settings: Settings, metrics: Metrics | None = None) -> S3BlobStore:
         secret = settings.s3_secret_key.get_secret_value() if settings.s3_secret_key else None
         return cls(
             bucket=settings.s3_bucket,
@@ -187,6 +196,7 @@ class S3BlobStore(BlobStore):
             secret_key=secret,
             addressing_style=settings.s3_addressing_style,
             part_size=settings.s3_part_size,
+            metrics=metrics,
         )
 
     async def _run(self, what: str, key: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -194,7 +204,12 @@ class S3BlobStore(BlobStore):
         try:
             return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
         except BACKEND_ERRORS as exc:
-            raise translate(exc, what, key) from exc
+            error = translate(exc, what, key)
+            if self.metrics is not None and not (
+                isinstance(error, BlobNotFound) or _error_code(exc) in BUCKET_EXISTS_CODES
+            ):
+                self.metrics.storage_errors.labels(what.split(" ", 1)[0]).inc()
+            raise error from exc
 
     # -- the BlobStore interface
 
