@@ -90,7 +90,10 @@ def test_degraded_videos_are_listed_and_retried_from_the_page(
     assert r.headers["location"].endswith("#degraded-videos")
     queued = admin.as_admin("GET", "/api/v1/admin/jobs", params={"kind": "rendition"}).json()
     [job] = queued["items"]
-    assert job["video_id"] == vid and job["payload"] == {"renditions": ["v720"]}
+    assert job["video_id"] == vid and job["payload"] == {
+        "renditions": ["v720"],
+        "request_id": r.headers["x-request-id"],  # the retry's own request, for the logs
+    }
     assert job["state"] == "queued"
     after = _page(boss, 200, r.headers["location"].split("#")[0])
     assert f"queued again as job {job['id']}" in after
