@@ -12,6 +12,7 @@ from reelstream.devcluster.monitoring_config import (
     Target,
     alertmanager_config,
     check_webhook,
+    file_targets,
     parse_alert_for,
     prometheus_config,
     render_rules,
@@ -41,6 +42,29 @@ def test_every_target_is_scraped_under_its_job_with_its_process_name() -> None:
     assert jobs["patroni"][0]["targets"] == ["127.0.0.1:2001"]
     slow = prometheus_config(targets, interval_s=15, alertmanager="a:1", rules_glob="x")
     assert slow["global"]["scrape_timeout"] == "10s"
+
+
+def test_role_targets_come_from_files_the_cluster_rewrites() -> None:
+    """A rolling upgrade starts processes on new ports: the api/origin/worker jobs read their
+    targets from a file (re-read on change), not from prometheus.yml."""
+    targets = [Target("api", "api-1", "127.0.0.1:1001"), Target("redis", "redis", "127.0.0.1:7")]
+    config = prometheus_config(
+        targets,
+        interval_s=2,
+        alertmanager="127.0.0.1:9",
+        rules_glob="/r/*.yml",
+        target_files={"api": "/m/targets/api.json", "worker": "/m/targets/worker.json"},
+    )
+    by_job = {c["job_name"]: c for c in config["scrape_configs"]}
+    assert set(by_job) == {"api", "worker", "redis"}
+    assert by_job["api"]["file_sd_configs"] == [
+        {"files": ["/m/targets/api.json"], "refresh_interval": "2s"}
+    ]
+    assert "static_configs" not in by_job["api"]
+    assert by_job["redis"]["static_configs"][0]["targets"] == ["127.0.0.1:7"]
+    assert file_targets([Target("worker", "worker-3", "127.0.0.1:5003")]) == [
+        {"targets": ["127.0.0.1:5003"], "labels": {"instance": "worker-3"}}
+    ]
 
 
 def test_alerts_are_routed_by_severity_to_the_webhook_or_nowhere() -> None:

@@ -450,6 +450,8 @@ class LocalCluster:
         tmp.write_text(json.dumps(self.manifest(), indent=2) + "\n")
         tmp.replace(self.manifest_path)
         self._written_pids = self._pids()
+        if self.monitoring is not None:
+            self.monitoring.follow_roles(self.roles)
 
     def summary(self) -> Iterator[str]:
         """Lines for the terminal: URLs and where the logs are."""

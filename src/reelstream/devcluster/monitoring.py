@@ -9,6 +9,9 @@ the roles do; ``wait_ready`` then checks Prometheus and Alertmanager. Each proce
 Layout::
 
     monitoring/prometheus.yml     scrape targets, rule files, the Alertmanager
+    monitoring/targets/<job>.json the api, origin and worker processes (rewritten by the
+                                  cluster whenever its roles change: a restart on a new port,
+                                  a rolling upgrade)
     monitoring/alertmanager.yml   routes by severity to the webhook (or nowhere)
     monitoring/rules/             the shipped rules (``reelstream.monitoring``), as rendered
     monitoring/prometheus/        Prometheus's TSDB (kept between runs)
@@ -18,8 +21,9 @@ Layout::
 
 from __future__ import annotations
 
+import json
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -28,9 +32,11 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from reelstream.devcluster.monitoring_config import (
+    ROLE_JOBS,
     Target,
     alertmanager_config,
     dump,
+    file_targets,
     prometheus_config,
     render_rules,
 )
@@ -40,6 +46,7 @@ from reelstream.monitoring import MTAIL_DIR, RULES_DIR
 
 if TYPE_CHECKING:
     from reelstream.devcluster.cluster import LocalCluster
+    from reelstream.devcluster.roles import RoleProcess
 
 # node exporter: pseudo filesystems only, so an overlay or tmpfs data dir is still covered
 _PSEUDO_FS = (
@@ -221,12 +228,14 @@ class MonitoringStack:
         """Write the configuration and spawn every process (without waiting)."""
         spec = self.spec
         render_rules(RULES_DIR, self.root / "rules", spec.alert_for)
+        self._write_role_targets([t for t in self.targets if t.job in ROLE_JOBS])
         dump(
             prometheus_config(
                 self.targets,
                 interval_s=spec.interval_s,
                 alertmanager=f"127.0.0.1:{self.alertmanager.port}",
                 rules_glob=str(self.root / "rules" / "*.yml"),
+                target_files={job: str(self._targets_file(job)) for job in ROLE_JOBS},
             ),
             self.root / "prometheus.yml",
         )
@@ -236,6 +245,28 @@ class MonitoringStack:
         )
         for proc in self.procs:
             proc.start()
+
+    def follow_roles(self, roles: Sequence[RoleProcess]) -> None:
+        """Scrape exactly these api, origin and worker processes from now on (the cluster
+        calls it whenever it rewrites cluster.json: a rolling upgrade's new processes)."""
+        targets = []
+        for r in roles:
+            if r.url is not None:
+                targets.append(Target(r.role, r.name, r.url.removeprefix("http://")))
+            elif r.metrics_port is not None:
+                targets.append(Target(r.role, r.name, f"127.0.0.1:{r.metrics_port}"))
+        self._write_role_targets(targets)
+
+    def _targets_file(self, job: str) -> Path:
+        return self.root / "targets" / f"{job}.json"
+
+    def _write_role_targets(self, targets: Sequence[Target]) -> None:
+        for job in ROLE_JOBS:
+            path = self._targets_file(job)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")  # Prometheus must never read half a file
+            tmp.write_text(json.dumps(file_targets([t for t in targets if t.job == job])))
+            tmp.replace(path)
 
     def wait_ready(self, timeout: float = 60) -> None:
         """Until Prometheus and Alertmanager answer ``/-/ready``."""

@@ -74,14 +74,39 @@ def parse_alert_for(items: Sequence[str]) -> dict[str, str]:
     return out
 
 
+ROLE_JOBS = ("api", "origin", "worker")
+"""Jobs whose targets change while the cluster runs (a rolling upgrade starts new processes on
+new ports): Prometheus reads them from a file (``file_sd_configs``) the cluster rewrites."""
+
+
+def file_targets(targets: Sequence[Target]) -> list[dict[str, Any]]:
+    """The content of a ``file_sd_configs`` file: each target with its ``instance`` label."""
+    return [{"targets": [t.address], "labels": {"instance": t.instance}} for t in targets]
+
+
 def prometheus_config(
-    targets: Sequence[Target], *, interval_s: float, alertmanager: str, rules_glob: str
+    targets: Sequence[Target],
+    *,
+    interval_s: float,
+    alertmanager: str,
+    rules_glob: str,
+    target_files: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
+    """One scrape job per kind of target; a job named in ``target_files`` reads its targets
+    from that file (``file_sd_configs``, re-read when it changes) instead of listing them."""
     jobs: dict[str, list[Target]] = {}
     for t in targets:
         jobs.setdefault(t.job, []).append(t)
     every = duration(interval_s)
-    scrape_configs = []
+    scrape_configs: list[dict[str, Any]] = []
+    for job, path in (target_files or {}).items():
+        jobs.pop(job, None)
+        scrape_configs.append(
+            {
+                "job_name": job,
+                "file_sd_configs": [{"files": [path], "refresh_interval": every}],
+            }
+        )
     for job, members in jobs.items():
         by_path: dict[str, list[Target]] = {}
         for t in members:

@@ -115,6 +115,13 @@ class RollingUpgrade:
             env=env,
             port=None if role == "worker" else free_port(),
             http_workers=self.cluster.spec.http_workers,
+            # a monitored cluster scrapes its workers: the new one too (cluster.json's rewrite
+            # hands it to Prometheus, see MonitoringStack.follow_roles)
+            metrics_port=(
+                free_port()
+                if role == "worker" and self.cluster.spec.monitoring is not None
+                else None
+            ),
         )
 
     def _start(self, role: RoleName, env: Mapping[str, str]) -> RoleProcess:
