@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,28 @@ def test_for_overrides_apply_to_the_rendered_copy_only(tmp_path: Path) -> None:
     for bad in ("WorkerStale", "WorkerStale=soon", "=1s", "a b=1s"):
         with pytest.raises(ClusterError):
             parse_alert_for([bad])
+
+
+def test_the_stack_follows_the_roles_the_cluster_runs(tmp_path: Path) -> None:
+    """What ``follow_roles`` writes is what Prometheus scrapes: after a rolling upgrade the new
+    api on its new port and the new worker on its metrics port, and no longer the old ones."""
+    from reelstream.devcluster.monitoring import MonitoringSpec, MonitoringStack
+    from reelstream.devcluster.roles import RoleProcess
+
+    stack = MonitoringStack(tmp_path / "monitoring", tmp_path / "logs", MonitoringSpec())
+
+    def role(name: str, **ports: int) -> RoleProcess:
+        kind = name.split("-")[0]
+        assert kind in ("api", "origin", "worker")
+        return RoleProcess(name, kind, tmp_path / name, tmp_path / f"{name}.log", {}, **ports)  # type: ignore[arg-type]
+
+    stack.follow_roles([role("api-1", port=1001), role("worker-1", metrics_port=5001)])
+    stack.follow_roles([role("api-3", port=1003), role("worker-3", metrics_port=5003)])
+    targets = tmp_path / "monitoring" / "targets"
+    assert json.loads((targets / "api.json").read_text()) == [
+        {"targets": ["127.0.0.1:1003"], "labels": {"instance": "api-3"}}
+    ]
+    assert json.loads((targets / "worker.json").read_text()) == [
+        {"targets": ["127.0.0.1:5003"], "labels": {"instance": "worker-3"}}
+    ]
+    assert json.loads((targets / "origin.json").read_text()) == []
