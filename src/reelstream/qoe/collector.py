@@ -21,7 +21,6 @@ The flush also deletes sessions not updated for ``retention_days`` (at most once
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import time
@@ -34,13 +33,13 @@ from reelstream.db.base import utcnow
 from reelstream.db.database import Database
 from reelstream.db.errors import DatabaseUnavailable
 from reelstream.db.models import QoeSession, Video
+from reelstream.periodic import PeriodicFlush
 from reelstream.qoe.metrics import Delta, PlayerMetrics, delta
 from reelstream.qoe.report import Report, merge
 
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (video id, session id)
-STOP_WAIT_S = 30.0
 CHUNK = 500  # sessions per IN (...) list
 PRUNE_EVERY_S = 3600.0
 FIELDS = tuple(f for f in Report.__dataclass_fields__)
@@ -70,8 +69,7 @@ class QoeCollector:
         self._pending: dict[Key, Report] = {}
         self._pruned_at: float | None = None
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
-        self._halt = asyncio.Event()
+        self._periodic = PeriodicFlush(self.flush, flush_interval_s, name="qoe-flush")
 
     async def record(self, video_id: str, session_id: str, report: Report) -> None:
         """Keep ``report`` (merged with what is pending for the session) for the next flush."""
@@ -158,30 +156,8 @@ class QoeCollector:
     # -- background task (as reelstream.views.aggregator)
 
     async def start(self) -> None:
-        if self._task is None:
-            self._halt = asyncio.Event()
-            self._task = asyncio.create_task(self._run(), name="qoe-flush")
+        await self._periodic.start()
 
     async def stop(self) -> None:
         """Stop the periodic flush (a flush in progress finishes) and write what is pending."""
-        if self._task is not None:
-            self._halt.set()
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), STOP_WAIT_S)
-            except TimeoutError:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
-            self._task = None
-        await self.flush()
-
-    async def _run(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._halt.wait(), self.flush_interval_s)
-            if self._halt.is_set():
-                return
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("flushing QoE reports failed")
+        await self._periodic.stop()

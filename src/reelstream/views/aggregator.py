@@ -25,7 +25,6 @@ balancer a client's beacons spread over instances may count once per instance.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import time
@@ -39,11 +38,10 @@ from reelstream.db.base import utcnow
 from reelstream.db.database import Database
 from reelstream.db.errors import DatabaseUnavailable
 from reelstream.db.models import User, Video, WatchPosition
+from reelstream.periodic import PeriodicFlush
 from reelstream.views.seen import MemorySeen, Seen, seen_key
 
 log = logging.getLogger(__name__)
-
-STOP_WAIT_S = 30.0  # how long stop() waits for a flush in progress (a database outage)
 
 
 class ViewAggregator:
@@ -70,8 +68,7 @@ class ViewAggregator:
         self._seen = MemorySeen(dedupe_window_s, clock=clock)
         self._shared = shared
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
-        self._halt = asyncio.Event()
+        self._periodic = PeriodicFlush(self.flush, flush_interval_s, name="views-flush")
 
     # -- beacons
 
@@ -189,34 +186,10 @@ class ViewAggregator:
     # -- background task
 
     async def start(self) -> None:
-        if self._task is None:
-            self._halt = asyncio.Event()
-            self._task = asyncio.create_task(self._run(), name="views-flush")
+        await self._periodic.start()
 
     async def stop(self) -> None:
-        """Stop the periodic flush and write what is pending. A flush in progress is let
-        finish, never cancelled halfway through its transaction (on SQLite that could leave
-        the write lock held, and every later write would fail with ``database is locked``)."""
-        if self._task is not None:
-            self._halt.set()
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), STOP_WAIT_S)
-            except TimeoutError:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
-            self._task = None
-        await self.flush()
+        """Stop the periodic flush and write what is pending (``reelstream.periodic``)."""
+        await self._periodic.stop()
         if self._shared is not None:
             await self._shared.close()
-
-    async def _run(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._halt.wait(), self.flush_interval_s)
-            if self._halt.is_set():
-                return  # stop() writes what is left
-            try:
-                await self.flush()
-            except Exception:  # never let the loop die: the next interval tries again
-                log.exception("flushing views failed")
