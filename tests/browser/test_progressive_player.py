@@ -123,8 +123,8 @@ def record_manifests(page: Page) -> list[Load]:
         seen.append(Load(time.time(), name, growing, listed_seconds(body)))
         route.fulfill(response=response)
 
-    page.route("**/*.m3u8", record)
-    page.route("**/*.mpd", record)
+    # the player adds CMCD to every media request (``?CMCD=...``): match the path, any query
+    page.route(re.compile(r"[^?]*\.(m3u8|mpd)(\?.*)?$"), record)
     return seen
 
 
