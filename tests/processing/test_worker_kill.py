@@ -3,6 +3,7 @@ over after the lease expires, and exactly one set of outputs is published."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -78,8 +79,18 @@ async def test_sigkilled_worker_job_is_finished_by_another(tmp_path: Path, long_
                     assert first.poll() is None, logs(data_dir)
                     assert time.monotonic() < deadline, f"never started: {logs(data_dir)}"
                     time.sleep(0.1)
-                children = psutil.Process(first.pid).children(recursive=True)
-                encoders = [p for p in children if "ffmpeg" in p.name()]
+                # between two encodes of the ladder (progress already > 0) there may be no
+                # ffmpeg for a moment: look again for up to 10 s
+                encoders: list[psutil.Process] = []
+                for _ in range(100):
+                    encoders = []
+                    for child in psutil.Process(first.pid).children(recursive=True):
+                        with contextlib.suppress(psutil.NoSuchProcess):  # one just ended
+                            if "ffmpeg" in child.name():
+                                encoders.append(child)
+                    if encoders or first.poll() is not None:
+                        break
+                    time.sleep(0.1)
                 assert encoders, "the worker should be running ffmpeg now"
                 first.kill()
                 first.wait(10)
